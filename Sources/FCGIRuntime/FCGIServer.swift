@@ -1,0 +1,192 @@
+import CFCGI
+import Foundation
+import Glibc
+import Logging
+import Synchronization
+
+/// How the worker listens and how many requests it serves at once.
+public struct ServerOptions: Sendable {
+    /// Unix socket path nginx connects to.
+    public var socketPath: String
+    /// Permission bits of the socket (0o660: owner and group may connect).
+    public var socketMode: mode_t = 0o660
+    /// Group that owns the socket (nginx's worker group, e.g. `www-data`), or nil to keep ours.
+    public var socketGroup: String?
+    /// Accept threads. With `fastcgi_keep_conn on` every kept-alive connection holds one
+    /// thread while idle, so keep `threads > nginx workers × upstream keepalive` (see README).
+    public var threads: Int = 32
+    public var backlog: Int32 = 1024
+    /// Request bodies above this size are answered with 413 JSON.
+    public var maxBodyBytes: Int = 1 << 20
+    /// How long SIGTERM waits for requests in flight before the process exits.
+    public var drainSeconds: Double = 10
+
+    public init(socketPath: String) {
+        self.socketPath = socketPath
+    }
+}
+
+/// A FastCGI server over libfcgi: a fixed pool of threads, each accepting and answering
+/// requests with its own `Responder`.
+///
+/// Stop semantics: on SIGTERM or SIGINT the listener is closed (new connections are refused
+/// at once, so nginx can fail over to another worker), idle kept-alive connections are closed,
+/// requests in flight finish (up to `drainSeconds`), then the process exits with status 0.
+public final class FCGIServer: Sendable {
+    private let options: ServerOptions
+    private let logger: Logger
+    private let state = Mutex(State())
+
+    private struct State {
+        var stopping = false
+        var busy = 0
+        /// Per thread: the fd of a kept-alive connection the thread is waiting on, or -1.
+        var idleConnections: [Int32] = []
+    }
+
+    public init(options: ServerOptions, logger: Logger) {
+        self.options = options
+        self.logger = logger
+    }
+
+    /// Opens the socket, starts the threads and serves until SIGTERM/SIGINT; never returns.
+    public func run(makeResponder: @escaping @Sendable () -> any Responder) throws -> Never {
+        signal(SIGPIPE, SIG_IGN)
+        var stopSignals = sigset_t()
+        sigemptyset(&stopSignals)
+        sigaddset(&stopSignals, SIGTERM)
+        sigaddset(&stopSignals, SIGINT)
+        // Block the stop signals in every thread; the main thread takes them with sigwait.
+        try check("pthread_sigmask", pthread_sigmask(SIG_BLOCK, &stopSignals, nil))
+
+        try check("FCGX_Init", FCGX_Init())
+        let listener = try openSocket()
+        let threadCount = max(1, options.threads)
+        state.withLock { $0.idleConnections = Array(repeating: -1, count: threadCount) }
+
+        for slot in 0..<threadCount {
+            let thread = Thread { [self] in
+                self.serve(slot: slot, listener: listener, responder: makeResponder())
+            }
+            thread.stackSize = 1 << 20
+            thread.start()
+        }
+        logger.info(
+            "worker listening",
+            metadata: ["socket.path": "\(options.socketPath)", "threads": "\(threadCount)", "pid": "\(getpid())"])
+
+        var received: Int32 = 0
+        sigwait(&stopSignals, &received)
+        stop(listener: listener)
+    }
+
+    private func stop(listener: Int32) -> Never {
+        logger.info("worker stopping: draining requests in flight")
+        let idle = state.withLock { state -> [Int32] in
+            state.stopping = true
+            return state.idleConnections.filter { $0 >= 0 }
+        }
+        unlinkOwnSocket()
+        shutdown(listener, Int32(SHUT_RDWR))
+        for fd in idle { shutdown(fd, Int32(SHUT_RDWR)) }
+        let deadline = Date().addingTimeInterval(options.drainSeconds)
+        while state.withLock({ $0.busy }) > 0 && Date() < deadline {
+            usleep(10_000)
+        }
+        let left = state.withLock { $0.busy }
+        logger.info("worker stopped", metadata: ["requests.unfinished": "\(left)"])
+        exit(0)
+    }
+
+    /// Creates the socket under a temporary name, sets mode and group, then renames it into
+    /// place: nginx never sees a socket it cannot connect to, and a restart replaces the old
+    /// socket atomically.
+    private func openSocket() throws -> Int32 {
+        let path = options.socketPath
+        let temporary = "\(path).\(getpid()).tmp"
+        unlink(temporary)
+        let fd = FCGX_OpenSocket(temporary, options.backlog)
+        guard fd >= 0 else { throw RuntimeError.system(call: "FCGX_OpenSocket(\(path))", code: errno) }
+        try check("chmod", chmod(temporary, options.socketMode))
+        if let group = options.socketGroup {
+            guard let entry = getgrnam(group) else { throw RuntimeError.unknownGroup(group) }
+            try check("chown", chown(temporary, uid_t.max, entry.pointee.gr_gid))
+        }
+        try check("rename", rename(temporary, path))
+        var created = stat()
+        if stat(path, &created) == 0 { socketInode.withLock { $0 = created.st_ino } }
+        return fd
+    }
+
+    /// Removes the socket path only if it is still the one we created (a newer worker may
+    /// have renamed its own socket into place already).
+    private func unlinkOwnSocket() {
+        var onDisk = stat()
+        guard stat(options.socketPath, &onDisk) == 0 else { return }
+        if onDisk.st_ino == socketInode.withLock({ $0 }) { unlink(options.socketPath) }
+    }
+
+    /// The inode of the socket file we renamed into place.
+    private let socketInode = Mutex<ino_t>(0)
+
+    private func serve(slot: Int, listener: Int32, responder: any Responder) {
+        let request = FCGIRequest(listener: listener)
+        while true {
+            let keptAlive = request.connectionFD
+            let proceed = state.withLock { state -> Bool in
+                if state.stopping { return false }
+                state.idleConnections[slot] = keptAlive
+                return true
+            }
+            guard proceed else { return }
+            let accepted = FCGX_Accept_r(request.raw)
+            let admitted = state.withLock { state -> Bool in
+                state.idleConnections[slot] = -1
+                guard accepted >= 0 else { return false }
+                state.busy += 1
+                return true
+            }
+            guard admitted else {
+                if state.withLock({ $0.stopping }) { return }
+                // The peer closed a kept-alive connection, or accept failed: try again.
+                if accepted != -Int32(EINTR) && keptAlive < 0 { usleep(1000) }
+                continue
+            }
+            handle(request, responder: responder)
+            FCGX_Finish_r(request.raw)
+            let stopping = state.withLock { state -> Bool in
+                state.busy -= 1
+                return state.stopping
+            }
+            if stopping { return }
+        }
+    }
+
+    private func handle(_ request: FCGIRequest, responder: any Responder) {
+        let params = request.params()
+        let response: Response
+        switch request.readBody(limit: options.maxBodyBytes) {
+        case .some(let body):
+            response = responder.respond(to: Request(params: params, body: body))
+        case .none:
+            response = .json(413, #"{"error":"Request body too large","max_bytes":\#(options.maxBodyBytes)}"#)
+        }
+        request.write(response)
+    }
+
+    private func check(_ call: String, _ result: Int32) throws {
+        if result != 0 { throw RuntimeError.system(call: call, code: result == -1 ? errno : result) }
+    }
+}
+
+public enum RuntimeError: Error, CustomStringConvertible {
+    case system(call: String, code: Int32)
+    case unknownGroup(String)
+
+    public var description: String {
+        switch self {
+        case .system(let call, let code): "\(call) failed: \(String(cString: strerror(code)))"
+        case .unknownGroup(let group): "socket group \(group) does not exist"
+        }
+    }
+}

@@ -1,0 +1,121 @@
+/// Everything the workers read from the environment, loaded once at start (SPEC section 6).
+/// A missing or invalid setting is a `ConfigError` naming the variable; the worker prints it
+/// on one line and stops.
+public struct Config: Sendable {
+    public var jwt: JWTCodec
+    public var jwtIssuer: String
+    public var redis: RedisOptions
+    public var litellmSharedKey: String
+    public var litellmMasterKey: String
+    public var superAdmin: String?
+    public var adminEmails: Set<String>
+    public var adminDomains: Set<String>
+    public var cleanupLogRetentionDays: Int
+    public var cookieName: String
+    public var cookieSecret: [UInt8]?
+    public var tokenDefaultTTL: Int64
+    public var tokenMaxTTL: Int64
+    public var banTTL: Int64
+    public var activeUserTTL: Int64
+    /// Tracking writes for one token happen at most once per this many seconds (0: every call).
+    public var trackInterval: Int64
+    /// The base URL shown in usage instructions; nil means "the Host the client used".
+    public var publicURL: String?
+
+    public static let minimumSecretBytes = 32
+
+    public init(environment: [String: String]) throws(ConfigError) {
+        let reader = EnvironmentReader(environment)
+        guard let secret = reader.string("JWT_SECRET") else { throw .missing("JWT_SECRET") }
+        guard secret.utf8.count >= Config.minimumSecretBytes else {
+            throw .invalid("JWT_SECRET", "must be at least \(Config.minimumSecretBytes) bytes")
+        }
+        let previous = reader.list("JWT_PREVIOUS_SECRETS", lowercased: false)
+        for old in previous where old.utf8.count < Config.minimumSecretBytes {
+            throw .invalid("JWT_PREVIOUS_SECRETS", "every secret must be at least \(Config.minimumSecretBytes) bytes")
+        }
+        jwtIssuer = reader.string("JWT_ISSUER") ?? "llm-gateway"
+        let issuers = Set([jwtIssuer] + reader.list("JWT_ACCEPTED_ISSUERS", lowercased: false))
+        jwt = JWTCodec(
+            secrets: ([secret] + previous).map { Array($0.utf8) }, acceptedIssuers: issuers,
+            leeway: try reader.integer("JWT_LEEWAY_SECONDS", default: 30, range: 0...300))
+
+        redis = try RedisOptions(environment: environment)
+
+        guard let shared = reader.string("LITELLM_SHARED_KEY") else { throw .missing("LITELLM_SHARED_KEY") }
+        guard let master = reader.string("LITELLM_MASTER_KEY") else { throw .missing("LITELLM_MASTER_KEY") }
+        litellmSharedKey = shared
+        litellmMasterKey = master
+
+        superAdmin = reader.string("SUPER_ADMIN_EMAIL").map(Email.normalize)
+        adminEmails = Set(reader.list("ADMIN_EMAILS", lowercased: true))
+        adminDomains = Set(reader.list("ADMIN_DOMAINS", lowercased: true).map { $0.hasPrefix("@") ? String($0.dropFirst()) : $0 })
+        cleanupLogRetentionDays = Int(try reader.integer("CLEANUP_LOG_RETENTION_DAYS", default: 30, range: 1...3650))
+
+        cookieName = reader.string("OAUTH2_PROXY_COOKIE_NAME") ?? "_oauth2_proxy"
+        cookieSecret = reader.string("OAUTH2_PROXY_COOKIE_SECRET").map { Array($0.utf8) }
+
+        tokenDefaultTTL = try reader.integer("TOKEN_DEFAULT_TTL", default: 2_592_000, range: 60...315_360_000)
+        tokenMaxTTL = try reader.integer("TOKEN_MAX_TTL", default: 7_776_000, range: 60...315_360_000)
+        banTTL = try reader.integer("BAN_TTL", default: 604_800, range: 60...31_536_000)
+        activeUserTTL = try reader.integer("ACTIVE_USER_TTL", default: 86_400, range: 60...31_536_000)
+        trackInterval = try reader.integer("TRACK_INTERVAL_SECONDS", default: 15, range: 0...3600)
+        publicURL = reader.string("GATEWAY_PUBLIC_URL")
+        guard tokenDefaultTTL <= tokenMaxTTL else {
+            throw .invalid("TOKEN_DEFAULT_TTL", "must not exceed TOKEN_MAX_TTL")
+        }
+    }
+}
+
+public enum ConfigError: Error, Equatable, CustomStringConvertible {
+    case missing(String)
+    case invalid(String, String)
+
+    public var description: String {
+        switch self {
+        case .missing(let name): "configuration error: \(name) is required but not set"
+        case .invalid(let name, let reason): "configuration error: \(name) \(reason)"
+        }
+    }
+}
+
+/// Reads typed settings; an empty value counts as unset.
+struct EnvironmentReader {
+    let environment: [String: String]
+
+    init(_ environment: [String: String]) { self.environment = environment }
+
+    func string(_ name: String) -> String? {
+        guard let value = environment[name]?.trimmingSpaces(), !value.isEmpty else { return nil }
+        return value
+    }
+
+    func list(_ name: String, lowercased: Bool) -> [String] {
+        (string(name) ?? "").split(separator: ",").map { String($0).trimmingSpaces() }.filter { !$0.isEmpty }
+            .map { lowercased ? $0.lowercased() : $0 }
+    }
+
+    func integer(_ name: String, default fallback: Int64, range: ClosedRange<Int64>) throws(ConfigError) -> Int64 {
+        guard let text = string(name) else { return fallback }
+        guard let value = Int64(text) else { throw .invalid(name, "must be a whole number, got \"\(text)\"") }
+        guard range.contains(value) else { throw .invalid(name, "must be between \(range.lowerBound) and \(range.upperBound)") }
+        return value
+    }
+}
+
+extension RedisOptions {
+    /// REDIS_HOST (a path starting with `/` means a unix socket), REDIS_PORT, REDIS_PASSWORD,
+    /// REDIS_DB, REDIS_CONNECT_TIMEOUT_MS, REDIS_TIMEOUT_MS.
+    public init(environment: [String: String]) throws(ConfigError) {
+        let reader = EnvironmentReader(environment)
+        self.init()
+        if let host = reader.string("REDIS_HOST") {
+            if host.hasPrefix("/") { unixSocket = host } else { self.host = host }
+        }
+        port = Int32(try reader.integer("REDIS_PORT", default: 6379, range: 1...65535))
+        password = reader.string("REDIS_PASSWORD")
+        database = Int(try reader.integer("REDIS_DB", default: 0, range: 0...15))
+        connectTimeoutMS = Int(try reader.integer("REDIS_CONNECT_TIMEOUT_MS", default: 1000, range: 10...60000))
+        commandTimeoutMS = Int(try reader.integer("REDIS_TIMEOUT_MS", default: 1000, range: 10...60000))
+    }
+}

@@ -1,0 +1,168 @@
+/// HS256 JSON Web Tokens (RFC 7519) as the gateway mints and checks them (SPEC section 3).
+///
+/// Check order, cheapest and safest first: size, three parts, header (alg exactly HS256),
+/// signature in constant time against each accepted secret, then the claims against an
+/// injected `now`. Nothing from the payload is trusted before the signature matched.
+public struct JWTCodec: Sendable {
+    /// Secrets that verify tokens; the first one also signs (rotation: put the new secret
+    /// first, keep the old ones until their tokens have expired).
+    public let secrets: [[UInt8]]
+    public let acceptedIssuers: Set<String>
+    public let audience: String
+    /// Clock skew tolerated on `exp` and `nbf`, in seconds.
+    public let leeway: Int64
+    public let maxTokenBytes: Int
+
+    public init(secrets: [[UInt8]], acceptedIssuers: Set<String>, audience: String = "litellm-api", leeway: Int64 = 30, maxTokenBytes: Int = 8192) {
+        precondition(!secrets.isEmpty, "at least one JWT secret")
+        self.secrets = secrets
+        self.acceptedIssuers = acceptedIssuers
+        self.audience = audience
+        self.leeway = leeway
+        self.maxTokenBytes = maxTokenBytes
+    }
+
+    static let header = Base64URL.encode(Array(#"{"typ":"JWT","alg":"HS256"}"#.utf8))
+
+    /// Signs the claims with the first secret.
+    public func sign(_ claims: JSON) -> String {
+        let signingInput = JWTCodec.header + "." + Base64URL.encode(Array(claims.text.utf8))
+        let signature = Crypto.hmacSHA256(key: secrets[0], message: Array(signingInput.utf8))
+        return signingInput + "." + Base64URL.encode(signature)
+    }
+
+    /// Verifies a compact token and returns its claims.
+    public func verify(_ token: String, now: Int64) throws(JWTError) -> VerifiedToken {
+        let bytes = Array(token.utf8)
+        guard bytes.count <= maxTokenBytes else { throw .tooLarge }
+        let parts = bytes.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
+        guard parts.count == 3, !parts[0].isEmpty, !parts[1].isEmpty else { throw .malformed }
+
+        guard let headerBytes = Base64URL.decode(String(decoding: parts[0], as: UTF8.self)),
+            let header = try? JSON.parse(headerBytes), case .object = header
+        else { throw .malformed }
+        guard header["alg"]?.stringValue == "HS256" else { throw .unsupportedAlgorithm }
+        if let typ = header["typ"], typ.stringValue?.uppercased() != "JWT" { throw .malformed }
+
+        guard let signature = Base64URL.decode(String(decoding: parts[2], as: UTF8.self)), signature.count == 32 else {
+            throw .badSignature
+        }
+        let signingInput = Array(bytes[0..<(parts[0].count + 1 + parts[1].count)])
+        var matched = false
+        for secret in secrets {
+            // Every secret is tried so the time taken does not tell which one matched.
+            if Crypto.constantTimeEqual(Crypto.hmacSHA256(key: secret, message: signingInput), signature) { matched = true }
+        }
+        guard matched else { throw .badSignature }
+
+        guard let payloadBytes = Base64URL.decode(String(decoding: parts[1], as: UTF8.self)),
+            let claims = try? JSON.parse(payloadBytes), case .object = claims
+        else { throw .malformed }
+        return try validate(claims, now: now)
+    }
+
+    func validate(_ claims: JSON, now: Int64) throws(JWTError) -> VerifiedToken {
+        guard let exp = JWTCodec.seconds(claims["exp"]) else { throw .invalidClaim("exp") }
+        guard now < exp + leeway else { throw .expired }
+        if let nbfValue = claims["nbf"] {
+            guard let nbf = JWTCodec.seconds(nbfValue) else { throw .invalidClaim("nbf") }
+            guard nbf <= now + leeway else { throw .notYetValid }
+        }
+        if let iss = claims["iss"] {
+            guard let issuer = iss.stringValue, acceptedIssuers.contains(issuer) else { throw .invalidClaim("iss") }
+        }
+        if let aud = claims["aud"] {
+            let audiences = aud.arrayValue?.compactMap(\.stringValue) ?? aud.stringValue.map { [$0] } ?? []
+            guard audiences.contains(audience) else { throw .invalidClaim("aud") }
+        }
+        guard let email = claims["user_email"]?.stringValue, !email.isEmpty else { throw .missingEmail }
+        guard let jti = claims["jti"]?.stringValue, !jti.isEmpty, jti.utf8.count <= 128 else { throw .invalidClaim("jti") }
+        return VerifiedToken(
+            jti: jti, email: Email.normalize(email), tokenName: claims["token_name"]?.stringValue ?? "",
+            expiresAt: exp, claims: claims)
+    }
+
+    /// NumericDate: a JSON number of seconds (fractions allowed by RFC 7519, truncated).
+    static func seconds(_ value: JSON?) -> Int64? {
+        switch value {
+        case .int(let seconds): seconds
+        case .double(let seconds) where seconds.isFinite && abs(seconds) < 1e15: Int64(seconds)
+        default: nil
+        }
+    }
+}
+
+public struct VerifiedToken: Sendable {
+    public let jti: String
+    /// Lowercased: e-mails are compared case-insensitively everywhere.
+    public let email: String
+    public let tokenName: String
+    public let expiresAt: Int64
+    public let claims: JSON
+}
+
+/// Why a token was refused; `code` is stable for logs and clients.
+public enum JWTError: Error, Equatable, Sendable {
+    case tooLarge
+    case malformed
+    case unsupportedAlgorithm
+    case badSignature
+    case expired
+    case notYetValid
+    case missingEmail
+    case invalidClaim(String)
+
+    public var code: String {
+        switch self {
+        case .tooLarge: "token_too_large"
+        case .malformed: "token_malformed"
+        case .unsupportedAlgorithm: "token_algorithm"
+        case .badSignature: "token_signature"
+        case .expired: "token_expired"
+        case .notYetValid: "token_not_yet_valid"
+        case .missingEmail: "token_missing_email"
+        case .invalidClaim: "token_claim"
+        }
+    }
+
+    public var message: String {
+        switch self {
+        case .tooLarge: "Token too large"
+        case .malformed: "Malformed token"
+        case .unsupportedAlgorithm: "Unsupported token algorithm (HS256 only)"
+        case .badSignature: "Invalid token signature"
+        case .expired: "Token has expired"
+        case .notYetValid: "Token is not yet valid"
+        case .missingEmail: "Token has no user_email"
+        case .invalidClaim(let name): "Invalid token claim: \(name)"
+        }
+    }
+}
+
+public enum Email {
+    /// Lowercased and trimmed: the one form used in Redis keys and comparisons.
+    public static func normalize(_ email: String) -> String {
+        email.trimmingSpaces().lowercased()
+    }
+
+    /// A plain, conservative address check: one `@`, a dotted domain, no spaces or controls.
+    public static func isValid(_ email: String) -> Bool {
+        guard email.utf8.count <= 254 else { return false }
+        let parts = email.split(separator: "@", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, parts[0].utf8.count <= 64 else { return false }
+        let domain = parts[1]
+        guard domain.contains("."), !domain.hasPrefix("."), !domain.hasSuffix("."), !domain.contains("..") else { return false }
+        let allowedLocal = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.!#$%&'*+/=?^_`{|}~-")
+        let allowedDomain = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-")
+        return parts[0].allSatisfy { allowedLocal.contains($0) } && domain.allSatisfy { allowedDomain.contains($0) }
+    }
+}
+
+extension String {
+    func trimmingSpaces() -> String {
+        var slice = Substring(self)
+        while let first = slice.first, first.isWhitespace { slice.removeFirst() }
+        while let last = slice.last, last.isWhitespace { slice.removeLast() }
+        return String(slice)
+    }
+}

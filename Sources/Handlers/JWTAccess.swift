@@ -1,0 +1,59 @@
+import FCGIRuntime
+
+/// Replaces `jwt_validator.lua` + `auth_handler.lua`: the access check of every /v1 call
+/// (SPEC 5.5).
+///
+/// Allowed: `X-Accel-Redirect: @litellm` and the headers nginx applies there: the shared
+/// LiteLLM key, the caller's e-mail as end user, and the spend-log metadata. nginx replays
+/// the original request (method, query, body) to LiteLLM; the body is never parsed here.
+/// Denied: 401 (bad token, revoked, banned) or 503 (Redis down: fail closed), as OpenAI-style JSON.
+enum JWTAccess {
+    static let upstreamLocation = "@litellm"
+
+    static func check(_ request: Request, _ context: Context) throws -> Response {
+        guard let authorization = request.header("Authorization"), !authorization.isEmpty else {
+            throw denied("Authorization header required", code: "token_missing")
+        }
+        let parts = authorization.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else {
+            throw denied("Invalid Authorization header format", code: "token_missing")
+        }
+        let token: VerifiedToken
+        do {
+            token = try context.config.jwt.verify(String(parts[1]).trimmingSpaces(), now: context.now)
+        } catch {
+            context.logger.info("token refused", metadata: ["reason": "\(error.code)"])
+            throw denied("Invalid or expired token: \(error.message)", code: error.code)
+        }
+        guard Email.isValid(token.email) else { throw denied("Invalid token claim: user_email", code: "token_claim") }
+
+        let outcome: Tracking.Outcome
+        do {
+            outcome = try Tracking.run(.jwt, email: token.email, sessionID: token.jti, jti: token.jti, tokenName: token.tokenName, context: context)
+        } catch {
+            context.logger.error("redis failure on access check", metadata: ["error": "\(error)"])
+            throw APIError.openAI(503, type: "service_unavailable", code: "redis_unavailable",
+                message: "Token checks are unavailable (\(error)); try again shortly")
+        }
+        switch outcome {
+        case .revoked:
+            throw denied("Token has been revoked", code: "token_revoked")
+        case .banned(let remaining):
+            throw denied(Tracking.banMessage(remaining: remaining), code: "user_banned")
+        case .allowed:
+            let metadata: JSON = [
+                "user_email": .string(token.email), "token_name": .string(token.tokenName), "auth_method": "jwt",
+            ]
+            return Response(status: 200, headers: [
+                ("X-Accel-Redirect", upstreamLocation),
+                ("X-Gateway-Email", token.email),
+                ("X-Gateway-Authorization", "Bearer \(context.config.litellmSharedKey)"),
+                ("X-Gateway-Spend-Metadata", metadata.asciiText),
+            ])
+        }
+    }
+
+    static func denied(_ message: String, code: String) -> APIError {
+        .openAI(401, type: "authentication_error", code: code, message: message)
+    }
+}

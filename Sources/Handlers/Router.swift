@@ -1,0 +1,52 @@
+import FCGIRuntime
+import Logging
+
+/// One accept thread's responder: finds the route, enforces its access rule, runs the
+/// handler, and turns every error into a JSON answer. This is the only place errors become
+/// responses.
+public final class Router: Responder {
+    let config: Config
+    let redis: RedisClient
+    let logger: Logger
+
+    public init(config: Config, logger: Logger) {
+        self.config = config
+        self.redis = RedisClient(options: config.redis)
+        self.logger = logger
+    }
+
+    public func respond(to request: Request) -> Response {
+        let identity = request.params[Request.identityParam].map(Email.normalize).flatMap { $0.isEmpty ? nil : $0 }
+        var logger = self.logger
+        logger[metadataKey: "request.path"] = "\(request.path)"
+        if let identity { logger[metadataKey: "user.email"] = "\(identity)" }
+        let context = Context(config: config, redis: redis, logger: logger, now: Context.unixTime(), identity: identity)
+        do {
+            let route = try Router.route(for: request)
+            try BrowserPolicy.enforce(route.access, request: request, context: context)
+            return try route.handler(request, context)
+        } catch let error as APIError {
+            return error.response
+        } catch let error as RedisError {
+            logger.error("redis failure", metadata: ["error": "\(error)"])
+            return APIError.redis(error).response
+        } catch {
+            logger.error("unhandled error", metadata: ["error": "\(error)"])
+            return APIError(500, "internal_error", "Internal server error").response
+        }
+    }
+
+    static func route(for request: Request) throws(APIError) -> Route {
+        if let check = request.params["GATEWAY_CHECK"] {
+            guard let route = Routes.checks[check] else { throw APIError(500, "unknown_check", "Unknown access check") }
+            return route
+        }
+        let candidates = Routes.endpoints.filter { $0.matches(path: request.path) }
+        guard !candidates.isEmpty else { throw .notFound("Not found") }
+        guard let route = candidates.first(where: { $0.method == nil || $0.method == request.method }) else {
+            let allowed = candidates.compactMap(\.method).joined(separator: ", ")
+            throw APIError(405, "method_not_allowed", "Method \(request.method) not allowed", [("allowed", .string(allowed))])
+        }
+        return route
+    }
+}

@@ -1,0 +1,126 @@
+import FCGIRuntime
+
+/// The per-request policy in one Redis round trip: revocation (JWT only), ban, and the
+/// active-user tracking both the Lua tracker (OAuth2 sessions) and the Lua auth handler
+/// (JWT users) did, as one server-side script so that the decision and the writes are atomic.
+enum Tracking {
+    enum Outcome: Equatable {
+        case allowed
+        case revoked
+        /// Seconds left on the ban; -1 for a ban without expiry.
+        case banned(Int64)
+    }
+
+    enum Method: String {
+        case oauth2
+        case jwt
+    }
+
+    /// KEYS: revoked:token:{jti}, active_user_deleted:{email}, active_user:{email},
+    ///       active_user_metadata:{email}, active_users, gw:track:{session}, token:info:{jti}
+    /// ARGV: session id ("" = check only), email, auth method, token name, now,
+    ///       active-user TTL, tracking interval
+    static let script = RedisScript(
+        """
+        local method = ARGV[3]
+        if method == 'jwt' and redis.call('EXISTS', KEYS[1]) == 1 then return {'revoked', 0} end
+        local ban = redis.call('TTL', KEYS[2])
+        if ban ~= -2 then return {'banned', ban} end
+        if ARGV[1] == '' then return {'ok', 0} end
+        local interval = tonumber(ARGV[7])
+        if interval > 0 and not redis.call('SET', KEYS[6], '1', 'NX', 'EX', interval) then return {'ok', 0} end
+        local now = tonumber(ARGV[5])
+        local ttl = tonumber(ARGV[6])
+        redis.call('SADD', KEYS[3], ARGV[1])
+        local remaining = redis.call('TTL', KEYS[3])
+        if remaining < 0 then
+          redis.call('EXPIRE', KEYS[3], ttl)
+          remaining = ttl
+        end
+        local created = now + remaining - ttl
+        local old = redis.call('GET', KEYS[4])
+        if old then
+          local ok, previous = pcall(cjson.decode, old)
+          if ok and type(previous) == 'table' and tonumber(previous.created_at) then created = tonumber(previous.created_at) end
+        end
+        local meta = {email = ARGV[2], created_at = created, last_access = now, expires_at = now + remaining,
+          expire_at = now + remaining, session_ttl = ttl, session_count = redis.call('SCARD', KEYS[3]), auth_method = method}
+        if method == 'jwt' then meta.token_name = ARGV[4] end
+        redis.call('SET', KEYS[4], cjson.encode(meta), 'EX', remaining)
+        if method == 'jwt' then
+          redis.call('SADD', KEYS[5], ARGV[2])
+          local info = redis.call('GET', KEYS[7])
+          if info then
+            local ok, token = pcall(cjson.decode, info)
+            if ok and type(token) == 'table' then
+              token.last_used = now
+              redis.call('SET', KEYS[7], cjson.encode(token), 'KEEPTTL')
+            end
+          end
+        end
+        return {'ok', 1}
+        """)
+
+    /// Runs the checks and, for an allowed caller with a session id, the tracking writes.
+    static func run(
+        _ method: Method, email: String, sessionID: String?, jti: String = "", tokenName: String = "", context: Context
+    ) throws(RedisError) -> Outcome {
+        let session = sessionID ?? ""
+        let keys = [
+            "revoked:token:\(jti)", "active_user_deleted:\(email)", "active_user:\(email)",
+            "active_user_metadata:\(email)", "active_users", "gw:track:\(method.rawValue):\(email):\(session)",
+            "token:info:\(jti)",
+        ]
+        let arguments = [
+            session, email, method.rawValue, tokenName, String(context.now), String(context.config.activeUserTTL),
+            String(context.config.trackInterval),
+        ]
+        let reply = try context.redis.eval(script, keys: keys, arguments: arguments)
+        if case .error(let message) = reply { throw .server(message) }
+        let parts = reply.array
+        switch parts.first?.string {
+        case "ok": return .allowed
+        case "revoked": return .revoked
+        case "banned": return .banned(parts.count > 1 ? parts[1].integer ?? -1 : -1)
+        default: throw .protocolError("unexpected tracking reply")
+        }
+    }
+
+    /// "User is banned for D days H hours", as the Lua gateway worded it.
+    static func banMessage(remaining: Int64) -> String {
+        guard remaining > 0 else { return "User is temporarily banned" }
+        return "User is banned for \(remaining / 86400) days \(remaining % 86400 / 3600) hours"
+    }
+}
+
+/// Access rules for browser routes: identity from OAuth2 Proxy, ban check, session tracking.
+enum BrowserPolicy {
+    static func enforce(_ access: Access, request: Request, context: Context) throws {
+        switch access {
+        case .public:
+            return
+        case .browser, .browserGuarded:
+            let email = try context.requireIdentity()
+            let session = OAuth2Cookie.sessionID(
+                cookieHeader: request.header("Cookie"), name: context.config.cookieName, secret: context.config.cookieSecret)
+            let outcome = try Tracking.run(.oauth2, email: email, sessionID: session, context: context)
+            guard case .banned(let remaining) = outcome else { return }
+            context.logger.notice("banned user refused")
+            if access == .browserGuarded {
+                throw APIError(
+                    status: 403, code: "banned",
+                    body: [
+                        "error": "Access denied", "message": .string(Tracking.banMessage(remaining: remaining)),
+                        "banned_until_seconds": .int(remaining), "user_email": .string(email),
+                    ])
+            }
+            throw APIError(
+                status: 401, code: "banned",
+                body: [
+                    "status": "blocked", "reason": "session_deleted_recently",
+                    "message": .string("Your session was ended by an administrator. \(Tracking.banMessage(remaining: remaining))."),
+                    "email": .string(email),
+                ])
+        }
+    }
+}

@@ -1,0 +1,43 @@
+import FCGIRuntime
+import Foundation
+import Handlers
+import Logging
+
+// The gateway's FastCGI worker: nginx → this process (Router) → handler → Redis → answer.
+//
+//   gateway-worker                 serve FastCGI on WORKER_SOCKET
+//   gateway-worker --cgi           answer one request from the environment and stdin (debugging)
+//   gateway-worker --check-config  validate the environment and exit
+
+LoggingSystem.bootstrap { label in
+    var handler = StreamLogHandler.standardError(label: label)
+    handler.logLevel = Logger.Level(rawValue: ProcessInfo.processInfo.environment["LOG_LEVEL"] ?? "info") ?? .info
+    return handler
+}
+let logger = Logger(label: "gateway-worker")
+let environment = ProcessInfo.processInfo.environment
+let arguments = CommandLine.arguments.dropFirst()
+
+let config: Config
+let options: ServerOptions
+do {
+    config = try Config(environment: environment)
+    options = try WorkerSettings.serverOptions(environment: environment, defaultSocket: "/run/llm-gateway/worker.sock")
+} catch {
+    FileHandle.standardError.write(Data("gateway-worker: \(error)\n".utf8))
+    exit(78)  // EX_CONFIG
+}
+
+if arguments.contains("--check-config") {
+    print("configuration ok")
+    exit(0)
+}
+if arguments.contains("--cgi") {
+    exit(CGIMode.answerOne(with: Router(config: config, logger: logger), maxBodyBytes: options.maxBodyBytes))
+}
+do {
+    try FCGIServer(options: options, logger: logger).run { Router(config: config, logger: logger) }
+} catch {
+    FileHandle.standardError.write(Data("gateway-worker: \(error)\n".utf8))
+    exit(71)
+}
