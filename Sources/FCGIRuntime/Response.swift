@@ -24,7 +24,7 @@ public struct Response: Sendable {
     /// Header values containing CR or LF are dropped: a handler can never split the response.
     public func encodedHead() -> [UInt8] {
         var head = "Status: \(status) \(Response.reason(status))\r\n"
-        for (name, value) in headers where !value.contains(where: { $0 == "\r" || $0 == "\n" }) {
+        for (name, value) in headers where !value.utf8.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0 }) {
             head += "\(name): \(value)\r\n"
         }
         head += "\r\n"

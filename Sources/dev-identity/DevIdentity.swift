@@ -103,7 +103,7 @@ final class DevIdentity: Responder {
     /// Only local paths: `/x` but not `//host` or `/\host`.
     static func safeRedirect(_ target: String?) -> String {
         guard let target, target.hasPrefix("/"), !target.hasPrefix("//"), !target.hasPrefix("/\\"),
-            !target.contains("\r"), !target.contains("\n")
+            !target.utf8.contains(where: { $0 < 0x20 })
         else { return "/" }
         return target
     }

@@ -1,0 +1,28 @@
+# The README's two commands: `make run` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+help:
+	@echo "make run     install what is missing, build, start the whole stack on 127.0.0.1 (Ctrl-C stops it)"
+	@echo "make stop    stop a stack started with 'make run' (from another terminal)"
+	@echo "make test    unit tests (swift test) and end-to-end tests through nginx with real services"
+	@echo "make build   release build of the workers"
+	@echo "make deps    install apt packages and the Python venv"
+
+deps:
+	@scripts/install-deps
+
+build: deps
+	swift build -c release
+
+run: build
+	@scripts/run-dev
+
+stop:
+	@scripts/stack stop
+
+test: build
+	swift test
+	.venv/bin/python -m pytest -q Tests/e2e
+
+.PHONY: help deps build run stop test
