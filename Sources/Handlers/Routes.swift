@@ -17,6 +17,8 @@ public enum Routes {
         Route("GET", "/health", access: .public, Health.get),
         // token_generator (SPEC 5.1)
         Route("POST", "/api/token/generate", access: .browser, TokenGenerator.generate),
+        // audit log of admin actions (SPEC 7.9)
+        Route("GET", "/api/admin/audit", access: .admin, Audit.list),
     ]
 }
 
@@ -29,6 +31,10 @@ public enum Access: Sendable {
     case browser
     /// As `browser`, for UI pages and admin APIs: banned users get 403 (oauth_check, SPEC 5.7).
     case browserGuarded
+    /// As `browserGuarded`, and the caller must be an admin (`Admins`, one rule everywhere).
+    case admin
+    /// As `browserGuarded`, and the caller must be the super admin.
+    case superAdmin
 }
 
 public typealias Handler = @Sendable (Request, Context) throws -> Response

@@ -99,14 +99,17 @@ enum BrowserPolicy {
         switch access {
         case .public:
             return
-        case .browser, .browserGuarded:
+        case .browser, .browserGuarded, .admin, .superAdmin:
             let email = try context.requireIdentity()
             let session = OAuth2Cookie.sessionID(
                 cookieHeader: request.header("Cookie"), name: context.config.cookieName, secret: context.config.cookieSecret)
             let outcome = try Tracking.run(.oauth2, email: email, sessionID: session, context: context)
-            guard case .banned(let remaining) = outcome else { return }
+            guard case .banned(let remaining) = outcome else {
+                try requirePrivilege(access, email: email, context: context)
+                return
+            }
             context.logger.notice("banned user refused")
-            if access == .browserGuarded {
+            if access != .browser {
                 throw APIError(
                     status: 403, code: "banned",
                     body: [
@@ -121,6 +124,27 @@ enum BrowserPolicy {
                     "message": .string("Your session was ended by an administrator. \(Tracking.banMessage(remaining: remaining))."),
                     "email": .string(email),
                 ])
+        }
+    }
+
+    static func requirePrivilege(_ access: Access, email: String, context: Context) throws {
+        switch access {
+        case .admin:
+            guard try Admins.isAdmin(email, context: context) else {
+                context.logger.notice("non-admin refused")
+                throw APIError(
+                    status: 403, code: "not_admin",
+                    body: ["error": "Insufficient privileges. Admin access only.", "code": "not_admin", "user": .string(email)])
+            }
+        case .superAdmin:
+            guard Admins.isSuperAdmin(email, context: context) else {
+                context.logger.notice("non-super-admin refused")
+                throw APIError(
+                    status: 403, code: "not_super_admin",
+                    body: ["error": "Super admin only", "code": "not_super_admin", "user": .string(email)])
+            }
+        default:
+            return
         }
     }
 }
