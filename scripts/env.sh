@@ -23,6 +23,7 @@ export NGINX_WORKERS="${NGINX_WORKERS:-auto}"
 export MAX_V1_BODY="${MAX_V1_BODY:-32m}"
 export SUPER_ADMIN_EMAIL="${SUPER_ADMIN_EMAIL:-admin@example.com}"
 export GATEWAY_IDENTITY="${GATEWAY_IDENTITY:-dev}"
+export UI_ROOT="${UI_ROOT:-$GATEWAY_ROOT/ui}"
 export LITELLM_RECORD_FILE="${LITELLM_RECORD_FILE:-$RUN_DIR/litellm-calls.jsonl}"
 
 mkdir -p "$RUN_DIR"

@@ -26,14 +26,19 @@ public final class Router: Responder {
             try BrowserPolicy.enforce(route.access, request: request, context: context)
             return try route.handler(request, context)
         } catch let error as APIError {
-            return error.response
+            return render(error, for: request)
         } catch let error as RedisError {
             logger.error("redis failure", metadata: ["error": "\(error)"])
-            return APIError.redis(error).response
+            return render(.redis(error), for: request)
         } catch {
             logger.error("unhandled error", metadata: ["error": "\(error)"])
-            return APIError(500, "internal_error", "Internal server error").response
+            return render(APIError(500, "internal_error", "Internal server error"), for: request)
         }
+    }
+
+    /// JSON for APIs; an HTML page when a person loads a UI page.
+    private func render(_ error: APIError, for request: Request) -> Response {
+        request.params["GATEWAY_CHECK"]?.hasPrefix("page-") == true ? Pages.errorPage(error) : error.response
     }
 
     static func route(for request: Request) throws(APIError) -> Route {

@@ -11,6 +11,10 @@ public enum Routes {
     public static let checks: [String: Route] = [
         // jwt_validator + auth_handler: every /v1 call (SPEC 5.5)
         "jwt": Route(access: .public, JWTAccess.check),
+        // oauth_check in front of the browser UIs (SPEC 5.7, 5.14)
+        "page-user": Route(access: .browserGuarded, Pages.serve),
+        "page-admin": Route(access: .admin, Pages.serve),
+        "page-super-admin": Route(access: .superAdmin, Pages.serve),
     ]
 
     public static let endpoints: [Route] = [

@@ -109,8 +109,8 @@ final class DevIdentity: Responder {
     }
 
     private func signInPage(_ request: Request, error: String? = nil, status: Int = 200) -> Response {
-        let redirect = HTML.escape(DevIdentity.safeRedirect(request.queryValue("rd")))
-        let message = error.map { "<p class=\"error\">\(HTML.escape($0))</p>" } ?? ""
+        let redirect = HTMLText.escape(DevIdentity.safeRedirect(request.queryValue("rd")))
+        let message = error.map { "<p class=\"error\">\(HTMLText.escape($0))</p>" } ?? ""
         let page = """
             <!doctype html>
             <html lang="en"><head><meta charset="utf-8"><title>Sign in (development)</title>
@@ -199,23 +199,6 @@ struct FormBody {
     }
 
     subscript(name: String) -> String? { fields[name] }
-}
-
-enum HTML {
-    static func escape(_ text: String) -> String {
-        var out = ""
-        for character in text {
-            switch character {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(character)
-            }
-        }
-        return out
-    }
 }
 
 extension String {
