@@ -19,6 +19,7 @@ enum TokenStore {
         /// `user_email` as stored (the Lua gateway kept OAuth2 Proxy's spelling).
         let storedEmail: String
         let expiresAt: Int64?
+        let createdAt: Int64
 
         /// Lowercased: the form compared with the caller's identity.
         var email: String { Email.normalize(storedEmail) }
@@ -29,6 +30,7 @@ enum TokenStore {
             self.info = info
             storedEmail = info["user_email"]?.stringValue ?? ""
             expiresAt = JWTCodec.seconds(info["expires_at"])
+            createdAt = JWTCodec.seconds(info["created_at"]) ?? 0
         }
 
         func isExpired(now: Int64) -> Bool { expiresAt.map { $0 <= now } ?? false }
@@ -148,9 +150,7 @@ enum TokenStore {
 
     /// Newest first; ties by id, so the order is stable.
     static func newestFirst(_ lhs: Record, _ rhs: Record) -> Bool {
-        let left = JWTCodec.seconds(lhs.info["created_at"]) ?? 0
-        let right = JWTCodec.seconds(rhs.info["created_at"]) ?? 0
-        return left != right ? left > right : lhs.id < rhs.id
+        lhs.createdAt != rhs.createdAt ? lhs.createdAt > rhs.createdAt : lhs.id < rhs.id
     }
 }
 
