@@ -21,6 +21,15 @@ public enum Routes {
         Route("GET", "/health", access: .public, Health.get),
         // token_generator (SPEC 5.1)
         Route("POST", "/api/token/generate", access: .browser, TokenGenerator.generate),
+        // token_info, token_list, token_revoke (SPEC 5.2-5.4)
+        Route("GET", "/api/token/info", access: .browser, TokenInfo.get),
+        Route("GET", "/api/token/list", access: .browser, TokenList.get),
+        Route("POST", "/api/token/revoke", access: .browser, TokenRevoke.post),
+        // token_admin (SPEC 5.12): `{email}` and `{token_id}` told apart by the `@`
+        Route("GET", "/api/admin/tokens", access: .admin, TokenAdmin.list),
+        Route("POST", "/api/admin/tokens/revoke-user", access: .admin, TokenAdmin.revokeUser),
+        Route("GET", TokenAdmin.prefix, prefix: true, access: .admin, TokenAdmin.user),
+        Route("DELETE", TokenAdmin.prefix, prefix: true, access: .admin, TokenAdmin.revoke),
         // audit log of admin actions (SPEC 7.9)
         Route("GET", "/api/admin/audit", access: .admin, Audit.list),
     ]

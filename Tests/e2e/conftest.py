@@ -107,6 +107,7 @@ def stack_env(run_dir: Path, **overrides) -> dict:
         SUPER_ADMIN_EMAIL="root@example.com",
         ADMIN_EMAILS="admin@example.com",
         ADMIN_DOMAINS="admins.example.org",
+        JWT_ACCEPTED_ISSUERS="litellm.nakacya.jp",
         NGINX_WORKERS="2",
         LITELLM_RECORD_FILE=str(run_dir / "litellm-calls.jsonl"),
     )
