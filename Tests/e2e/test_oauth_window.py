@@ -2,6 +2,7 @@
 seen through OAuth2 Proxy within the window, so removing a person from the identity provider
 stops their API tokens within the window. A second stack with a 3-second window."""
 
+import shutil
 import subprocess
 import tempfile
 import time
@@ -25,6 +26,7 @@ def windowed():
         yield Stack(run_dir, env)
     finally:
         subprocess.run([str(ROOT / "scripts" / "stack"), "stop"], env=env, cwd=ROOT, capture_output=True)
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def test_jwt_refused_once_the_owner_has_not_signed_in_within_the_window(windowed, email):
