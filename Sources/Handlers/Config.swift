@@ -22,6 +22,9 @@ public struct Config: Sendable {
     public var trackInterval: Int64
     /// The base URL shown in usage instructions; nil means "the Host the client used".
     public var publicURL: String?
+    /// JWT_REQUIRE_OAUTH_WITHIN in seconds: a JWT is honoured only if its owner was seen
+    /// through OAuth2 Proxy within this window; 0 (the default) turns the check off.
+    public var jwtRequireOAuthWithin: Int64
 
     public static let minimumSecretBytes = 32
 
@@ -63,6 +66,7 @@ public struct Config: Sendable {
         activeUserTTL = try reader.integer("ACTIVE_USER_TTL", default: 86_400, range: 60...31_536_000)
         trackInterval = try reader.integer("TRACK_INTERVAL_SECONDS", default: 15, range: 0...3600)
         publicURL = reader.string("GATEWAY_PUBLIC_URL")
+        jwtRequireOAuthWithin = try reader.duration("JWT_REQUIRE_OAUTH_WITHIN", range: 0...31_536_000) ?? 0
         guard tokenDefaultTTL <= tokenMaxTTL else {
             throw .invalid("TOKEN_DEFAULT_TTL", "must not exceed TOKEN_MAX_TTL")
         }
@@ -102,6 +106,22 @@ struct EnvironmentReader {
         guard let value = Int64(text) else { throw .invalid(name, "must be a whole number, got \"\(text)\"") }
         guard range.contains(value) else { throw .invalid(name, "must be between \(range.lowerBound) and \(range.upperBound)") }
         return value
+    }
+
+    /// A duration in seconds: `3600`, `3600s`, `90m`, `24h` or `7d`; nil when unset.
+    func duration(_ name: String, range: ClosedRange<Int64>) throws(ConfigError) -> Int64? {
+        guard let text = string(name)?.lowercased() else { return nil }
+        let units: [Character: Int64] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
+        let unit = text.last.flatMap { units[$0] }
+        let digits = unit == nil ? Substring(text) : text.dropLast()
+        guard let count = Int64(digits), count >= 0 else {
+            throw .invalid(name, "must be a duration such as 3600, 90m, 24h or 7d, got \"\(text)\"")
+        }
+        let (seconds, overflow) = count.multipliedReportingOverflow(by: unit ?? 1)
+        guard !overflow, range.contains(seconds) else {
+            throw .invalid(name, "must be between \(range.lowerBound) and \(range.upperBound) seconds")
+        }
+        return seconds
     }
 }
 

@@ -32,6 +32,14 @@ public enum Routes {
         Route("DELETE", TokenAdmin.prefix, prefix: true, access: .admin, TokenAdmin.revoke),
         // audit log of admin actions (SPEC 7.9)
         Route("GET", "/api/admin/audit", access: .admin, Audit.list),
+        // session_admin (SPEC 5.11); unban before the generic {session_key} prefix
+        Route("GET", "/api/admin/sessions", access: .admin, SessionAdmin.list),
+        Route("GET", "/api/admin/sessions/active-users", access: .admin, SessionAdmin.activeUsers),
+        Route("GET", "/api/admin/sessions/stats", access: .admin, SessionAdmin.stats),
+        Route("POST", "/api/admin/sessions/revoke-user", access: .admin, SessionAdmin.revokeUser),
+        Route("POST", "/api/admin/sessions/cleanup-expired", access: .admin, SessionAdmin.cleanupExpired),
+        Route("DELETE", SessionAdmin.unbanPrefix, prefix: true, access: .admin, SessionAdmin.unban),
+        Route("DELETE", SessionAdmin.sessionsPrefix, prefix: true, access: .admin, SessionAdmin.deleteSession),
     ]
 }
 
