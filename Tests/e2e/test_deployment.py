@@ -358,3 +358,21 @@ def test_killing_a_worker_process_mid_load_loses_only_its_own_requests_and_the_p
     recovered = wait_until(lambda: (lambda now: now if len(now) == 3 and victim not in now else None)(children_of(supervisor)))
     assert recovered and len(recovered) == 3 and victim not in recovered
     assert requests.get(second.url("/health"), timeout=5).json() == {"status": "healthy"}
+
+
+def test_sigterm_to_the_supervisor_stops_every_worker_process_and_removes_the_socket(tmp_path):
+    socket_path = tmp_path / "worker.sock"
+    environment = dict(PATH=os.environ["PATH"], JWT_SECRET="s" * 48, LITELLM_SHARED_KEY="shared", LITELLM_MASTER_KEY="master",
+                       WORKER_SOCKET=str(socket_path), WORKER_PROCESSES="2", WORKER_THREADS="4")
+    supervisor = subprocess.Popen([str(WORKER_BINARY)], env=environment, stderr=subprocess.PIPE, text=True)
+    try:
+        workers = wait_until(lambda: children_of(supervisor.pid) if len(children_of(supervisor.pid)) == 2 else None)
+        assert workers and len(workers) == 2 and wait_until(socket_path.exists)
+        supervisor.send_signal(signal.SIGTERM)
+        assert supervisor.wait(timeout=15) == 0
+        assert not socket_path.exists()
+        assert [pid for pid in workers if Path(f"/proc/{pid}").exists()] == []
+    finally:
+        if supervisor.poll() is None:
+            supervisor.kill()
+            supervisor.wait()
