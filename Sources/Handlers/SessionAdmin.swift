@@ -11,8 +11,8 @@ enum SessionAdmin {
     /// `GET /api/admin/sessions?limit=&cursor=`: OAuth2 Proxy sessions, each with its owner
     /// where the tracker has seen it; `next_cursor` pages on (a SCAN cursor).
     static func list(_ request: Request, _ context: Context) throws -> Response {
-        let page = try ScanPage.read(request, match: sessionPattern(context), context: context)
-        let keys = page.keys.filter { isSessionKey($0, context) }
+        let page = try ScanPage.read(request, command: ["SCAN"], match: sessionPattern(context), redis: context.redis)
+        let keys = page.items.filter { isSessionKey($0, context) }
         var sessions: [JSON] = []
         for (key, replies) in zip(keys, try chunkedPipeline(keys, context: context) { [["TTL", $0], ["HMGET", SessionIndex.key($0), "email", "first_seen"]] }) {
             let ttl = replies[0].integer ?? -2
@@ -24,7 +24,7 @@ enum SessionAdmin {
                 "expires_at": ttl >= 0 ? .int(context.now + ttl) : .null, "ttl_seconds": .int(ttl),
             ])
         }
-        let body: JSON = ["sessions": .array(sessions), "total": JSON(sessions.count), "next_cursor": JSON(page.next)]
+        let body: JSON = ["sessions": .array(sessions), "total": JSON(sessions.count), "next_cursor": JSON(page.nextCursor)]
         return .json(200, body.text)
     }
 
@@ -275,33 +275,6 @@ enum SessionAdmin {
             }
         }
         return groups
-    }
-}
-
-/// One page of a SCAN: `limit` (absent: the whole keyspace match) and `cursor` (a value
-/// returned as `next_cursor`; null when the scan is complete). A page holds at least `limit`
-/// keys unless the scan ends first, and may hold a few more (SCAN returns batches).
-struct ScanPage {
-    let keys: [String]
-    let next: String?
-
-    static func read(_ request: Request, match: String, context: Context) throws -> ScanPage {
-        let limit = try Paging.limit(request)
-        var cursor = request.queryValue("cursor").flatMap { $0.isEmpty ? nil : $0 } ?? "0"
-        guard cursor.utf8.count <= 20, cursor.allSatisfy(\.isASCIIDigit) else {
-            throw APIError.badRequest("cursor must be a value returned as next_cursor", code: "invalid_cursor")
-        }
-        guard let limit else { return ScanPage(keys: try context.redis.scanAll(["SCAN"], match: match), next: nil) }
-        var keys: [String] = []
-        repeat {
-            let reply = try context.redis.command(["SCAN", cursor, "MATCH", match, "COUNT", String(max(limit, 100))])
-            if case .error(let message) = reply { throw RedisError.server(message) }
-            let parts = reply.array
-            guard parts.count == 2, let next = parts[0].string else { throw RedisError.protocolError("unexpected SCAN reply") }
-            cursor = next
-            keys += parts[1].strings
-        } while cursor != "0" && keys.count < limit
-        return ScanPage(keys: keys, next: cursor == "0" ? nil : cursor)
     }
 }
 
