@@ -11,6 +11,10 @@ public enum Routes {
     public static let checks: [String: Route] = [
         // jwt_validator + auth_handler: every /v1 call (SPEC 5.5)
         "jwt": Route(access: .public, JWTAccess.check),
+        // admin_check: LiteLLM's own admin surface (SPEC 5.8)
+        "admin": Route(access: .admin, LiteLLMAdmin.check),
+        // key_generate_handler: POST /key/generate by any signed-in user (SPEC 5.9)
+        "litellm-user": Route(access: .browser, LiteLLMAdmin.keyGenerate),
     ]
 
     public static let endpoints: [Route] = [
@@ -19,6 +23,14 @@ public enum Routes {
         Route("POST", "/api/token/generate", access: .browser, TokenGenerator.generate),
         // audit log of admin actions (SPEC 7.9)
         Route("GET", "/api/admin/audit", access: .admin, Audit.list),
+        // admin_manager (SPEC 5.10)
+        Route("GET", "/api/admin/manage", access: .superAdmin, AdminManager.list),
+        Route("POST", "/api/admin/manage", access: .superAdmin, AdminManager.add),
+        Route("DELETE", "/api/admin/manage", access: .superAdmin, AdminManager.remove),
+        // redis_cleanup (SPEC 5.13); the scheduled run is CleanupSchedule, not a route
+        Route("GET", "/api/admin/redis/cleanup/preview", access: .admin, RedisCleanup.preview),
+        Route("POST", "/api/admin/redis/cleanup", access: .admin, RedisCleanup.execute),
+        Route("GET", "/api/admin/redis/cleanup/logs", access: .admin, RedisCleanup.logs),
     ]
 }
 
