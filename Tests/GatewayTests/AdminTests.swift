@@ -86,6 +86,31 @@ struct AdminTests {
         #expect(ttl > 0 && ttl <= 60)
     }
 
+    @Test func removalLeavesATargetThatCameBackToLife() throws {
+        // Between the scan and the removal the user signed in again: active_user exists now.
+        _ = try client.command("SET", "active_user_metadata:back@example.com", "{}")
+        _ = try client.command("SADD", "active_user:back@example.com", "session")
+        _ = try client.command("SADD", "user:tokens:back@example.com", "t1")
+        let reply = try client.eval(
+            RedisCleanup.removeScript,
+            keys: ["active_user_metadata:back@example.com", "active_user:back@example.com",
+                   "user:tokens:back@example.com", "token:info:t1"],
+            arguments: ["", "t1"])
+        #expect(reply == .array([.integer(0), .integer(2)]))
+        #expect(try client.command("EXISTS", "active_user_metadata:back@example.com") == .integer(1))
+        #expect(try client.command("EXISTS", "user:tokens:back@example.com") == .integer(0))
+    }
+
+    @Test func cleanupWithRedisDownIs503() throws {
+        redis.stop()
+        for (method, path) in [("GET", "/api/admin/redis/cleanup/preview"), ("POST", "/api/admin/redis/cleanup"),
+                               ("GET", "/api/admin/redis/cleanup/logs"), ("GET", "/api/admin/manage")] {
+            let response = request(method, path, as: "root@example.com")
+            #expect(response.status == 503)
+            #expect(try json(response)["code"] == "redis_unavailable")
+        }
+    }
+
     @Test func cleanupIntervalIsCheckedAtStart() throws {
         let base = ["JWT_SECRET": String(repeating: "s", count: 32), "LITELLM_SHARED_KEY": "a", "LITELLM_MASTER_KEY": "b"]
         #expect(throws: ConfigError.invalid("CLEANUP_INTERVAL_SECONDS", "must be a whole number, got \"soon\"")) {
