@@ -2,6 +2,7 @@
 signed-in user (5.9), the admin manager (5.10) and the Redis cleanup with its logs and its
 scheduled run (5.13, 7.11), all through nginx against the real stack."""
 
+import shutil
 import subprocess
 import tempfile
 import time
@@ -339,6 +340,7 @@ def scheduled_stack():
         yield Stack(run_dir, env)
     finally:
         subprocess.run([str(ROOT / "scripts" / "stack"), "stop"], env=env, cwd=ROOT, capture_output=True)
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def test_scheduled_cleanup_runs_as_the_system(scheduled_stack):
