@@ -15,6 +15,10 @@ public enum Routes {
         "page-user": Route(access: .browserGuarded, Pages.serve),
         "page-admin": Route(access: .admin, Pages.serve),
         "page-super-admin": Route(access: .superAdmin, Pages.serve),
+        // admin_check: LiteLLM's own admin surface (SPEC 5.8)
+        "admin": Route(access: .admin, LiteLLMAdmin.check),
+        // key_generate_handler: POST /key/generate by any signed-in user (SPEC 5.9)
+        "litellm-user": Route(access: .browser, LiteLLMAdmin.keyGenerate),
     ]
 
     public static let endpoints: [Route] = [
@@ -40,6 +44,14 @@ public enum Routes {
         Route("POST", "/api/admin/sessions/cleanup-expired", access: .admin, SessionAdmin.cleanupExpired),
         Route("DELETE", SessionAdmin.unbanPrefix, prefix: true, access: .admin, SessionAdmin.unban),
         Route("DELETE", SessionAdmin.sessionsPrefix, prefix: true, access: .admin, SessionAdmin.deleteSession),
+        // admin_manager (SPEC 5.10)
+        Route("GET", "/api/admin/manage", access: .superAdmin, AdminManager.list),
+        Route("POST", "/api/admin/manage", access: .superAdmin, AdminManager.add),
+        Route("DELETE", "/api/admin/manage", access: .superAdmin, AdminManager.remove),
+        // redis_cleanup (SPEC 5.13); the scheduled run is CleanupSchedule, not a route
+        Route("GET", "/api/admin/redis/cleanup/preview", access: .admin, RedisCleanup.preview),
+        Route("POST", "/api/admin/redis/cleanup", access: .admin, RedisCleanup.execute),
+        Route("GET", "/api/admin/redis/cleanup/logs", access: .admin, RedisCleanup.logs),
     ]
 }
 

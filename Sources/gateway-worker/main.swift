@@ -35,6 +35,11 @@ if arguments.contains("--check-config") {
 if arguments.contains("--cgi") {
     exit(CGIMode.answerOne(with: Router(config: config, logger: logger), maxBodyBytes: options.maxBodyBytes))
 }
+if config.cleanupInterval > 0 {
+    // The scheduled Redis cleanup (CLEANUP_INTERVAL_SECONDS): a thread of its own with its own
+    // Redis connection; a Redis lock lets one worker process run it per interval.
+    Thread.detachNewThread { CleanupSchedule.loop(config: config, logger: logger) }
+}
 do {
     if options.processes > 1 && options.inheritedListener == nil {
         try Supervisor(options: options, logger: logger).run()
