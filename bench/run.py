@@ -14,7 +14,6 @@ measured in one run, not absolute numbers across runs.
 """
 
 import argparse
-import json
 import os
 import re
 import socket
@@ -25,7 +24,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import redis
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -2,17 +2,13 @@
 signed-in user (5.9), the admin manager (5.10) and the Redis cleanup with its logs and its
 scheduled run (5.13, 7.11), all through nginx against the real stack."""
 
-import shutil
-import subprocess
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 import requests
 
-from conftest import ROOT, Stack, stack_env
+from conftest import running_stack
 
 ADMIN_PATHS = [
     ("GET", "/ui/"), ("GET", "/admin/settings"), ("GET", "/key/info"), ("GET", "/user/info"),
@@ -331,16 +327,8 @@ def test_no_master_key_in_worker_or_nginx_logs(stack):
 @pytest.fixture(scope="module")
 def scheduled_stack():
     """A second stack (without LiteLLM) whose workers run the cleanup every 2 seconds."""
-    run_dir = Path(tempfile.mkdtemp(prefix="gateway-e2e-cleanup-"))
-    env = stack_env(run_dir, CLEANUP_INTERVAL_SECONDS="2", START_LITELLM="0")
-    result = subprocess.run([str(ROOT / "scripts" / "stack"), "start"], env=env, cwd=ROOT, capture_output=True, text=True)
-    try:
-        if result.returncode != 0:
-            pytest.fail(f"stack did not start:\n{result.stdout}\n{result.stderr}")
-        yield Stack(run_dir, env)
-    finally:
-        subprocess.run([str(ROOT / "scripts" / "stack"), "stop"], env=env, cwd=ROOT, capture_output=True)
-        shutil.rmtree(run_dir, ignore_errors=True)
+    with running_stack("gateway-e2e-cleanup", CLEANUP_INTERVAL_SECONDS="2", START_LITELLM="0") as started:
+        yield started
 
 
 def test_scheduled_cleanup_runs_as_the_system(scheduled_stack):

@@ -18,7 +18,7 @@ import pytest
 import requests
 import yaml
 
-from conftest import ROOT, Stack, stack_env
+from conftest import ROOT, running_stack
 
 COMPOSE = ROOT / "compose.yaml"
 ENV_EXAMPLE = ROOT / ".env.example"
@@ -244,23 +244,13 @@ def second(stack):
     """A second gateway instance (its own nginx, workers and identity service) sharing the first
     one's Redis and LiteLLM and its secrets, as a second host behind a load balancer would; its
     workers run as WORKER_PROCESSES=3 supervised processes."""
-    run_dir = Path(tempfile.mkdtemp(prefix="gateway-e2e-b-"))
-    env = stack_env(
-        run_dir, START_REDIS="0", START_LITELLM="0", REDIS_PORT=str(stack.redis_port),
+    with running_stack(
+        "gateway-e2e-second", START_REDIS="0", START_LITELLM="0", REDIS_PORT=str(stack.redis_port),
         LITELLM_PORT=stack.env["LITELLM_PORT"], LITELLM_RECORD_FILE=stack.env["LITELLM_RECORD_FILE"],
         JWT_SECRET=stack.jwt_secret, LITELLM_MASTER_KEY=stack.master_key, LITELLM_SHARED_KEY=stack.shared_key,
-        OAUTH2_PROXY_COOKIE_SECRET=stack.cookie_secret, WORKER_PROCESSES="3", WORKER_THREADS="8")
-    result = subprocess.run([str(ROOT / "scripts" / "stack"), "start"], env=env, cwd=ROOT, capture_output=True, text=True)
-    try:
-        assert result.returncode == 0, f"second instance did not start:\n{result.stderr}"
-        (run_dir / "dev-secrets.env").write_text((stack.run_dir / "dev-secrets.env").read_text())
-        yield Stack(run_dir, env)
-    finally:
-        subprocess.run([str(ROOT / "scripts" / "stack"), "stop"], env=env, cwd=ROOT, capture_output=True)
-        artifacts = ROOT / "test-artifacts" / "e2e-logs-second"
-        shutil.rmtree(artifacts, ignore_errors=True)
-        shutil.copytree(run_dir / "logs", artifacts, dirs_exist_ok=True)
-        shutil.rmtree(run_dir, ignore_errors=True)
+        OAUTH2_PROXY_COOKIE_SECRET=stack.cookie_secret, WORKER_PROCESSES="3", WORKER_THREADS="8",
+    ) as started:
+        yield started
 
 
 def children_of(pid: int) -> set:

@@ -2,31 +2,19 @@
 seen through OAuth2 Proxy within the window, so removing a person from the identity provider
 stops their API tokens within the window. A second stack with a 3-second window."""
 
-import shutil
-import subprocess
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, Stack, stack_env
+from conftest import running_stack
 
 WINDOW = 3
 
 
 @pytest.fixture(scope="module")
 def windowed():
-    run_dir = Path(tempfile.mkdtemp(prefix="gateway-e2e-window-"))
-    env = stack_env(run_dir, JWT_REQUIRE_OAUTH_WITHIN=f"{WINDOW}s")
-    result = subprocess.run([str(ROOT / "scripts" / "stack"), "start"], env=env, cwd=ROOT, capture_output=True, text=True)
-    try:
-        if result.returncode != 0:
-            pytest.fail(f"stack did not start:\n{result.stdout}\n{result.stderr}")
-        yield Stack(run_dir, env)
-    finally:
-        subprocess.run([str(ROOT / "scripts" / "stack"), "stop"], env=env, cwd=ROOT, capture_output=True)
-        shutil.rmtree(run_dir, ignore_errors=True)
+    with running_stack("gateway-e2e-window", JWT_REQUIRE_OAUTH_WITHIN=f"{WINDOW}s") as started:
+        yield started
 
 
 def test_jwt_refused_once_the_owner_has_not_signed_in_within_the_window(windowed, email):
