@@ -77,6 +77,8 @@ def main():
     parser.add_argument("--cases", default="a,n,b,c,d,e")
     parser.add_argument("--tokens", type=int, default=100_000, help="tokens seeded for case e")
     parser.add_argument("--soak", type=int, default=0, help="then run case b for this many seconds and report worker RSS")
+    parser.add_argument("--profile", type=int, default=0,
+                        help="only profile case b for this many seconds with perf and print the hottest symbols")
     parser.add_argument("--out", default=str(ROOT / "test-artifacts" / "bench.md"))
     args = parser.parse_args()
 
@@ -133,6 +135,18 @@ def main():
                 subprocess.run([str(seed), "--port", env["REDIS_PORT"], "--tokens", str(args.tokens)], check=True, cwd=ROOT)
         probe = requests.get(cases["b"]["url"], headers={"Authorization": f"Bearer {token}"})
         assert probe.status_code == 200, probe.text
+
+        if args.profile:
+            data = run_dir / "perf.data"
+            recorder = subprocess.Popen(["perf", "record", "-F", "1999", "-g", "-o", str(data), "-p", str(pid)],
+                                        stderr=subprocess.DEVNULL)
+            wrk(cases["b"]["url"], 64, args.profile, cases["b"]["headers"])
+            recorder.terminate()
+            recorder.wait()
+            report = subprocess.run(["perf", "report", "-i", str(data), "--no-children", "--sort", "dso,symbol",
+                                     "--stdio", "-g", "none", "--percent-limit", "0.7"], capture_output=True, text=True)
+            print(report.stdout[:8000])
+            return
 
         connections = [int(c) for c in args.connections.split(",")]
         results = {(case, c): [] for case in wanted for c in connections}

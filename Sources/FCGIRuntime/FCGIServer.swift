@@ -40,18 +40,20 @@ public struct ServerOptions: Sendable {
 public final class FCGIServer: Sendable {
     private let options: ServerOptions
     private let logger: Logger
-    private let state = Mutex(State())
+    // Lock-free on the request path (a mutex here was the worker's hottest symbol under load).
+    private let stopping = Atomic<Bool>(false)
+    private let busy = Atomic<Int>(0)
+    private let slots: [Slot]
 
-    private struct State {
-        var stopping = false
-        var busy = 0
-        /// Per thread: the fd of a kept-alive connection the thread is waiting on, or -1.
-        var idleConnections: [Int32] = []
+    /// One accept thread's state that `stop` reads: the kept-alive connection it waits on.
+    private final class Slot: Sendable {
+        let idleConnection = Atomic<Int32>(-1)
     }
 
     public init(options: ServerOptions, logger: Logger) {
         self.options = options
         self.logger = logger
+        self.slots = (0..<max(1, options.threads)).map { _ in Slot() }
     }
 
     /// Opens the socket, starts the threads and serves until SIGTERM/SIGINT; never returns.
@@ -73,10 +75,8 @@ public final class FCGIServer: Sendable {
             ownSocket.withLock { $0 = socket }
             listener = socket.fd
         }
-        let threadCount = max(1, options.threads)
-        state.withLock { $0.idleConnections = Array(repeating: -1, count: threadCount) }
-
-        for slot in 0..<threadCount {
+        let threadCount = slots.count
+        for slot in slots {
             let thread = Thread { [self] in
                 self.serve(slot: slot, listener: listener, responder: makeResponder())
             }
@@ -94,18 +94,16 @@ public final class FCGIServer: Sendable {
 
     private func stop(listener: Int32) -> Never {
         logger.info("worker stopping: draining requests in flight")
-        let idle = state.withLock { state -> [Int32] in
-            state.stopping = true
-            return state.idleConnections.filter { $0 >= 0 }
-        }
+        stopping.store(true, ordering: .sequentiallyConsistent)
+        let idle = slots.map { $0.idleConnection.load(ordering: .sequentiallyConsistent) }.filter { $0 >= 0 }
         ownSocket.withLock { $0 }?.unlinkIfOurs()
         shutdown(listener, Int32(SHUT_RDWR))
         for fd in idle { shutdown(fd, Int32(SHUT_RDWR)) }
         let deadline = Date().addingTimeInterval(options.drainSeconds)
-        while state.withLock({ $0.busy }) > 0 && Date() < deadline {
+        while busy.load(ordering: .sequentiallyConsistent) > 0 && Date() < deadline {
             usleep(10_000)
         }
-        let left = state.withLock { $0.busy }
+        let left = busy.load(ordering: .sequentiallyConsistent)
         logger.info("worker stopped", metadata: ["requests.unfinished": "\(left)"])
         exit(0)
     }
@@ -113,36 +111,29 @@ public final class FCGIServer: Sendable {
     /// The socket file this process created (nil when serving an inherited listener).
     private let ownSocket = Mutex<ListeningSocket?>(nil)
 
-    private func serve(slot: Int, listener: Int32, responder: any Responder) {
+    /// A thread's loop. The thread publishes the kept-alive connection it is about to wait on
+    /// before it checks `stopping`, and `stop` sets `stopping` before it reads the published
+    /// connections: so either the thread sees the stop, or `stop` sees (and shuts down) the
+    /// connection it waits on.
+    private func serve(slot: Slot, listener: Int32, responder: any Responder) {
         let request = FCGIRequest(listener: listener)
         while true {
             let keptAlive = request.connectionFD
-            let proceed = state.withLock { state -> Bool in
-                if state.stopping { return false }
-                state.idleConnections[slot] = keptAlive
-                return true
-            }
-            guard proceed else { return }
+            slot.idleConnection.store(keptAlive, ordering: .sequentiallyConsistent)
+            if stopping.load(ordering: .sequentiallyConsistent) { return }
             let accepted = FCGX_Accept_r(request.raw)
-            let admitted = state.withLock { state -> Bool in
-                state.idleConnections[slot] = -1
-                guard accepted >= 0 else { return false }
-                state.busy += 1
-                return true
-            }
-            guard admitted else {
-                if state.withLock({ $0.stopping }) { return }
+            if accepted >= 0 { busy.add(1, ordering: .sequentiallyConsistent) }
+            slot.idleConnection.store(-1, ordering: .sequentiallyConsistent)
+            guard accepted >= 0 else {
+                if stopping.load(ordering: .sequentiallyConsistent) { return }
                 // The peer closed a kept-alive connection, or accept failed: try again.
                 if accepted != -Int32(EINTR) && keptAlive < 0 { usleep(1000) }
                 continue
             }
             handle(request, responder: responder)
             FCGX_Finish_r(request.raw)
-            let stopping = state.withLock { state -> Bool in
-                state.busy -= 1
-                return state.stopping
-            }
-            if stopping { return }
+            busy.subtract(1, ordering: .sequentiallyConsistent)
+            if stopping.load(ordering: .sequentiallyConsistent) { return }
         }
     }
 

@@ -7,6 +7,7 @@ public struct JWTCodec: Sendable {
     /// Secrets that verify tokens; the first one also signs (rotation: put the new secret
     /// first, keep the old ones until their tokens have expired).
     public let secrets: [[UInt8]]
+    private let keys: [HMACKey]
     public let acceptedIssuers: Set<String>
     public let audience: String
     /// Clock skew tolerated on `exp` and `nbf`, in seconds.
@@ -16,6 +17,7 @@ public struct JWTCodec: Sendable {
     public init(secrets: [[UInt8]], acceptedIssuers: Set<String>, audience: String = "litellm-api", leeway: Int64 = 30, maxTokenBytes: Int = 8192) {
         precondition(!secrets.isEmpty, "at least one JWT secret")
         self.secrets = secrets
+        self.keys = secrets.map(HMACKey.init)
         self.acceptedIssuers = acceptedIssuers
         self.audience = audience
         self.leeway = leeway
@@ -27,7 +29,7 @@ public struct JWTCodec: Sendable {
     /// Signs the claims with the first secret.
     public func sign(_ claims: JSON) -> String {
         let signingInput = JWTCodec.header + "." + Base64URL.encode(Array(claims.text.utf8))
-        let signature = Crypto.hmacSHA256(key: secrets[0], message: Array(signingInput.utf8))
+        let signature = keys[0].mac(Array(signingInput.utf8))
         return signingInput + "." + Base64URL.encode(signature)
     }
 
@@ -49,9 +51,9 @@ public struct JWTCodec: Sendable {
         }
         let signingInput = Array(bytes[0..<(parts[0].count + 1 + parts[1].count)])
         var matched = false
-        for secret in secrets {
+        for key in keys {
             // Every secret is tried so the time taken does not tell which one matched.
-            if Crypto.constantTimeEqual(Crypto.hmacSHA256(key: secret, message: signingInput), signature) { matched = true }
+            if Crypto.constantTimeEqual(key.mac(signingInput), signature) { matched = true }
         }
         guard matched else { throw .badSignature }
 
@@ -147,14 +149,30 @@ public enum Email {
 
     /// A plain, conservative address check: one `@`, a dotted domain, no spaces or controls.
     public static func isValid(_ email: String) -> Bool {
-        guard email.utf8.count <= 254 else { return false }
-        let parts = email.split(separator: "@", omittingEmptySubsequences: false)
-        guard parts.count == 2, !parts[0].isEmpty, parts[0].utf8.count <= 64 else { return false }
-        let domain = parts[1]
-        guard domain.contains("."), !domain.hasPrefix("."), !domain.hasSuffix("."), !domain.contains("..") else { return false }
-        let allowedLocal = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.!#$%&'*+/=?^_`{|}~-")
-        let allowedDomain = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-")
-        return parts[0].allSatisfy { allowedLocal.contains($0) } && domain.allSatisfy { allowedDomain.contains($0) }
+        let bytes = email.utf8
+        guard bytes.count <= 254, let at = bytes.firstIndex(of: UInt8(ascii: "@")) else { return false }
+        let local = bytes[..<at]
+        let domain = bytes[bytes.index(after: at)...]
+        guard !local.isEmpty, local.count <= 64, local.allSatisfy(isLocalByte) else { return false }
+        guard domain.contains(UInt8(ascii: ".")), domain.first != UInt8(ascii: "."), domain.last != UInt8(ascii: "."),
+            domain.allSatisfy(isDomainByte)
+        else { return false }
+        return !zip(domain, domain.dropFirst()).contains { $0 == UInt8(ascii: ".") && $1 == UInt8(ascii: ".") }
+    }
+
+    private static func isAlphanumeric(_ byte: UInt8) -> Bool {
+        (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte)
+    }
+
+    /// Letters, digits and RFC 5322's atext specials (no quoting, no `@`).
+    private static let localSpecials = Array(".!#$%&'*+/=?^_`{|}~-".utf8)
+
+    private static func isLocalByte(_ byte: UInt8) -> Bool {
+        isAlphanumeric(byte) || localSpecials.contains(byte)
+    }
+
+    private static func isDomainByte(_ byte: UInt8) -> Bool {
+        isAlphanumeric(byte) || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "-")
     }
 }
 

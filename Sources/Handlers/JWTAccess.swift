@@ -29,7 +29,7 @@ enum JWTAccess {
 
         let outcome: Tracking.Outcome
         do {
-            outcome = try Tracking.run(.jwt, email: token.email, sessionID: token.jti, jti: token.jti, tokenName: token.tokenName, context: context)
+            outcome = try Tracking.runJWT(email: token.email, jti: token.jti, tokenName: token.tokenName, context: context)
         } catch {
             context.logger.error("redis failure on access check", metadata: ["error": "\(error)"])
             throw APIError.openAI(503, type: "service_unavailable", code: "redis_unavailable",
