@@ -86,7 +86,8 @@ class Browser:
     def toast(self):
         return self.text("#toast")
 
-    def error_banner(self):
+    def error_banner(self, containing=""):
+        self.wait(lambda d: containing in d.find_element(By.CSS_SELECTOR, "#page-error").text)
         return self.text("#page-error")
 
     def csp_violations(self):
@@ -97,9 +98,14 @@ class Browser:
             return []
 
     def screenshot(self, name):
+        """The whole page (the window grows to the page's height for the picture)."""
         SHOTS.mkdir(parents=True, exist_ok=True)
         path = SHOTS / f"{name}.png"
+        height = self.driver.execute_script("return document.documentElement.scrollHeight")
+        self.driver.set_window_size(1280, min(max(height + 140, 700), 3000))
+        self.driver.execute_script("window.scrollTo(0, 0)")
         self.driver.save_screenshot(str(path))
+        self.driver.set_window_size(1280, 1000)
         if os.environ.get("UI_SCREENSHOTS_TO_DOCS") == "1":
             DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
             shutil.copy(path, DOCS_SHOTS / path.name)
@@ -209,7 +215,7 @@ def test_custom_lifetime_above_90_days_is_refused_in_the_page(stack, browsers):
     amount.clear()
     amount.send_keys("91")
     browser.click("#generate")
-    assert "90" in browser.error_banner()
+    browser.wait(lambda d: "90" in d.find_element(By.CSS_SELECTOR, "#page-error").text)
     assert stack.redis.scard(f"user:tokens:{email}") == 0
 
 
@@ -229,10 +235,10 @@ def test_japanese_browser_gets_japanese_and_the_switch_is_remembered(stack, brow
 def test_session_over_is_a_message_with_a_way_to_sign_in(stack, browsers):
     browser = browsers()
     browser.sign_in(fresh_email())
-    browser.find("#token-list")
+    browser.find("#token-table")
     browser.driver.delete_cookie("_oauth2_proxy")
     browser.click("#refresh-tokens")
-    assert "session is over" in browser.error_banner()
+    assert "session is over" in browser.error_banner("session")
     link = browser.find("#sign-in-again")
     assert link.get_attribute("href") == stack.url("/oauth2/start?rd=%2Ftoken-manager")
     browser.screenshot("token-manager-session-over")
@@ -243,14 +249,189 @@ def test_session_over_is_a_message_with_a_way_to_sign_in(stack, browsers):
 def test_non_admin_is_refused_the_admin_pages(stack, browsers):
     browser = browsers()
     browser.sign_in(fresh_email())
-    assert browser.find('a[data-needs="admin"]').is_displayed() is False if False else True
     for path, expected in (("/token-session-manager", "administrators only"), ("/admin-manager", "super administrator only")):
         browser.open(path)
         assert browser.text("#error-title") == "Not allowed"
         assert expected in browser.text("#error-message")
         assert "{" not in browser.driver.find_element(By.TAG_NAME, "body").text
     browser.screenshot("not-allowed")
-    nav = browser.driver.find_elements(By.CSS_SELECTOR, '[data-needs]')
     browser.open("/token-manager")
-    browser.find("#token-list")
+    browser.find("#token-table")
     assert all(not link.is_displayed() for link in browser.driver.find_elements(By.CSS_SELECTOR, "[data-needs]"))
+
+
+# --- Admin pages (need the session, token and admin APIs) ---------------------------------
+
+def open_tab(browser, name):
+    browser.click(f"#tab-{name}")
+    browser.find(f"#panel-{name}")
+
+
+def status_of(browser, table_body, attribute, value):
+    """The text of a row's status cell, re-read (rows are rebuilt after every change)."""
+    return browser.driver.find_element(By.CSS_SELECTOR, f'#{table_body} tr[data-{attribute}="{value}"] .badge:last-of-type').text
+
+
+def test_admin_bans_a_user_whose_next_page_load_shows_the_ban(stack, browsers):
+    victim = fresh_email("victim")
+    minted = stack.mint(victim, token_name="victim cli")
+    user = browsers()
+    user.sign_in(victim)
+    admin = browsers()
+    admin.sign_in("admin@example.com", then="/token-session-manager")
+    admin.find("#users-search").send_keys(victim)
+    row = admin.row("users-list", "email", victim)
+    assert row.find_element(By.CSS_SELECTOR, ".user-status").text == "active"
+    row.find_element(By.CSS_SELECTOR, "button.ban").click()
+    assert victim in admin.text("#confirm-message")
+    admin.confirm()
+    assert victim in admin.toast()
+    admin.wait(lambda d: "banned" in d.find_element(By.CSS_SELECTOR, f'#users-list tr[data-email="{victim}"] .user-status').text)
+    assert admin.row("users-list", "email", victim).find_elements(By.CSS_SELECTOR, "button.unban")
+    admin.find("#users-search").clear()
+    admin.screenshot("session-manager-users")
+
+    refused = stack.chat(minted["token"])
+    assert refused.status_code == 401 and "banned" in refused.json()["error"]["message"]
+
+    # The ban ended the user's sign-in session: the next page load asks to sign in, and
+    # signing in again shows the ban (a page, not JSON).
+    user.open("/token-manager")
+    if user.driver.find_elements(By.CSS_SELECTOR, "input#email"):
+        user.submit_sign_in(victim)
+    assert user.text("#error-title") == "Access blocked"
+    assert "banned for 6 days 23 hours" in user.text("#error-message")
+    assert "{" not in user.driver.find_element(By.TAG_NAME, "body").text
+    user.screenshot("banned")
+
+    admin.find("#users-search").send_keys(victim)
+    admin.row("users-list", "email", victim).find_element(By.CSS_SELECTOR, "button.unban").click()
+    admin.confirm()
+    admin.wait(lambda d: d.find_element(By.CSS_SELECTOR, f'#users-list tr[data-email="{victim}"] .user-status').text == "active")
+    user.open("/token-manager")
+    assert user.text("h1") == "My API tokens"
+
+
+def test_super_admin_adds_an_admin_who_can_then_open_the_session_manager(stack, browsers):
+    newcomer = fresh_email("newadmin")
+    candidate = browsers()
+    candidate.sign_in(newcomer)
+    candidate.open("/token-session-manager")
+    assert candidate.text("#error-title") == "Not allowed"
+
+    root = browsers()
+    root.sign_in("root@example.com", then="/admin-manager")
+    top = root.row("admin-list", "email", "root@example.com")
+    assert top.get_attribute("data-source") == "super_admin" and not top.find_elements(By.CSS_SELECTOR, "button")
+    root.find("#admin-email").send_keys(newcomer.upper())
+    root.click("#add-admin")
+    assert newcomer in root.toast()
+    row = root.row("admin-list", "email", newcomer)
+    assert row.get_attribute("data-source") == "redis"
+    root.screenshot("admin-manager")
+
+    candidate.open("/token-session-manager")
+    assert candidate.text("h1") == "Sessions & tokens"
+    assert candidate.find("#tab-users").get_attribute("aria-selected") == "true"
+    open_tab(candidate, "audit")
+    candidate.wait(lambda d: newcomer in d.find_element(By.CSS_SELECTOR, "#audit-list").text)
+    assert "root@example.com" in candidate.text("#audit-list")
+    candidate.screenshot("session-manager-audit")
+
+    root.row("admin-list", "email", newcomer).find_element(By.CSS_SELECTOR, "button.remove-admin").click()
+    root.confirm()
+    root.wait(EC.invisibility_of_element_located((By.CSS_SELECTOR, f'#admin-list tr[data-email="{newcomer}"]')))
+    candidate.open("/token-session-manager")
+    assert candidate.text("#error-title") == "Not allowed"
+
+
+def test_admin_finds_a_users_tokens_by_email_and_revokes_one(stack, browsers):
+    owner = fresh_email("owner")
+    kept = stack.mint(owner, token_name="kept")
+    doomed = stack.mint(owner, token_name="ci bot")
+    admin = browsers()
+    admin.sign_in("admin@example.com", then="/token-session-manager")
+    open_tab(admin, "tokens")
+    admin.find("#tokens-search").send_keys(owner)
+    admin.click('#tokens-search-form button[type="submit"]')
+    row = admin.row("tokens-list", "token-id", doomed["token_id"])
+    assert owner in row.text and "ci bot" in row.text
+    assert len(admin.driver.find_elements(By.CSS_SELECTOR, "#tokens-list tr[data-token-id]")) == 2
+    row.find_element(By.CSS_SELECTOR, "button.revoke-token").click()
+    assert "ci bot" in admin.text("#confirm-message")
+    admin.confirm()
+    admin.wait(lambda d: status_of(admin, "tokens-list", "token-id", doomed["token_id"]) == "revoked")
+    admin.screenshot("session-manager-tokens")
+    assert stack.chat(doomed["token"]).status_code == 401
+    assert stack.chat(kept["token"]).status_code == 200
+
+
+def test_admin_ends_a_sign_in_session(stack, browsers):
+    email = fresh_email("session")
+    user = browsers()
+    user.sign_in(email)
+    admin = browsers()
+    admin.sign_in("admin@example.com", then="/token-session-manager")
+    open_tab(admin, "sessions")
+    admin.find("#sessions-search").send_keys(email)
+    admin.wait(lambda d: d.find_elements(By.CSS_SELECTOR, "#sessions-list tr[data-session-key]"))
+    rows = admin.driver.find_elements(By.CSS_SELECTOR, "#sessions-list tr[data-session-key]")
+    assert len(rows) == 1 and email in rows[0].text
+    assert int(admin.text("#sessions-total")) >= 2
+    admin.screenshot("session-manager-sessions")
+    rows[0].find_element(By.CSS_SELECTOR, "button.delete-session").click()
+    admin.confirm()
+    admin.wait(lambda d: not d.find_elements(By.CSS_SELECTOR, "#sessions-list tr[data-session-key]"))
+
+    user.click("#refresh-tokens")
+    assert "session is over" in user.error_banner("session")
+
+
+def test_admin_previews_runs_and_reads_a_cleanup(stack, browsers):
+    orphan = fresh_email("orphan")
+    stack.redis.sadd(f"user:tokens:{orphan}", str(uuid.uuid4()))
+    admin = browsers()
+    admin.sign_in("admin@example.com", then="/token-session-manager")
+    open_tab(admin, "cleanup")
+    admin.wait(lambda d: orphan in d.find_element(By.CSS_SELECTOR, "#cleanup-preview-result").get_attribute("textContent"))
+    admin.click("#cleanup-run")
+    admin.confirm()
+    assert "deleted" in admin.toast()
+    assert stack.redis.exists(f"user:tokens:{orphan}") == 0
+    newest = admin.find("#cleanup-logs details.cleanup-log")
+    assert "admin@example.com" in newest.text
+    newest.find_element(By.TAG_NAME, "summary").click()
+    admin.wait(lambda d: orphan in newest.text)
+    admin.screenshot("session-manager-cleanup")
+
+
+def test_admin_token_list_pages_with_load_more(stack, browsers):
+    owner = fresh_email("bulk")
+    now = int(__import__("time").time())
+    ids = [str(uuid.uuid4()) for _ in range(300)]
+    pipe = stack.redis.pipeline()
+    for index, token_id in enumerate(ids):
+        record = {"token_id": token_id, "user_email": owner, "token_name": f"bulk {index}", "scopes": ["api:read"],
+                  "created_at": now, "expires_at": now + 86400, "last_used": None}
+        pipe.set(f"token:info:{token_id}", __import__("json").dumps(record), ex=86400)
+    pipe.sadd(f"user:tokens:{owner}", *ids)
+    pipe.execute()
+    admin = browsers()
+    admin.sign_in("admin@example.com", then="/token-session-manager")
+    open_tab(admin, "tokens")
+    admin.find("#tokens-list tr[data-token-id]")
+    shown = lambda: len(admin.driver.find_elements(By.CSS_SELECTOR, "#tokens-list tr[data-token-id]"))
+    first = shown()
+    assert 100 <= first < 300
+    assert admin.find("#tokens-pager .load-more").is_displayed()
+    clicks = 0
+    while admin.driver.find_element(By.CSS_SELECTOR, "#tokens-pager .load-more").is_displayed():
+        before = shown()
+        admin.click("#tokens-pager .load-more")
+        admin.wait(lambda d: shown() > before or not d.find_element(By.CSS_SELECTOR, "#tokens-pager .load-more").is_displayed())
+        clicks += 1
+        assert clicks < 50
+    seeded = admin.driver.execute_script(
+        "return [...document.querySelectorAll('#tokens-list tr[data-token-id]')].map(r => r.dataset.tokenId)")
+    assert set(ids) <= set(seeded) and len(seeded) == len(set(seeded))
+    assert clicks >= 1

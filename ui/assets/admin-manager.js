@@ -3,6 +3,7 @@
 import { $, api, confirmAction, el, guarded, initPage, notify, showError, t } from "./common.js";
 
 let admins = [];
+let domains = [];
 const sourceKind = { super_admin: "danger", environment: "warn", redis: "ok" };
 
 function render() {
@@ -15,12 +16,14 @@ function render() {
   if (rows.length === 0) rows.push(el("tr", {}, el("td", { class: "empty", colspan: 3, text: t("common.none") })));
   $("#admin-list").replaceChildren(...rows);
   $("#admin-total").textContent = t("common.shown", { shown: admins.length });
+  $("#admin-domains").textContent = domains.length ? t("am.domains", { d: domains.join(", ") }) : "";
 }
 
 async function load() {
   await guarded(async () => {
     const answer = await api("GET", "/api/admin/manage");
     admins = answer.admins || [];
+    domains = answer.admin_domains || [];
     render();
   });
 }

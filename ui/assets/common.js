@@ -190,12 +190,13 @@ export function size(bytes) {
 
 /**
  * A table body that pages through a list: `fetchPage(cursor)` resolves to
- * `{items, next, total}`; rows are added 100 at a time with "Load more", and an optional
- * filter hides loaded rows without asking the server again.
+ * `{items, next, total, replace?}`; rows are added a page at a time with "Load more"
+ * (`replace`: the answer is the whole list so far), and an optional filter hides loaded rows
+ * without asking the server again.
  */
 export class PagedTable {
-  constructor({ body, footer, fetchPage, row, empty = "common.none", matches }) {
-    Object.assign(this, { body, footer, fetchPage, row, empty, matches });
+  constructor({ body, footer, fetchPage, row, empty = "common.none", matches, key }) {
+    Object.assign(this, { body, footer, fetchPage, row, empty, matches, key });
     this.items = [];
     this.next = null;
     this.total = null;
@@ -215,7 +216,10 @@ export class PagedTable {
     this.more.disabled = true;
     try {
       const page = await this.fetchPage(first ? null : this.next);
-      this.items.push(...page.items);
+      if (page.replace) this.items = [];
+      // A SCAN-based list may repeat an item on a later page; `key` names what makes one unique.
+      const seen = new Set(this.key ? this.items.map(this.key) : []);
+      this.items.push(...(this.key ? page.items.filter((item) => !seen.has(this.key(item))) : page.items));
       this.next = page.next ?? null;
       this.total = page.total ?? null;
     } catch (error) {

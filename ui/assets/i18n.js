@@ -149,6 +149,7 @@ const messages = {
     "am.removed": "{email} is no longer an administrator.",
     "am.fixed": "set in the configuration",
     "am.invalidEmail": "Enter a valid e-mail address.",
+    "am.domains": "Everyone with an address at these domains is an administrator too (ADMIN_DOMAINS): {d}",
     "dur.d": "{n} d", "dur.h": "{n} h", "dur.m": "{n} min", "dur.s": "{n} s",
   },
   ja: {
@@ -299,6 +300,7 @@ const messages = {
     "am.removed": "{email} を管理者から削除しました。",
     "am.fixed": "設定で固定",
     "am.invalidEmail": "有効なメールアドレスを入力してください。",
+    "am.domains": "次のドメインのアドレスもすべて管理者です（ADMIN_DOMAINS）：{d}",
     "dur.d": "{n}日", "dur.h": "{n}時間", "dur.m": "{n}分", "dur.s": "{n}秒",
   },
 };

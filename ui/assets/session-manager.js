@@ -17,15 +17,22 @@ function badge(text, kind) { return el("span", { class: `badge ${kind}`, text })
 
 function setText(id, value) { $("#" + id).textContent = value ?? "–"; }
 
+const USERS_PAGE = 100;
+
 // --- Active users ---------------------------------------------------------------------
 tables.users = new PagedTable({
   body: $("#users-list"), footer: $("#users-pager"),
   matches: (user, query) => user.email.toLowerCase().includes(query),
+  // This list is sorted by last access over all users, so it grows by asking for the newest
+  // N + 100 (`limit` keeps the newest N) rather than with a cursor.
   async fetchPage(cursor) {
-    const answer = await api("GET", "/api/admin/sessions/active-users?" + pageQuery(cursor));
+    const limit = cursor ?? USERS_PAGE;
+    const answer = await api("GET", `/api/admin/sessions/active-users?limit=${limit}`);
+    const users = answer.active_users || [];
     setText("users-total", answer.total);
     setText("users-banned", answer.banned_count);
-    return { items: answer.active_users || [], next: answer.next_cursor, total: answer.total };
+    const next = answer.next_cursor ?? (users.length < (answer.total ?? 0) ? Math.min(limit + USERS_PAGE, 1000) : null);
+    return { items: users, next: limit >= 1000 ? null : next, total: answer.total, replace: true };
   },
   row: (user) => el("tr", { dataset: { email: user.email } },
     el("td", { class: "mono", text: user.email }),
@@ -70,7 +77,7 @@ async function cleanupExpiredUsers() {
 
 // --- Sessions -------------------------------------------------------------------------
 tables.sessions = new PagedTable({
-  body: $("#sessions-list"), footer: $("#sessions-pager"),
+  body: $("#sessions-list"), footer: $("#sessions-pager"), key: (session) => session.session_key,
   matches: (session, query) => String(session.email || "").toLowerCase().includes(query),
   async fetchPage(cursor) {
     if (cursor === null) {
@@ -100,21 +107,27 @@ async function deleteSession(session) {
 
 // --- Tokens ---------------------------------------------------------------------------
 let tokenEmail = null;
+let tokenCounts = {};
 const statusKind = { active: "ok", expired: "warn", revoked: "danger" };
 
 tables.tokens = new PagedTable({
-  body: $("#tokens-list"), footer: $("#tokens-pager"),
+  body: $("#tokens-list"), footer: $("#tokens-pager"), key: (token) => token.token_id,
   matches: (token, query) => String(token.token_name || "").toLowerCase().includes(query)
     || String(token.user_email || "").toLowerCase().includes(query),
   async fetchPage(cursor) {
     if (tokenEmail) {
-      const answer = await api("GET", "/api/admin/tokens/" + enc(tokenEmail));
-      return { items: answer.tokens || [], next: null, total: answer.count };
+      const answer = await api("GET", `/api/admin/tokens/${enc(tokenEmail)}?` + pageQuery(cursor));
+      const tokens = (answer.tokens || []).map((token) => ({ user_email: answer.user_email || tokenEmail, ...token }));
+      return { items: tokens, next: answer.next_cursor };
     }
+    // A paged answer's summary counts that page: the figures add up the pages loaded so far.
     const answer = await api("GET", "/api/admin/tokens?" + pageQuery(cursor));
-    const summary = answer.summary || {};
-    for (const key of ["total", "active", "expired", "revoked"]) setText("tokens-" + key, summary[key]);
-    return { items: answer.tokens || [], next: answer.next_cursor, total: summary.total };
+    if (cursor === null) tokenCounts = {};
+    for (const key of ["total", "active", "expired", "revoked"]) {
+      tokenCounts[key] = (tokenCounts[key] || 0) + (answer.summary?.[key] || 0);
+      setText("tokens-" + key, tokenCounts[key] + (answer.next_cursor ? "+" : ""));
+    }
+    return { items: answer.tokens || [], next: answer.next_cursor };
   },
   row: (token) => {
     const status = token.status || (token.is_revoked ? "revoked" : token.is_expired ? "expired" : "active");
