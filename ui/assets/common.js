@@ -201,6 +201,7 @@ export class PagedTable {
     this.next = null;
     this.total = null;
     this.query = "";
+    this.generation = 0;
     this.more = el("button", { type: "button", class: "secondary load-more", text: t("common.loadMore"), onclick: () => this.load(false) });
     this.count = el("span", { class: "count" });
     footer.replaceChildren(this.count, this.more);
@@ -214,8 +215,11 @@ export class PagedTable {
 
   async load(first) {
     this.more.disabled = true;
+    // An answer to an older request (a reload or search overtaken by a newer one) is dropped.
+    const generation = first ? ++this.generation : this.generation;
     try {
       const page = await this.fetchPage(first ? null : this.next);
+      if (generation !== this.generation) return;
       if (page.replace) this.items = [];
       // A SCAN-based list may repeat an item on a later page; `key` names what makes one unique.
       const seen = new Set(this.key ? this.items.map(this.key) : []);
@@ -223,7 +227,7 @@ export class PagedTable {
       this.next = page.next ?? null;
       this.total = page.total ?? null;
     } catch (error) {
-      showError(error);
+      if (generation === this.generation) showError(error);
     } finally {
       this.more.disabled = false;
       this.render();
