@@ -127,13 +127,18 @@ def browsers(stack):
 
 
 def test_pages_are_served_with_a_strict_csp_and_no_inline_script(stack):
-    session = stack.sign_in(fresh_email())
-    for path in ("/token-manager",):
+    session = stack.sign_in("root@example.com")
+    for path in ("/token-manager", "/token-session-manager", "/admin-manager", "/ui-assets/common.js"):
         response = session.get(stack.url(path))
         assert response.status_code == 200
         csp = response.headers["Content-Security-Policy"]
         assert "script-src 'self'" in csp and "style-src 'self'" in csp and "unsafe-inline" not in csp
+        if path.endswith(".js"):
+            continue
         assert "<script>" not in response.text and " style=" not in response.text and "http" not in response.text.split("<body>")[1]
+    # The files are reachable only through the page check, the assets only when signed in.
+    assert session.get(stack.url("/_ui/admin-manager.html")).status_code == 404
+    assert requests.get(stack.url("/ui-assets/common.js")).status_code == 401
     for page in (ROOT / "ui").glob("*.html"):
         text = page.read_text()
         assert "<script>" not in text and " style=" not in text and " onclick=" not in text, page.name

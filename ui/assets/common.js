@@ -223,15 +223,19 @@ export class PagedTable {
       if (page.replace) this.items = [];
       // A SCAN-based list may repeat an item on a later page; `key` names what makes one unique.
       const seen = new Set(this.key ? this.items.map(this.key) : []);
-      this.items.push(...(this.key ? page.items.filter((item) => !seen.has(this.key(item))) : page.items));
+      const added = this.key ? page.items.filter((item) => !seen.has(this.key(item))) : page.items;
+      const appendOnly = !first && !page.replace && !this.query && this.items.length > 0;
+      this.items.push(...added);
       this.next = page.next ?? null;
       this.total = page.total ?? null;
+      // "Load more" adds only the new rows, so a long list costs one page of work per click.
+      if (appendOnly) return this.render(added);
     } catch (error) {
       if (generation === this.generation) showError(error);
     } finally {
       this.more.disabled = false;
-      this.render();
     }
+    this.render();
   }
 
   filter(query) {
@@ -239,15 +243,17 @@ export class PagedTable {
     this.render();
   }
 
-  render() {
+  /** Rebuilds the rows (or appends `added` to those shown) and the pager line. */
+  render(added) {
     const shown = this.query && this.matches ? this.items.filter((item) => this.matches(item, this.query)) : this.items;
     const fragment = document.createDocumentFragment();
-    for (const item of shown) fragment.append(this.row(item));
+    for (const item of added || shown) fragment.append(this.row(item));
     if (shown.length === 0) {
       const columns = this.body.closest("table")?.querySelectorAll("thead th").length || 1;
       fragment.append(el("tr", {}, el("td", { class: "empty", colspan: columns, text: t(this.empty) })));
     }
-    this.body.replaceChildren(fragment);
+    if (added) this.body.append(fragment);
+    else this.body.replaceChildren(fragment);
     this.more.textContent = t("common.loadMore");
     this.more.classList.toggle("hidden", !this.next);
     this.count.textContent = this.total !== null
