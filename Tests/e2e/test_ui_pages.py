@@ -18,6 +18,7 @@ from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -288,7 +289,8 @@ def test_admin_bans_a_user_whose_next_page_load_shows_the_ban(stack, browsers):
     assert victim in admin.toast()
     admin.wait(lambda d: "banned" in d.find_element(By.CSS_SELECTOR, f'#users-list tr[data-email="{victim}"] .user-status').text)
     assert admin.row("users-list", "email", victim).find_elements(By.CSS_SELECTOR, "button.unban")
-    admin.find("#users-search").clear()
+    admin.find("#users-search").send_keys(Keys.CONTROL, "a", Keys.DELETE)  # fires "input", unlike clear()
+    admin.wait(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#users-list tr[data-email]")) > 1)
     admin.screenshot("session-manager-users")
 
     refused = stack.chat(minted["token"])

@@ -149,12 +149,15 @@ export async function copyText(text, button) {
   setTimeout(() => { button.textContent = label; }, 2000);
 }
 
-function locale() { return lang() === "ja" ? "ja-JP" : "en-GB"; }
+// One formatter per language: building one per call made long lists slow to render.
+const formatters = {};
 
 /** A unix time as local date and time. */
 export function time(unix) {
   if (!unix) return t("common.never");
-  return new Date(Number(unix) * 1000).toLocaleString(locale(), { dateStyle: "medium", timeStyle: "short" });
+  const code = lang();
+  formatters[code] ??= new Intl.DateTimeFormat(code === "ja" ? "ja-JP" : "en-GB", { dateStyle: "medium", timeStyle: "short" });
+  return formatters[code].format(new Date(Number(unix) * 1000));
 }
 
 /** Seconds as the two largest units, e.g. "6 d 23 h". */

@@ -147,7 +147,7 @@ function searchTokens(event) {
   const query = $("#tokens-search").value.trim();
   if (query.includes("@")) {
     tokenEmail = query.toLowerCase();
-    tables.tokens.filter("");
+    tables.tokens.query = "";
     tables.tokens.reload();
   } else {
     if (tokenEmail) { tokenEmail = null; tables.tokens.reload(); }
@@ -158,7 +158,7 @@ function searchTokens(event) {
 function showAllTokens() {
   tokenEmail = null;
   $("#tokens-search").value = "";
-  tables.tokens.filter("");
+  tables.tokens.query = "";
   tables.tokens.reload();
 }
 
