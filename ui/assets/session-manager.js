@@ -274,6 +274,7 @@ function selectTab(name) {
 
 initPage(() => {
   for (const table of Object.values(tables)) table.render();
+  // The cleanup tab's content is built from its answers: fetch it again in the new language.
   loaded.delete("cleanup");
   if (location.hash === "#cleanup") selectTab("cleanup");
 });
