@@ -8,6 +8,7 @@ help:
 	@echo "make test    unit tests (swift test) and end-to-end tests through nginx with real services"
 	@echo "make build   release build of the workers"
 	@echo "make deps    install apt packages and the Python venv"
+	@echo "make bench   measure the gateway's own cost with wrk (BENCH_ARGS=--help for options)"
 
 deps:
 	@scripts/install-deps
@@ -26,3 +27,9 @@ test: build
 	.venv/bin/python -m pytest -q Tests/e2e
 
 .PHONY: help deps build run stop test
+
+bench: build
+	@WITH_BENCH=1 scripts/install-deps
+	.venv/bin/python bench/run.py $(BENCH_ARGS)
+
+.PHONY: bench

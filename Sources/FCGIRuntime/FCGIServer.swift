@@ -20,6 +20,11 @@ public struct ServerOptions: Sendable {
     public var maxBodyBytes: Int = 1 << 20
     /// How long SIGTERM waits for requests in flight before the process exits.
     public var drainSeconds: Double = 10
+    /// Worker processes on the socket: above 1, `Supervisor` runs this many copies of the binary.
+    public var processes: Int = 1
+    /// An already listening socket inherited from a `Supervisor` (`WORKER_LISTEN_FD`): served
+    /// instead of opening `socketPath`, whose file then belongs to the supervisor.
+    public var inheritedListener: Int32?
 
     public init(socketPath: String) {
         self.socketPath = socketPath
@@ -60,7 +65,14 @@ public final class FCGIServer: Sendable {
         try check("pthread_sigmask", pthread_sigmask(SIG_BLOCK, &stopSignals, nil))
 
         try check("FCGX_Init", FCGX_Init())
-        let listener = try openSocket()
+        let listener: Int32
+        if let inherited = options.inheritedListener {
+            listener = inherited
+        } else {
+            let socket = try ListeningSocket(options: options)
+            ownSocket.withLock { $0 = socket }
+            listener = socket.fd
+        }
         let threadCount = max(1, options.threads)
         state.withLock { $0.idleConnections = Array(repeating: -1, count: threadCount) }
 
@@ -86,7 +98,7 @@ public final class FCGIServer: Sendable {
             state.stopping = true
             return state.idleConnections.filter { $0 >= 0 }
         }
-        unlinkOwnSocket()
+        ownSocket.withLock { $0 }?.unlinkIfOurs()
         shutdown(listener, Int32(SHUT_RDWR))
         for fd in idle { shutdown(fd, Int32(SHUT_RDWR)) }
         let deadline = Date().addingTimeInterval(options.drainSeconds)
@@ -98,36 +110,8 @@ public final class FCGIServer: Sendable {
         exit(0)
     }
 
-    /// Creates the socket under a temporary name, sets mode and group, then renames it into
-    /// place: nginx never sees a socket it cannot connect to, and a restart replaces the old
-    /// socket atomically.
-    private func openSocket() throws -> Int32 {
-        let path = options.socketPath
-        let temporary = "\(path).\(getpid()).tmp"
-        unlink(temporary)
-        let fd = FCGX_OpenSocket(temporary, options.backlog)
-        guard fd >= 0 else { throw RuntimeError.system(call: "FCGX_OpenSocket(\(path))", code: errno) }
-        try check("chmod", chmod(temporary, options.socketMode))
-        if let group = options.socketGroup {
-            guard let entry = getgrnam(group) else { throw RuntimeError.unknownGroup(group) }
-            try check("chown", chown(temporary, uid_t.max, entry.pointee.gr_gid))
-        }
-        try check("rename", rename(temporary, path))
-        var created = stat()
-        if stat(path, &created) == 0 { socketInode.withLock { $0 = created.st_ino } }
-        return fd
-    }
-
-    /// Removes the socket path only if it is still the one we created (a newer worker may
-    /// have renamed its own socket into place already).
-    private func unlinkOwnSocket() {
-        var onDisk = stat()
-        guard stat(options.socketPath, &onDisk) == 0 else { return }
-        if onDisk.st_ino == socketInode.withLock({ $0 }) { unlink(options.socketPath) }
-    }
-
-    /// The inode of the socket file we renamed into place.
-    private let socketInode = Mutex<ino_t>(0)
+    /// The socket file this process created (nil when serving an inherited listener).
+    private let ownSocket = Mutex<ListeningSocket?>(nil)
 
     private func serve(slot: Int, listener: Int32, responder: any Responder) {
         let request = FCGIRequest(listener: listener)

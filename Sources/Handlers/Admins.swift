@@ -13,13 +13,18 @@ public enum Admins {
     /// Where the caller's admin right comes from, or nil for a non-admin. Configuration is
     /// checked first, so Redis is asked only for people the environment does not name.
     public static func source(of email: String, context: Context) throws(RedisError) -> Source? {
-        let config = context.config
-        if email == config.superAdmin { return .superAdmin }
-        if config.adminEmails.contains(email) { return .environment }
-        if let domain = email.split(separator: "@").last, config.adminDomains.contains(String(domain)) { return .environment }
+        if let source = configuredSource(of: email, config: context.config) { return source }
         let reply = try context.redis.command("SISMEMBER", redisSet, email)
         if case .error(let message) = reply { throw .server(message) }
         return reply.integer == 1 ? .redis : nil
+    }
+
+    /// The admin right configuration gives (super admin, ADMIN_EMAILS, ADMIN_DOMAINS), without Redis.
+    public static func configuredSource(of email: String, config: Config) -> Source? {
+        if email == config.superAdmin { return .superAdmin }
+        if config.adminEmails.contains(email) { return .environment }
+        if let domain = email.split(separator: "@").last, config.adminDomains.contains(String(domain)) { return .environment }
+        return nil
     }
 
     public static func isAdmin(_ email: String, context: Context) throws(RedisError) -> Bool {

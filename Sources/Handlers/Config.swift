@@ -11,6 +11,8 @@ public struct Config: Sendable {
     public var adminEmails: Set<String>
     public var adminDomains: Set<String>
     public var cleanupLogRetentionDays: Int
+    /// Seconds between scheduled Redis cleanups run by the workers themselves (0: off).
+    public var cleanupInterval: Int64
     public var auditRetentionDays: Int
     public var cookieName: String
     public var cookieSecret: [UInt8]?
@@ -22,6 +24,9 @@ public struct Config: Sendable {
     public var trackInterval: Int64
     /// The base URL shown in usage instructions; nil means "the Host the client used".
     public var publicURL: String?
+    /// JWT_REQUIRE_OAUTH_WITHIN in seconds: a JWT is honoured only if its owner was seen
+    /// through OAuth2 Proxy within this window; 0 (the default) turns the check off.
+    public var jwtRequireOAuthWithin: Int64
 
     public static let minimumSecretBytes = 32
 
@@ -52,6 +57,7 @@ public struct Config: Sendable {
         adminEmails = Set(reader.list("ADMIN_EMAILS", lowercased: true))
         adminDomains = Set(reader.list("ADMIN_DOMAINS", lowercased: true).map { $0.hasPrefix("@") ? String($0.dropFirst()) : $0 })
         cleanupLogRetentionDays = Int(try reader.integer("CLEANUP_LOG_RETENTION_DAYS", default: 30, range: 1...3650))
+        cleanupInterval = try reader.integer("CLEANUP_INTERVAL_SECONDS", default: 0, range: 0...2_592_000)
         auditRetentionDays = Int(try reader.integer("AUDIT_RETENTION_DAYS", default: 90, range: 1...3650))
 
         cookieName = reader.string("OAUTH2_PROXY_COOKIE_NAME") ?? "_oauth2_proxy"
@@ -63,6 +69,7 @@ public struct Config: Sendable {
         activeUserTTL = try reader.integer("ACTIVE_USER_TTL", default: 86_400, range: 60...31_536_000)
         trackInterval = try reader.integer("TRACK_INTERVAL_SECONDS", default: 15, range: 0...3600)
         publicURL = reader.string("GATEWAY_PUBLIC_URL")
+        jwtRequireOAuthWithin = try reader.duration("JWT_REQUIRE_OAUTH_WITHIN", range: 0...31_536_000) ?? 0
         guard tokenDefaultTTL <= tokenMaxTTL else {
             throw .invalid("TOKEN_DEFAULT_TTL", "must not exceed TOKEN_MAX_TTL")
         }
@@ -102,6 +109,22 @@ struct EnvironmentReader {
         guard let value = Int64(text) else { throw .invalid(name, "must be a whole number, got \"\(text)\"") }
         guard range.contains(value) else { throw .invalid(name, "must be between \(range.lowerBound) and \(range.upperBound)") }
         return value
+    }
+
+    /// A duration in seconds: `3600`, `3600s`, `90m`, `24h` or `7d`; nil when unset.
+    func duration(_ name: String, range: ClosedRange<Int64>) throws(ConfigError) -> Int64? {
+        guard let text = string(name)?.lowercased() else { return nil }
+        let units: [Character: Int64] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
+        let unit = text.last.flatMap { units[$0] }
+        let digits = unit == nil ? Substring(text) : text.dropLast()
+        guard let count = Int64(digits), count >= 0 else {
+            throw .invalid(name, "must be a duration such as 3600, 90m, 24h or 7d, got \"\(text)\"")
+        }
+        let (seconds, overflow) = count.multipliedReportingOverflow(by: unit ?? 1)
+        guard !overflow, range.contains(seconds) else {
+            throw .invalid(name, "must be between \(range.lowerBound) and \(range.upperBound) seconds")
+        }
+        return seconds
     }
 }
 

@@ -40,6 +40,10 @@ enum JWTAccess {
             throw denied("Token has been revoked", code: "token_revoked")
         case .banned(let remaining):
             throw denied(Tracking.banMessage(remaining: remaining), code: "user_banned")
+        case .oauthSignInRequired:
+            throw denied(
+                "No recent browser sign-in: sign in through the gateway (at least every \(context.config.jwtRequireOAuthWithin) seconds) to keep using API tokens",
+                code: "oauth_signin_required")
         case .allowed:
             let metadata: JSON = [
                 "user_email": .string(token.email), "token_name": .string(token.tokenName), "auth_method": "jwt",

@@ -9,6 +9,9 @@ enum Tracking {
         case revoked
         /// Seconds left on the ban; -1 for a ban without expiry.
         case banned(Int64)
+        /// JWT only, with JWT_REQUIRE_OAUTH_WITHIN set: the owner was not seen through OAuth2
+        /// Proxy within the window.
+        case oauthSignInRequired
     }
 
     enum Method: String {
@@ -17,15 +20,24 @@ enum Tracking {
     }
 
     /// KEYS: revoked:token:{jti}, active_user_deleted:{email}, active_user:{email},
-    ///       active_user_metadata:{email}, active_users, gw:track:{session}, token:info:{jti}
+    ///       active_user_metadata:{email}, active_users, gw:track:{session}, token:info:{jti},
+    ///       gw:session:{session}, gw:user_sessions:{email}, gw:oauth_seen:{email}, the session id
     /// ARGV: session id ("" = check only), email, auth method, token name, now,
-    ///       active-user TTL, tracking interval
+    ///       active-user TTL, tracking interval, JWT_REQUIRE_OAUTH_WITHIN seconds (0 = off)
+    ///
+    /// For OAuth2 sessions it also keeps the session index (`SessionIndex`): the session's
+    /// owner, as long as OAuth2 Proxy keeps the session, because OAuth2 Proxy encrypts it.
     static let script = RedisScript(
         """
         local method = ARGV[3]
         if method == 'jwt' and redis.call('EXISTS', KEYS[1]) == 1 then return {'revoked', 0} end
         local ban = redis.call('TTL', KEYS[2])
         if ban ~= -2 then return {'banned', ban} end
+        local window = tonumber(ARGV[8])
+        if window > 0 then
+          if method == 'jwt' and redis.call('EXISTS', KEYS[10]) == 0 then return {'oauth_required', 0} end
+          if method == 'oauth2' then redis.call('SET', KEYS[10], ARGV[5], 'EX', window) end
+        end
         if ARGV[1] == '' then return {'ok', 0} end
         local interval = tonumber(ARGV[7])
         if interval > 0 and not redis.call('SET', KEYS[6], '1', 'NX', 'EX', interval) then return {'ok', 0} end
@@ -47,6 +59,15 @@ enum Tracking {
           expire_at = now + remaining, session_ttl = ttl, session_count = redis.call('SCARD', KEYS[3]), auth_method = method}
         if method == 'jwt' then meta.token_name = ARGV[4] end
         redis.call('SET', KEYS[4], cjson.encode(meta), 'EX', remaining)
+        if method == 'oauth2' then
+          local life = redis.call('TTL', KEYS[11])
+          if life < 1 then life = ttl end
+          redis.call('HSET', KEYS[8], 'email', ARGV[2])
+          redis.call('HSETNX', KEYS[8], 'first_seen', now)
+          redis.call('EXPIRE', KEYS[8], life)
+          redis.call('SADD', KEYS[9], ARGV[1])
+          if redis.call('TTL', KEYS[9]) < life then redis.call('EXPIRE', KEYS[9], life) end
+        end
         if method == 'jwt' then
           redis.call('SADD', KEYS[5], ARGV[2])
           local info = redis.call('GET', KEYS[7])
@@ -69,11 +90,12 @@ enum Tracking {
         let keys = [
             "revoked:token:\(jti)", "active_user_deleted:\(email)", "active_user:\(email)",
             "active_user_metadata:\(email)", "active_users", "gw:track:\(method.rawValue):\(email):\(session)",
-            "token:info:\(jti)",
+            "token:info:\(jti)", SessionIndex.key(session), SessionIndex.userKey(email), SessionIndex.oauthSeenKey(email),
+            session,
         ]
         let arguments = [
             session, email, method.rawValue, tokenName, String(context.now), String(context.config.activeUserTTL),
-            String(context.config.trackInterval),
+            String(context.config.trackInterval), String(context.config.jwtRequireOAuthWithin),
         ]
         let reply = try context.redis.eval(script, keys: keys, arguments: arguments)
         if case .error(let message) = reply { throw .server(message) }
@@ -81,6 +103,7 @@ enum Tracking {
         switch parts.first?.string {
         case "ok": return .allowed
         case "revoked": return .revoked
+        case "oauth_required": return .oauthSignInRequired
         case "banned": return .banned(parts.count > 1 ? parts[1].integer ?? -1 : -1)
         default: throw .protocolError("unexpected tracking reply")
         }

@@ -15,6 +15,11 @@ public enum WorkerSettings {
         }
         options.maxBodyBytes = Int(try reader.integer("MAX_BODY_BYTES", default: 1 << 20, range: 1024...(1 << 30)))
         options.drainSeconds = Double(try reader.integer("\(prefix)_DRAIN_SECONDS", default: 10, range: 0...600))
+        options.processes = Int(try reader.integer("\(prefix)_PROCESSES", default: 1, range: 1...256))
+        if let inherited = reader.string(Supervisor.listenFDVariable) {
+            guard let fd = Int32(inherited), fd >= 0 else { throw .invalid(Supervisor.listenFDVariable, "must be a file descriptor number") }
+            options.inheritedListener = fd
+        }
         return options
     }
 }

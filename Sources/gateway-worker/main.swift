@@ -5,7 +5,7 @@ import Logging
 
 // The gateway's FastCGI worker: nginx → this process (Router) → handler → Redis → answer.
 //
-//   gateway-worker                 serve FastCGI on WORKER_SOCKET
+//   gateway-worker                 serve FastCGI on WORKER_SOCKET (WORKER_PROCESSES=N: N supervised processes)
 //   gateway-worker --cgi           answer one request from the environment and stdin (debugging)
 //   gateway-worker --check-config  validate the environment and exit
 
@@ -35,7 +35,15 @@ if arguments.contains("--check-config") {
 if arguments.contains("--cgi") {
     exit(CGIMode.answerOne(with: Router(config: config, logger: logger), maxBodyBytes: options.maxBodyBytes))
 }
+if config.cleanupInterval > 0 {
+    // The scheduled Redis cleanup (CLEANUP_INTERVAL_SECONDS): a thread of its own with its own
+    // Redis connection; a Redis lock lets one worker process run it per interval.
+    Thread.detachNewThread { CleanupSchedule.loop(config: config, logger: logger) }
+}
 do {
+    if options.processes > 1 && options.inheritedListener == nil {
+        try Supervisor(options: options, logger: logger).run()
+    }
     try FCGIServer(options: options, logger: logger).run { Router(config: config, logger: logger) }
 } catch {
     FileHandle.standardError.write(Data("gateway-worker: \(error)\n".utf8))

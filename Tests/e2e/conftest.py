@@ -5,6 +5,7 @@ ports in a temporary run folder, and stops it afterwards.
 Set E2E_REUSE_RUN_DIR to a folder with a running stack (scripts/stack start) to skip startup.
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -107,6 +108,7 @@ def stack_env(run_dir: Path, **overrides) -> dict:
         SUPER_ADMIN_EMAIL="root@example.com",
         ADMIN_EMAILS="admin@example.com",
         ADMIN_DOMAINS="admins.example.org",
+        JWT_ACCEPTED_ISSUERS="litellm.nakacya.jp",
         NGINX_WORKERS="2",
         LITELLM_RECORD_FILE=str(run_dir / "litellm-calls.jsonl"),
     )
@@ -114,32 +116,38 @@ def stack_env(run_dir: Path, **overrides) -> dict:
     return env
 
 
-@pytest.fixture(scope="session")
-def stack():
-    reuse = os.environ.get("E2E_REUSE_RUN_DIR")
-    if reuse:
-        run_dir = Path(reuse)
-        env = dict(os.environ)
-        yield Stack(run_dir, env)
-        return
-    run_dir = Path(tempfile.mkdtemp(prefix="gateway-e2e-"))
-    env = stack_env(run_dir)
+@contextlib.contextmanager
+def running_stack(name="gateway-e2e", **overrides):
+    """Starts a stack on free ports in a fresh run folder (settings: `stack_env` + overrides),
+    yields it, stops it, keeps its logs in test-artifacts/<name>-logs/ and removes the folder."""
+    run_dir = Path(tempfile.mkdtemp(prefix=f"{name}-"))
+    env = stack_env(run_dir, **overrides)
     started = time.time()
     result = subprocess.run([str(ROOT / "scripts" / "stack"), "start"], env=env, cwd=ROOT, capture_output=True, text=True)
-    if result.returncode != 0:
-        subprocess.run([str(ROOT / "scripts" / "stack"), "stop"], env=env, cwd=ROOT)
-        pytest.fail(f"stack did not start:\n{result.stdout}\n{result.stderr}")
-    print(f"\nstack started in {time.time() - started:.1f}s at {run_dir}")
     try:
+        if result.returncode != 0:
+            pytest.fail(f"stack {name} did not start:\n{result.stdout}\n{result.stderr}")
+        print(f"\nstack {name} started in {time.time() - started:.1f}s at {run_dir}")
         yield Stack(run_dir, env)
     finally:
         subprocess.run([str(ROOT / "scripts" / "stack"), "stop"], env=env, cwd=ROOT, capture_output=True)
         # Keep the logs of the last run for a look after a failure (test-artifacts/ is ignored).
-        artifacts = ROOT / "test-artifacts" / "e2e-logs"
+        artifacts = ROOT / "test-artifacts" / f"{name}-logs"
         shutil.rmtree(artifacts, ignore_errors=True)
-        shutil.copytree(run_dir / "logs", artifacts, dirs_exist_ok=True)
+        if (run_dir / "logs").exists():
+            shutil.copytree(run_dir / "logs", artifacts, dirs_exist_ok=True)
         if os.environ.get("E2E_KEEP_RUN_DIR") != "1":
             shutil.rmtree(run_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def stack():
+    reuse = os.environ.get("E2E_REUSE_RUN_DIR")
+    if reuse:
+        yield Stack(Path(reuse), dict(os.environ))
+        return
+    with running_stack() as started:
+        yield started
 
 
 @pytest.fixture

@@ -1,0 +1,94 @@
+import FCGIRuntime
+import Logging
+import Testing
+
+@testable import Handlers
+
+/// The session index kept by the tracker, revoke-user, and JWT_REQUIRE_OAUTH_WITHIN, through
+/// the Router against a real redis-server.
+struct SessionAdminTests {
+    let redis: RedisServer
+    let router: Router
+    let client: RedisClient
+    static let cookieSecret = "cookie-secret-0123456789abcdef0123"
+
+    init() throws {
+        redis = try RedisServer()
+        let config = try Config(environment: [
+            "JWT_SECRET": "handler-test-secret-0123456789abcdef", "LITELLM_SHARED_KEY": "sk-shared",
+            "LITELLM_MASTER_KEY": "sk-master", "REDIS_PORT": String(redis.port), "SUPER_ADMIN_EMAIL": "root@example.com",
+            "OAUTH2_PROXY_COOKIE_SECRET": SessionAdminTests.cookieSecret, "JWT_REQUIRE_OAUTH_WITHIN": "90m",
+        ])
+        router = Router(config: config, logger: Logger(label: "test"))
+        client = RedisClient(options: redis.options)
+    }
+
+    /// A browser request as `email` with an OAuth2 Proxy session `id` (whose key is stored, as OAuth2 Proxy does).
+    func browser(_ method: String, _ path: String, as email: String, session id: String, body: String = "") throws -> Response {
+        _ = try client.command("SET", id, "encrypted", "EX", "600", "NX")
+        let cookie = OAuth2Cookie.makeCookieValue(
+            sessionID: id, ticketSecret: Array(repeating: 1, count: 16), name: "_oauth2_proxy",
+            secret: Array(SessionAdminTests.cookieSecret.utf8), now: 1_700_000_000)
+        return router.respond(to: Request(params: [
+            "REQUEST_METHOD": method, "DOCUMENT_URI": path, Request.identityParam: email,
+            "HTTP_COOKIE": "_oauth2_proxy=\(cookie); _oauth2_proxy=ignored",
+        ], body: Array(body.utf8)))
+    }
+
+    func jwt(_ token: String) -> Response {
+        router.respond(to: Request(params: [
+            "REQUEST_METHOD": "POST", "DOCUMENT_URI": "/v1/chat/completions", "GATEWAY_CHECK": "jwt",
+            "HTTP_AUTHORIZATION": "Bearer \(token)",
+        ], body: []))
+    }
+
+    static func sessionID(_ n: Int) -> String { "_oauth2_proxy-" + String(repeating: String(n % 10), count: 32) }
+
+    @Test func trackerIndexesTheSessionOwnerAndRevokeUserDeletesEverySession() throws {
+        let generated = try browser("POST", "/api/token/generate", as: "Gina@Example.com", session: Self.sessionID(1))
+        #expect(generated.status == 200)
+        let token = try #require(try JSON.parse(generated.body)["token"]?.stringValue)
+        _ = try browser("POST", "/api/token/generate", as: "gina@example.com", session: Self.sessionID(2))
+        #expect(try client.command("HGET", "gw:session:\(Self.sessionID(1))", "email") == .string("gina@example.com"))
+        let indexTTL = try #require(try client.command("TTL", "gw:session:\(Self.sessionID(1))").integer)
+        #expect(indexTTL > 590 && indexTTL <= 600)  // as long as OAuth2 Proxy keeps the session
+        #expect(try client.command("SCARD", "gw:user_sessions:gina@example.com") == .integer(2))
+        #expect(jwt(token).status == 200)
+
+        let refused = try browser("POST", "/api/admin/sessions/revoke-user", as: "gina@example.com", session: Self.sessionID(3),
+                                  body: #"{"user_email":"hal@example.com"}"#)
+        #expect(refused.status == 403)
+        let revoked = try browser("POST", "/api/admin/sessions/revoke-user", as: "root@example.com", session: Self.sessionID(4),
+                                  body: #"{"user_email":"GINA@example.com"}"#)
+        #expect(revoked.status == 200)
+        #expect(try JSON.parse(revoked.body)["deleted_count"] == .int(3))
+        #expect(try client.command("EXISTS", Self.sessionID(1), Self.sessionID(2), Self.sessionID(3)) == .integer(0))
+        #expect(try client.command("EXISTS", Self.sessionID(4)) == .integer(1))
+        #expect(try client.command("EXISTS", "active_user:gina@example.com", "gw:user_sessions:gina@example.com") == .integer(0))
+        #expect(try client.command("EXISTS", "gw:session:\(Self.sessionID(1))") == .integer(0))
+        #expect(try JSON.parse(jwt(token).body)["error"]?["code"] == "user_banned")
+    }
+
+    @Test func jwtNeedsARecentSignInWhenTheWindowIsSet() throws {
+        let generated = try browser("POST", "/api/token/generate", as: "ivy@example.com", session: Self.sessionID(5))
+        let token = try #require(try JSON.parse(generated.body)["token"]?.stringValue)
+        let ttl = try #require(try client.command("TTL", "gw:oauth_seen:ivy@example.com").integer)
+        #expect(ttl > 5390 && ttl <= 5400)
+        #expect(jwt(token).status == 200)
+        _ = try client.command("DEL", "gw:oauth_seen:ivy@example.com")
+        let refused = jwt(token)
+        #expect(refused.status == 401)
+        #expect(try JSON.parse(refused.body)["error"]?["code"] == "oauth_signin_required")
+    }
+
+    @Test func durationsAcceptSecondsMinutesHoursAndDays() throws {
+        let base = ["JWT_SECRET": String(repeating: "s", count: 32), "LITELLM_SHARED_KEY": "a", "LITELLM_MASTER_KEY": "b"]
+        #expect(try Config(environment: base).jwtRequireOAuthWithin == 0)
+        for (text, seconds) in [("3600", 3600), ("90m", 5400), ("24h", 86400), ("7d", 604_800), ("45s", 45)] as [(String, Int64)] {
+            #expect(try Config(environment: base.merging(["JWT_REQUIRE_OAUTH_WITHIN": text]) { $1 }).jwtRequireOAuthWithin == seconds)
+        }
+        for bad in ["soon", "-5m", "1.5h", "h", "9999999999d"] {
+            #expect(throws: ConfigError.self) { try Config(environment: base.merging(["JWT_REQUIRE_OAUTH_WITHIN": bad]) { $1 }) }
+        }
+    }
+}

@@ -1,0 +1,190 @@
+"""`make bench`: measures the gateway's own cost with wrk, side by side in one run.
+
+Cases (all through the same nginx, LiteLLM replaced by a static upstream):
+  a  nginx proxying /v1 with no access check
+  n  the same behind a FastCGI hop to a C responder that does nothing (the ceiling)
+  b  /v1 through the Swift JWT check (signature, revocation, ban, tracking)
+  c  a browser path: the dev identity check (auth_request) + the Swift page check
+  d  token generation (POST /api/token/generate)
+  e  an admin list page (limit=100) over 100,000 seeded tokens (when the token admin API exists)
+
+Each case runs at 16 and 64 connections, repeated in interleaved rounds; the table shows
+medians, and the ratios b/n, b/a, c/a, d/a. The machine is shared and noisy: compare ratios
+measured in one run, not absolute numbers across runs.
+"""
+
+import argparse
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def parse_wrk(output: str):
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+
+    def percentile(label):
+        match = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", output, re.M)
+        if not match:
+            return float("nan")
+        value, unit = float(match.group(1)), match.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    errors = re.search(r"Socket errors:.*", output)
+    return {"rps": rps, "p50": percentile("50"), "p99": percentile("99"),
+            "non2xx": int(non2xx.group(1)) if non2xx else 0, "socket_errors": errors.group(0) if errors else ""}
+
+
+def wrk(url, connections, seconds, headers=(), script=None):
+    command = ["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--latency"]
+    for header in headers:
+        command += ["-H", header]
+    if script:
+        command += ["-s", script]
+    command.append(url)
+    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    return parse_wrk(result.stdout)
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=int, default=5, help="duration of one measurement")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved repetitions (medians are reported)")
+    parser.add_argument("--connections", default="16,64")
+    parser.add_argument("--cases", default="a,n,b,c,d,e")
+    parser.add_argument("--tokens", type=int, default=100_000, help="tokens seeded for case e")
+    parser.add_argument("--soak", type=int, default=0, help="then run case b for this many seconds and report worker RSS")
+    parser.add_argument("--out", default=str(ROOT / "test-artifacts" / "bench.md"))
+    args = parser.parse_args()
+
+    run_dir = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
+    env = dict(os.environ)
+    for key in list(env):
+        if key.startswith(("REDIS_", "LITELLM_", "JWT_", "GATEWAY_", "WORKER_")):
+            del env[key]
+    static_port, ref_port = free_port(), free_port()
+    env.update(
+        RUN_DIR=str(run_dir), GATEWAY_PORT=str(free_port()), REDIS_PORT=str(free_port()),
+        START_LITELLM="0", LITELLM_UPSTREAM=f"127.0.0.1:{static_port}", SUPER_ADMIN_EMAIL="root@example.com",
+        BENCH_STATIC_PORT=str(static_port), BENCH_REF_PORT=str(ref_port),
+        BENCH_NOOP_SOCKET=str(run_dir / "noop.sock"), NGINX_EXTRA_CONF=str(ROOT / "bench" / "bench.conf"),
+        NGINX_WORKERS=env.get("NGINX_WORKERS", "2"),
+    )
+    threads = env.get("WORKER_THREADS", "32")
+    noop_binary = run_dir / "noop-fcgi"
+    subprocess.run(["gcc", "-O2", "-o", str(noop_binary), str(ROOT / "bench" / "noop-fcgi.c"), "-lfcgi", "-lpthread"], check=True)
+    noop = subprocess.Popen([str(noop_binary), env["BENCH_NOOP_SOCKET"], threads])
+    stack = [str(ROOT / "scripts" / "stack")]
+    try:
+        subprocess.run(stack + ["start"], env=env, cwd=ROOT, check=True)
+        gateway = f"http://127.0.0.1:{env['GATEWAY_PORT']}"
+        reference = f"http://127.0.0.1:{ref_port}"
+        session = requests.Session()
+        session.post(gateway + "/oauth2/sign_in", data={"email": "bench@example.com"}, allow_redirects=False)
+        cookie = "; ".join(f"{k}={v}" for k, v in session.cookies.items())
+        token = session.post(gateway + "/api/token/generate", json={"token_name": "bench"}).json()["token"]
+        admin = requests.Session()
+        admin.post(gateway + "/oauth2/sign_in", data={"email": "root@example.com"}, allow_redirects=False)
+        admin_cookie = "; ".join(f"{k}={v}" for k, v in admin.cookies.items())
+        generate_script = run_dir / "generate.lua"
+        generate_script.write_text('wrk.method = "POST"\nwrk.body = \'{"token_name":"bench","expires_in":60}\'\n'
+                                   'wrk.headers["Content-Type"] = "application/json"\n')
+        pid = int((run_dir / "pids" / "worker.pid").read_text())
+
+        cases = {
+            "a": dict(url=reference + "/a/v1/models"),
+            "n": dict(url=reference + "/n/v1/models"),
+            "b": dict(url=gateway + "/v1/models", headers=[f"Authorization: Bearer {token}"]),
+            "c": dict(url=gateway + "/token-manager", headers=[f"Cookie: {cookie}"]),
+            "d": dict(url=gateway + "/api/token/generate", headers=[f"Cookie: {cookie}"], script=str(generate_script)),
+            "e": dict(url=gateway + "/api/admin/tokens?limit=100", headers=[f"Cookie: {admin_cookie}"]),
+        }
+        wanted = [c for c in args.cases.split(",") if c in cases]
+        if "e" in wanted:
+            probe = admin.get(gateway + "/api/admin/tokens?limit=1")
+            seed = ROOT / "scripts" / "seed-tokens"
+            if probe.status_code != 200 or not seed.exists():
+                print(f"case e skipped: the token admin list is not available ({probe.status_code})")
+                wanted.remove("e")
+            else:
+                subprocess.run([str(seed), "--port", env["REDIS_PORT"], "--tokens", str(args.tokens)], check=True, cwd=ROOT)
+        probe = requests.get(cases["b"]["url"], headers={"Authorization": f"Bearer {token}"})
+        assert probe.status_code == 200, probe.text
+
+        connections = [int(c) for c in args.connections.split(",")]
+        results = {(case, c): [] for case in wanted for c in connections}
+        rss_start = rss_kb(pid)
+        for case in wanted:  # warm-up
+            wrk(cases[case]["url"], 16, 1, cases[case].get("headers", ()), cases[case].get("script"))
+        for round_number in range(args.rounds):
+            for c in connections:
+                for case in wanted:
+                    spec = cases[case]
+                    results[(case, c)].append(wrk(spec["url"], c, args.seconds, spec.get("headers", ()), spec.get("script")))
+            print(f"round {round_number + 1}/{args.rounds} done", file=sys.stderr)
+        rss_end = rss_kb(pid)
+
+        def median(case, c, key):
+            return statistics.median(r[key] for r in results[(case, c)])
+
+        lines = ["| case | conns | req/s (median) | p50 ms | p99 ms | non-2xx |", "|---|---|---|---|---|---|"]
+        for case in wanted:
+            for c in connections:
+                non2xx = sum(r["non2xx"] for r in results[(case, c)])
+                lines.append(f"| {case} | {c} | {median(case, c, 'rps'):.0f} | {median(case, c, 'p50'):.2f} | "
+                             f"{median(case, c, 'p99'):.2f} | {non2xx} |")
+        lines.append("")
+        lines.append("| ratio | " + " | ".join(f"{c} conns" for c in connections) + " |")
+        lines.append("|---|" + "---|" * len(connections))
+        for top, bottom in (("b", "n"), ("b", "a"), ("c", "a"), ("d", "a"), ("n", "a")):
+            if top in wanted and bottom in wanted:
+                ratios = [median(top, c, "rps") / median(bottom, c, "rps") for c in connections]
+                lines.append(f"| {top}/{bottom} | " + " | ".join(f"{r:.2f}" for r in ratios) + " |")
+        if "b" in wanted and "n" in wanted:
+            deltas = [median("b", c, "p99") - median("n", c, "p99") for c in connections]
+            lines.append("| p99(b) − p99(n) ms | " + " | ".join(f"{d:+.2f}" for d in deltas) + " |")
+        lines.append("")
+        lines.append(f"worker RSS: {rss_start} kB before, {rss_end} kB after the measurements")
+        if args.soak:
+            before = rss_kb(pid)
+            wrk(cases["b"]["url"], 64, args.soak, cases["b"]["headers"])
+            after = rss_kb(pid)
+            lines.append(f"soak: case b at 64 connections for {args.soak}s: worker RSS {before} kB → {after} kB "
+                         f"({(after - before) * 100 / max(before, 1):+.1f}%)")
+        header = (f"Benchmark {time.strftime('%Y-%m-%d %H:%M:%S')} — {args.rounds} interleaved rounds × {args.seconds}s, "
+                  f"nginx workers {env['NGINX_WORKERS']}, worker threads {threads}, {os.cpu_count()} cores\n")
+        text = header + "\n" + "\n".join(lines) + "\n"
+        print(text)
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text)
+        print(f"written to {args.out}")
+    finally:
+        subprocess.run(stack + ["stop"], env=env, cwd=ROOT)
+        noop.terminate()
+
+
+if __name__ == "__main__":
+    main()
