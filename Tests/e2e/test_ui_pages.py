@@ -381,7 +381,17 @@ def test_admin_ends_a_sign_in_session(stack, browsers):
     admin.sign_in("admin@example.com", then="/token-session-manager")
     open_tab(admin, "sessions")
     admin.find("#sessions-search").send_keys(email)
-    admin.wait(lambda d: d.find_elements(By.CSS_SELECTOR, "#sessions-list tr[data-session-key]"))
+
+    def found_or_load_more(driver):
+        """The filter sees loaded pages only: page on (SCAN order) until the session shows."""
+        if driver.find_elements(By.CSS_SELECTOR, "#sessions-list tr[data-session-key]"):
+            return True
+        more = driver.find_element(By.CSS_SELECTOR, "#sessions-pager .load-more")
+        if more.is_displayed() and more.is_enabled():
+            more.click()
+        return False
+
+    admin.wait(found_or_load_more, timeout=30)
     rows = admin.driver.find_elements(By.CSS_SELECTOR, "#sessions-list tr[data-session-key]")
     assert len(rows) == 1 and email in rows[0].text
     assert int(admin.text("#sessions-total")) >= 2
