@@ -50,7 +50,7 @@ class Browser:
     def quit(self):
         self.driver.quit()
 
-    def wait(self, condition, timeout=15):
+    def wait(self, condition, timeout=30):  # generous: the CI machine is small and shared
         return WebDriverWait(self.driver, timeout).until(condition)
 
     def find(self, css):
