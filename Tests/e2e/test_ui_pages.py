@@ -1,0 +1,454 @@
+"""The browser UIs (SPEC 5.14) in real headless Chromium, through nginx, the dev identity
+service and the Swift workers: what a person sees and can do on /token-manager,
+/token-session-manager and /admin-manager, and what the gateway then does.
+
+Screenshots of each page land in test-artifacts/screenshots/ (ignored); with
+UI_SCREENSHOTS_TO_DOCS=1 they are also copied to docs/screenshots/ for the README.
+"""
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "test-artifacts" / "screenshots"
+DOCS_SHOTS = ROOT / "docs" / "screenshots"
+
+
+def fresh_email(prefix="user"):
+    return f"{prefix}-{uuid.uuid4().hex[:10]}@example.com"
+
+
+class Browser:
+    """One headless Chromium with its own cookies, and the steps a person takes in it."""
+
+    def __init__(self, stack, language="en"):
+        self.stack = stack
+        options = Options()
+        options.binary_location = "/usr/bin/chromium"
+        for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1000",
+                         f"--lang={language}"):
+            options.add_argument(argument)
+        options.add_experimental_option("prefs", {"intl.accept_languages": language})
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        self.driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+        self.driver.execute_cdp_cmd("Browser.grantPermissions", {
+            "origin": stack.base, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]})
+
+    def quit(self):
+        self.driver.quit()
+
+    def wait(self, condition, timeout=30):  # generous: the CI machine is small and shared
+        return WebDriverWait(self.driver, timeout).until(condition)
+
+    def find(self, css):
+        return self.wait(EC.visibility_of_element_located((By.CSS_SELECTOR, css)))
+
+    def click(self, css):
+        self.wait(EC.element_to_be_clickable((By.CSS_SELECTOR, css))).click()
+
+    def text(self, css):
+        return self.find(css).text
+
+    def open(self, path):
+        self.driver.get(self.stack.url(path))
+
+    def sign_in(self, email, then="/token-manager"):
+        """Signs in through the identity service's form, as a person would, and lands on `then`."""
+        self.open(then)
+        self.submit_sign_in(email)
+        self.wait(lambda d: d.current_url.split("#")[0] == self.stack.url(then))
+
+    def submit_sign_in(self, email):
+        field = self.find("input#email")
+        field.clear()
+        field.send_keys(email)
+        field.submit()
+
+    def confirm(self):
+        self.click("#confirm-ok")
+        self.wait(EC.invisibility_of_element_located((By.CSS_SELECTOR, "#confirm-dialog")))
+
+    def row(self, table_body, attribute, value):
+        return self.find(f'#{table_body} tr[data-{attribute}="{value}"]')
+
+    def toast(self):
+        return self.text("#toast")
+
+    def error_banner(self, containing=""):
+        self.wait(lambda d: containing in d.find_element(By.CSS_SELECTOR, "#page-error").text)
+        return self.text("#page-error")
+
+    def csp_violations(self):
+        try:
+            return [entry["message"] for entry in self.driver.get_log("browser")
+                    if "Content Security Policy" in entry["message"]]
+        except WebDriverException:
+            return []
+
+    def screenshot(self, name):
+        """The whole page (the window grows to the page's height for the picture)."""
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        path = SHOTS / f"{name}.png"
+        height = self.driver.execute_script("return document.documentElement.scrollHeight")
+        self.driver.set_window_size(1280, min(max(height + 140, 700), 3000))
+        self.driver.execute_script("window.scrollTo(0, 0)")
+        self.driver.save_screenshot(str(path))
+        self.driver.set_window_size(1280, 1000)
+        if os.environ.get("UI_SCREENSHOTS_TO_DOCS") == "1":
+            DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, DOCS_SHOTS / path.name)
+
+
+@pytest.fixture
+def browsers(stack):
+    """Opens browsers on demand (`browsers()` / `browsers("ja")`); all are closed after the test."""
+    opened = []
+
+    def make(language="en"):
+        browser = Browser(stack, language)
+        opened.append(browser)
+        return browser
+
+    yield make
+    for browser in opened:
+        browser.quit()
+
+
+def test_pages_are_served_with_a_strict_csp_and_no_inline_script(stack):
+    session = stack.sign_in("root@example.com")
+    for path in ("/token-manager", "/token-session-manager", "/admin-manager", "/ui-assets/common.js"):
+        response = session.get(stack.url(path))
+        assert response.status_code == 200
+        csp = response.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in csp and "style-src 'self'" in csp and "unsafe-inline" not in csp
+        if path.endswith(".js"):
+            continue
+        assert "<script>" not in response.text and " style=" not in response.text and "http" not in response.text.split("<body>")[1]
+    # The files are reachable only through the page check, the assets only when signed in.
+    assert session.get(stack.url("/_ui/admin-manager.html")).status_code == 404
+    assert requests.get(stack.url("/ui-assets/common.js")).status_code == 401
+    for page in (ROOT / "ui").glob("*.html"):
+        text = page.read_text()
+        assert "<script>" not in text and " style=" not in text and " onclick=" not in text, page.name
+        assert "//cdn" not in text and "https://" not in text, page.name
+
+
+def test_not_signed_in_goes_to_sign_in_and_back(stack, browsers):
+    browser = browsers()
+    browser.open("/token-manager")
+    browser.find("input#email")
+    assert "/oauth2/start" in browser.driver.current_url or "/oauth2/sign_in" in browser.driver.current_url
+    browser.submit_sign_in(fresh_email())
+    browser.wait(EC.url_to_be(stack.url("/token-manager")))
+    assert browser.text("h1") == "My API tokens"
+
+
+def test_user_generates_copies_and_revokes_a_token(stack, browsers):
+    email = fresh_email()
+    browser = browsers()
+    browser.sign_in(email)
+    browser.find("#token-name").send_keys("laptop Roo Code")
+    Select(browser.find("#token-lifetime")).select_by_value("custom")
+    amount = browser.find("#custom-amount")
+    amount.clear()
+    amount.send_keys("2")
+    browser.click("#generate")
+
+    token = browser.text("#token-value")
+    assert token.count(".") == 2
+    assert "laptop Roo Code" in browser.text("#token-created")
+    for snippet in ("#snippet-curl", "#snippet-roo", "#snippet-claude"):
+        assert token in browser.text(snippet)
+    assert f"ANTHROPIC_BASE_URL={stack.base}" in browser.text("#snippet-claude")
+    assert f"{stack.base}/v1/chat/completions" in browser.text("#snippet-curl")
+    info = stack.redis.ttl(f"token:info:{stack.redis.smembers(f'user:tokens:{email}').pop()}")
+    assert 2 * 86400 - 60 < info <= 2 * 86400
+
+    browser.click("#copy-token")
+    browser.wait(lambda d: d.find_element(By.CSS_SELECTOR, "#copy-token").get_attribute("data-copied") == "true")
+    copied = browser.driver.execute_async_script(
+        "const done = arguments[arguments.length - 1]; navigator.clipboard.readText().then(done, e => done('ERR ' + e));")
+    assert copied == token
+    assert stack.chat(copied).status_code == 200
+    browser.screenshot("token-manager-created")
+
+    row = browser.wait(lambda d: d.find_element(By.XPATH, "//tbody[@id='token-list']/tr[td[text()='laptop Roo Code']]"))
+    token_id = row.get_attribute("data-token-id")
+    row.find_element(By.CSS_SELECTOR, "button.revoke").click()
+    assert "laptop Roo Code" in browser.text("#confirm-message")
+    browser.confirm()
+    assert "laptop Roo Code" in browser.toast()
+    browser.wait(EC.invisibility_of_element_located((By.CSS_SELECTOR, f'#token-list tr[data-token-id="{token_id}"]')))
+    assert not browser.driver.find_element(By.CSS_SELECTOR, "#token-result").is_displayed()
+
+    refused = stack.chat(token)
+    assert refused.status_code == 401
+    assert refused.json()["error"]["type"] == "authentication_error"
+    assert browser.csp_violations() == []
+
+
+def test_cancelled_revoke_keeps_the_token(stack, browsers):
+    email = fresh_email()
+    minted = stack.mint(email, token_name="keep me")
+    browser = browsers()
+    browser.sign_in(email)
+    row = browser.row("token-list", "token-id", minted["token_id"])
+    row.find_element(By.CSS_SELECTOR, "button.revoke").click()
+    browser.click("#confirm-cancel")
+    assert browser.row("token-list", "token-id", minted["token_id"])
+    assert stack.chat(minted["token"]).status_code == 200
+
+
+def test_custom_lifetime_above_90_days_is_refused_in_the_page(stack, browsers):
+    email = fresh_email()
+    browser = browsers()
+    browser.sign_in(email)
+    Select(browser.find("#token-lifetime")).select_by_value("custom")
+    amount = browser.find("#custom-amount")
+    amount.clear()
+    amount.send_keys("91")
+    browser.click("#generate")
+    browser.wait(lambda d: "90" in d.find_element(By.CSS_SELECTOR, "#page-error").text)
+    assert stack.redis.scard(f"user:tokens:{email}") == 0
+
+
+def test_japanese_browser_gets_japanese_and_the_switch_is_remembered(stack, browsers):
+    browser = browsers("ja")
+    browser.sign_in(fresh_email())
+    assert browser.text("h1") == "マイAPIトークン"
+    assert browser.text("#generate") == "トークンを生成"
+    browser.screenshot("token-manager-ja")
+    browser.click('#lang-switch button[data-lang="en"]')
+    assert browser.text("h1") == "My API tokens"
+    browser.open("/token-manager")
+    assert browser.text("h1") == "My API tokens"
+    assert browser.driver.execute_script("return document.documentElement.lang") == "en"
+
+
+def test_session_over_is_a_message_with_a_way_to_sign_in(stack, browsers):
+    browser = browsers()
+    browser.sign_in(fresh_email())
+    browser.find("#token-table")
+    browser.driver.delete_cookie("_oauth2_proxy")
+    browser.click("#refresh-tokens")
+    assert "session is over" in browser.error_banner("session")
+    link = browser.find("#sign-in-again")
+    assert link.get_attribute("href") == stack.url("/oauth2/start?rd=%2Ftoken-manager")
+    browser.screenshot("token-manager-session-over")
+    link.click()
+    browser.find("input#email")
+
+
+def test_non_admin_is_refused_the_admin_pages(stack, browsers):
+    browser = browsers()
+    browser.sign_in(fresh_email())
+    for path, expected in (("/token-session-manager", "administrators only"), ("/admin-manager", "super administrator only")):
+        browser.open(path)
+        assert browser.text("#error-title") == "Not allowed"
+        assert expected in browser.text("#error-message")
+        assert "{" not in browser.driver.find_element(By.TAG_NAME, "body").text
+    browser.screenshot("not-allowed")
+    browser.open("/token-manager")
+    browser.find("#token-table")
+    assert all(not link.is_displayed() for link in browser.driver.find_elements(By.CSS_SELECTOR, "[data-needs]"))
+
+
+# --- Admin pages (need the session, token and admin APIs) ---------------------------------
+
+def open_tab(browser, name):
+    browser.click(f"#tab-{name}")
+    browser.find(f"#panel-{name}")
+
+
+def test_admin_bans_a_user_whose_next_page_load_shows_the_ban(stack, browsers):
+    victim = fresh_email("victim")
+    minted = stack.mint(victim, token_name="victim cli")
+    user = browsers()
+    user.sign_in(victim)
+    admin = browsers()
+    admin.sign_in("admin@example.com", then="/token-session-manager")
+    admin.find("#users-search").send_keys(victim)
+    row = admin.row("users-list", "email", victim)
+    assert row.find_element(By.CSS_SELECTOR, ".user-status").text == "active"
+    row.find_element(By.CSS_SELECTOR, "button.ban").click()
+    assert victim in admin.text("#confirm-message")
+    admin.confirm()
+    assert victim in admin.toast()
+    admin.wait(lambda d: "banned" in d.find_element(By.CSS_SELECTOR, f'#users-list tr[data-email="{victim}"] .user-status').text)
+    assert admin.row("users-list", "email", victim).find_elements(By.CSS_SELECTOR, "button.unban")
+    admin.find("#users-search").send_keys(Keys.CONTROL, "a", Keys.DELETE)  # fires "input", unlike clear()
+    admin.wait(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#users-list tr[data-email]")) > 1)
+    admin.screenshot("session-manager-users")
+
+    refused = stack.chat(minted["token"])
+    assert refused.status_code == 401 and "banned" in refused.json()["error"]["message"]
+
+    # The ban ended the user's sign-in session: the next page load asks to sign in, and
+    # signing in again shows the ban (a page, not JSON).
+    user.open("/token-manager")
+    if user.driver.find_elements(By.CSS_SELECTOR, "input#email"):
+        user.submit_sign_in(victim)
+    assert user.text("#error-title") == "Access blocked"
+    assert "banned for 6 days 23 hours" in user.text("#error-message")
+    assert "{" not in user.driver.find_element(By.TAG_NAME, "body").text
+    user.screenshot("banned")
+
+    admin.find("#users-search").send_keys(victim)
+    admin.row("users-list", "email", victim).find_element(By.CSS_SELECTOR, "button.unban").click()
+    admin.confirm()
+    assert victim in admin.toast()
+    # Unbanned and without a session, the user leaves the list.
+    admin.wait(lambda d: all("banned" not in row.text for row in d.find_elements(By.CSS_SELECTOR, f'#users-list tr[data-email="{victim}"]')))
+    user.open("/token-manager")
+    assert user.text("h1") == "My API tokens"
+
+
+def test_super_admin_adds_an_admin_who_can_then_open_the_session_manager(stack, browsers):
+    newcomer = fresh_email("newadmin")
+    candidate = browsers()
+    candidate.sign_in(newcomer)
+    candidate.open("/token-session-manager")
+    assert candidate.text("#error-title") == "Not allowed"
+
+    root = browsers()
+    root.sign_in("root@example.com", then="/admin-manager")
+    top = root.row("admin-list", "email", "root@example.com")
+    assert top.get_attribute("data-source") == "super_admin" and not top.find_elements(By.CSS_SELECTOR, "button")
+    root.find("#admin-email").send_keys(newcomer.upper())
+    root.click("#add-admin")
+    assert newcomer in root.toast()
+    row = root.row("admin-list", "email", newcomer)
+    assert row.get_attribute("data-source") == "redis"
+    root.screenshot("admin-manager")
+
+    candidate.open("/token-session-manager")
+    assert candidate.text("h1") == "Sessions & tokens"
+    assert candidate.find("#tab-users").get_attribute("aria-selected") == "true"
+    open_tab(candidate, "audit")
+    candidate.wait(lambda d: newcomer in d.find_element(By.CSS_SELECTOR, "#audit-list").text)
+    assert "root@example.com" in candidate.text("#audit-list")
+    candidate.screenshot("session-manager-audit")
+
+    root.row("admin-list", "email", newcomer).find_element(By.CSS_SELECTOR, "button.remove-admin").click()
+    root.confirm()
+    root.wait(EC.invisibility_of_element_located((By.CSS_SELECTOR, f'#admin-list tr[data-email="{newcomer}"]')))
+    candidate.open("/token-session-manager")
+    assert candidate.text("#error-title") == "Not allowed"
+
+
+def test_admin_finds_a_users_tokens_by_email_and_revokes_one(stack, browsers):
+    owner = fresh_email("owner")
+    kept = stack.mint(owner, token_name="kept")
+    doomed = stack.mint(owner, token_name="ci bot")
+    admin = browsers()
+    admin.sign_in("admin@example.com", then="/token-session-manager")
+    open_tab(admin, "tokens")
+    admin.find("#tokens-search").send_keys(owner)
+    admin.click('#tokens-search-form button[type="submit"]')
+    admin.wait(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#tokens-list tr[data-token-id]")) == 2)
+    row = admin.row("tokens-list", "token-id", doomed["token_id"])
+    assert owner in row.text and "ci bot" in row.text
+    row.find_element(By.CSS_SELECTOR, "button.revoke-token").click()
+    assert "ci bot" in admin.text("#confirm-message")
+    admin.confirm()
+    assert admin.toast() == "Token revoked."
+    # A revoked token's record is deleted, so it leaves the list.
+    admin.wait(EC.invisibility_of_element_located((By.CSS_SELECTOR, f'#tokens-list tr[data-token-id="{doomed["token_id"]}"]')))
+    assert admin.row("tokens-list", "token-id", kept["token_id"])
+    admin.screenshot("session-manager-tokens")
+    assert stack.chat(doomed["token"]).status_code == 401
+    assert stack.chat(kept["token"]).status_code == 200
+
+
+def test_admin_ends_a_sign_in_session(stack, browsers):
+    email = fresh_email("session")
+    user = browsers()
+    user.sign_in(email)
+    admin = browsers()
+    admin.sign_in("admin@example.com", then="/token-session-manager")
+    open_tab(admin, "sessions")
+    admin.find("#sessions-search").send_keys(email)
+
+    def found_or_load_more(driver):
+        """The filter sees loaded pages only: page on (SCAN order) until the session shows."""
+        if driver.find_elements(By.CSS_SELECTOR, "#sessions-list tr[data-session-key]"):
+            return True
+        more = driver.find_element(By.CSS_SELECTOR, "#sessions-pager .load-more")
+        if more.is_displayed() and more.is_enabled():
+            more.click()
+        return False
+
+    admin.wait(found_or_load_more, timeout=30)
+    rows = admin.driver.find_elements(By.CSS_SELECTOR, "#sessions-list tr[data-session-key]")
+    assert len(rows) == 1 and email in rows[0].text
+    assert int(admin.text("#sessions-total")) >= 2
+    admin.screenshot("session-manager-sessions")
+    rows[0].find_element(By.CSS_SELECTOR, "button.delete-session").click()
+    admin.confirm()
+    admin.wait(lambda d: not d.find_elements(By.CSS_SELECTOR, "#sessions-list tr[data-session-key]"))
+
+    user.click("#refresh-tokens")
+    assert "session is over" in user.error_banner("session")
+
+
+def test_admin_previews_runs_and_reads_a_cleanup(stack, browsers):
+    orphan = fresh_email("orphan")
+    stack.redis.sadd(f"user:tokens:{orphan}", str(uuid.uuid4()))
+    admin = browsers()
+    admin.sign_in("admin@example.com", then="/token-session-manager")
+    open_tab(admin, "cleanup")
+    admin.wait(lambda d: orphan in d.find_element(By.CSS_SELECTOR, "#cleanup-preview-result").get_attribute("textContent"))
+    admin.click("#cleanup-run")
+    admin.confirm()
+    assert "deleted" in admin.toast()
+    assert stack.redis.exists(f"user:tokens:{orphan}") == 0
+    newest = admin.find("#cleanup-logs details.cleanup-log")
+    assert "admin@example.com" in newest.text
+    newest.find_element(By.TAG_NAME, "summary").click()
+    admin.wait(lambda d: orphan in newest.text)
+    admin.screenshot("session-manager-cleanup")
+
+
+def test_admin_token_list_pages_with_load_more(stack, browsers):
+    owner = fresh_email("bulk")
+    now = int(__import__("time").time())
+    ids = [str(uuid.uuid4()) for _ in range(300)]
+    pipe = stack.redis.pipeline()
+    for index, token_id in enumerate(ids):
+        record = {"token_id": token_id, "user_email": owner, "token_name": f"bulk {index}", "scopes": ["api:read"],
+                  "created_at": now, "expires_at": now + 86400, "last_used": None}
+        pipe.set(f"token:info:{token_id}", __import__("json").dumps(record), ex=86400)
+    pipe.sadd(f"user:tokens:{owner}", *ids)
+    pipe.execute()
+    admin = browsers()
+    admin.sign_in("admin@example.com", then="/token-session-manager")
+    open_tab(admin, "tokens")
+    admin.find("#tokens-list tr[data-token-id]")
+    shown = lambda: len(admin.driver.find_elements(By.CSS_SELECTOR, "#tokens-list tr[data-token-id]"))
+    first = shown()
+    assert 100 <= first < 300
+    assert admin.find("#tokens-pager .load-more").is_displayed()
+    clicks = 0
+    while admin.driver.find_element(By.CSS_SELECTOR, "#tokens-pager .load-more").is_displayed():
+        before = shown()
+        admin.click("#tokens-pager .load-more")
+        admin.wait(lambda d: shown() > before or not d.find_element(By.CSS_SELECTOR, "#tokens-pager .load-more").is_displayed())
+        clicks += 1
+        assert clicks < 50
+    seeded = admin.driver.execute_script(
+        "return [...document.querySelectorAll('#tokens-list tr[data-token-id]')].map(r => r.dataset.tokenId)")
+    assert set(ids) <= set(seeded) and len(seeded) == len(set(seeded))
+    assert clicks >= 1

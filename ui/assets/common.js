@@ -1,0 +1,300 @@
+// Shared parts of the UIs: building elements, calling the API with clear error messages,
+// confirmations, copying, time formatting, and lists that page through large data sets.
+import { t, lang, languages, setLang, translate } from "./i18n.js";
+
+export { t };
+
+/** `el("td", {class: "mono", text: id})`; children may be nodes or strings. */
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "text") node.textContent = value;
+    else if (key === "class") node.className = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (key === "dataset") Object.assign(node.dataset, value);
+    else node.setAttribute(key, value === true ? "" : value);
+  }
+  for (const child of children.flat()) if (child !== null && child !== undefined) node.append(child);
+  return node;
+}
+
+export const $ = (selector, root = document) => root.querySelector(selector);
+
+/** A failed API call, sorted into what the person should be told. */
+export class ApiError extends Error {
+  constructor(kind, status, body, message) {
+    super(message);
+    this.kind = kind; // session | banned | forbidden | unavailable | network | other
+    this.status = status;
+    this.body = body;
+  }
+}
+
+function classify(status, body) {
+  const error = body && typeof body === "object" ? body.error : undefined;
+  const detail = typeof error === "string" ? error : error?.message || (body && body.message) || "";
+  if (status === 401 && body?.status === "blocked") return new ApiError("banned", status, body, t("error.banned"));
+  if (status === 401) return new ApiError("session", status, body, t("error.session"));
+  if (status === 403 && (error === "Access denied" || body?.code === "banned")) {
+    const seconds = Number(body?.banned_until_seconds);
+    const text = seconds > 0 ? t("error.bannedFor", { d: duration(seconds) }) : t("error.banned");
+    return new ApiError("banned", status, body, text);
+  }
+  if (status === 403) return new ApiError("forbidden", status, body, t("error.forbidden"));
+  if (status === 502 || status === 503 || status === 504) return new ApiError("unavailable", status, body, t("error.unavailable"));
+  return new ApiError("other", status, body, t("error.other", { status, message: detail || `HTTP ${status}` }));
+}
+
+/** Calls the gateway's JSON API; resolves to the parsed body or rejects with an ApiError. */
+export async function api(method, path, body) {
+  const init = { method, credentials: "same-origin", headers: { Accept: "application/json" }, cache: "no-store" };
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch {
+    throw new ApiError("network", 0, null, t("error.network"));
+  }
+  let parsed = null;
+  try {
+    parsed = await response.json();
+  } catch {
+    parsed = null;
+  }
+  if (!response.ok) throw classify(response.status, parsed);
+  return parsed ?? {};
+}
+
+export function signInURL() {
+  return "/oauth2/start?rd=" + encodeURIComponent(location.pathname + location.search);
+}
+
+/**
+ * Shows an error in the page's banner (a sentence, never raw JSON), with a sign-in link when
+ * it helps. `error` is an ApiError, or a sentence of the page's own (a failed input check).
+ */
+export function showError(error) {
+  const banner = $("#page-error");
+  const message = error instanceof ApiError ? error.message
+    : typeof error === "string" ? error : t("error.other", { status: "-", message: String(error?.message || error) });
+  const parts = [el("span", { id: "page-error-text", text: message })];
+  if (error instanceof ApiError && (error.kind === "session" || error.kind === "banned")) {
+    parts.push(el("a", { id: "sign-in-again", href: signInURL(), text: t("error.signIn") }));
+  }
+  banner.replaceChildren(...parts);
+  banner.dataset.kind = error?.kind || "other";
+  banner.classList.remove("hidden");
+  banner.scrollIntoView({ block: "nearest" });
+}
+
+let toastTimer;
+/** A short success message; also clears an earlier error. */
+export function notify(message) {
+  $("#page-error").classList.add("hidden");
+  const toast = $("#toast");
+  toast.textContent = message;
+  toast.classList.remove("hidden");
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => toast.classList.add("hidden"), 5000);
+}
+
+/** Runs an action that calls the API; errors go to the banner. */
+export async function guarded(action) {
+  try {
+    return await action();
+  } catch (error) {
+    showError(error);
+    return undefined;
+  }
+}
+
+/** A modal yes/no question; resolves true when confirmed. */
+export function confirmAction(message, { danger = true } = {}) {
+  return new Promise((resolve) => {
+    const ok = el("button", { id: "confirm-ok", class: danger ? "danger" : "", type: "button", text: t("common.confirm") });
+    const cancel = el("button", { id: "confirm-cancel", class: "secondary", type: "button", text: t("common.cancel") });
+    const dialog = el("dialog", { id: "confirm-dialog" }, el("p", { id: "confirm-message", text: message }),
+      el("div", { class: "actions" }, cancel, ok));
+    const finish = (answer) => { dialog.close(); dialog.remove(); resolve(answer); };
+    ok.addEventListener("click", () => finish(true));
+    cancel.addEventListener("click", () => finish(false));
+    dialog.addEventListener("cancel", (event) => { event.preventDefault(); finish(false); });
+    document.body.append(dialog);
+    dialog.showModal();
+    cancel.focus();
+  });
+}
+
+/** Copies text to the clipboard and says so on the button. */
+export async function copyText(text, button) {
+  let copied = false;
+  try {
+    await navigator.clipboard.writeText(text);
+    copied = true;
+  } catch {
+    const area = el("textarea", { class: "offscreen", readonly: true });
+    area.value = text;
+    document.body.append(area);
+    area.select();
+    copied = document.execCommand("copy");
+    area.remove();
+  }
+  const label = button.textContent;
+  button.textContent = copied ? t("common.copied") : t("common.copyFailed");
+  button.dataset.copied = copied ? "true" : "false";
+  setTimeout(() => { button.textContent = label; }, 2000);
+}
+
+// One formatter per language: building one per call made long lists slow to render.
+const formatters = {};
+
+/** A unix time as local date and time. */
+export function time(unix) {
+  if (!unix) return t("common.never");
+  const code = lang();
+  formatters[code] ??= new Intl.DateTimeFormat(code === "ja" ? "ja-JP" : "en-GB", { dateStyle: "medium", timeStyle: "short" });
+  return formatters[code].format(new Date(Number(unix) * 1000));
+}
+
+/** Seconds as the two largest units, e.g. "6 d 23 h". */
+export function duration(seconds) {
+  let rest = Math.max(0, Math.round(Number(seconds) || 0));
+  const units = [["d", 86400], ["h", 3600], ["m", 60], ["s", 1]];
+  const parts = [];
+  for (const [unit, size] of units) {
+    if (rest >= size || (unit === "s" && parts.length === 0)) {
+      parts.push(t(`dur.${unit}`, { n: Math.floor(rest / size) }));
+      rest %= size;
+    }
+    if (parts.length === 2) break;
+  }
+  return parts.join(" ");
+}
+
+/** "in 29 d 23 h" / "3 min ago", relative to now. */
+export function relative(unix) {
+  if (!unix) return t("common.never");
+  const delta = Number(unix) - Date.now() / 1000;
+  return delta >= 0 ? t("common.in", { d: duration(delta) }) : t("common.ago", { d: duration(-delta) });
+}
+
+/** Bytes as a short human size. */
+export function size(bytes) {
+  if (typeof bytes !== "number") return String(bytes ?? "-");
+  const units = ["B", "KB", "MB", "GB"];
+  let value = bytes, unit = 0;
+  while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit += 1; }
+  return `${value.toFixed(unit ? 1 : 0)} ${units[unit]}`;
+}
+
+/**
+ * A table body that pages through a list: `fetchPage(cursor)` resolves to
+ * `{items, next, total, replace?}`; rows are added a page at a time with "Load more"
+ * (`replace`: the answer is the whole list so far), and an optional filter hides loaded rows
+ * without asking the server again.
+ */
+export class PagedTable {
+  constructor({ body, footer, fetchPage, row, empty = "common.none", matches, key }) {
+    Object.assign(this, { body, footer, fetchPage, row, empty, matches, key });
+    this.items = [];
+    this.next = null;
+    this.total = null;
+    this.query = "";
+    this.generation = 0;
+    this.more = el("button", { type: "button", class: "secondary load-more", text: t("common.loadMore"), onclick: () => this.load(false) });
+    this.count = el("span", { class: "count" });
+    footer.replaceChildren(this.count, this.more);
+  }
+
+  async reload() {
+    this.items = [];
+    this.next = null;
+    await this.load(true);
+  }
+
+  async load(first) {
+    this.more.disabled = true;
+    // An answer to an older request (a reload or search overtaken by a newer one) is dropped.
+    const generation = first ? ++this.generation : this.generation;
+    try {
+      const page = await this.fetchPage(first ? null : this.next);
+      if (generation !== this.generation) return;
+      if (page.replace) this.items = [];
+      // A SCAN-based list may repeat an item on a later page; `key` names what makes one unique.
+      const seen = new Set(this.key ? this.items.map(this.key) : []);
+      const added = this.key ? page.items.filter((item) => !seen.has(this.key(item))) : page.items;
+      const appendOnly = !first && !page.replace && !this.query && this.items.length > 0;
+      this.items.push(...added);
+      this.next = page.next ?? null;
+      this.total = page.total ?? null;
+      // "Load more" adds only the new rows, so a long list costs one page of work per click.
+      if (appendOnly) return this.render(added);
+    } catch (error) {
+      if (generation === this.generation) showError(error);
+    } finally {
+      this.more.disabled = false;
+    }
+    this.render();
+  }
+
+  filter(query) {
+    this.query = query.trim().toLowerCase();
+    this.render();
+  }
+
+  /** Rebuilds the rows (or appends `added` to those shown) and the pager line. */
+  render(added) {
+    const shown = this.query && this.matches ? this.items.filter((item) => this.matches(item, this.query)) : this.items;
+    const fragment = document.createDocumentFragment();
+    for (const item of added || shown) fragment.append(this.row(item));
+    if (shown.length === 0) {
+      const columns = this.body.closest("table")?.querySelectorAll("thead th").length || 1;
+      fragment.append(el("tr", {}, el("td", { class: "empty", colspan: columns, text: t(this.empty) })));
+    }
+    if (added) this.body.append(fragment);
+    else this.body.replaceChildren(fragment);
+    this.more.textContent = t("common.loadMore");
+    this.more.classList.toggle("hidden", !this.next);
+    this.count.textContent = this.total !== null
+      ? t("common.shownOf", { shown: shown.length, total: this.total })
+      : t("common.shown", { shown: shown.length });
+  }
+}
+
+/** The query string for a paged admin list. */
+export function pageQuery(cursor, limit = 100) {
+  const query = new URLSearchParams({ limit: String(limit) });
+  if (cursor !== null && cursor !== undefined && cursor !== "") query.set("cursor", String(cursor));
+  return query.toString();
+}
+
+/** Language switch, translations of the static page, and a hook to re-render on switch. */
+export function initPage(onLanguageChange) {
+  const holder = $("#lang-switch");
+  const buttons = languages.map((code) => el("button", {
+    type: "button", "data-lang": code, "aria-pressed": String(code === lang()), text: code === "ja" ? "日本語" : "English",
+    onclick: () => setLang(code),
+  }));
+  holder.replaceChildren(...buttons);
+  translate();
+  revealAdminLinks();
+  document.addEventListener("languagechange", () => {
+    for (const button of buttons) button.setAttribute("aria-pressed", String(button.dataset.lang === lang()));
+    onLanguageChange?.();
+  });
+}
+
+/** Shows the admin pages in the navigation only to those who may open them. */
+async function revealAdminLinks() {
+  const probes = [["admin", "/api/admin/audit?limit=1"], ["super", "/api/admin/manage"]];
+  for (const [role, path] of probes) {
+    const links = document.querySelectorAll(`[data-needs="${role}"]`);
+    if (links.length === 0) continue;
+    const response = await fetch(path, { credentials: "same-origin", cache: "no-store" }).catch(() => null);
+    for (const link of links) link.classList.toggle("hidden", !response?.ok);
+  }
+}

@@ -1,0 +1,293 @@
+// /token-session-manager (admins): active users with ban/unban, sign-in sessions, all API
+// tokens, Redis cleanup and the audit log (SPEC 5.11-5.13, 7.9). Every list pages with
+// limit/cursor, so a deployment with 100,000 tokens never loads them all into the tab.
+import {
+  $, PagedTable, api, confirmAction, duration, el, guarded, initPage, notify, pageQuery, relative, size, t, time,
+} from "./common.js";
+
+const enc = encodeURIComponent;
+const tables = {};
+const loaded = new Set();
+
+function button(text, onclick, kind = "danger") {
+  return el("button", { type: "button", class: `${kind} small`, text, onclick });
+}
+
+function badge(text, kind) { return el("span", { class: `badge ${kind}`, text }); }
+
+function setText(id, value) { $("#" + id).textContent = value ?? "–"; }
+
+const USERS_PAGE = 100;
+
+// --- Active users ---------------------------------------------------------------------
+tables.users = new PagedTable({
+  body: $("#users-list"), footer: $("#users-pager"),
+  matches: (user, query) => user.email.toLowerCase().includes(query),
+  // This list is sorted by last access over all users, so it grows by asking for the newest
+  // N + 100 (`limit` keeps the newest N) rather than with a cursor.
+  async fetchPage(cursor) {
+    const limit = cursor ?? USERS_PAGE;
+    const answer = await api("GET", `/api/admin/sessions/active-users?limit=${limit}`);
+    const users = answer.active_users || [];
+    setText("users-total", answer.total);
+    setText("users-banned", answer.banned_count);
+    const next = answer.next_cursor ?? (users.length < (answer.total ?? 0) ? Math.min(limit + USERS_PAGE, 1000) : null);
+    return { items: users, next: limit >= 1000 ? null : next, total: answer.total, replace: true };
+  },
+  row: (user) => el("tr", { dataset: { email: user.email } },
+    el("td", { class: "mono", text: user.email }),
+    el("td", {}, badge(user.auth_method || "oauth2", "")),
+    el("td", { text: user.session_count ?? 0 }),
+    el("td", { text: user.last_access ? relative(user.last_access) : "–", title: time(user.last_access) }),
+    el("td", { text: user.expires_at ? relative(user.expires_at) : "–", title: time(user.expires_at) }),
+    el("td", { class: "user-status" }, user.is_banned
+      ? badge(t("sm.users.bannedFor", { d: duration(user.ban_remaining_seconds) }), "danger")
+      : badge(t("sm.users.active"), "ok")),
+    el("td", {}, user.is_banned
+      ? button(t("sm.users.unban"), () => unban(user.email), "secondary unban")
+      : button(t("sm.users.ban"), () => ban(user.email), "danger ban"))),
+});
+
+async function ban(email) {
+  if (!(await confirmAction(t("sm.users.banConfirm", { email })))) return;
+  await guarded(async () => {
+    const answer = await api("POST", "/api/admin/sessions/revoke-user", { user_email: email });
+    notify(t("sm.users.bannedDone", { email, n: answer.deleted_count ?? 0 }));
+    await tables.users.reload();
+  });
+}
+
+async function unban(email) {
+  if (!(await confirmAction(t("sm.users.unbanConfirm", { email }), { danger: false }))) return;
+  await guarded(async () => {
+    await api("DELETE", "/api/admin/sessions/unban/" + enc(email));
+    notify(t("sm.users.unbanned", { email }));
+    await tables.users.reload();
+  });
+}
+
+async function cleanupExpiredUsers() {
+  if (!(await confirmAction(t("sm.users.cleanupConfirm")))) return;
+  await guarded(async () => {
+    const answer = await api("POST", "/api/admin/sessions/cleanup-expired");
+    notify(t("sm.users.cleaned", { n: answer.cleaned_count ?? 0 }));
+    await tables.users.reload();
+  });
+}
+
+// --- Sessions -------------------------------------------------------------------------
+tables.sessions = new PagedTable({
+  body: $("#sessions-list"), footer: $("#sessions-pager"), key: (session) => session.session_key,
+  matches: (session, query) => String(session.email || "").toLowerCase().includes(query),
+  async fetchPage(cursor) {
+    if (cursor === null) {
+      const stats = await api("GET", "/api/admin/sessions/stats");
+      setText("sessions-total", stats.total_sessions);
+      setText("sessions-users", stats.unique_users);
+    }
+    const answer = await api("GET", "/api/admin/sessions?" + pageQuery(cursor));
+    return { items: answer.sessions || [], next: answer.next_cursor, total: answer.total };
+  },
+  row: (session) => el("tr", { dataset: { sessionKey: session.session_key } },
+    el("td", { class: "mono", text: session.email || "–" }),
+    el("td", { class: "mono", text: String(session.session_key).replace(/^(_oauth2_proxy-.{8}).*$/, "$1…"), title: session.session_key }),
+    el("td", { text: time(session.created_at) }),
+    el("td", { text: session.expires_at ? relative(session.expires_at) : duration(session.ttl_seconds), title: time(session.expires_at) }),
+    el("td", {}, button(t("sm.sessions.delete"), () => deleteSession(session), "danger delete-session"))),
+});
+
+async function deleteSession(session) {
+  if (!(await confirmAction(t("sm.sessions.deleteConfirm", { email: session.email || "?" })))) return;
+  await guarded(async () => {
+    await api("DELETE", "/api/admin/sessions/" + enc(session.session_key));
+    notify(t("sm.sessions.deleted"));
+    await tables.sessions.reload();
+  });
+}
+
+// --- Tokens ---------------------------------------------------------------------------
+let tokenEmail = null;
+let tokenCounts = {};
+const statusKind = { active: "ok", expired: "warn", revoked: "danger" };
+
+tables.tokens = new PagedTable({
+  body: $("#tokens-list"), footer: $("#tokens-pager"), key: (token) => token.token_id,
+  matches: (token, query) => String(token.token_name || "").toLowerCase().includes(query)
+    || String(token.user_email || "").toLowerCase().includes(query),
+  async fetchPage(cursor) {
+    if (tokenEmail) {
+      const answer = await api("GET", `/api/admin/tokens/${enc(tokenEmail)}?` + pageQuery(cursor));
+      const tokens = (answer.tokens || []).map((token) => ({ user_email: answer.user_email || tokenEmail, ...token }));
+      return { items: tokens, next: answer.next_cursor };
+    }
+    // A paged answer's summary counts that page: the figures add up the pages loaded so far.
+    const answer = await api("GET", "/api/admin/tokens?" + pageQuery(cursor));
+    if (cursor === null) tokenCounts = {};
+    for (const key of ["total", "active", "expired", "revoked"]) {
+      tokenCounts[key] = (tokenCounts[key] || 0) + (answer.summary?.[key] || 0);
+      setText("tokens-" + key, tokenCounts[key] + (answer.next_cursor ? "+" : ""));
+    }
+    return { items: answer.tokens || [], next: answer.next_cursor };
+  },
+  row: (token) => {
+    const status = token.status || (token.is_revoked ? "revoked" : token.is_expired ? "expired" : "active");
+    return el("tr", { dataset: { tokenId: token.token_id } },
+      el("td", { text: token.token_name }),
+      el("td", { class: "mono", text: token.user_email }),
+      el("td", { text: time(token.created_at) }),
+      el("td", { text: relative(token.expires_at), title: time(token.expires_at) }),
+      el("td", { text: token.last_used ? relative(token.last_used) : t("common.never") }),
+      el("td", {}, badge(t("sm.tokens.status." + status), statusKind[status] || "")),
+      el("td", {}, status === "active" ? button(t("sm.tokens.revoke"), () => revokeToken(token), "danger revoke-token") : null));
+  },
+});
+
+function searchTokens(event) {
+  event.preventDefault();
+  const query = $("#tokens-search").value.trim();
+  if (query.includes("@")) {
+    tokenEmail = query.toLowerCase();
+    tables.tokens.query = "";
+    tables.tokens.reload();
+  } else {
+    if (tokenEmail) { tokenEmail = null; tables.tokens.reload(); }
+    tables.tokens.filter(query);
+  }
+}
+
+function showAllTokens() {
+  tokenEmail = null;
+  $("#tokens-search").value = "";
+  tables.tokens.query = "";
+  tables.tokens.reload();
+}
+
+async function revokeToken(token) {
+  if (!(await confirmAction(t("sm.tokens.revokeConfirm", { name: token.token_name, email: token.user_email })))) return;
+  await guarded(async () => {
+    await api("DELETE", "/api/admin/tokens/" + enc(token.token_id));
+    notify(t("sm.tokens.revokedDone"));
+    await tables.tokens.reload();
+  });
+}
+
+// --- Cleanup --------------------------------------------------------------------------
+/** One leftover or deleted entry in words: whose, which key or token, why. */
+function describe(item) {
+  if (typeof item !== "object" || item === null) return String(item);
+  const who = item.user_email || item.email;
+  const what = item.token_id || item.key || item.user_tokens_key;
+  return [item.type, who, what, item.reason].filter(Boolean).join(" · ");
+}
+
+function keyValues(object) {
+  return el("div", { class: "stats" }, Object.entries(object || {}).map(([key, value]) =>
+    el("div", { class: "stat" }, el("div", { class: "value", text: typeof value === "object" ? JSON.stringify(value) : value }),
+      el("div", { class: "label", text: key.replaceAll("_", " ") }))));
+}
+
+function itemList(items) {
+  return el("ul", { class: "mono" }, items.map((item) => el("li", { text: describe(item) })));
+}
+
+async function previewCleanup() {
+  await guarded(async () => {
+    const answer = await api("GET", "/api/admin/redis/cleanup/preview");
+    const parts = [el("h3", { text: t("sm.cleanup.previewTitle") }), keyValues(answer.counts)];
+    const memory = answer.estimated_freed_memory ?? answer.freed_memory;
+    if (memory !== undefined) parts.push(el("p", { class: "hint", text: t("sm.cleanup.memory", { m: typeof memory === "number" ? size(memory) : memory }) }));
+    const groups = Object.entries(answer.targets || {}).filter(([, list]) => Array.isArray(list) && list.length > 0);
+    if (groups.length === 0) parts.push(el("p", { class: "empty", id: "cleanup-nothing", text: t("sm.cleanup.nothing") }));
+    for (const [name, list] of groups) {
+      parts.push(el("details", { class: "preview-group" }, el("summary", { text: `${name.replaceAll("_", " ")} (${list.length})` }), itemList(list)));
+    }
+    $("#cleanup-preview-result").replaceChildren(...parts);
+  });
+}
+
+async function runCleanup() {
+  if (!(await confirmAction(t("sm.cleanup.runConfirm")))) return;
+  await guarded(async () => {
+    const answer = await api("POST", "/api/admin/redis/cleanup");
+    notify(t("sm.cleanup.ran", { n: answer.total_deleted ?? 0, ms: answer.duration_ms ?? 0 }));
+    await Promise.all([previewCleanup(), loadCleanupLogs()]);
+  });
+}
+
+async function loadCleanupLogs() {
+  await guarded(async () => {
+    const answer = await api("GET", "/api/admin/redis/cleanup/logs");
+    $("#cleanup-retention").textContent = answer.retention_days ? t("sm.cleanup.retention", { d: answer.retention_days }) : "";
+    const logs = answer.logs || [];
+    const entries = logs.map((log) => {
+      const items = log.deleted_items || [];
+      const line = t("sm.cleanup.logLine", { when: time(log.timestamp), by: log.executed_by || "system", n: log.total_deleted ?? 0, ms: log.duration_ms ?? 0 });
+      return el("details", { class: "cleanup-log", dataset: { cleanupId: log.cleanup_id || "" } },
+        el("summary", {}, line + " ", badge(log.manual === false ? t("sm.cleanup.scheduled") : t("sm.cleanup.manual"), "")),
+        keyValues(log.results),
+        el("h3", { text: t("sm.cleanup.items", { n: items.length }) }),
+        itemList(items));
+    });
+    if (entries.length === 0) entries.push(el("p", { class: "empty", text: t("common.none") }));
+    $("#cleanup-logs").replaceChildren(...entries);
+  });
+}
+
+// --- Audit log ------------------------------------------------------------------------
+function details(value) {
+  if (value === undefined || value === null) return "";
+  if (typeof value !== "object") return String(value);
+  return Object.entries(value).map(([key, item]) => `${key}: ${typeof item === "object" ? JSON.stringify(item) : item}`).join(", ");
+}
+
+tables.audit = new PagedTable({
+  body: $("#audit-list"), footer: $("#audit-pager"),
+  async fetchPage(cursor) {
+    const answer = await api("GET", "/api/admin/audit?" + pageQuery(cursor, 50));
+    $("#audit-retention").textContent = t("sm.audit.retention", { d: answer.retention_days });
+    return { items: answer.entries || [], next: answer.next_cursor, total: answer.total };
+  },
+  row: (entry) => el("tr", {},
+    el("td", { text: time(entry.timestamp) }),
+    el("td", { class: "mono", text: entry.actor }),
+    el("td", { class: "mono", text: entry.action }),
+    el("td", { class: "mono" }, entry.target, entry.details ? el("div", { class: "hint", text: details(entry.details) }) : null),
+    el("td", {}, badge(entry.result, entry.result === "ok" ? "ok" : "danger"))),
+});
+
+// --- Tabs -----------------------------------------------------------------------------
+const loaders = {
+  users: () => tables.users.reload(),
+  sessions: () => tables.sessions.reload(),
+  tokens: () => tables.tokens.reload(),
+  cleanup: () => Promise.all([previewCleanup(), loadCleanupLogs()]),
+  audit: () => tables.audit.reload(),
+};
+
+function selectTab(name) {
+  if (!(name in loaders)) name = "users";
+  for (const tab of document.querySelectorAll("[role=tab]")) tab.setAttribute("aria-selected", String(tab.dataset.tab === name));
+  for (const panel of document.querySelectorAll("[role=tabpanel]")) panel.classList.toggle("hidden", panel.id !== "panel-" + name);
+  if (location.hash !== "#" + name) history.replaceState(null, "", "#" + name);
+  if (!loaded.has(name)) { loaded.add(name); loaders[name](); }
+}
+
+initPage(() => {
+  for (const table of Object.values(tables)) table.render();
+  // The cleanup tab's content is built from its answers: fetch it again in the new language.
+  loaded.delete("cleanup");
+  if (location.hash === "#cleanup") selectTab("cleanup");
+});
+for (const tab of document.querySelectorAll("[role=tab]")) tab.addEventListener("click", () => selectTab(tab.dataset.tab));
+$("#users-search").addEventListener("input", (event) => tables.users.filter(event.target.value));
+$("#users-refresh").addEventListener("click", () => tables.users.reload());
+$("#users-cleanup").addEventListener("click", cleanupExpiredUsers);
+$("#sessions-search").addEventListener("input", (event) => tables.sessions.filter(event.target.value));
+$("#sessions-refresh").addEventListener("click", () => tables.sessions.reload());
+$("#tokens-search-form").addEventListener("submit", searchTokens);
+$("#tokens-refresh").addEventListener("click", showAllTokens);
+$("#cleanup-preview").addEventListener("click", previewCleanup);
+$("#cleanup-run").addEventListener("click", runCleanup);
+$("#cleanup-logs-refresh").addEventListener("click", loadCleanupLogs);
+$("#audit-refresh").addEventListener("click", () => tables.audit.reload());
+selectTab(location.hash.slice(1));
