@@ -366,3 +366,13 @@ def test_sigterm_to_the_supervisor_stops_every_worker_process_and_removes_the_so
         if supervisor.poll() is None:
             supervisor.kill()
             supervisor.wait()
+
+
+def test_the_openresty_image_ships_the_ui_files_where_the_config_expects_them():
+    container_env = dict(
+        line.split("=", 1) for line in (ROOT / "openresty" / "container.env").read_text().splitlines()
+        if "=" in line and not line.startswith("#"))
+    copies = [line.split()[1:] for line in (ROOT / "openresty" / "Dockerfile").read_text().splitlines()
+              if line.startswith("COPY ")]
+    assert ["ui", container_env["UI_ROOT"]] in copies
+    assert (ROOT / "ui" / "token-manager.html").exists()
