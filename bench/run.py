@@ -4,6 +4,8 @@ Cases (all through the same nginx, LiteLLM replaced by a static upstream):
   a  nginx proxying /v1 with no access check
   n  the same behind a FastCGI hop to a C responder that does nothing (the ceiling)
   b  /v1 through the Swift JWT check (signature, revocation, ban, tracking)
+  r  the same check asked the other stock way: auth_request (how the worker is reached is the
+     only difference to b; the gateway uses b's way, the worker answering the request itself)
   c  a browser path: the dev identity check (auth_request) + the Swift page check
   d  token generation (POST /api/token/generate)
   e  an admin list page (limit=100) over 100,000 seeded tokens (when the token admin API exists)
@@ -74,9 +76,11 @@ def main():
     parser.add_argument("--seconds", type=int, default=5, help="duration of one measurement")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved repetitions (medians are reported)")
     parser.add_argument("--connections", default="16,64")
-    parser.add_argument("--cases", default="a,n,b,c,d,e")
+    parser.add_argument("--cases", default="a,n,b,r,c,d,e")
     parser.add_argument("--tokens", type=int, default=100_000, help="tokens seeded for case e")
     parser.add_argument("--soak", type=int, default=0, help="then run case b for this many seconds and report worker RSS")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a gateway setting for this run, e.g. --set WORKER_THREADS=16 --set TRACK_INTERVAL_SECONDS=0")
     parser.add_argument("--profile", type=int, default=0,
                         help="only profile case b for this many seconds with perf and print the hottest symbols")
     parser.add_argument("--out", default=str(ROOT / "test-artifacts" / "bench.md"))
@@ -95,6 +99,9 @@ def main():
         BENCH_NOOP_SOCKET=str(run_dir / "noop.sock"), NGINX_EXTRA_CONF=str(ROOT / "bench" / "bench.conf"),
         NGINX_WORKERS=env.get("NGINX_WORKERS", "2"),
     )
+    for setting in args.set:
+        name, _, value = setting.partition("=")
+        env[name] = value
     threads = env.get("WORKER_THREADS", "32")
     noop_binary = run_dir / "noop-fcgi"
     subprocess.run(["gcc", "-O2", "-o", str(noop_binary), str(ROOT / "bench" / "noop-fcgi.c"), "-lfcgi", "-lpthread"], check=True)
@@ -120,6 +127,7 @@ def main():
             "a": dict(url=reference + "/a/v1/models"),
             "n": dict(url=reference + "/n/v1/models"),
             "b": dict(url=gateway + "/v1/models", headers=[f"Authorization: Bearer {token}"]),
+            "r": dict(url=reference + "/r/v1/models", headers=[f"Authorization: Bearer {token}"]),
             "c": dict(url=gateway + "/token-manager", headers=[f"Cookie: {cookie}"]),
             "d": dict(url=gateway + "/api/token/generate", headers=[f"Cookie: {cookie}"], script=str(generate_script)),
             "e": dict(url=gateway + "/api/admin/tokens?limit=100", headers=[f"Cookie: {admin_cookie}"]),
@@ -173,7 +181,7 @@ def main():
         lines.append("")
         lines.append("| ratio | " + " | ".join(f"{c} conns" for c in connections) + " |")
         lines.append("|---|" + "---|" * len(connections))
-        for top, bottom in (("b", "n"), ("b", "a"), ("c", "a"), ("d", "a"), ("n", "a")):
+        for top, bottom in (("b", "n"), ("b", "a"), ("r", "b"), ("c", "a"), ("d", "a"), ("n", "a")):
             if top in wanted and bottom in wanted:
                 ratios = [median(top, c, "rps") / median(bottom, c, "rps") for c in connections]
                 lines.append(f"| {top}/{bottom} | " + " | ".join(f"{r:.2f}" for r in ratios) + " |")
@@ -189,7 +197,8 @@ def main():
             lines.append(f"soak: case b at 64 connections for {args.soak}s: worker RSS {before} kB → {after} kB "
                          f"({(after - before) * 100 / max(before, 1):+.1f}%)")
         header = (f"Benchmark {time.strftime('%Y-%m-%d %H:%M:%S')} — {args.rounds} interleaved rounds × {args.seconds}s, "
-                  f"nginx workers {env['NGINX_WORKERS']}, worker threads {threads}, {os.cpu_count()} cores\n")
+                  f"nginx workers {env['NGINX_WORKERS']}, worker threads {threads}, {os.cpu_count()} cores"
+                  + (f", settings {' '.join(args.set)}" if args.set else "") + "\n")
         text = header + "\n" + "\n".join(lines) + "\n"
         print(text)
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ public struct ServerOptions: Sendable {
     public var socketGroup: String?
     /// Accept threads. With `fastcgi_keep_conn on` every kept-alive connection holds one
     /// thread while idle, so keep `threads > nginx workers × upstream keepalive` (see README).
-    public var threads: Int = 32
+    public var threads: Int = 16
     public var backlog: Int32 = 1024
     /// Request bodies above this size are answered with 413 JSON.
     public var maxBodyBytes: Int = 1 << 20

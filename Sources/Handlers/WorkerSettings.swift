@@ -7,7 +7,7 @@ public enum WorkerSettings {
     {
         let reader = EnvironmentReader(environment)
         var options = ServerOptions(socketPath: reader.string("\(prefix)_SOCKET") ?? defaultSocket)
-        options.threads = Int(try reader.integer("\(prefix)_THREADS", default: 32, range: 1...1024))
+        options.threads = Int(try reader.integer("\(prefix)_THREADS", default: 16, range: 1...1024))
         options.socketGroup = reader.string("\(prefix)_SOCKET_GROUP")
         if let mode = reader.string("\(prefix)_SOCKET_MODE") {
             guard let bits = UInt32(mode, radix: 8), bits <= 0o777 else { throw .invalid("\(prefix)_SOCKET_MODE", "must be octal, e.g. 660") }
