@@ -5,9 +5,9 @@ recovers by itself, and no Redis write is half done. (A worker process killed un
 test_deployment.py::test_killing_a_worker_process_mid_load_loses_only_its_own_requests_and_the_pool_recovers.)"""
 
 import json
-import socket
 import threading
 import time
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -153,8 +153,11 @@ def test_connections_cut_mid_write_leave_no_half_done_token(stack, email):
 
 
 class FakeLiteLLM(BaseHTTPRequestHandler):
+    """Answers every POST with a completion and keeps what it received (headers, raw body)."""
+    received = []
+
     def do_POST(self):
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        FakeLiteLLM.received.append((dict(self.headers), self.rfile.read(int(self.headers.get("Content-Length", 0)))))
         body = json.dumps({"id": "x", "object": "chat.completion", "choices": []}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -175,6 +178,18 @@ def no_litellm(stack):
         yield instance
 
 
+@contextmanager
+def fake_litellm(port):
+    server = ThreadingHTTPServer(("127.0.0.1", port), FakeLiteLLM)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_litellm_down_is_a_json_error_and_recovers_when_it_returns(no_litellm, email):
     token = no_litellm.mint(email)["token"]
     started = time.time()
@@ -185,14 +200,29 @@ def test_litellm_down_is_a_json_error_and_recovers_when_it_returns(no_litellm, e
     admin = no_litellm.sign_in("admin@example.com")
     response = admin.get(no_litellm.url("/key/info"))
     assert response.status_code == 503 and response.json()["error"]["code"] == "litellm_unavailable"
-    server = ThreadingHTTPServer(("127.0.0.1", no_litellm.litellm_port), FakeLiteLLM)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with fake_litellm(no_litellm.litellm_port):
         deadline = time.time() + 15
         while time.time() < deadline and no_litellm.chat(token).status_code != 200:
             time.sleep(0.5)
         assert no_litellm.chat(token).status_code == 200
-    finally:
-        server.shutdown()
-        server.server_close()
+
+
+def test_v1_body_reaches_litellm_byte_for_byte_and_forged_headers_do_not(no_litellm, email):
+    """SPEC 7.10: the Lua re-encoded /v1 bodies ([] became {}, big integers floats)."""
+    token = no_litellm.mint(email, token_name="raw")["token"]
+    raw = b'{"model": "gpt-4o-mini",  "messages": [], "metadata": [], "seed": 123456789012345678901234567890, "t": 1.50}'
+    forged = {"X-Forwarded-Email": "mallory@example.com", "x-litellm-end-user-id": "mallory@example.com",
+              "x-litellm-api-key": "sk-forged", "X-Auth-Request-Email": "mallory@example.com", "Cookie": "a=b"}
+    with fake_litellm(no_litellm.litellm_port):
+        FakeLiteLLM.received.clear()
+        response = requests.post(no_litellm.url("/v1/chat/completions"), data=raw, timeout=30,
+                                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json", **forged})
+        assert response.status_code == 200, response.text[:200]
+    headers, body = FakeLiteLLM.received[-1]
+    headers = {name.lower(): value for name, value in headers.items()}
+    assert body == raw
+    assert headers["authorization"] == f"Bearer {no_litellm.shared_key}"
+    assert headers["x-litellm-end-user-id"] == email
+    assert json.loads(headers["x-litellm-spend-logs-metadata"])["user_email"] == email
+    for name in ("x-forwarded-email", "x-litellm-api-key", "x-auth-request-email", "cookie"):
+        assert name not in headers, name
