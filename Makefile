@@ -9,6 +9,7 @@ help:
 	@echo "make build   release build of the workers"
 	@echo "make deps    install apt packages and the Python venv"
 	@echo "make bench   measure the gateway's own cost with wrk (BENCH_ARGS=--help for options)"
+	@echo "make fuzz    libFuzzer on the JWT, cookie, JSON and FastCGI parsers (FUZZ_SECONDS per target, default 60)"
 
 deps:
 	@scripts/install-deps
@@ -33,3 +34,10 @@ bench: build
 	.venv/bin/python bench/run.py $(BENCH_ARGS)
 
 .PHONY: bench
+
+# libFuzzer, bounded (docs/security.md "Fuzzing"); not part of `make test`.
+FUZZ_SECONDS ?= 60
+fuzz:
+	scripts/fuzz $(FUZZ_SECONDS)
+
+.PHONY: fuzz

@@ -33,6 +33,11 @@ let package = Package(
         .executableTarget(name: "gateway-worker", dependencies: ["Handlers", "FCGIRuntime"]),
         .executableTarget(name: "dev-identity", dependencies: ["Handlers", "FCGIRuntime"]),
         .testTarget(name: "GatewayTests", dependencies: ["Handlers", "FCGIRuntime"]),
+        // libFuzzer targets (scripts/fuzz builds them with -sanitize=fuzzer -DFUZZING); a plain
+        // build is a replayer of saved inputs (Fuzz/corpus).
+        .executableTarget(
+            name: "gateway-fuzz", dependencies: ["Handlers", "FCGIRuntime", .product(name: "Logging", package: "swift-log")],
+            path: "Fuzz/Sources"),
     ],
     swiftLanguageModes: [.v6]
 )

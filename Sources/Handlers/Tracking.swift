@@ -147,6 +147,7 @@ enum BrowserPolicy {
         case .public:
             return
         case .browser, .browserGuarded, .admin, .superAdmin:
+            try SameOrigin.check(request, publicURL: context.config.publicURL)
             let email = try context.requireIdentity()
             let session = OAuth2Cookie.sessionID(
                 cookieHeader: request.header("Cookie"), name: context.config.cookieName, secret: context.config.cookieSecret)

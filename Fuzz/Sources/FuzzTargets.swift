@@ -1,0 +1,75 @@
+import FCGIRuntime
+import Handlers
+import Logging
+
+/// The fuzz targets (docs/security.md, "Fuzzing"): untrusted bytes into the parsers a client
+/// reaches. Each checks an invariant besides "does not crash"; a broken invariant traps, which
+/// libFuzzer reports as a crash and saves the input.
+enum FuzzTargets {
+    static let secret = Array("fuzz-secret-0123456789abcdef0123456789".utf8)
+    static let codec = JWTCodec(secrets: [secret], acceptedIssuers: ["llm-gateway"])
+    /// libFuzzer calls the target from one thread only.
+    nonisolated(unsafe) static let router: Router = {
+        // Redis on a port nobody listens on: every Redis call fails fast with a RedisError (503).
+        let environment = [
+            "JWT_SECRET": String(decoding: secret, as: UTF8.self), "LITELLM_SHARED_KEY": "sk-shared",
+            "LITELLM_MASTER_KEY": "sk-master", "REDIS_PORT": "1", "REDIS_CONNECT_TIMEOUT_MS": "50",
+            "REDIS_TIMEOUT_MS": "50", "SUPER_ADMIN_EMAIL": "root@example.com",
+        ]
+        guard let config = try? Config(environment: environment) else { fatalError("fuzz configuration refused") }
+        return Router(config: config, logger: Logger(label: "fuzz", factory: { _ in SwiftLogNoOpLogHandler() }))
+    }()
+
+    static let all: [String: @Sendable ([UInt8]) -> Void] = ["jwt": jwt, "cookie": cookie, "json": json, "fastcgi": fastcgi]
+
+    /// JWTCodec.verify: the input as a token; and, to get past the signature, the input split at
+    /// the first 0 byte into header and payload JSON, encoded and signed with the right secret.
+    static func jwt(_ data: [UInt8]) {
+        _ = try? codec.verify(String(decoding: data, as: UTF8.self), now: 1_700_000_000)
+        let parts = data.split(separator: 0, maxSplits: 1, omittingEmptySubsequences: false)
+        let header = Base64URL.encode(Array(parts[0]))
+        let payload = Base64URL.encode(parts.count > 1 ? Array(parts[1]) : [])
+        let input = header + "." + payload
+        let signature = Base64URL.encode(Crypto.hmacSHA256(key: secret, message: Array(input.utf8)))
+        if let verified = try? codec.verify(input + "." + signature, now: 1_700_000_000) {
+            precondition(!verified.email.isEmpty, "a verified token without user_email")
+        }
+    }
+
+    /// OAuth2Cookie.sessionID with and without a cookie secret: an id, when found, is a session key.
+    static func cookie(_ data: [UInt8]) {
+        let header = String(decoding: data, as: UTF8.self)
+        for secret in [nil, Optional(secret)] {
+            if let id = OAuth2Cookie.sessionID(cookieHeader: header, name: "_oauth2_proxy", secret: secret) {
+                precondition(OAuth2Cookie.isSessionKey(id, cookieName: "_oauth2_proxy"), "not a session key: \(id)")
+            }
+        }
+    }
+
+    /// JSON.parse; what parses encodes (`.text`) to valid JSON that encodes to the same text again.
+    /// (Not value equality: integral doubles are written as integers and -0.0 as 0, by design.)
+    static func json(_ data: [UInt8]) {
+        guard let value = try? JSON.parse(data) else { return }
+        let text = value.text
+        guard let again = try? JSON.parse(Array(text.utf8)) else { preconditionFailure("encoded text does not parse: \(text)") }
+        precondition(again.text == text, "JSON round trip changed \(text) into \(again.text)")
+    }
+
+    /// The FastCGI request mapping and the Router: the input is `NAME=VALUE` parameters separated
+    /// by 0 bytes, then a 1 byte and the body. Bad input must be a 4xx, never a 500.
+    static func fastcgi(_ data: [UInt8]) {
+        let split = data.split(separator: 1, maxSplits: 1, omittingEmptySubsequences: false)
+        var params: [String: String] = [:]
+        for entry in split[0].split(separator: 0) {
+            let pair = entry.split(separator: UInt8(ascii: "="), maxSplits: 1, omittingEmptySubsequences: false)
+            params[String(decoding: pair[0], as: UTF8.self)] = pair.count > 1 ? String(decoding: pair[1], as: UTF8.self) : ""
+        }
+        // GATEWAY_CHECK is set by nginx only, from a fixed list; an unknown one is a configuration error (500).
+        if let check = params["GATEWAY_CHECK"], Routes.checks[check] == nil { params["GATEWAY_CHECK"] = nil }
+        let request = Request(params: params, body: split.count > 1 ? Array(split[1]) : [])
+        for name in ["token_id", "limit", "cursor", "", "a b"] { _ = request.queryValue(name) }
+        _ = request.header("Cookie")
+        let response = router.respond(to: request)
+        precondition(response.status != 500, "500 for \(params) \(String(decoding: response.body, as: UTF8.self))")
+    }
+}
