@@ -14,7 +14,6 @@ import subprocess
 import tempfile
 import time
 import uuid
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -157,23 +156,16 @@ def email():
     return f"user-{uuid.uuid4().hex[:10]}@example.com"
 
 
-@contextmanager
+@contextlib.contextmanager
 def sibling_stack(stack, name: str, **overrides):
     """Another gateway instance (nginx, workers, identity service) on the first stack's Redis and
     LiteLLM with the same secrets unless `overrides` says otherwise (e.g. JWT_SECRET for rotation,
-    LITELLM_UPSTREAM for a LiteLLM that is down). Stopped and removed afterwards."""
-    run_dir = Path(tempfile.mkdtemp(prefix=f"gateway-e2e-{name}-"))
+    LITELLM_UPSTREAM for a LiteLLM that is down), as a second host behind a load balancer."""
     settings = dict(
         START_REDIS="0", START_LITELLM="0", REDIS_PORT=str(stack.redis_port),
         LITELLM_PORT=stack.env["LITELLM_PORT"], LITELLM_RECORD_FILE=stack.env["LITELLM_RECORD_FILE"],
         JWT_SECRET=stack.jwt_secret, LITELLM_MASTER_KEY=stack.master_key, LITELLM_SHARED_KEY=stack.shared_key,
         OAUTH2_PROXY_COOKIE_SECRET=stack.cookie_secret, WORKER_THREADS="8")
     settings.update(overrides)
-    env = stack_env(run_dir, **settings)
-    result = subprocess.run([str(ROOT / "scripts" / "stack"), "start"], env=env, cwd=ROOT, capture_output=True, text=True)
-    try:
-        assert result.returncode == 0, f"{name} instance did not start:\n{result.stderr}"
-        yield Stack(run_dir, env)
-    finally:
-        subprocess.run([str(ROOT / "scripts" / "stack"), "stop"], env=env, cwd=ROOT, capture_output=True)
-        shutil.rmtree(run_dir, ignore_errors=True)
+    with running_stack(f"gateway-e2e-{name}", **settings) as started:
+        yield started

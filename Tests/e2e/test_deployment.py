@@ -18,7 +18,7 @@ import pytest
 import requests
 import yaml
 
-from conftest import ROOT, running_stack
+from conftest import ROOT, sibling_stack
 
 COMPOSE = ROOT / "compose.yaml"
 ENV_EXAMPLE = ROOT / ".env.example"
@@ -244,12 +244,7 @@ def second(stack):
     """A second gateway instance (its own nginx, workers and identity service) sharing the first
     one's Redis and LiteLLM and its secrets, as a second host behind a load balancer would; its
     workers run as WORKER_PROCESSES=3 supervised processes."""
-    with running_stack(
-        "gateway-e2e-second", START_REDIS="0", START_LITELLM="0", REDIS_PORT=str(stack.redis_port),
-        LITELLM_PORT=stack.env["LITELLM_PORT"], LITELLM_RECORD_FILE=stack.env["LITELLM_RECORD_FILE"],
-        JWT_SECRET=stack.jwt_secret, LITELLM_MASTER_KEY=stack.master_key, LITELLM_SHARED_KEY=stack.shared_key,
-        OAUTH2_PROXY_COOKIE_SECRET=stack.cookie_secret, WORKER_PROCESSES="3", WORKER_THREADS="8",
-    ) as started:
+    with sibling_stack(stack, "second", WORKER_PROCESSES="3") as started:
         yield started
 
 
