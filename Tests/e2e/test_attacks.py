@@ -228,7 +228,6 @@ def test_path_tricks_never_reach_an_admin_handler_without_the_admin_check(stack,
     for client, headers in ((browser, {}), (requests.Session(), {"Authorization": f"Bearer {token}"})):
         response = client.get(stack.url(path), headers=headers, allow_redirects=False, timeout=30)
         assert response.status_code in (400, 401, 403, 404), (path, response.status_code, response.text[:200])
-        assert "tokens" not in response.text or response.status_code != 200
 
 
 def test_path_tricks_by_an_admin_are_4xx_json_or_normalised(stack):
