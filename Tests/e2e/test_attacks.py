@@ -6,7 +6,6 @@ are not allowed, and cross-site (CSRF) requests to the browser APIs."""
 import base64
 import json
 import os
-import re
 import stat
 import subprocess
 import time
