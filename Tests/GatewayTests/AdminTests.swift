@@ -13,14 +13,9 @@ struct AdminTests {
     let client: RedisClient
 
     init() throws {
-        redis = try RedisServer()
-        config = try Config(environment: [
-            "JWT_SECRET": "admin-test-secret-0123456789abcdefgh", "LITELLM_SHARED_KEY": "sk-shared",
-            "LITELLM_MASTER_KEY": "sk-master", "REDIS_PORT": String(redis.port), "SUPER_ADMIN_EMAIL": "root@example.com",
-            "ADMIN_EMAILS": "env@example.com", "CLEANUP_INTERVAL_SECONDS": "60",
+        (redis, config, router, client) = try TestGateway.start([
+            "SUPER_ADMIN_EMAIL": "root@example.com", "ADMIN_EMAILS": "env@example.com", "CLEANUP_INTERVAL_SECONDS": "60",
         ])
-        router = Router(config: config, logger: Logger(label: "test"))
-        client = RedisClient(options: redis.options)
     }
 
     func request(_ method: String, _ path: String, as email: String?, check: String? = nil, body: String = "") -> Response {

@@ -12,14 +12,7 @@ struct HandlerTests {
     let client: RedisClient
 
     init() throws {
-        redis = try RedisServer()
-        config = try Config(environment: [
-            "JWT_SECRET": "handler-test-secret-0123456789abcdef", "LITELLM_SHARED_KEY": "sk-shared",
-            "LITELLM_MASTER_KEY": "sk-master", "REDIS_PORT": String(redis.port), "REDIS_TIMEOUT_MS": "300",
-            "REDIS_CONNECT_TIMEOUT_MS": "300",
-        ])
-        router = Router(config: config, logger: Logger(label: "test"))
-        client = RedisClient(options: redis.options)
+        (redis, config, router, client) = try TestGateway.start(["REDIS_TIMEOUT_MS": "300", "REDIS_CONNECT_TIMEOUT_MS": "300"])
     }
 
     func generate(_ email: String?, body: String = "{}") -> Response {

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Logging
 import Testing
 
 @testable import Handlers
@@ -69,5 +70,20 @@ final class RedisServer {
     deinit {
         stop()
         try? FileManager.default.removeItem(atPath: directory)
+    }
+}
+
+/// The handlers' test rig: a real redis-server, a configuration pointing at it (test secrets
+/// plus `settings`), a Router as a worker thread has it, and a client to look into Redis.
+enum TestGateway {
+    static func start(_ settings: [String: String] = [:]) throws -> (RedisServer, Config, Router, RedisClient) {
+        let redis = try RedisServer()
+        var environment = [
+            "JWT_SECRET": "handler-test-secret-0123456789abcdef", "LITELLM_SHARED_KEY": "sk-shared",
+            "LITELLM_MASTER_KEY": "sk-master", "REDIS_PORT": String(redis.port),
+        ]
+        environment.merge(settings) { $1 }
+        let config = try Config(environment: environment)
+        return (redis, config, Router(config: config, logger: Logger(label: "test")), RedisClient(options: redis.options))
     }
 }

@@ -13,14 +13,10 @@ struct SessionAdminTests {
     static let cookieSecret = "cookie-secret-0123456789abcdef0123"
 
     init() throws {
-        redis = try RedisServer()
-        let config = try Config(environment: [
-            "JWT_SECRET": "handler-test-secret-0123456789abcdef", "LITELLM_SHARED_KEY": "sk-shared",
-            "LITELLM_MASTER_KEY": "sk-master", "REDIS_PORT": String(redis.port), "SUPER_ADMIN_EMAIL": "root@example.com",
-            "OAUTH2_PROXY_COOKIE_SECRET": SessionAdminTests.cookieSecret, "JWT_REQUIRE_OAUTH_WITHIN": "90m",
+        (redis, _, router, client) = try TestGateway.start([
+            "SUPER_ADMIN_EMAIL": "root@example.com", "OAUTH2_PROXY_COOKIE_SECRET": SessionAdminTests.cookieSecret,
+            "JWT_REQUIRE_OAUTH_WITHIN": "90m",
         ])
-        router = Router(config: config, logger: Logger(label: "test"))
-        client = RedisClient(options: redis.options)
     }
 
     /// A browser request as `email` with an OAuth2 Proxy session `id` (whose key is stored, as OAuth2 Proxy does).
