@@ -82,7 +82,9 @@ def main():
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="a gateway setting for this run, e.g. --set WORKER_THREADS=16 --set TRACK_INTERVAL_SECONDS=0")
     parser.add_argument("--profile", type=int, default=0,
-                        help="only profile case b for this many seconds with perf and print the hottest symbols")
+                        help="only profile one case (--profile-case, default b) at 64 connections for this many "
+                             "seconds with perf: CPU share per process, then the worker's hottest symbols")
+    parser.add_argument("--profile-case", default="b")
     parser.add_argument("--out", default=str(ROOT / "test-artifacts" / "bench.md"))
     args = parser.parse_args()
 
@@ -102,7 +104,7 @@ def main():
     for setting in args.set:
         name, _, value = setting.partition("=")
         env[name] = value
-    threads = env.get("WORKER_THREADS", "32")
+    threads = env.get("WORKER_THREADS", "16")  # scripts/env.sh's default
     noop_binary = run_dir / "noop-fcgi"
     subprocess.run(["gcc", "-O2", "-o", str(noop_binary), str(ROOT / "bench" / "noop-fcgi.c"), "-lfcgi", "-lpthread"], check=True)
     noop = subprocess.Popen([str(noop_binary), env["BENCH_NOOP_SOCKET"], threads])
@@ -146,14 +148,18 @@ def main():
 
         if args.profile:
             data = run_dir / "perf.data"
-            recorder = subprocess.Popen(["perf", "record", "-F", "1999", "-g", "-o", str(data), "-p", str(pid)],
+            spec = cases[args.profile_case]
+            recorder = subprocess.Popen(["perf", "record", "-a", "-F", "1999", "-g", "-o", str(data)],
                                         stderr=subprocess.DEVNULL)
-            wrk(cases["b"]["url"], 64, args.profile, cases["b"]["headers"])
+            result = wrk(spec["url"], 64, args.profile, spec.get("headers", ()), spec.get("script"))
             recorder.terminate()
             recorder.wait()
-            report = subprocess.run(["perf", "report", "-i", str(data), "--no-children", "--sort", "dso,symbol",
-                                     "--stdio", "-g", "none", "--percent-limit", "0.7"], capture_output=True, text=True)
-            print(report.stdout[:8000])
+            print(f"case {args.profile_case}: {result['rps']:.0f} req/s at 64 connections under perf")
+            for sort, extra in (("comm", []), ("dso,symbol", ["--comm", "gateway-worker"])):
+                report = subprocess.run(["perf", "report", "-i", str(data), "--no-children", "--sort", sort, *extra,
+                                         "--stdio", "-g", "none", "--percent-limit", "0.7"], capture_output=True, text=True)
+                print("\n".join(line[:140].rstrip() for line in report.stdout.splitlines()
+                                if line.strip() and not line.startswith("#"))[:8000])
             return
 
         connections = [int(c) for c in args.connections.split(",")]
@@ -206,7 +212,8 @@ def main():
         print(f"written to {args.out}")
     finally:
         subprocess.run(stack + ["stop"], env=env, cwd=ROOT)
-        noop.terminate()
+        noop.kill()  # libfcgi catches SIGTERM and keeps serving
+        noop.wait()
 
 
 if __name__ == "__main__":

@@ -4,15 +4,19 @@ import Glibc
 /// Owns one libfcgi `FCGX_Request` (one per accept thread) and frees it in `deinit`.
 final class FCGIRequest {
     let raw: UnsafeMutablePointer<FCGX_Request>
+    /// Read buffer for request bodies, allocated once per thread (not per request).
+    private let chunk: UnsafeMutableBufferPointer<CChar>
 
     init(listener: Int32) {
         raw = .allocate(capacity: 1)
         FCGX_InitRequest(raw, listener, 0)
+        chunk = .allocate(capacity: 16 * 1024)
     }
 
     deinit {
         FCGX_Free(raw, 1)
         raw.deallocate()
+        chunk.deallocate()
     }
 
     /// The connection this request object keeps open between requests (`fastcgi_keep_conn`), or -1.
@@ -21,6 +25,7 @@ final class FCGIRequest {
     /// The FastCGI parameters of the current request.
     func params() -> [String: String] {
         var params: [String: String] = [:]
+        params.reserveCapacity(24)
         guard var cursor = raw.pointee.envp else { return params }
         while let entry = cursor.pointee {
             if let equals = strchr(entry, Int32(UInt8(ascii: "="))) {
@@ -37,21 +42,16 @@ final class FCGIRequest {
     /// so that a kept-alive connection stays in step).
     func readBody(limit: Int) -> [UInt8]? {
         var body: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 16 * 1024)
         var tooLarge = false
-        while true {
-            let count = chunk.withUnsafeMutableBufferPointer { buffer in
-                buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count) {
-                    FCGX_GetStr($0, Int32(buffer.count), raw.pointee.in)
-                }
-            }
+        while let base = chunk.baseAddress {
+            let count = Int(FCGX_GetStr(base, Int32(chunk.count), raw.pointee.in))
             if count <= 0 { break }
             if tooLarge { continue }
-            if body.count + Int(count) > limit {
+            if body.count + count > limit {
                 tooLarge = true
                 body = []
             } else {
-                body.append(contentsOf: chunk[0..<Int(count)])
+                body.append(contentsOf: UnsafeRawBufferPointer(start: base, count: count))
             }
         }
         return tooLarge ? nil : body

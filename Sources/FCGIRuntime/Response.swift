@@ -23,12 +23,21 @@ public struct Response: Sendable {
     /// The CGI response head: `Status: 200 OK\r\n`, one line per header, blank line.
     /// Header values containing CR or LF are dropped: a handler can never split the response.
     public func encodedHead() -> [UInt8] {
-        var head = "Status: \(status) \(Response.reason(status))\r\n"
+        var head: [UInt8] = []
+        head.reserveCapacity(256)
+        head += "Status: ".utf8
+        head += String(status).utf8
+        head.append(UInt8(ascii: " "))
+        head += Response.reason(status).utf8
+        head += "\r\n".utf8
         for (name, value) in headers where !value.utf8.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0 }) {
-            head += "\(name): \(value)\r\n"
+            head += name.utf8
+            head += ": ".utf8
+            head += value.utf8
+            head += "\r\n".utf8
         }
-        head += "\r\n"
-        return Array(head.utf8)
+        head += "\r\n".utf8
+        return head
     }
 
     public static func reason(_ status: Int) -> String {

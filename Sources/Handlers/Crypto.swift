@@ -99,7 +99,11 @@ public enum Base64URL {
     /// Decodes unpadded or correctly padded input; nil on any other character, a bad length,
     /// or non-zero bits left over in the last character (so every input has one decoding).
     public static func decode<S: StringProtocol>(_ text: S) -> [UInt8]? {
-        var input = Array(text.utf8)
+        decode(bytes: Array(text.utf8)[...])
+    }
+
+    public static func decode(bytes: ArraySlice<UInt8>) -> [UInt8]? {
+        var input = bytes
         if input.count % 4 == 0, input.last == UInt8(ascii: "=") {
             input.removeLast()
             if input.last == UInt8(ascii: "=") { input.removeLast() }

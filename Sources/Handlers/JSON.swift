@@ -53,65 +53,81 @@ public enum JSON: Sendable, Equatable {
 // MARK: - Encoding
 
 extension JSON {
-    public var text: String {
-        var out = ""
-        write(to: &out)
-        return out
+    public var text: String { encoded(asciiOnly: false) }
+
+    /// The JSON text with every non-ASCII character escaped (`\uXXXX`), for header values.
+    public var asciiText: String { encoded(asciiOnly: true) }
+
+    private func encoded(asciiOnly: Bool) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(128)
+        write(to: &out, asciiOnly: asciiOnly)
+        return String(decoding: out, as: UTF8.self)
     }
 
-    public func write(to out: inout String) {
+    /// Appends the UTF-8 JSON text (bytes, not a `String`: this runs on the /v1 path).
+    func write(to out: inout [UInt8], asciiOnly: Bool) {
         switch self {
-        case .null: out += "null"
-        case .bool(let value): out += value ? "true" : "false"
-        case .int(let value): out += String(value)
+        case .null: out += "null".utf8
+        case .bool(let value): out += (value ? "true" : "false").utf8
+        case .int(let value): out += String(value).utf8
         case .double(let value):
             if value.isFinite {
-                out += value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value)
+                out += (value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value)).utf8
             } else {
-                out += "null"
+                out += "null".utf8
             }
-        case .string(let value): JSON.writeString(value, to: &out)
+        case .string(let value): JSON.writeString(value, to: &out, asciiOnly: asciiOnly)
         case .array(let values):
-            out += "["
+            out.append(UInt8(ascii: "["))
             for (index, value) in values.enumerated() {
-                if index > 0 { out += "," }
-                value.write(to: &out)
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                value.write(to: &out, asciiOnly: asciiOnly)
             }
-            out += "]"
+            out.append(UInt8(ascii: "]"))
         case .object(let fields):
-            out += "{"
+            out.append(UInt8(ascii: "{"))
             for (index, (key, value)) in fields.enumerated() {
-                if index > 0 { out += "," }
-                JSON.writeString(key, to: &out)
-                out += ":"
-                value.write(to: &out)
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                JSON.writeString(key, to: &out, asciiOnly: asciiOnly)
+                out.append(UInt8(ascii: ":"))
+                value.write(to: &out, asciiOnly: asciiOnly)
             }
-            out += "}"
+            out.append(UInt8(ascii: "}"))
         }
     }
 
-    static func writeString(_ value: String, to out: inout String) {
-        out += "\""
+    /// A string literal: quotes, backslashes and control characters escaped, `<`, `>`, `&`,
+    /// U+2028 and U+2029 too (safe inside HTML and scripts); with `asciiOnly` every non-ASCII
+    /// character as `\uXXXX` (UTF-16 units).
+    static func writeString(_ value: String, to out: inout [UInt8], asciiOnly: Bool) {
+        out.append(UInt8(ascii: "\""))
         for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "<": out += "\\u003c"  // safe to embed in HTML
-            case ">": out += "\\u003e"
-            case "&": out += "\\u0026"
+            let code = scalar.value
+            switch code {
+            case 0x22: out += #"\""#.utf8
+            case 0x5C: out += #"\\"#.utf8
+            case 0x0A: out += #"\n"#.utf8
+            case 0x0D: out += #"\r"#.utf8
+            case 0x09: out += #"\t"#.utf8
+            case 0x3C, 0x3E, 0x26, 0..<0x20, 0x2028, 0x2029: appendEscape(UInt16(code), to: &out)
+            case 0x20..<0x80: out.append(UInt8(code))
             default:
-                if scalar.value < 0x20 || scalar.value == 0x2028 || scalar.value == 0x2029 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                if asciiOnly {
+                    for unit in scalar.utf16 { appendEscape(unit, to: &out) }
                 } else {
-                    out.unicodeScalars.append(scalar)
+                    out += scalar.utf8
                 }
             }
         }
-        out += "\""
+        out.append(UInt8(ascii: "\""))
+    }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
+    private static func appendEscape(_ unit: UInt16, to out: inout [UInt8]) {
+        out += #"\u"#.utf8
+        for shift in stride(from: 12, through: 0, by: -4) { out.append(hexDigits[Int(unit >> UInt16(shift)) & 0xF]) }
     }
 }
 
@@ -163,7 +179,12 @@ extension JSON {
         func fail(_ reason: String) -> JSONParseError { JSONParseError(offset: index, reason: reason) }
 
         mutating func skipWhitespace() {
-            while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
+            while index < bytes.count {
+                switch bytes[index] {
+                case 0x20, 0x09, 0x0A, 0x0D: index += 1
+                default: return
+                }
+            }
         }
 
         mutating func value(depth: Int) throws(JSONParseError) -> JSON {
@@ -180,12 +201,11 @@ extension JSON {
             }
         }
 
-        mutating func literal(_ word: String) throws(JSONParseError) {
-            let expected = Array(word.utf8)
-            guard index + expected.count <= bytes.count, Array(bytes[index..<index + expected.count]) == expected else {
-                throw fail("invalid literal")
-            }
-            index += expected.count
+        mutating func literal(_ word: StaticString) throws(JSONParseError) {
+            let count = word.utf8CodeUnitCount
+            guard index + count <= bytes.count else { throw fail("invalid literal") }
+            for offset in 0..<count where bytes[index + offset] != word.utf8Start[offset] { throw fail("invalid literal") }
+            index += count
         }
 
         mutating func object(depth: Int) throws(JSONParseError) -> JSON {
@@ -247,44 +267,46 @@ extension JSON {
             }
         }
 
+        /// Strings without escapes (nearly all) become a `String` straight from their bytes;
+        /// with escapes, the decoded UTF-8 is collected first. Either way it is validated once.
         mutating func string() throws(JSONParseError) -> String {
             index += 1
-            var scalars = String.UnicodeScalarView()
-            var run: [UInt8] = []
-            func flush(_ run: inout [UInt8], into scalars: inout String.UnicodeScalarView) -> Bool {
-                guard !run.isEmpty else { return true }
-                guard let text = String(validating: run, as: UTF8.self) else { return false }
-                scalars.append(contentsOf: text.unicodeScalars)
-                run.removeAll(keepingCapacity: true)
-                return true
-            }
+            let start = index
             while index < bytes.count {
                 let byte = bytes[index]
                 if byte == UInt8(ascii: "\"") {
-                    guard flush(&run, into: &scalars) else { throw fail("invalid UTF-8") }
+                    guard let text = String(validating: bytes[start..<index], as: UTF8.self) else { throw fail("invalid UTF-8") }
                     index += 1
-                    return String(scalars)
+                    return text
+                }
+                if byte == UInt8(ascii: "\\") { break }
+                if byte < 0x20 { throw fail("control character in string") }
+                index += 1
+            }
+            var decoded = Array(bytes[start..<index])
+            while index < bytes.count {
+                let byte = bytes[index]
+                if byte == UInt8(ascii: "\"") {
+                    guard let text = String(validating: decoded, as: UTF8.self) else { throw fail("invalid UTF-8") }
+                    index += 1
+                    return text
                 }
                 if byte < 0x20 { throw fail("control character in string") }
-                if byte != UInt8(ascii: "\\") {
-                    run.append(byte)
-                    index += 1
+                index += 1
+                guard byte == UInt8(ascii: "\\") else {
+                    decoded.append(byte)
                     continue
                 }
-                guard flush(&run, into: &scalars) else { throw fail("invalid UTF-8") }
-                index += 1
                 guard index < bytes.count else { throw fail("unexpected end") }
                 let escape = bytes[index]
                 index += 1
                 switch escape {
-                case UInt8(ascii: "\""): scalars.append("\"")
-                case UInt8(ascii: "\\"): scalars.append("\\")
-                case UInt8(ascii: "/"): scalars.append("/")
-                case UInt8(ascii: "b"): scalars.append("\u{08}")
-                case UInt8(ascii: "f"): scalars.append("\u{0C}")
-                case UInt8(ascii: "n"): scalars.append("\n")
-                case UInt8(ascii: "r"): scalars.append("\r")
-                case UInt8(ascii: "t"): scalars.append("\t")
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): decoded.append(escape)
+                case UInt8(ascii: "b"): decoded.append(0x08)
+                case UInt8(ascii: "f"): decoded.append(0x0C)
+                case UInt8(ascii: "n"): decoded.append(0x0A)
+                case UInt8(ascii: "r"): decoded.append(0x0D)
+                case UInt8(ascii: "t"): decoded.append(0x09)
                 case UInt8(ascii: "u"):
                     var code = try hex4()
                     if (0xD800..<0xDC00).contains(code) {
@@ -296,7 +318,7 @@ extension JSON {
                         code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
                     }
                     guard let scalar = Unicode.Scalar(code) else { throw fail("invalid escape") }
-                    scalars.append(scalar)
+                    decoded += scalar.utf8
                 default: throw fail("invalid escape")
                 }
             }
@@ -348,23 +370,5 @@ extension JSON {
             guard let value = Double(text) else { throw fail("invalid number") }
             return .double(value)
         }
-    }
-}
-
-extension JSON {
-    /// The JSON text with every non-ASCII character escaped (`\uXXXX`), for header values.
-    public var asciiText: String {
-        var out = ""
-        for scalar in text.unicodeScalars {
-            if scalar.isASCII {
-                out.unicodeScalars.append(scalar)
-            } else {
-                for unit in String(scalar).utf16 {
-                    let hex = String(unit, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                }
-            }
-        }
-        return out
     }
 }

@@ -40,13 +40,13 @@ public struct JWTCodec: Sendable {
         let parts = bytes.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
         guard parts.count == 3, !parts[0].isEmpty, !parts[1].isEmpty else { throw .malformed }
 
-        guard let headerBytes = Base64URL.decode(String(decoding: parts[0], as: UTF8.self)),
+        guard let headerBytes = Base64URL.decode(bytes: parts[0]),
             let header = try? JSON.parse(headerBytes), case .object = header
         else { throw .malformed }
         guard header["alg"]?.stringValue == "HS256" else { throw .unsupportedAlgorithm }
         if let typ = header["typ"], typ.stringValue?.uppercased() != "JWT" { throw .malformed }
 
-        guard let signature = Base64URL.decode(String(decoding: parts[2], as: UTF8.self)), signature.count == 32 else {
+        guard let signature = Base64URL.decode(bytes: parts[2]), signature.count == 32 else {
             throw .badSignature
         }
         let signingInput = Array(bytes[0..<(parts[0].count + 1 + parts[1].count)])
@@ -57,7 +57,7 @@ public struct JWTCodec: Sendable {
         }
         guard matched else { throw .badSignature }
 
-        guard let payloadBytes = Base64URL.decode(String(decoding: parts[1], as: UTF8.self)),
+        guard let payloadBytes = Base64URL.decode(bytes: parts[1]),
             let claims = try? JSON.parse(payloadBytes), case .object = claims
         else { throw .malformed }
         return try validate(claims, now: now)

@@ -38,4 +38,23 @@ struct JSONTests {
     @Test func surrogatePairsDecode() throws {
         #expect(try JSON.parse(#""\ud83d\ude00""#) == .string("😀"))
     }
+
+    @Test func stringsWithAndWithoutEscapesReadTheSame() throws {
+        #expect(try JSON.parse(#""plain é text""#) == .string("plain é text"))
+        #expect(try JSON.parse(#""é\"mixed\u00e9\/ end ✓""#) == .string("é\"mixedé/ end ✓"))
+        #expect(try JSON.parse(#"{"k\n":"v"}"#)["k\n"] == .string("v"))
+    }
+
+    @Test func invalidUTF8IsRefusedBeforeAndAfterAnEscape() {
+        for bytes: [UInt8] in [[0x22, 0xC3, 0x22], [0x22, 0x5C, 0x6E, 0xFF, 0x22], [0x22, 0xC3, 0x5C, 0x6E, 0x22]] {
+            #expect(throws: JSONParseError.self) { try JSON.parse(bytes) }
+        }
+    }
+
+    @Test func encodingEscapesLineSeparatorsAndAsciiTextEscapesEverythingNonASCII() throws {
+        let value: JSON = ["s": .string("a\u{2028}b\u{01}&>😀")]
+        #expect(value.text == "{\"s\":\"a\\u2028b\\u0001\\u0026\\u003e😀\"}")
+        #expect(value.asciiText == #"{"s":"a\u2028b\u0001\u0026\u003e\ud83d\ude00"}"#)
+        #expect(try JSON.parse(value.asciiText) == value)
+    }
 }
