@@ -27,6 +27,10 @@ public struct Config: Sendable {
     /// JWT_REQUIRE_OAUTH_WITHIN in seconds: a JWT is honoured only if its owner was seen
     /// through OAuth2 Proxy within this window; 0 (the default) turns the check off.
     public var jwtRequireOAuthWithin: Int64
+    /// REVOCATION_WATCH (on by default): the /v1 check may skip Redis for a token it let
+    /// through within the tracking interval while Redis pushes every revocation and ban to the
+    /// worker (`RevocationWatch`). `off`: every /v1 call reads Redis.
+    public var revocationWatch: Bool
 
     public static let minimumSecretBytes = 32
 
@@ -70,6 +74,11 @@ public struct Config: Sendable {
         trackInterval = try reader.integer("TRACK_INTERVAL_SECONDS", default: 15, range: 0...3600)
         publicURL = reader.string("GATEWAY_PUBLIC_URL")
         jwtRequireOAuthWithin = try reader.duration("JWT_REQUIRE_OAUTH_WITHIN", range: 0...31_536_000) ?? 0
+        switch reader.string("REVOCATION_WATCH")?.lowercased() {
+        case nil, "on", "1", "true", "yes": revocationWatch = true
+        case "off", "0", "false", "no": revocationWatch = false
+        case let other?: throw .invalid("REVOCATION_WATCH", "must be on or off, got \"\(other)\"")
+        }
         guard tokenDefaultTTL <= tokenMaxTTL else {
             throw .invalid("TOKEN_DEFAULT_TTL", "must not exceed TOKEN_MAX_TTL")
         }

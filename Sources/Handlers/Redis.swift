@@ -90,6 +90,45 @@ final class HiredisContext {
 
     deinit { redisFree(raw) }
 
+    /// Connects, then authenticates and selects the database when the options say so.
+    static func open(_ options: RedisOptions) throws(RedisError) -> HiredisContext {
+        let fresh = try HiredisContext(options: options)
+        var setup: [[String]] = []
+        if let password = options.password, !password.isEmpty { setup.append(["AUTH", password]) }
+        if options.database != 0 { setup.append(["SELECT", String(options.database)]) }
+        if !setup.isEmpty {
+            for reply in try fresh.run(setup) {
+                if case .error(let message) = reply { throw .connect(message) }
+            }
+        }
+        return fresh
+    }
+
+    var fd: Int32 { raw.pointee.fd }
+
+    /// Sends one command without waiting for its reply (for a subscribed connection).
+    func send(_ command: [String]) throws(RedisError) {
+        let appended = HiredisContext.withArgv(command) { argc, argv, lengths in redisAppendCommandArgv(raw, argc, argv, lengths) }
+        guard appended == REDIS_OK else { throw failure() }
+        var done: Int32 = 0
+        while done == 0 {
+            guard redisBufferWrite(raw, &done) == REDIS_OK else { throw failure() }
+        }
+    }
+
+    /// Reads what the socket has (call when it is readable) and returns every complete reply.
+    func readAvailable() throws(RedisError) -> [RedisReply] {
+        guard redisBufferRead(raw) == REDIS_OK else { throw failure() }
+        var replies: [RedisReply] = []
+        while true {
+            var reply: UnsafeMutableRawPointer?
+            guard redisGetReplyFromReader(raw, &reply) == REDIS_OK else { throw failure() }
+            guard let reply else { return replies }
+            replies.append(HiredisContext.convert(reply.assumingMemoryBound(to: redisReply.self)))
+            freeReplyObject(reply)
+        }
+    }
+
     static func errorString(_ context: UnsafeMutablePointer<redisContext>) -> String {
         withUnsafeBytes(of: context.pointee.errstr) { buffer in
             String(decoding: buffer.prefix(while: { $0 != 0 }), as: UTF8.self)
@@ -251,15 +290,7 @@ public final class RedisClient {
             throw .connect("reconnect backing off")
         }
         do throws(RedisError) {
-            let fresh = try HiredisContext(options: options)
-            var setup: [[String]] = []
-            if let password = options.password, !password.isEmpty { setup.append(["AUTH", password]) }
-            if options.database != 0 { setup.append(["SELECT", String(options.database)]) }
-            if !setup.isEmpty {
-                for reply in try fresh.run(setup) {
-                    if case .error(let message) = reply { throw .connect(message) }
-                }
-            }
+            let fresh = try HiredisContext.open(options)
             context = fresh
             retryAfter = nil
             return fresh

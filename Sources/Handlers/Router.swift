@@ -9,18 +9,26 @@ public final class Router: Responder {
     let redis: RedisClient
     let logger: Logger
 
-    public init(config: Config, logger: Logger) {
+    let jwtCache: JWTCheckCache?
+
+    /// `watch`: the process's revocation watch, when the /v1 check may remember tokens it let
+    /// through (not with TRACK_INTERVAL_SECONDS=0 or JWT_REQUIRE_OAUTH_WITHIN, which need Redis
+    /// on every call).
+    public init(config: Config, logger: Logger, watch: RevocationWatch? = nil) {
         self.config = config
         self.redis = RedisClient(options: config.redis)
         self.logger = logger
+        self.jwtCache =
+            if let watch, config.trackInterval > 0, config.jwtRequireOAuthWithin == 0 {
+                JWTCheckCache(watch: watch, maxAge: config.trackInterval)
+            } else { nil }
     }
 
     public func respond(to request: Request) -> Response {
         let identity = request.params[Request.identityParam].map(Email.normalize).flatMap { $0.isEmpty ? nil : $0 }
-        var logger = self.logger
-        logger[metadataKey: "request.path"] = "\(request.path)"
-        if let identity { logger[metadataKey: "user.email"] = "\(identity)" }
-        let context = Context(config: config, redis: redis, logger: logger, now: Context.unixTime(), identity: identity)
+        let context = Context(
+            config: config, redis: redis, logger: logger, now: Context.unixTime(), identity: identity, requestPath: request.path,
+            jwtCache: jwtCache)
         do {
             let route = try Router.route(for: request)
             try BrowserPolicy.enforce(route.access, request: request, context: context)
@@ -28,10 +36,10 @@ public final class Router: Responder {
         } catch let error as APIError {
             return render(error, for: request)
         } catch let error as RedisError {
-            logger.error("redis failure", metadata: ["error": "\(error)"])
+            context.logger.error("redis failure", metadata: ["error": "\(error)"])
             return render(.redis(error), for: request)
         } catch {
-            logger.error("unhandled error", metadata: ["error": "\(error)"])
+            context.logger.error("unhandled error", metadata: ["error": "\(error)"])
             return render(APIError(500, "internal_error", "Internal server error"), for: request)
         }
     }

@@ -122,13 +122,15 @@ enum SessionAdmin {
         let email = try userEmail(try request.jsonObject())
         guard email != admin else { throw APIError.badRequest("You cannot revoke your own sessions", code: "cannot_revoke_self") }
         let ttl = context.config.banTTL
-        let reply = try context.redis.eval(
-            revokeScript,
-            keys: [
-                "active_user:\(email)", "active_user_metadata:\(email)", "active_user_deleted:\(email)",
-                SessionIndex.userKey(email), SessionIndex.oauthSeenKey(email),
-            ],
-            arguments: [String(context.now), String(ttl), context.config.cookieName + "-", SessionIndex.keyPrefix])
+        let reply = try context.revoking { () throws(RedisError) in
+            try context.redis.eval(
+                revokeScript,
+                keys: [
+                    "active_user:\(email)", "active_user_metadata:\(email)", "active_user_deleted:\(email)",
+                    SessionIndex.userKey(email), SessionIndex.oauthSeenKey(email),
+                ],
+                arguments: [String(context.now), String(ttl), context.config.cookieName + "-", SessionIndex.keyPrefix])
+        }
         if case .error(let message) = reply { throw RedisError.server(message) }
         let deleted = reply.integer ?? 0
         Audit.record("session.revoke_user", target: email, details: ["deleted_sessions": .int(deleted), "ban_ttl": .int(ttl)], context: context)

@@ -124,7 +124,8 @@ enum TokenStore {
                 commands.append(["SREM", setKey(record.storedEmail), record.id])
             }
         }
-        for reply in try context.redis.transaction(commands) {
+        let replies = try context.revoking { () throws(RedisError) in try context.redis.transaction(commands) }
+        for reply in replies {
             if case .error(let message) = reply { throw .server(message) }
         }
     }

@@ -44,7 +44,11 @@ do {
     if options.processes > 1 && options.inheritedListener == nil {
         try Supervisor(options: options, logger: logger).run()
     }
-    try FCGIServer(options: options, logger: logger).run { Router(config: config, logger: logger) }
+    // One revocation watch per process (see RevocationWatch): lets the /v1 check skip Redis
+    // for tokens it let through a moment ago, and never miss a revocation or ban.
+    let watch: RevocationWatch? = config.revocationWatch ? RevocationWatch(options: config.redis, logger: logger) : nil
+    watch?.start()
+    try FCGIServer(options: options, logger: logger).run { Router(config: config, logger: logger, watch: watch) }
 } catch {
     FileHandle.standardError.write(Data("gateway-worker: \(error)\n".utf8))
     exit(71)

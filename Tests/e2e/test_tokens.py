@@ -306,3 +306,34 @@ def test_swift_written_token_has_the_lua_shape(stack, email):
     assert set(info) == {"token_id", "user_email", "token_name", "scopes", "created_at", "expires_at"}
     assert info["token_id"] == claims["jti"] and info["expires_at"] == claims["exp"]
     assert stack.redis.sismember(f"user:tokens:{email}", minted["token_id"])
+
+
+def test_tokens_the_workers_remember_are_still_cut_off_at_once(stack, email):
+    """The /v1 check remembers tokens it let through (docs/performance.md, "Revocation watch"):
+    warm that memory on many worker threads, then revoke, ban and unban through the gateway and
+    from Redis directly; each change holds for the very next call."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    admin = stack.sign_in(stack.env["SUPER_ADMIN_EMAIL"])
+    user = stack.sign_in(email)
+    first, second = stack.mint(email)["token"], stack.mint(email)
+    models = lambda token: requests.get(stack.url("/v1/models"), headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+    def warm(token):
+        with ThreadPoolExecutor(8) as pool:
+            assert {r.status_code for r in pool.map(lambda _: models(token), range(40))} == {200}
+
+    warm(first)
+    warm(second["token"])
+    # A ban written by anything (another gateway instance, redis-cli) holds for the next call.
+    stack.redis.set(f"active_user_deleted:{email}", "1", ex=600)
+    time.sleep(0.01)
+    assert models(first).json()["error"]["code"] == "user_banned"
+    assert admin.delete(stack.url(f"/api/admin/sessions/unban/{email}")).status_code == 200
+    warm(first)
+    # The user's own revoke, then the next call: refused, on whichever thread it lands.
+    assert user.post(stack.url("/api/token/revoke"), json={"token_id": second["token_id"]}).status_code == 200
+    assert {models(second["token"]).status_code for _ in range(20)} == {401}
+    # An admin's revoke-user (7-day ban) cuts the remembered token off too.
+    assert admin.post(stack.url("/api/admin/sessions/revoke-user"), json={"user_email": email}).status_code == 200
+    assert {models(first).json()["error"]["code"] for _ in range(20)} == {"user_banned"}

@@ -1,0 +1,204 @@
+import Foundation
+import Glibc
+import Logging
+import Synchronization
+
+/// Lets the /v1 check skip its Redis round trip for a token it checked a moment ago, without
+/// ever missing a revocation or a ban (docs/performance.md, "Revocation watch").
+///
+/// One connection per worker process asks Redis for invalidation messages about every key
+/// under `revoked:token:` and `active_user_deleted:` (`CLIENT TRACKING on REDIRECT <self>
+/// BCAST PREFIX …`, then `SUBSCRIBE __redis__:invalidate`). Redis sends such a message when it
+/// changes one of those keys, in the same event-loop turn as its answer to the writer. Every
+/// message bumps `generation`; a cached "not revoked, not banned" is only used while the
+/// generation it was read under is still current.
+///
+/// A request may use the cache only when `stamp()` says so: the connection is up, Redis
+/// answered a PING within `livenessMS`, no message is waiting unread in the socket (checked
+/// with a non-blocking `MSG_PEEK`) and none is being read. So a revocation whose answer has
+/// reached anyone is seen by every later request of this process. Anything else (Redis down,
+/// slow, restarted, tracking refused by the server) turns the cache off and every request goes
+/// to Redis, which fails closed as before.
+public final class RevocationWatch: Sendable {
+    static let prefixes = ["revoked:token:", "active_user_deleted:"]
+    static let channel = "__redis__:invalidate"
+
+    private let options: RedisOptions
+    private let logger: Logger
+    /// How often the watch pings Redis, and how long without an answer it trusts the cache.
+    let pingMS: Int64
+    let livenessMS: Int64
+
+    private let generation = Atomic<UInt64>(1)
+    private let live = Atomic<Bool>(false)
+    private let socket = Atomic<Int32>(-1)
+    private let draining = Atomic<Bool>(false)
+    private let lastHeardMS = Atomic<Int64>(0)
+
+    public init(options: RedisOptions, logger: Logger, pingMS: Int64 = 100, livenessMS: Int64? = nil) {
+        self.options = options
+        self.logger = logger
+        self.pingMS = pingMS
+        self.livenessMS = livenessMS ?? min(Int64(options.commandTimeoutMS), 500)
+    }
+
+    /// Starts the watching thread (it reconnects by itself).
+    public func start() {
+        let thread = Thread { [self] in self.loop() }
+        thread.stackSize = 256 * 1024
+        thread.start()
+    }
+
+    /// True while a cached decision may be used (see the type's comment for what this checks).
+    public var isLive: Bool { stamp() != nil }
+
+    /// The generation a cached decision must carry to be used now, or nil when the cache may not
+    /// be used (and the caller must ask Redis).
+    func stamp() -> UInt64? {
+        guard live.load(ordering: .sequentiallyConsistent) else { return nil }
+        let fd = socket.load(ordering: .sequentiallyConsistent)
+        guard fd >= 0 else { return nil }
+        var byte: UInt8 = 0
+        let peeked = recv(fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
+        guard peeked < 0, errno == EAGAIN || errno == EWOULDBLOCK else { return nil }  // unread data, EOF or error
+        guard !draining.load(ordering: .sequentiallyConsistent) else { return nil }
+        guard RevocationWatch.monotonicMS() - lastHeardMS.load(ordering: .sequentiallyConsistent) <= livenessMS else { return nil }
+        let current = generation.load(ordering: .sequentiallyConsistent)
+        guard live.load(ordering: .sequentiallyConsistent) else { return nil }
+        return current
+    }
+
+    /// The generation to store with a decision read from Redis now: read it *before* asking
+    /// Redis, so that a change during the read leaves the stored decision stale. Nil when the
+    /// watch is not live.
+    func generationBeforeRead() -> UInt64? {
+        live.load(ordering: .sequentiallyConsistent) ? generation.load(ordering: .sequentiallyConsistent) : nil
+    }
+
+    /// After this process wrote under a watched prefix (a revocation, a ban): waits, at most
+    /// `timeoutMS`, until the watch has read the invalidation. Redis writes the answer to the
+    /// writer and the invalidation messages in the same turn, but not in a fixed order; after
+    /// this wait every watch in the deployment has been sent the message, so the next request
+    /// anywhere sees the change.
+    func awaitChange(from before: UInt64?, timeoutMS: Int64 = 200) {
+        guard let before else { return }
+        let deadline = RevocationWatch.monotonicMS() + timeoutMS
+        while generation.load(ordering: .sequentiallyConsistent) == before, live.load(ordering: .sequentiallyConsistent),
+            RevocationWatch.monotonicMS() < deadline
+        {
+            usleep(100)
+        }
+    }
+
+    static func monotonicMS() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+    }
+
+    // MARK: The watching thread
+
+    private func loop() {
+        var backoffMS: Int64 = 100
+        var warned = false
+        while true {
+            do throws(RedisError) {
+                let context = try subscribe()
+                if warned { logger.info("revocation watch connected") }
+                warned = false
+                backoffMS = 100
+                try watch(context)
+            } catch {
+                drop()
+                if !warned { logger.warning("revocation watch off; every /v1 check asks Redis", metadata: ["reason": "\(error)"]) }
+                warned = true
+                usleep(useconds_t(backoffMS * 1000))
+                backoffMS = min(backoffMS * 2, 5000)
+            }
+        }
+    }
+
+    /// Opens the connection, turns tracking on for the prefixes and subscribes.
+    private func subscribe() throws(RedisError) -> HiredisContext {
+        let context = try HiredisContext.open(options)
+        guard let id = try context.run([["CLIENT", "ID"]])[0].integer else { throw .protocolError("unexpected CLIENT ID reply") }
+        var tracking = ["CLIENT", "TRACKING", "on", "REDIRECT", String(id), "BCAST"]
+        for prefix in RevocationWatch.prefixes { tracking += ["PREFIX", prefix] }
+        let replies = try context.run([tracking, ["SUBSCRIBE", RevocationWatch.channel]])
+        if case .error(let message) = replies[0] { throw .server(message) }
+        guard replies[1].array.first?.string == "subscribe" else { throw .protocolError("unexpected SUBSCRIBE reply") }
+        lastHeardMS.store(RevocationWatch.monotonicMS(), ordering: .sequentiallyConsistent)
+        generation.add(1, ordering: .sequentiallyConsistent)
+        socket.store(context.fd, ordering: .sequentiallyConsistent)
+        live.store(true, ordering: .sequentiallyConsistent)
+        return context
+    }
+
+    /// Reads messages and pings until the connection fails or Redis stops answering.
+    private func watch(_ context: HiredisContext) throws(RedisError) -> Never {
+        var lastPing = RevocationWatch.monotonicMS()
+        while true {
+            var descriptor = pollfd(fd: context.fd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&descriptor, 1, Int32(pingMS))
+            if ready < 0 && errno != EINTR { throw .connection("poll failed") }
+            if ready > 0 {
+                draining.store(true, ordering: .sequentiallyConsistent)
+                defer { draining.store(false, ordering: .sequentiallyConsistent) }
+                let replies = try context.readAvailable()
+                if !replies.isEmpty { lastHeardMS.store(RevocationWatch.monotonicMS(), ordering: .sequentiallyConsistent) }
+                // A change under a watched prefix (or a flush, sent with a null key list).
+                if replies.contains(where: { $0.array.first?.string == "message" }) {
+                    generation.add(1, ordering: .sequentiallyConsistent)
+                }
+            }
+            let now = RevocationWatch.monotonicMS()
+            if now - lastHeardMS.load(ordering: .sequentiallyConsistent) > Int64(options.commandTimeoutMS) + pingMS {
+                throw .timeout
+            }
+            if now - lastPing >= pingMS {
+                try context.send(["PING"])
+                lastPing = now
+            }
+        }
+    }
+
+    private func drop() {
+        live.store(false, ordering: .sequentiallyConsistent)
+        socket.store(-1, ordering: .sequentiallyConsistent)
+        generation.add(1, ordering: .sequentiallyConsistent)
+    }
+}
+
+/// One accept thread's memory of tokens it let through: jti → (generation, e-mail, when).
+/// An entry answers only while its generation is current and it is younger than the tracking
+/// interval, so each token still reaches Redis (revocation, ban, tracking) once per interval.
+final class JWTCheckCache {
+    private struct Entry {
+        let generation: UInt64
+        let email: String
+        let checkedAt: Int64
+    }
+
+    let watch: RevocationWatch
+    let maxAge: Int64
+    private var entries: [String: Entry] = [:]
+    static let maxEntries = 4096
+
+    init(watch: RevocationWatch, maxAge: Int64) {
+        self.watch = watch
+        self.maxAge = maxAge
+    }
+
+    /// True when this token was found neither revoked nor banned under the current generation,
+    /// less than `maxAge` seconds ago.
+    func allows(jti: String, email: String, now: Int64) -> Bool {
+        guard let entry = entries[jti], entry.email == email, now - entry.checkedAt < maxAge else { return false }
+        guard let current = watch.stamp(), current == entry.generation else { return false }
+        return true
+    }
+
+    func remember(jti: String, email: String, generation: UInt64, now: Int64) {
+        if entries.count >= JWTCheckCache.maxEntries { entries.removeAll(keepingCapacity: true) }
+        entries[jti] = Entry(generation: generation, email: email, checkedAt: now)
+    }
+}
