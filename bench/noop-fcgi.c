@@ -1,6 +1,6 @@
 /* The ceiling of the architecture for `make bench`: a FastCGI responder that does no work.
- * It answers every request the way an allowing access check does (X-Accel-Redirect to the
- * named location), with libfcgi and as many threads as the gateway worker uses. */
+ * It answers every request the way an allowing access check does (X-Accel-Redirect to @litellm
+ * with the same headers), with libfcgi and as many threads as the gateway worker uses. */
 #include <fcgiapp.h>
 #include <pthread.h>
 #include <signal.h>
@@ -16,7 +16,10 @@ static void *serve(void *unused) {
     FCGX_Request request;
     FCGX_InitRequest(&request, listener, 0);
     while (FCGX_Accept_r(&request) >= 0) {
-        FCGX_PutS("Status: 200 OK\r\nX-Accel-Redirect: @static\r\n\r\n", request.out);
+        FCGX_PutS("Status: 200 OK\r\nX-Accel-Redirect: @litellm\r\nX-Gateway-Email: bench@example.com\r\n"
+                  "X-Gateway-Authorization: Bearer sk-bench\r\n"
+                  "X-Gateway-Spend-Metadata: {\"user_email\":\"bench@example.com\",\"token_name\":\"bench\",\"auth_method\":\"jwt\"}\r\n"
+                  "\r\n", request.out);
         FCGX_Finish_r(&request);
     }
     return NULL;

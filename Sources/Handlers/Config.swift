@@ -5,7 +5,11 @@ public struct Config: Sendable {
     public var jwt: JWTCodec
     public var jwtIssuer: String
     public var redis: RedisOptions
-    public var litellmSharedKey: String
+    public var litellmSharedKey: String {
+        didSet { litellmAuthorization = "Bearer \(litellmSharedKey)" }
+    }
+    /// `Bearer <LITELLM_SHARED_KEY>`, the Authorization every allowed /v1 call carries to LiteLLM.
+    public private(set) var litellmAuthorization = ""
     public var litellmMasterKey: String
     public var superAdmin: String?
     public var adminEmails: Set<String>
@@ -55,6 +59,7 @@ public struct Config: Sendable {
         guard let shared = reader.string("LITELLM_SHARED_KEY") else { throw .missing("LITELLM_SHARED_KEY") }
         guard let master = reader.string("LITELLM_MASTER_KEY") else { throw .missing("LITELLM_MASTER_KEY") }
         litellmSharedKey = shared
+        litellmAuthorization = "Bearer \(shared)"
         litellmMasterKey = master
 
         superAdmin = reader.string("SUPER_ADMIN_EMAIL").map(Email.normalize)

@@ -11,16 +11,22 @@ enum JWTAccess {
     static let upstreamLocation = "@litellm"
 
     static func check(_ request: Request, _ context: Context) throws -> Response {
-        guard let authorization = request.header("Authorization"), !authorization.isEmpty else {
+        guard let authorization = request.params["HTTP_AUTHORIZATION"], !authorization.isEmpty else {
             throw denied("Authorization header required", code: "token_missing")
         }
         let parts = authorization.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
         guard parts.count == 2, parts[0].lowercased() == "bearer" else {
             throw denied("Invalid Authorization header format", code: "token_missing")
         }
+        let text = String(parts[1]).trimmingSpaces()
+        let cache = context.jwtCache
+        if let hit = cache?.allowedEntry(for: text, now: context.now, leeway: context.config.jwt.leeway) {
+            return allowed(email: hit.email, spendMetadata: hit.spendMetadata, context: context)
+        }
+
         let token: VerifiedToken
         do {
-            token = try context.config.jwt.verify(String(parts[1]).trimmingSpaces(), now: context.now)
+            token = try context.config.jwt.verify(text, now: context.now)
         } catch {
             context.logger.info("token refused", metadata: ["reason": "\(error.code)"])
             throw denied("Invalid or expired token: \(error.message)", code: error.code)
@@ -28,6 +34,8 @@ enum JWTAccess {
         guard Email.isValid(token.email) else { throw denied("Invalid token claim: user_email", code: "token_claim") }
 
         let outcome: Tracking.Outcome
+        // Read before asking Redis: a change during the read leaves the remembered answer stale.
+        let generation = cache?.watch.generationBeforeRead()
         do {
             outcome = try Tracking.runJWT(email: token.email, jti: token.jti, tokenName: token.tokenName, context: context)
         } catch {
@@ -48,13 +56,22 @@ enum JWTAccess {
             let metadata: JSON = [
                 "user_email": .string(token.email), "token_name": .string(token.tokenName), "auth_method": "jwt",
             ]
-            return Response(status: 200, headers: [
-                ("X-Accel-Redirect", upstreamLocation),
-                ("X-Gateway-Email", token.email),
-                ("X-Gateway-Authorization", "Bearer \(context.config.litellmSharedKey)"),
-                ("X-Gateway-Spend-Metadata", metadata.asciiText),
-            ])
+            let spendMetadata = metadata.asciiText
+            cache?.remember(
+                .init(email: token.email, expiresAt: token.expiresAt, spendMetadata: spendMetadata, generation: generation,
+                      checkedAt: context.now),
+                for: text)
+            return allowed(email: token.email, spendMetadata: spendMetadata, context: context)
         }
+    }
+
+    static func allowed(email: String, spendMetadata: String, context: Context) -> Response {
+        Response(status: 200, headers: [
+            ("X-Accel-Redirect", upstreamLocation),
+            ("X-Gateway-Email", email),
+            ("X-Gateway-Authorization", context.config.litellmAuthorization),
+            ("X-Gateway-Spend-Metadata", spendMetadata),
+        ])
     }
 
     static func denied(_ message: String, code: String) -> APIError {

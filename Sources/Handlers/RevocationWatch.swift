@@ -34,6 +34,9 @@ public final class RevocationWatch: Sendable {
     private let socket = Atomic<Int32>(-1)
     private let draining = Atomic<Bool>(false)
     private let lastHeardMS = Atomic<Int64>(0)
+    /// The subscribed connection; read by the watching thread and, when a message waits and
+    /// nobody else is reading, by the request thread that noticed it.
+    private let connection = Mutex<HiredisContext?>(nil)
 
     public init(options: RedisOptions, logger: Logger, pingMS: Int64 = 100, livenessMS: Int64? = nil) {
         self.options = options
@@ -53,19 +56,59 @@ public final class RevocationWatch: Sendable {
     public var isLive: Bool { stamp() != nil }
 
     /// The generation a cached decision must carry to be used now, or nil when the cache may not
-    /// be used (and the caller must ask Redis).
+    /// be used (and the caller must ask Redis). A message waiting in the socket is read here and
+    /// now (unless another thread is reading), so the PING answers that arrive ten times a
+    /// second do not send requests to Redis while the watching thread waits for a CPU.
     func stamp() -> UInt64? {
         guard live.load(ordering: .sequentiallyConsistent) else { return nil }
         let fd = socket.load(ordering: .sequentiallyConsistent)
         guard fd >= 0 else { return nil }
-        var byte: UInt8 = 0
-        let peeked = recv(fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
-        guard peeked < 0, errno == EAGAIN || errno == EWOULDBLOCK else { return nil }  // unread data, EOF or error
+        if RevocationWatch.hasPendingData(fd) {
+            guard (try? drain(wait: false)) == true, !RevocationWatch.hasPendingData(fd) else { return nil }
+        }
         guard !draining.load(ordering: .sequentiallyConsistent) else { return nil }
         guard RevocationWatch.monotonicMS() - lastHeardMS.load(ordering: .sequentiallyConsistent) <= livenessMS else { return nil }
         let current = generation.load(ordering: .sequentiallyConsistent)
         guard live.load(ordering: .sequentiallyConsistent) else { return nil }
         return current
+    }
+
+    /// True when the socket has unread data, is closed, or fails: anything but "nothing yet".
+    private static func hasPendingData(_ fd: Int32) -> Bool {
+        var byte: UInt8 = 0
+        let peeked = recv(fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
+        return !(peeked < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+    }
+
+    /// Reads what the socket holds and handles it: any invalidation message bumps the
+    /// generation. False when another thread holds the connection and `wait` is false. A failed
+    /// read turns the watch off (the watching thread then reconnects).
+    @discardableResult
+    private func drain(wait: Bool) throws(RedisError) -> Bool {
+        let body = { (context: inout HiredisContext?) throws(RedisError) -> Void in
+            guard let current = context else { throw .connection("not connected") }
+            self.draining.store(true, ordering: .sequentiallyConsistent)
+            defer { self.draining.store(false, ordering: .sequentiallyConsistent) }
+            let replies: [RedisReply]
+            do throws(RedisError) { replies = try current.readAvailable() } catch {
+                self.turnOff()
+                throw error
+            }
+            if !replies.isEmpty { self.lastHeardMS.store(RevocationWatch.monotonicMS(), ordering: .sequentiallyConsistent) }
+            // A change under a watched prefix (or a flush, sent with a null key list).
+            if replies.contains(where: { $0.array.first?.string == "message" }) {
+                self.generation.add(1, ordering: .sequentiallyConsistent)
+            }
+        }
+        if wait {
+            try connection.withLock { (context) throws(RedisError) in try body(&context) }
+            return true
+        }
+        let done: Bool? = try connection.withLockIfAvailable { (context) throws(RedisError) -> Bool in
+            try body(&context)
+            return true
+        }
+        return done ?? false
     }
 
     /// The generation to store with a decision read from Redis now: read it *before* asking
@@ -86,6 +129,8 @@ public final class RevocationWatch: Sendable {
         while generation.load(ordering: .sequentiallyConsistent) == before, live.load(ordering: .sequentiallyConsistent),
             RevocationWatch.monotonicMS() < deadline
         {
+            let fd = socket.load(ordering: .sequentiallyConsistent)
+            if fd >= 0, RevocationWatch.hasPendingData(fd), (try? drain(wait: false)) == true { continue }
             usleep(100)
         }
     }
@@ -103,13 +148,14 @@ public final class RevocationWatch: Sendable {
         var warned = false
         while true {
             do throws(RedisError) {
-                let context = try subscribe()
+                try subscribe()
                 if warned { logger.info("revocation watch connected") }
                 warned = false
                 backoffMS = 100
-                try watch(context)
+                try watch()
             } catch {
-                drop()
+                turnOff()
+                connection.withLock { $0 = nil }
                 if !warned { logger.warning("revocation watch off; every /v1 check asks Redis", metadata: ["reason": "\(error)"]) }
                 warned = true
                 usleep(useconds_t(backoffMS * 1000))
@@ -119,86 +165,93 @@ public final class RevocationWatch: Sendable {
     }
 
     /// Opens the connection, turns tracking on for the prefixes and subscribes.
-    private func subscribe() throws(RedisError) -> HiredisContext {
-        let context = try HiredisContext.open(options)
-        guard let id = try context.run([["CLIENT", "ID"]])[0].integer else { throw .protocolError("unexpected CLIENT ID reply") }
-        var tracking = ["CLIENT", "TRACKING", "on", "REDIRECT", String(id), "BCAST"]
-        for prefix in RevocationWatch.prefixes { tracking += ["PREFIX", prefix] }
-        let replies = try context.run([tracking, ["SUBSCRIBE", RevocationWatch.channel]])
-        if case .error(let message) = replies[0] { throw .server(message) }
-        guard replies[1].array.first?.string == "subscribe" else { throw .protocolError("unexpected SUBSCRIBE reply") }
+    private func subscribe() throws(RedisError) {
+        let fd = try connection.withLock { (slot) throws(RedisError) -> Int32 in
+            let context = try HiredisContext.open(options)
+            guard let id = try context.run([["CLIENT", "ID"]])[0].integer else { throw .protocolError("unexpected CLIENT ID reply") }
+            var tracking = ["CLIENT", "TRACKING", "on", "REDIRECT", String(id), "BCAST"]
+            for prefix in RevocationWatch.prefixes { tracking += ["PREFIX", prefix] }
+            let replies = try context.run([tracking, ["SUBSCRIBE", RevocationWatch.channel]])
+            if case .error(let message) = replies[0] { throw .server(message) }
+            guard replies[1].array.first?.string == "subscribe" else { throw .protocolError("unexpected SUBSCRIBE reply") }
+            slot = context
+            return context.fd
+        }
         lastHeardMS.store(RevocationWatch.monotonicMS(), ordering: .sequentiallyConsistent)
         generation.add(1, ordering: .sequentiallyConsistent)
-        socket.store(context.fd, ordering: .sequentiallyConsistent)
+        socket.store(fd, ordering: .sequentiallyConsistent)
         live.store(true, ordering: .sequentiallyConsistent)
-        return context
     }
 
     /// Reads messages and pings until the connection fails or Redis stops answering.
-    private func watch(_ context: HiredisContext) throws(RedisError) -> Never {
+    private func watch() throws(RedisError) -> Never {
         var lastPing = RevocationWatch.monotonicMS()
         while true {
-            var descriptor = pollfd(fd: context.fd, events: Int16(POLLIN), revents: 0)
+            let fd = socket.load(ordering: .sequentiallyConsistent)
+            guard fd >= 0, live.load(ordering: .sequentiallyConsistent) else { throw .connection("connection lost") }
+            var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             let ready = poll(&descriptor, 1, Int32(pingMS))
             if ready < 0 && errno != EINTR { throw .connection("poll failed") }
-            if ready > 0 {
-                draining.store(true, ordering: .sequentiallyConsistent)
-                defer { draining.store(false, ordering: .sequentiallyConsistent) }
-                let replies = try context.readAvailable()
-                if !replies.isEmpty { lastHeardMS.store(RevocationWatch.monotonicMS(), ordering: .sequentiallyConsistent) }
-                // A change under a watched prefix (or a flush, sent with a null key list).
-                if replies.contains(where: { $0.array.first?.string == "message" }) {
-                    generation.add(1, ordering: .sequentiallyConsistent)
-                }
-            }
+            if ready > 0 && RevocationWatch.hasPendingData(fd) { try drain(wait: true) }
             let now = RevocationWatch.monotonicMS()
             if now - lastHeardMS.load(ordering: .sequentiallyConsistent) > Int64(options.commandTimeoutMS) + pingMS {
                 throw .timeout
             }
             if now - lastPing >= pingMS {
-                try context.send(["PING"])
+                try connection.withLock { (context) throws(RedisError) in
+                    guard let context else { throw .connection("not connected") }
+                    try context.send(["PING"])
+                }
                 lastPing = now
             }
         }
     }
 
-    private func drop() {
+    private func turnOff() {
         live.store(false, ordering: .sequentiallyConsistent)
         socket.store(-1, ordering: .sequentiallyConsistent)
         generation.add(1, ordering: .sequentiallyConsistent)
     }
 }
 
-/// One accept thread's memory of tokens it let through: jti → (generation, e-mail, when).
-/// An entry answers only while its generation is current and it is younger than the tracking
-/// interval, so each token still reaches Redis (revocation, ban, tracking) once per interval.
+/// One accept thread's memory of the tokens it let through, by the token's exact text: what
+/// the signature check found (so a repeated token is not decoded and verified again; the
+/// secrets are fixed for the process's life) and the generation under which Redis found it
+/// neither revoked nor banned. An entry lets a call through without Redis only while that
+/// generation is current and the entry is younger than the tracking interval, so each token
+/// still reaches Redis (revocation, ban, tracking) at least once per interval.
 final class JWTCheckCache {
-    private struct Entry {
-        let generation: UInt64
+    struct Entry {
         let email: String
+        let expiresAt: Int64
+        /// The X-Gateway-Spend-Metadata value, encoded once.
+        let spendMetadata: String
+        let generation: UInt64?
         let checkedAt: Int64
     }
 
     let watch: RevocationWatch
     let maxAge: Int64
     private var entries: [String: Entry] = [:]
-    static let maxEntries = 4096
+    static let maxEntries = 1024
 
     init(watch: RevocationWatch, maxAge: Int64) {
         self.watch = watch
         self.maxAge = maxAge
     }
 
-    /// True when this token was found neither revoked nor banned under the current generation,
-    /// less than `maxAge` seconds ago.
-    func allows(jti: String, email: String, now: Int64) -> Bool {
-        guard let entry = entries[jti], entry.email == email, now - entry.checkedAt < maxAge else { return false }
-        guard let current = watch.stamp(), current == entry.generation else { return false }
-        return true
+    /// The remembered answer for this exact token text when it may be used now: not expired
+    /// (`exp` + leeway, as the signature check would say), younger than `maxAge`, and read
+    /// under the current revocation generation.
+    func allowedEntry(for token: String, now: Int64, leeway: Int64) -> Entry? {
+        guard let entry = entries[token], now < entry.expiresAt + leeway, now - entry.checkedAt < maxAge,
+            let generation = entry.generation, let current = watch.stamp(), current == generation
+        else { return nil }
+        return entry
     }
 
-    func remember(jti: String, email: String, generation: UInt64, now: Int64) {
+    func remember(_ entry: Entry, for token: String) {
         if entries.count >= JWTCheckCache.maxEntries { entries.removeAll(keepingCapacity: true) }
-        entries[jti] = Entry(generation: generation, email: email, checkedAt: now)
+        entries[token] = entry
     }
 }

@@ -86,23 +86,7 @@ enum Tracking {
     /// round trip, together with the tracking throttle (`SET NX EX`); the tracking script runs
     /// only when tracking is due, at most once per `TRACK_INTERVAL_SECONDS` per token. Measured
     /// against running the script on every call in docs/performance.md.
-    ///
-    /// With a `JWTCheckCache` (RevocationWatch), a token this thread let through less than an
-    /// interval ago, under the current revocation generation, is allowed without Redis.
     static func runJWT(email: String, jti: String, tokenName: String, context: Context) throws(RedisError) -> Outcome {
-        if let cache = context.jwtCache {
-            if cache.allows(jti: jti, email: email, now: context.now) { return .allowed }
-            let generation = cache.watch.generationBeforeRead()
-            let outcome = try checkJWT(email: email, jti: jti, tokenName: tokenName, context: context)
-            if outcome == .allowed, let generation {
-                cache.remember(jti: jti, email: email, generation: generation, now: context.now)
-            }
-            return outcome
-        }
-        return try checkJWT(email: email, jti: jti, tokenName: tokenName, context: context)
-    }
-
-    private static func checkJWT(email: String, jti: String, tokenName: String, context: Context) throws(RedisError) -> Outcome {
         let config = context.config
         var commands = [["EXISTS", "revoked:token:\(jti)"], ["TTL", "active_user_deleted:\(email)"]]
         if config.jwtRequireOAuthWithin > 0 { commands.append(["EXISTS", SessionIndex.oauthSeenKey(email)]) }
