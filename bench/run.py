@@ -11,7 +11,9 @@ Cases (all through the same nginx, LiteLLM replaced by a static upstream):
   e  an admin list page (limit=100) over 100,000 seeded tokens (when the token admin API exists)
 
 Each case runs at 16 and 64 connections, repeated in interleaved rounds; the table shows
-medians, and the ratios b/n, b/a, c/a, d/a. The machine is shared and noisy: compare ratios
+medians, the ratios b/n, b/a, c/a, d/a, and the CPU time the responders (the noop for n, the
+worker for b/r/e, worker + identity service for c/d) spent per request, which the machine's noise
+disturbs far less than throughput. The machine is shared and noisy: compare ratios
 measured in one run, not absolute numbers across runs.
 """
 
@@ -62,6 +64,15 @@ def wrk(url, connections, seconds, headers=(), script=None):
     command.append(url)
     result = subprocess.run(command, capture_output=True, text=True, check=True)
     return parse_wrk(result.stdout)
+
+
+def cpu_seconds(pids) -> float:
+    """User + system CPU time of these processes and their threads so far."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def rss_kb(pid: int) -> int:
@@ -124,6 +135,10 @@ def main():
         generate_script.write_text('wrk.method = "POST"\nwrk.body = \'{"token_name":"bench","expires_in":60}\'\n'
                                    'wrk.headers["Content-Type"] = "application/json"\n')
         pid = int((run_dir / "pids" / "worker.pid").read_text())
+        identity_pid = int((run_dir / "pids" / "identity.pid").read_text())
+        # Whose CPU time each case costs beyond nginx and Redis (µs per request in the table).
+        responders = {"n": [noop.pid], "b": [pid], "r": [pid], "c": [pid, identity_pid], "d": [pid, identity_pid],
+                      "e": [pid]}
 
         cases = {
             "a": dict(url=reference + "/a/v1/models"),
@@ -171,19 +186,25 @@ def main():
             for c in connections:
                 for case in wanted:
                     spec = cases[case]
-                    results[(case, c)].append(wrk(spec["url"], c, args.seconds, spec.get("headers", ()), spec.get("script")))
+                    before = cpu_seconds(responders.get(case, []))
+                    result = wrk(spec["url"], c, args.seconds, spec.get("headers", ()), spec.get("script"))
+                    spent = cpu_seconds(responders.get(case, [])) - before
+                    result["cpu_us"] = spent * 1e6 / max(result["rps"] * args.seconds, 1) if case in responders else float("nan")
+                    results[(case, c)].append(result)
             print(f"round {round_number + 1}/{args.rounds} done", file=sys.stderr)
         rss_end = rss_kb(pid)
 
         def median(case, c, key):
             return statistics.median(r[key] for r in results[(case, c)])
 
-        lines = ["| case | conns | req/s (median) | p50 ms | p99 ms | non-2xx |", "|---|---|---|---|---|---|"]
+        lines = ["| case | conns | req/s (median) | p50 ms | p99 ms | non-2xx | responder CPU µs/req |",
+                 "|---|---|---|---|---|---|---|"]
         for case in wanted:
             for c in connections:
                 non2xx = sum(r["non2xx"] for r in results[(case, c)])
+                cpu = median(case, c, "cpu_us")
                 lines.append(f"| {case} | {c} | {median(case, c, 'rps'):.0f} | {median(case, c, 'p50'):.2f} | "
-                             f"{median(case, c, 'p99'):.2f} | {non2xx} |")
+                             f"{median(case, c, 'p99'):.2f} | {non2xx} | {'' if cpu != cpu else f'{cpu:.1f}'} |")
         lines.append("")
         lines.append("| ratio | " + " | ".join(f"{c} conns" for c in connections) + " |")
         lines.append("|---|" + "---|" * len(connections))

@@ -87,6 +87,9 @@ public final class RevocationWatch: Sendable {
     private func drain(wait: Bool) throws(RedisError) -> Bool {
         let body = { (context: inout HiredisContext?) throws(RedisError) -> Void in
             guard let current = context else { throw .connection("not connected") }
+            // Another thread may have read it between our peek and the lock: reading an empty
+            // socket would block for the command timeout.
+            guard RevocationWatch.hasPendingData(current.fd) else { return }
             self.draining.store(true, ordering: .sequentiallyConsistent)
             defer { self.draining.store(false, ordering: .sequentiallyConsistent) }
             let replies: [RedisReply]

@@ -87,22 +87,42 @@ enum Tracking {
     /// only when tracking is due, at most once per `TRACK_INTERVAL_SECONDS` per token. Measured
     /// against running the script on every call in docs/performance.md.
     static func runJWT(email: String, jti: String, tokenName: String, context: Context) throws(RedisError) -> Outcome {
+        try runThrottled(.jwt, email: email, session: jti, jti: jti, tokenName: tokenName, context: context)
+    }
+
+    /// Browser requests (identity from OAuth2 Proxy), the same way: ban check and throttle in one
+    /// round trip, the script (session index, active user) only when tracking is due. With
+    /// JWT_REQUIRE_OAUTH_WITHIN the script runs on every request: it records the sign-in window.
+    static func runOAuth2(email: String, sessionID: String?, context: Context) throws(RedisError) -> Outcome {
+        guard context.config.jwtRequireOAuthWithin == 0 else {
+            return try run(.oauth2, email: email, sessionID: sessionID, context: context)
+        }
+        return try runThrottled(.oauth2, email: email, session: sessionID ?? "", context: context)
+    }
+
+    private static func runThrottled(
+        _ method: Method, email: String, session: String, jti: String = "", tokenName: String = "", context: Context
+    ) throws(RedisError) -> Outcome {
         let config = context.config
-        var commands = [["EXISTS", "revoked:token:\(jti)"], ["TTL", "active_user_deleted:\(email)"]]
-        if config.jwtRequireOAuthWithin > 0 { commands.append(["EXISTS", SessionIndex.oauthSeenKey(email)]) }
-        if config.trackInterval > 0 {
-            commands.append(["SET", "gw:track:jwt:\(email):\(jti)", "1", "NX", "EX", String(config.trackInterval)])
+        var commands = [["TTL", "active_user_deleted:\(email)"]]
+        if method == .jwt { commands.append(["EXISTS", "revoked:token:\(jti)"]) }
+        let checkWindow = method == .jwt && config.jwtRequireOAuthWithin > 0
+        if checkWindow { commands.append(["EXISTS", SessionIndex.oauthSeenKey(email)]) }
+        let throttled = config.trackInterval > 0 && !session.isEmpty
+        if throttled {
+            commands.append(["SET", "gw:track:\(method.rawValue):\(email):\(session)", "1", "NX", "EX", String(config.trackInterval)])
         }
         let replies = try context.redis.pipeline(commands)
         for reply in replies {
             if case .error(let message) = reply { throw .server(message) }
         }
-        if replies[0].integer == 1 { return .revoked }
-        guard let ban = replies[1].integer else { throw .protocolError("unexpected TTL reply") }
+        if method == .jwt, replies[1].integer == 1 { return .revoked }
+        guard let ban = replies[0].integer else { throw .protocolError("unexpected TTL reply") }
         if ban != -2 { return .banned(ban) }
-        if config.jwtRequireOAuthWithin > 0, replies[2].integer != 1 { return .oauthSignInRequired }
-        if config.trackInterval > 0, replies[replies.count - 1] == .null { return .allowed }  // tracked recently
-        return try run(.jwt, email: email, sessionID: jti, jti: jti, tokenName: tokenName, trackInterval: 0, context: context)
+        if checkWindow, replies[2].integer != 1 { return .oauthSignInRequired }
+        if session.isEmpty { return .allowed }  // nothing to track without a session
+        if throttled, replies[replies.count - 1] == .null { return .allowed }  // tracked recently
+        return try run(method, email: email, sessionID: session, jti: jti, tokenName: tokenName, trackInterval: 0, context: context)
     }
 
     /// Runs the checks and, for an allowed caller with a session id, the tracking writes.
@@ -151,7 +171,7 @@ enum BrowserPolicy {
             let email = try context.requireIdentity()
             let session = OAuth2Cookie.sessionID(
                 cookieHeader: request.header("Cookie"), name: context.config.cookieName, secret: context.config.cookieSecret)
-            let outcome = try Tracking.run(.oauth2, email: email, sessionID: session, context: context)
+            let outcome = try Tracking.runOAuth2(email: email, sessionID: session, context: context)
             guard case .banned(let remaining) = outcome else {
                 try requirePrivilege(access, email: email, context: context)
                 return

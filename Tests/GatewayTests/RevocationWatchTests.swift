@@ -1,5 +1,7 @@
+import Dispatch
 import FCGIRuntime
 import Glibc
+import Synchronization
 import Logging
 import Testing
 
@@ -122,6 +124,33 @@ struct RevocationWatchTests {
         #expect(check(token).status == 503)  // asks Redis, which does not answer within REDIS_TIMEOUT_MS
         #expect(waitUntil { watch.isLive })
         #expect(check(token).status == 200)
+    }
+}
+
+struct RevocationWatchConcurrencyTests {
+    /// Many request threads find the watch's PING answers waiting and race to read them: none
+    /// may block on an emptied socket (which would wait for the command timeout and make the
+    /// watch reconnect), and the memory stays usable throughout.
+    @Test func threadsRacingForWaitingMessagesNeverBlockOrDropTheWatch() throws {
+        let (redis, config, _, _) = try TestGateway.start()
+        defer { redis.stop() }
+        let watch = RevocationWatch(options: config.redis, logger: Logger(label: "test"), pingMS: 2, livenessMS: 1000)
+        watch.start()
+        for _ in 0..<300 where !watch.isLive { usleep(10_000) }
+        let before = try #require(watch.generationBeforeRead())
+        let slowest = Mutex<Int64>(0)
+        DispatchQueue.concurrentPerform(iterations: 8) { _ in
+            let end = RevocationWatch.monotonicMS() + 1500
+            var worst: Int64 = 0
+            while RevocationWatch.monotonicMS() < end {
+                let started = RevocationWatch.monotonicMS()
+                _ = watch.isLive
+                worst = max(worst, RevocationWatch.monotonicMS() - started)
+            }
+            slowest.withLock { $0 = max($0, worst) }
+        }
+        #expect(slowest.withLock { $0 } < 500)  // a blocked read waits REDIS_TIMEOUT_MS (1000 ms)
+        #expect(watch.generationBeforeRead() == before)  // never turned off and back on
     }
 }
 
