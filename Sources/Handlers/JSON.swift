@@ -102,6 +102,15 @@ extension JSON {
     /// character as `\uXXXX` (UTF-16 units).
     static func writeString(_ value: String, to out: inout [UInt8], asciiOnly: Bool) {
         out.append(UInt8(ascii: "\""))
+        // Most strings (ids, e-mails, tokens, dates) need no escape: copy their bytes at once.
+        let plain = value.utf8.allSatisfy { byte in
+            byte >= 0x20 && byte < 0x80 && byte != 0x22 && byte != 0x5C && byte != 0x3C && byte != 0x3E && byte != 0x26
+        }
+        if plain {
+            out += value.utf8
+            out.append(UInt8(ascii: "\""))
+            return
+        }
         for scalar in value.unicodeScalars {
             let code = scalar.value
             switch code {

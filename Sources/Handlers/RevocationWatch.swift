@@ -15,8 +15,10 @@ import Synchronization
 ///
 /// A request may use the cache only when `stamp()` says so: the connection is up, Redis
 /// answered a PING within `livenessMS`, no message is waiting unread in the socket (checked
-/// with a non-blocking `MSG_PEEK`) and none is being read. So a revocation whose answer has
-/// reached anyone is seen by every later request of this process. Anything else (Redis down,
+/// with a non-blocking `MSG_PEEK`) and none is being read. So a change Redis has sent is seen
+/// by every later request of this process; Redis sends it in the same turn as its answer to
+/// the writer, and the gateway's own revokes and bans wait for it (`awaitChange`) before they
+/// answer. Anything else (Redis down,
 /// slow, restarted, tracking refused by the server) turns the cache off and every request goes
 /// to Redis, which fails closed as before.
 public final class RevocationWatch: Sendable {
