@@ -57,10 +57,12 @@ enum JWTAccess {
                 "user_email": .string(token.email), "token_name": .string(token.tokenName), "auth_method": "jwt",
             ]
             let spendMetadata = metadata.asciiText
-            cache?.remember(
-                .init(email: token.email, expiresAt: token.expiresAt, spendMetadata: spendMetadata, generation: generation,
-                      checkedAt: context.now),
-                for: text)
+            if let cache, let generation {  // nothing to remember while the watch is off
+                cache.remember(
+                    .init(email: token.email, expiresAt: token.expiresAt, spendMetadata: spendMetadata, generation: generation,
+                          checkedAt: context.now),
+                    for: text)
+            }
             return allowed(email: token.email, spendMetadata: spendMetadata, context: context)
         }
     }

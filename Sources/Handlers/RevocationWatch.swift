@@ -231,7 +231,7 @@ final class JWTCheckCache {
         let expiresAt: Int64
         /// The X-Gateway-Spend-Metadata value, encoded once.
         let spendMetadata: String
-        let generation: UInt64?
+        let generation: UInt64
         let checkedAt: Int64
     }
 
@@ -250,7 +250,7 @@ final class JWTCheckCache {
     /// under the current revocation generation.
     func allowedEntry(for token: String, now: Int64, leeway: Int64) -> Entry? {
         guard let entry = entries[token], now < entry.expiresAt + leeway, now - entry.checkedAt < maxAge,
-            let generation = entry.generation, let current = watch.stamp(), current == generation
+            let current = watch.stamp(), current == entry.generation
         else { return nil }
         return entry
     }
