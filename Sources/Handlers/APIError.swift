@@ -36,7 +36,18 @@ public struct APIError: Error, Sendable {
 
     /// Redis trouble: 503 naming the cause, never a guess at the answer.
     public static func redis(_ error: RedisError) -> APIError {
-        APIError(503, "redis_unavailable", "Service temporarily unavailable", [("detail", .string(error.description))])
+        if case .notReplicated = error { return .notReplicated(error) }
+        return APIError(503, "redis_unavailable", "Service temporarily unavailable", [("detail", .string(error.description))])
+    }
+
+    /// A change made on the Redis master that no replica confirmed in time (REDIS_WAIT_REPLICAS):
+    /// it is in effect now but could be undone by a failover, so it is not reported as done.
+    /// Repeating the request is safe.
+    public static func notReplicated(_ error: RedisError) -> APIError {
+        APIError(
+            503, "redis_not_replicated",
+            "The change was not confirmed by a Redis replica in time and may not be durable; repeat the request",
+            [("detail", .string(error.description))])
     }
 
     public var response: Response { .json(status, body.text) }

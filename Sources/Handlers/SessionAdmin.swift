@@ -129,7 +129,8 @@ enum SessionAdmin {
                     "active_user:\(email)", "active_user_metadata:\(email)", "active_user_deleted:\(email)",
                     SessionIndex.userKey(email), SessionIndex.oauthSeenKey(email),
                 ],
-                arguments: [String(context.now), String(ttl), context.config.cookieName + "-", SessionIndex.keyPrefix])
+                arguments: [String(context.now), String(ttl), context.config.cookieName + "-", SessionIndex.keyPrefix],
+                confirmed: true)
         }
         if case .error(let message) = reply { throw RedisError.server(message) }
         let deleted = reply.integer ?? 0
@@ -146,7 +147,7 @@ enum SessionAdmin {
         let admin = try context.requireIdentity()
         let email = Email.normalize(String(request.path.dropFirst(unbanPrefix.count)))
         guard Email.isValid(email) else { throw APIError.badRequest("A valid e-mail is required", code: "invalid_email") }
-        let reply = try context.redis.command("DEL", "active_user_deleted:\(email)")
+        let reply = try context.redis.confirmedPipeline([["DEL", "active_user_deleted:\(email)"]])[0]
         if case .error(let message) = reply { throw RedisError.server(message) }
         guard reply.integer == 1 else {
             Audit.record("session.unban", target: email, result: "not_banned", context: context)
@@ -175,7 +176,8 @@ enum SessionAdmin {
         guard isSessionKey(key, context) else {
             throw APIError.badRequest("Not an OAuth2 Proxy session key (\(context.config.cookieName)-<32 hex>)", code: "invalid_session_key")
         }
-        let reply = try context.redis.eval(deleteScript, keys: [key, SessionIndex.key(key)], arguments: [SessionIndex.userKeyPrefix])
+        let reply = try context.redis.eval(
+            deleteScript, keys: [key, SessionIndex.key(key)], arguments: [SessionIndex.userKeyPrefix], confirmed: true)
         if case .error(let message) = reply { throw RedisError.server(message) }
         guard reply.integer == 1 else { throw APIError.notFound("Session not found") }
         Audit.record("session.delete", target: key, context: context)

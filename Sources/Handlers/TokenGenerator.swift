@@ -64,9 +64,10 @@ enum TokenGenerator {
             _ = try context.redis.transaction([
                 ["SET", "token:info:\(tokenID)", info.text, "EX", String(expiresIn)],
                 ["SADD", "user:tokens:\(email)", tokenID],
-            ])
+            ], confirmed: true)
         } catch {
             context.logger.error("token not stored", metadata: ["error": "\(error)"])
+            if case .notReplicated = error { throw APIError.notReplicated(error) }
             throw APIError(503, "redis_unavailable", "Token could not be stored; no token was issued", [("detail", .string(error.description))])
         }
         context.logger.info("token generated", metadata: ["token.id": "\(tokenID)"])
