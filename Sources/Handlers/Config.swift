@@ -171,9 +171,7 @@ extension RedisOptions {
             sentinel = SentinelSettings(
                 sentinels: addresses, masterName: master, password: reader.string("REDIS_SENTINEL_PASSWORD"),
                 pollMS: Int(try reader.integer("REDIS_SENTINEL_POLL_MS", default: 1000, range: 10...60000)))
-        } else if reader.string("REDIS_SENTINEL_MASTER") != nil {
-            throw .invalid("REDIS_SENTINEL_MASTER", "needs REDIS_SENTINELS")
-        }
+        }  // REDIS_SENTINEL_MASTER alone (compose's default) leaves the single node
         waitReplicas = Int(try reader.integer("REDIS_WAIT_REPLICAS", default: sentinel == nil ? 0 : 1, range: 0...16))
         waitTimeoutMS = Int(try reader.integer("REDIS_WAIT_TIMEOUT_MS", default: Int64(min(500, commandTimeoutMS / 2)), range: 1...60000))
         if waitReplicas > 0, waitTimeoutMS >= commandTimeoutMS {

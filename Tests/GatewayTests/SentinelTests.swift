@@ -18,6 +18,8 @@ struct SentinelTests {
         let redis = try config([:]).redis
         #expect(redis.sentinel == nil)
         #expect(redis.waitReplicas == 0)
+        // A master name alone (compose fills one in) keeps the single node.
+        #expect(try config(["REDIS_SENTINEL_MASTER": "gateway"]).redis.sentinel == nil)
     }
 
     @Test func sentinelListMasterPasswordAndWaitDefaults() throws {
@@ -44,7 +46,6 @@ struct SentinelTests {
             "REDIS_SENTINELS", "must be a comma list of host:port, got \":26379\"")),
         (["REDIS_SENTINELS": " , ", "REDIS_SENTINEL_MASTER": "gw"], ConfigError.invalid("REDIS_SENTINELS", "names no sentinel")),
         (["REDIS_SENTINELS": "h:1"], ConfigError.missing("REDIS_SENTINEL_MASTER")),
-        (["REDIS_SENTINEL_MASTER": "gw"], ConfigError.invalid("REDIS_SENTINEL_MASTER", "needs REDIS_SENTINELS")),
         (["REDIS_WAIT_REPLICAS": "1", "REDIS_WAIT_TIMEOUT_MS": "1000"], ConfigError.invalid(
             "REDIS_WAIT_TIMEOUT_MS", "must be below REDIS_TIMEOUT_MS (1000)")),
     ])

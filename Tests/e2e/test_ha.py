@@ -443,3 +443,47 @@ def test_sentinel_loss_then_failover_the_workers_follow_through_the_remaining_se
     assert numbers["revoked_tokens_accepted"] == 0
     topology.start_sentinel(0)
     topology.wait_healthy()
+
+
+# --- compose.yaml's "ha" profile (no Docker engine here: checked on the file) -----------------
+
+def test_compose_ha_profile_points_workers_and_oauth2_proxy_at_the_same_sentinels():
+    from test_deployment import WORKER_BINARY, compose, env_example, interpolate
+    services = compose()["services"]
+    ha_services = {name for name, service in services.items() if "ha" in service.get("profiles", [])}
+    assert ha_services == {"redis-replica", "redis-sentinel-1", "redis-sentinel-2", "redis-sentinel-3"}
+    # Only the ha services have a profile: without COMPOSE_PROFILES=ha nothing else changes.
+    assert all(not service.get("profiles") for name, service in services.items() if name not in ha_services)
+    assert "--replicaof redis 6379" in " ".join(services["redis-replica"]["command"])
+    for name in ("redis", "redis-replica"):  # either can be the master after a failover
+        command = " ".join(services[name]["command"])
+        assert "--appendonly yes" in command and "--masterauth" in command and "--replica-announce-ip" in command
+    sentinel_script = services["redis-sentinel-1"]["command"][-1]
+    assert "sentinel monitor $$REDIS_SENTINEL_MASTER redis 6379 2" in sentinel_script
+    assert len({services[f"redis-sentinel-{i}"]["volumes"][0] for i in (1, 2, 3)}) == 3  # each its own state
+
+    # .env filled as the block in .env.example says.
+    filled = {key: value for key, value in env_example().items() if value}
+    filled.update({key: "s" * 48 for key in env_example() if any(w in key for w in ("SECRET", "KEY", "SALT"))})
+    sentinels = ["redis-sentinel-1:26379", "redis-sentinel-2:26379", "redis-sentinel-3:26379"]
+    filled.update(GATEWAY_PUBLIC_URL="https://gateway.example.com", SUPER_ADMIN_EMAIL="root@example.com",
+                  REDIS_SENTINELS=",".join(sentinels), OAUTH2_PROXY_REDIS_USE_SENTINEL="true",
+                  OAUTH2_PROXY_REDIS_SENTINEL_CONNECTION_URLS=",".join(f"redis://{s}" for s in sentinels),
+                  OAUTH2_PROXY_OIDC_ISSUER_URL="https://id.example.com/", OAUTH2_PROXY_CLIENT_ID="id",
+                  OAUTH2_PROXY_EMAIL_DOMAINS="example.com")
+    workers = {k: interpolate(str(v), filled) for k, v in services["workers"]["environment"].items()}
+    oauth2 = {k: interpolate(str(v), filled) for k, v in services["oauth2-proxy"]["environment"].items()}
+    sentinel_env = {k: interpolate(str(v), filled) for k, v in services["redis-sentinel-2"]["environment"].items()}
+    assert oauth2["OAUTH2_PROXY_REDIS_USE_SENTINEL"] == "true"
+    assert oauth2["OAUTH2_PROXY_REDIS_SENTINEL_MASTER_NAME"] == workers["REDIS_SENTINEL_MASTER"] == sentinel_env[
+        "REDIS_SENTINEL_MASTER"] == "gateway"
+    assert [url.removeprefix("redis://") for url in oauth2["OAUTH2_PROXY_REDIS_SENTINEL_CONNECTION_URLS"].split(",")] == \
+        workers["REDIS_SENTINELS"].split(",") == sentinels
+    result = subprocess.run([str(WORKER_BINARY), "--check-config"], env=dict(workers, PATH=os.environ["PATH"]),
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    # A misspelt sentinel list stops the workers at start instead of running on the wrong Redis.
+    workers["REDIS_SENTINELS"] = "redis-sentinel-1"
+    result = subprocess.run([str(WORKER_BINARY), "--check-config"], env=dict(workers, PATH=os.environ["PATH"]),
+                            capture_output=True, text=True)
+    assert result.returncode != 0 and "REDIS_SENTINELS" in result.stderr
