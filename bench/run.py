@@ -9,6 +9,9 @@ Cases (all through the same nginx, LiteLLM replaced by a static upstream):
   c  a browser path: the dev identity check (auth_request) + the Swift page check
   d  token generation (POST /api/token/generate)
   e  an admin list page (limit=100) over 100,000 seeded tokens (when the token admin API exists)
+  s  case b on a second gateway instance configured with Redis Sentinel (REDIS_SENTINELS: a
+     replica of the same Redis and one sentinel): compare its responder CPU µs/req with b's (its
+     req/s also pays for a second nginx on the same cores)
 
 Each case runs at 16 and 64 connections, repeated in interleaved rounds; the table shows
 medians, the ratios b/n, b/a, c/a, d/a, and the CPU time the responders (the noop for n, the
@@ -82,12 +85,53 @@ def rss_kb(pid: int) -> int:
     return 0
 
 
+class SentinelInstance:
+    """Case s: a replica of the bench's Redis, one sentinel monitoring it, and a second gateway
+    instance (nginx, workers, identity; same secrets) that finds Redis through the sentinel."""
+
+    def __init__(self, run_dir: Path, env: dict):
+        self.folder = run_dir / "sentinel"
+        self.folder.mkdir()
+        self.processes = []
+        master = env["REDIS_PORT"]
+        replica, sentinel = free_port(), free_port()
+        self.processes.append(subprocess.Popen(
+            ["redis-server", "--bind", "127.0.0.1", "--port", str(replica), "--replicaof", "127.0.0.1", master,
+             "--save", "", "--appendonly", "no", "--dir", str(self.folder)], stdout=subprocess.DEVNULL))
+        config = self.folder / "sentinel.conf"
+        config.write_text(f"port {sentinel}\nbind 127.0.0.1\ndir {self.folder}\n"
+                          f"sentinel monitor bench 127.0.0.1 {master} 1\n")
+        self.processes.append(subprocess.Popen(["redis-sentinel", str(config)], stdout=subprocess.DEVNULL))
+        deadline = time.time() + 20
+        while "master_link_status:up" not in subprocess.run(
+                ["redis-cli", "-p", str(replica), "info", "replication"], capture_output=True, text=True).stdout:
+            if time.time() > deadline:
+                raise RuntimeError("the bench replica did not sync")
+            time.sleep(0.1)
+        secrets = dict(line.split("=", 1) for line in (run_dir / "dev-secrets.env").read_text().split() if "=" in line)
+        self.env = {key: value for key, value in env.items() if key != "NGINX_EXTRA_CONF"}
+        self.env.update(
+            RUN_DIR=str(self.folder / "run"), GATEWAY_PORT=str(free_port()), START_REDIS="0", START_LITELLM="0",
+            REDIS_SENTINELS=f"127.0.0.1:{sentinel}", REDIS_SENTINEL_MASTER="bench",
+            JWT_SECRET=secrets["DEV_JWT_SECRET"], LITELLM_MASTER_KEY=secrets["DEV_LITELLM_MASTER_KEY"],
+            LITELLM_SHARED_KEY=secrets["DEV_LITELLM_SHARED_KEY"], OAUTH2_PROXY_COOKIE_SECRET=secrets["DEV_COOKIE_SECRET"])
+        subprocess.run([str(ROOT / "scripts" / "stack"), "start"], env=self.env, cwd=ROOT, check=True)
+        self.gateway = f"http://127.0.0.1:{self.env['GATEWAY_PORT']}"
+        self.worker_pid = int((self.folder / "run" / "pids" / "worker.pid").read_text())
+
+    def stop(self):
+        subprocess.run([str(ROOT / "scripts" / "stack"), "stop"], env=self.env, cwd=ROOT)
+        for process in self.processes:
+            process.kill()
+            process.wait()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=5, help="duration of one measurement")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved repetitions (medians are reported)")
     parser.add_argument("--connections", default="16,64")
-    parser.add_argument("--cases", default="a,n,b,r,c,d,e")
+    parser.add_argument("--cases", default="a,n,b,r,c,d,e,s")
     parser.add_argument("--tokens", type=int, default=100_000, help="tokens seeded for case e")
     parser.add_argument("--soak", type=int, default=0, help="then run case b for this many seconds and report worker RSS")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
@@ -120,6 +164,7 @@ def main():
     subprocess.run(["gcc", "-O2", "-o", str(noop_binary), str(ROOT / "bench" / "noop-fcgi.c"), "-lfcgi", "-lpthread"], check=True)
     noop = subprocess.Popen([str(noop_binary), env["BENCH_NOOP_SOCKET"], threads])
     stack = [str(ROOT / "scripts" / "stack")]
+    sentinel_instance = None
     try:
         subprocess.run(stack + ["start"], env=env, cwd=ROOT, check=True)
         gateway = f"http://127.0.0.1:{env['GATEWAY_PORT']}"
@@ -149,7 +194,11 @@ def main():
             "d": dict(url=gateway + "/api/token/generate", headers=[f"Cookie: {cookie}"], script=str(generate_script)),
             "e": dict(url=gateway + "/api/admin/tokens?limit=100", headers=[f"Cookie: {admin_cookie}"]),
         }
-        wanted = [c for c in args.cases.split(",") if c in cases]
+        wanted = [c for c in args.cases.split(",") if c in cases or c == "s"]
+        if "s" in wanted:
+            sentinel_instance = SentinelInstance(run_dir, env)
+            cases["s"] = dict(url=sentinel_instance.gateway + "/v1/models", headers=[f"Authorization: Bearer {token}"])
+            responders["s"] = [sentinel_instance.worker_pid]
         if "e" in wanted:
             probe = admin.get(gateway + "/api/admin/tokens?limit=1")
             seed = ROOT / "scripts" / "seed-tokens"
@@ -158,8 +207,10 @@ def main():
                 wanted.remove("e")
             else:
                 subprocess.run([str(seed), "--port", env["REDIS_PORT"], "--tokens", str(args.tokens)], check=True, cwd=ROOT)
-        probe = requests.get(cases["b"]["url"], headers={"Authorization": f"Bearer {token}"})
-        assert probe.status_code == 200, probe.text
+        for case in ("b", "s"):
+            if case == "b" or case in wanted:
+                probe = requests.get(cases[case]["url"], headers={"Authorization": f"Bearer {token}"})
+                assert probe.status_code == 200, (case, probe.text)
 
         if args.profile:
             data = run_dir / "perf.data"
@@ -208,7 +259,7 @@ def main():
         lines.append("")
         lines.append("| ratio | " + " | ".join(f"{c} conns" for c in connections) + " |")
         lines.append("|---|" + "---|" * len(connections))
-        for top, bottom in (("b", "n"), ("b", "a"), ("r", "b"), ("c", "a"), ("d", "a"), ("n", "a")):
+        for top, bottom in (("b", "n"), ("b", "a"), ("r", "b"), ("s", "b"), ("c", "a"), ("d", "a"), ("n", "a")):
             if top in wanted and bottom in wanted:
                 ratios = [median(top, c, "rps") / median(bottom, c, "rps") for c in connections]
                 lines.append(f"| {top}/{bottom} | " + " | ".join(f"{r:.2f}" for r in ratios) + " |")
@@ -232,6 +283,8 @@ def main():
         Path(args.out).write_text(text)
         print(f"written to {args.out}")
     finally:
+        if sentinel_instance:
+            sentinel_instance.stop()
         subprocess.run(stack + ["stop"], env=env, cwd=ROOT)
         noop.kill()  # libfcgi catches SIGTERM and keeps serving
         noop.wait()
