@@ -6,6 +6,7 @@ help:
 	@echo "make run     install what is missing, build, start the whole stack on 127.0.0.1 (Ctrl-C stops it)"
 	@echo "make stop    stop a stack started with 'make run' (from another terminal)"
 	@echo "make test    unit tests (swift test) and end-to-end tests through nginx with real services"
+	@echo "make test-ha only the Redis Sentinel failover tests (also part of make test)"
 	@echo "make build   release build of the workers"
 	@echo "make deps    install apt packages and the Python venv"
 	@echo "make bench   measure the gateway's own cost with wrk (BENCH_ARGS=--help for options)"
@@ -27,7 +28,11 @@ test: build
 	swift test
 	.venv/bin/python -m pytest -q Tests/e2e
 
-.PHONY: help deps build run stop test
+# Redis high availability alone (real redis-server + redis-sentinel processes; ~1 minute).
+test-ha: build
+	.venv/bin/python -m pytest -q Tests/e2e/test_ha.py
+
+.PHONY: help deps build run stop test test-ha
 
 bench: build
 	@WITH_BENCH=1 scripts/install-deps
