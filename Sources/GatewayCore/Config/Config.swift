@@ -103,22 +103,22 @@ public enum ConfigError: Error, Equatable, CustomStringConvertible {
 }
 
 /// Reads typed settings; an empty value counts as unset.
-struct EnvironmentReader {
+package struct EnvironmentReader {
     let environment: [String: String]
 
-    init(_ environment: [String: String]) { self.environment = environment }
+    package init(_ environment: [String: String]) { self.environment = environment }
 
-    func string(_ name: String) -> String? {
+    package func string(_ name: String) -> String? {
         guard let value = environment[name]?.trimmingSpaces(), !value.isEmpty else { return nil }
         return value
     }
 
-    func list(_ name: String, lowercased: Bool) -> [String] {
+    package func list(_ name: String, lowercased: Bool) -> [String] {
         (string(name) ?? "").split(separator: ",").map { String($0).trimmingSpaces() }.filter { !$0.isEmpty }
             .map { lowercased ? $0.lowercased() : $0 }
     }
 
-    func integer(_ name: String, default fallback: Int64, range: ClosedRange<Int64>) throws(ConfigError) -> Int64 {
+    package func integer(_ name: String, default fallback: Int64, range: ClosedRange<Int64>) throws(ConfigError) -> Int64 {
         guard let text = string(name) else { return fallback }
         guard let value = Int64(text) else { throw .invalid(name, "must be a whole number, got \"\(text)\"") }
         guard range.contains(value) else { throw .invalid(name, "must be between \(range.lowerBound) and \(range.upperBound)") }
@@ -126,7 +126,7 @@ struct EnvironmentReader {
     }
 
     /// A duration in seconds: `3600`, `3600s`, `90m`, `24h` or `7d`; nil when unset.
-    func duration(_ name: String, range: ClosedRange<Int64>) throws(ConfigError) -> Int64? {
+    package func duration(_ name: String, range: ClosedRange<Int64>) throws(ConfigError) -> Int64? {
         guard let text = string(name)?.lowercased() else { return nil }
         let units: [Character: Int64] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
         let unit = text.last.flatMap { units[$0] }

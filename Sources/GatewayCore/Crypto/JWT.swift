@@ -14,7 +14,9 @@ public struct JWTCodec: Sendable {
     public let leeway: Int64
     public let maxTokenBytes: Int
 
-    public init(secrets: [[UInt8]], acceptedIssuers: Set<String>, audience: String = "litellm-api", leeway: Int64 = 30, maxTokenBytes: Int = 8192) {
+    public init(
+        secrets: [[UInt8]], acceptedIssuers: Set<String>, audience: String = "litellm-api", leeway: Int64 = 30, maxTokenBytes: Int = 8192
+    ) {
         precondition(!secrets.isEmpty, "at least one JWT secret")
         self.secrets = secrets
         self.keys = secrets.map(HMACKey.init)
@@ -85,7 +87,7 @@ public struct JWTCodec: Sendable {
     }
 
     /// NumericDate: a JSON number of seconds (fractions allowed by RFC 7519, truncated).
-    static func seconds(_ value: JSON?) -> Int64? {
+    package static func seconds(_ value: JSON?) -> Int64? {
         switch value {
         case .int(let seconds): seconds
         case .double(let seconds) where seconds.isFinite && abs(seconds) < 1e15: Int64(seconds)
@@ -138,49 +140,5 @@ public enum JWTError: Error, Equatable, Sendable {
         case .missingEmail: "Token has no user_email"
         case .invalidClaim(let name): "Invalid token claim: \(name)"
         }
-    }
-}
-
-public enum Email {
-    /// Lowercased and trimmed: the one form used in Redis keys and comparisons.
-    public static func normalize(_ email: String) -> String {
-        email.trimmingSpaces().lowercased()
-    }
-
-    /// A plain, conservative address check: one `@`, a dotted domain, no spaces or controls.
-    public static func isValid(_ email: String) -> Bool {
-        let bytes = email.utf8
-        guard bytes.count <= 254, let at = bytes.firstIndex(of: UInt8(ascii: "@")) else { return false }
-        let local = bytes[..<at]
-        let domain = bytes[bytes.index(after: at)...]
-        guard !local.isEmpty, local.count <= 64, local.allSatisfy(isLocalByte) else { return false }
-        guard domain.contains(UInt8(ascii: ".")), domain.first != UInt8(ascii: "."), domain.last != UInt8(ascii: "."),
-            domain.allSatisfy(isDomainByte)
-        else { return false }
-        return !zip(domain, domain.dropFirst()).contains { $0 == UInt8(ascii: ".") && $1 == UInt8(ascii: ".") }
-    }
-
-    private static func isAlphanumeric(_ byte: UInt8) -> Bool {
-        (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte)
-    }
-
-    /// Letters, digits and RFC 5322's atext specials (no quoting, no `@`).
-    private static let localSpecials = Array(".!#$%&'*+/=?^_`{|}~-".utf8)
-
-    private static func isLocalByte(_ byte: UInt8) -> Bool {
-        isAlphanumeric(byte) || localSpecials.contains(byte)
-    }
-
-    private static func isDomainByte(_ byte: UInt8) -> Bool {
-        isAlphanumeric(byte) || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "-")
-    }
-}
-
-extension String {
-    func trimmingSpaces() -> String {
-        var slice = Substring(self)
-        while let first = slice.first, first.isWhitespace { slice.removeFirst() }
-        while let last = slice.last, last.isWhitespace { slice.removeLast() }
-        return String(slice)
     }
 }

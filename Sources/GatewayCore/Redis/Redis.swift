@@ -189,7 +189,9 @@ final class HiredisContext {
     }
 
     /// Lays all arguments out in one buffer and passes pointers into it (binary-safe).
-    private static func withArgv<R>(_ arguments: [String], _ body: (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> R) -> R {
+    private static func withArgv<R>(
+        _ arguments: [String], _ body: (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> R
+    ) -> R {
         var storage: [UInt8] = []
         var offsets: [Int] = []
         var lengths: [Int] = []
@@ -216,7 +218,8 @@ final class HiredisContext {
 public final class RedisClient {
     public let options: RedisOptions
     private var context: HiredisContext?
-    private var retryAfter: timespec?
+    /// Monotonic milliseconds before which a new connect is not tried (after a failed one).
+    private var retryAfterMS: Int64?
 
     public init(options: RedisOptions) {
         self.options = options
@@ -284,22 +287,17 @@ public final class RedisClient {
 
     private func connected() throws(RedisError) -> HiredisContext {
         if let context { return context }
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        if let retryAfter, (now.tv_sec, now.tv_nsec) < (retryAfter.tv_sec, retryAfter.tv_nsec) {
+        let now = Clock.system.monotonicMilliseconds()
+        if let retryAfterMS, now < retryAfterMS {
             throw .connect("reconnect backing off")
         }
         do throws(RedisError) {
             let fresh = try HiredisContext.open(options)
             context = fresh
-            retryAfter = nil
+            retryAfterMS = nil
             return fresh
         } catch {
-            var until = now
-            until.tv_nsec += options.reconnectBackoffMS * 1_000_000
-            until.tv_sec += until.tv_nsec / 1_000_000_000
-            until.tv_nsec %= 1_000_000_000
-            retryAfter = until
+            retryAfterMS = now + Int64(options.reconnectBackoffMS)
             throw error
         }
     }

@@ -27,6 +27,7 @@ public final class RevocationWatch: Sendable {
 
     private let options: RedisOptions
     private let logger: Logger
+    private let clock: Clock
     /// How often the watch pings Redis, and how long without an answer it trusts the cache.
     let pingMS: Int64
     let livenessMS: Int64
@@ -40,9 +41,10 @@ public final class RevocationWatch: Sendable {
     /// nobody else is reading, by the request thread that noticed it.
     private let connection = Mutex<HiredisContext?>(nil)
 
-    public init(options: RedisOptions, logger: Logger, pingMS: Int64 = 100, livenessMS: Int64? = nil) {
+    public init(options: RedisOptions, logger: Logger, pingMS: Int64 = 100, livenessMS: Int64? = nil, clock: Clock = .system) {
         self.options = options
         self.logger = logger
+        self.clock = clock
         self.pingMS = pingMS
         self.livenessMS = livenessMS ?? min(Int64(options.commandTimeoutMS), 500)
     }
@@ -61,7 +63,7 @@ public final class RevocationWatch: Sendable {
     /// be used (and the caller must ask Redis). A message waiting in the socket is read here and
     /// now (unless another thread is reading), so the PING answers that arrive ten times a
     /// second do not send requests to Redis while the watching thread waits for a CPU.
-    func stamp() -> UInt64? {
+    package func stamp() -> UInt64? {
         guard live.load(ordering: .sequentiallyConsistent) else { return nil }
         let fd = socket.load(ordering: .sequentiallyConsistent)
         guard fd >= 0 else { return nil }
@@ -69,7 +71,7 @@ public final class RevocationWatch: Sendable {
             guard (try? drain(wait: false)) == true, !RevocationWatch.hasPendingData(fd) else { return nil }
         }
         guard !draining.load(ordering: .sequentiallyConsistent) else { return nil }
-        guard RevocationWatch.monotonicMS() - lastHeardMS.load(ordering: .sequentiallyConsistent) <= livenessMS else { return nil }
+        guard clock.monotonicMilliseconds() - lastHeardMS.load(ordering: .sequentiallyConsistent) <= livenessMS else { return nil }
         let current = generation.load(ordering: .sequentiallyConsistent)
         guard live.load(ordering: .sequentiallyConsistent) else { return nil }
         return current
@@ -99,7 +101,7 @@ public final class RevocationWatch: Sendable {
                 self.turnOff()
                 throw error
             }
-            if !replies.isEmpty { self.lastHeardMS.store(RevocationWatch.monotonicMS(), ordering: .sequentiallyConsistent) }
+            if !replies.isEmpty { self.lastHeardMS.store(self.clock.monotonicMilliseconds(), ordering: .sequentiallyConsistent) }
             // A change under a watched prefix (or a flush, sent with a null key list).
             if replies.contains(where: { $0.array.first?.string == "message" }) {
                 self.generation.add(1, ordering: .sequentiallyConsistent)
@@ -119,7 +121,7 @@ public final class RevocationWatch: Sendable {
     /// The generation to store with a decision read from Redis now: read it *before* asking
     /// Redis, so that a change during the read leaves the stored decision stale. Nil when the
     /// watch is not live.
-    func generationBeforeRead() -> UInt64? {
+    package func generationBeforeRead() -> UInt64? {
         live.load(ordering: .sequentiallyConsistent) ? generation.load(ordering: .sequentiallyConsistent) : nil
     }
 
@@ -128,22 +130,16 @@ public final class RevocationWatch: Sendable {
     /// writer and the invalidation messages in the same turn, but not in a fixed order; after
     /// this wait every watch in the deployment has been sent the message, so the next request
     /// anywhere sees the change.
-    func awaitChange(from before: UInt64?, timeoutMS: Int64 = 200) {
+    package func awaitChange(from before: UInt64?, timeoutMS: Int64 = 200) {
         guard let before else { return }
-        let deadline = RevocationWatch.monotonicMS() + timeoutMS
+        let deadline = clock.monotonicMilliseconds() + timeoutMS
         while generation.load(ordering: .sequentiallyConsistent) == before, live.load(ordering: .sequentiallyConsistent),
-            RevocationWatch.monotonicMS() < deadline
+            clock.monotonicMilliseconds() < deadline
         {
             let fd = socket.load(ordering: .sequentiallyConsistent)
             if fd >= 0, RevocationWatch.hasPendingData(fd), (try? drain(wait: false)) == true { continue }
             usleep(100)
         }
-    }
-
-    static func monotonicMS() -> Int64 {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
     }
 
     // MARK: The watching thread
@@ -182,7 +178,7 @@ public final class RevocationWatch: Sendable {
             slot = context
             return context.fd
         }
-        lastHeardMS.store(RevocationWatch.monotonicMS(), ordering: .sequentiallyConsistent)
+        lastHeardMS.store(clock.monotonicMilliseconds(), ordering: .sequentiallyConsistent)
         generation.add(1, ordering: .sequentiallyConsistent)
         socket.store(fd, ordering: .sequentiallyConsistent)
         live.store(true, ordering: .sequentiallyConsistent)
@@ -190,7 +186,7 @@ public final class RevocationWatch: Sendable {
 
     /// Reads messages and pings until the connection fails or Redis stops answering.
     private func watch() throws(RedisError) -> Never {
-        var lastPing = RevocationWatch.monotonicMS()
+        var lastPing = clock.monotonicMilliseconds()
         while true {
             let fd = socket.load(ordering: .sequentiallyConsistent)
             guard fd >= 0, live.load(ordering: .sequentiallyConsistent) else { throw .connection("connection lost") }
@@ -198,7 +194,7 @@ public final class RevocationWatch: Sendable {
             let ready = poll(&descriptor, 1, Int32(pingMS))
             if ready < 0 && errno != EINTR { throw .connection("poll failed") }
             if ready > 0 && RevocationWatch.hasPendingData(fd) { try drain(wait: true) }
-            let now = RevocationWatch.monotonicMS()
+            let now = clock.monotonicMilliseconds()
             if now - lastHeardMS.load(ordering: .sequentiallyConsistent) > Int64(options.commandTimeoutMS) + pingMS {
                 throw .timeout
             }
@@ -216,47 +212,5 @@ public final class RevocationWatch: Sendable {
         live.store(false, ordering: .sequentiallyConsistent)
         socket.store(-1, ordering: .sequentiallyConsistent)
         generation.add(1, ordering: .sequentiallyConsistent)
-    }
-}
-
-/// One accept thread's memory of the tokens it let through, by the token's exact text: what
-/// the signature check found (so a repeated token is not decoded and verified again; the
-/// secrets are fixed for the process's life) and the generation under which Redis found it
-/// neither revoked nor banned. An entry lets a call through without Redis only while that
-/// generation is current and the entry is younger than the tracking interval, so each token
-/// still reaches Redis (revocation, ban, tracking) at least once per interval.
-final class JWTCheckCache {
-    struct Entry {
-        let email: String
-        let expiresAt: Int64
-        /// The X-Gateway-Spend-Metadata value, encoded once.
-        let spendMetadata: String
-        let generation: UInt64
-        let checkedAt: Int64
-    }
-
-    let watch: RevocationWatch
-    let maxAge: Int64
-    private var entries: [String: Entry] = [:]
-    static let maxEntries = 1024
-
-    init(watch: RevocationWatch, maxAge: Int64) {
-        self.watch = watch
-        self.maxAge = maxAge
-    }
-
-    /// The remembered answer for this exact token text when it may be used now: not expired
-    /// (`exp` + leeway, as the signature check would say), younger than `maxAge`, and read
-    /// under the current revocation generation.
-    func allowedEntry(for token: String, now: Int64, leeway: Int64) -> Entry? {
-        guard let entry = entries[token], now < entry.expiresAt + leeway, now - entry.checkedAt < maxAge,
-            let current = watch.stamp(), current == entry.generation
-        else { return nil }
-        return entry
-    }
-
-    func remember(_ entry: Entry, for token: String) {
-        if entries.count >= JWTCheckCache.maxEntries { entries.removeAll(keepingCapacity: true) }
-        entries[token] = entry
     }
 }

@@ -1,7 +1,5 @@
-import FCGIRuntime
-
 /// An error that becomes an HTTP answer: a status, a stable `code`, and a JSON body.
-/// `Router` turns it into a response; handlers only throw it.
+/// `Router` turns it into a response (`response`); handlers only throw it.
 public struct APIError: Error, Sendable {
     public let status: Int
     public let code: String
@@ -38,6 +36,4 @@ public struct APIError: Error, Sendable {
     public static func redis(_ error: RedisError) -> APIError {
         APIError(503, "redis_unavailable", "Service temporarily unavailable", [("detail", .string(error.description))])
     }
-
-    public var response: Response { .json(status, body.text) }
 }

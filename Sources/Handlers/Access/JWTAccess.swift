@@ -1,4 +1,5 @@
 import FCGIRuntime
+import GatewayCore
 
 /// Replaces `jwt_validator.lua` + `auth_handler.lua`: the access check of every /v1 call
 /// (SPEC 5.5).
@@ -40,7 +41,8 @@ enum JWTAccess {
             outcome = try Tracking.runJWT(email: token.email, jti: token.jti, tokenName: token.tokenName, context: context)
         } catch {
             context.logger.error("redis failure on access check", metadata: ["error": "\(error)"])
-            throw APIError.openAI(503, type: "service_unavailable", code: "redis_unavailable",
+            throw APIError.openAI(
+                503, type: "service_unavailable", code: "redis_unavailable",
                 message: "Token checks are unavailable (\(error)); try again shortly")
         }
         switch outcome {
@@ -59,8 +61,9 @@ enum JWTAccess {
             let spendMetadata = metadata.asciiText
             if let cache, let generation {  // nothing to remember while the watch is off
                 cache.remember(
-                    .init(email: token.email, expiresAt: token.expiresAt, spendMetadata: spendMetadata, generation: generation,
-                          checkedAt: context.now),
+                    .init(
+                        email: token.email, expiresAt: token.expiresAt, spendMetadata: spendMetadata, generation: generation,
+                        checkedAt: context.now),
                     for: text)
             }
             return allowed(email: token.email, spendMetadata: spendMetadata, context: context)
@@ -68,12 +71,14 @@ enum JWTAccess {
     }
 
     static func allowed(email: String, spendMetadata: String, context: Context) -> Response {
-        Response(status: 200, headers: [
-            ("X-Accel-Redirect", upstreamLocation),
-            ("X-Gateway-Email", email),
-            ("X-Gateway-Authorization", context.config.litellmAuthorization),
-            ("X-Gateway-Spend-Metadata", spendMetadata),
-        ])
+        Response(
+            status: 200,
+            headers: [
+                ("X-Accel-Redirect", upstreamLocation),
+                ("X-Gateway-Email", email),
+                ("X-Gateway-Authorization", context.config.litellmAuthorization),
+                ("X-Gateway-Spend-Metadata", spendMetadata),
+            ])
     }
 
     static func denied(_ message: String, code: String) -> APIError {

@@ -1,4 +1,5 @@
 import FCGIRuntime
+import GatewayCore
 
 /// Replaces `admin_check.lua` + `key_generate_handler.lua`: the access checks in front of
 /// LiteLLM's own admin surface (SPEC 5.8) and of `POST /key/generate` (SPEC 5.9).

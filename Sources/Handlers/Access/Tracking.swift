@@ -1,4 +1,5 @@
 import FCGIRuntime
+import GatewayCore
 
 /// The per-request policy in one Redis round trip: revocation (JWT only), ban, and the
 /// active-user tracking both the Lua tracker (OAuth2 sessions) and the Lua auth handler
@@ -157,62 +158,5 @@ enum Tracking {
     static func banMessage(remaining: Int64) -> String {
         guard remaining > 0 else { return "User is temporarily banned" }
         return "User is banned for \(remaining / 86400) days \(remaining % 86400 / 3600) hours"
-    }
-}
-
-/// Access rules for browser routes: identity from OAuth2 Proxy, ban check, session tracking.
-enum BrowserPolicy {
-    static func enforce(_ access: Access, request: Request, context: Context) throws {
-        switch access {
-        case .public:
-            return
-        case .browser, .browserGuarded, .admin, .superAdmin:
-            try SameOrigin.check(request, publicURL: context.config.publicURL)
-            let email = try context.requireIdentity()
-            let session = OAuth2Cookie.sessionID(
-                cookieHeader: request.header("Cookie"), name: context.config.cookieName, secret: context.config.cookieSecret)
-            let outcome = try Tracking.runOAuth2(email: email, sessionID: session, context: context)
-            guard case .banned(let remaining) = outcome else {
-                try requirePrivilege(access, email: email, context: context)
-                return
-            }
-            context.logger.notice("banned user refused")
-            if access != .browser {
-                throw APIError(
-                    status: 403, code: "banned",
-                    body: [
-                        "error": "Access denied", "message": .string(Tracking.banMessage(remaining: remaining)),
-                        "banned_until_seconds": .int(remaining), "user_email": .string(email),
-                    ])
-            }
-            throw APIError(
-                status: 401, code: "banned",
-                body: [
-                    "status": "blocked", "reason": "session_deleted_recently",
-                    "message": .string("Your session was ended by an administrator. \(Tracking.banMessage(remaining: remaining))."),
-                    "email": .string(email),
-                ])
-        }
-    }
-
-    static func requirePrivilege(_ access: Access, email: String, context: Context) throws {
-        switch access {
-        case .admin:
-            guard try Admins.isAdmin(email, context: context) else {
-                context.logger.notice("non-admin refused")
-                throw APIError(
-                    status: 403, code: "not_admin",
-                    body: ["error": "Insufficient privileges. Admin access only.", "code": "not_admin", "user": .string(email)])
-            }
-        case .superAdmin:
-            guard Admins.isSuperAdmin(email, context: context) else {
-                context.logger.notice("non-super-admin refused")
-                throw APIError(
-                    status: 403, code: "not_super_admin",
-                    body: ["error": "Super admin only", "code": "not_super_admin", "user": .string(email)])
-            }
-        default:
-            return
-        }
     }
 }

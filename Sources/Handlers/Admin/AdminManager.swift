@@ -1,4 +1,5 @@
 import FCGIRuntime
+import GatewayCore
 
 /// Replaces `admin_manager.lua`: the super admin lists, adds and removes admins (SPEC 5.10).
 ///

@@ -1,3 +1,5 @@
+import GatewayCore
+
 /// The one admin rule, used by every admin route and the LiteLLM admin check (SPEC 5.8, 7.8):
 /// an admin is SUPER_ADMIN_EMAIL, or listed in ADMIN_EMAILS, or in a domain of ADMIN_DOMAINS,
 /// or a member of the Redis set `admin:emails`. E-mails are compared lowercased.

@@ -1,4 +1,5 @@
 import FCGIRuntime
+import GatewayCore
 
 /// The audit log of admin actions (SPEC 7.9): who, what, when, result. A Redis stream
 /// `gw:audit`, trimmed by age on every write (AUDIT_RETENTION_DAYS), newest first when read.
@@ -61,20 +62,5 @@ public enum Audit {
             "retention_days": JSON(context.config.auditRetentionDays),
         ]
         return .json(200, body.text)
-    }
-}
-
-/// `limit` and `cursor` query parameters shared by the admin lists.
-public enum Paging {
-    public static let maxLimit = 1000
-
-    /// The `limit` parameter: nil when absent (the caller wants the whole list, as before
-    /// paging existed), else 1...maxLimit; anything else is 400.
-    public static func limit(_ request: Request, default fallback: Int? = nil) throws(APIError) -> Int? {
-        guard let text = request.queryValue("limit"), !text.isEmpty else { return fallback }
-        guard let value = Int(text), (1...maxLimit).contains(value) else {
-            throw .badRequest("limit must be a whole number from 1 to \(maxLimit)", code: "invalid_limit")
-        }
-        return value
     }
 }

@@ -1,4 +1,5 @@
 import FCGIRuntime
+import GatewayCore
 
 /// One page of a SCAN-family iteration (`SCAN`, `SSCAN key`): the `limit`/`cursor` paging of
 /// the admin lists. A page ends on a SCAN batch boundary, so it holds at least `limit` items
@@ -27,7 +28,9 @@ struct ScanPage {
         return try fetch(command, match: match, cursor: start ?? "0", limit: limit, redis: redis)
     }
 
-    static func fetch(_ command: [String], match: String?, cursor start: String, limit: Int, redis: RedisClient) throws(RedisError) -> ScanPage {
+    static func fetch(_ command: [String], match: String?, cursor start: String, limit: Int, redis: RedisClient) throws(RedisError)
+        -> ScanPage
+    {
         var cursor = start
         var seen = Set<String>()
         var items: [String] = []

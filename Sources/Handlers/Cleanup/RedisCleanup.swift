@@ -1,4 +1,5 @@
 import FCGIRuntime
+import GatewayCore
 import Glibc
 import Logging
 
@@ -114,7 +115,7 @@ public enum RedisCleanup {
     /// One cleanup: find, remove, record the log (`cleanup:log:{id}` with the retention as TTL,
     /// the id in `cleanup:logs`, entries past the retention trimmed) and the audit entry.
     public static func run(executedBy: String, manual: Bool, context: Context) throws(RedisError) -> (id: String, record: JSON) {
-        let started = monotonicMilliseconds()
+        let started = Clock.system.monotonicMilliseconds()
         let targets = try find(context.redis)
         let all = targets.all
         var outcomes: [Int64] = []
@@ -147,13 +148,16 @@ public enum RedisCleanup {
         let total = counts.values.reduce(0, +) + emptySets
         var record: [(String, JSON)] = [
             ("timestamp", .int(context.now)), ("executed_by", .string(executedBy)), ("manual", .bool(manual)),
-            ("results", [
-                "orphaned_jwt_token_ids_deleted": JSON(counts[.orphanedTokenID] ?? 0),
-                "orphaned_metadata_deleted": JSON(counts[.orphanedMetadata] ?? 0),
-                "empty_token_sets_deleted": JSON(emptySets),
-                "stale_active_users_removed": JSON(counts[.staleActiveUser] ?? 0),
-            ]),
-            ("total_deleted", JSON(total)), ("duration_ms", .int(monotonicMilliseconds() - started)),
+            (
+                "results",
+                [
+                    "orphaned_jwt_token_ids_deleted": JSON(counts[.orphanedTokenID] ?? 0),
+                    "orphaned_metadata_deleted": JSON(counts[.orphanedMetadata] ?? 0),
+                    "empty_token_sets_deleted": JSON(emptySets),
+                    "stale_active_users_removed": JSON(counts[.staleActiveUser] ?? 0),
+                ]
+            ),
+            ("total_deleted", JSON(total)), ("duration_ms", .int(Clock.system.monotonicMilliseconds() - started)),
             ("freed_memory", .string(estimatedMemory(items: total))),
             ("deleted_items", .array(Array(items.prefix(maxLoggedItems)))),
         ]
@@ -209,9 +213,10 @@ public enum RedisCleanup {
             var orphanedPerSet: [String: Int] = [:]
             for (candidate, present) in zip(candidates, exists) where !present {
                 let email = String(candidate.set.dropFirst(setPrefix.count))
-                targets.tokenIDs.append(Target(
-                    kind: .orphanedTokenID, key: candidate.set, member: candidate.id,
-                    guardKey: "token:info:\(candidate.id)", email: email))
+                targets.tokenIDs.append(
+                    Target(
+                        kind: .orphanedTokenID, key: candidate.set, member: candidate.id,
+                        guardKey: "token:info:\(candidate.id)", email: email))
                 orphanedPerSet[candidate.set, default: 0] += 1
             }
             for (key, reply) in zip(part, memberReplies) where orphanedPerSet[key] == reply.array.count && !reply.array.isEmpty {
@@ -223,16 +228,18 @@ public enum RedisCleanup {
         let metadataKeys = try redis.scanAll(["SCAN"], match: metadataPrefix + "*")
         let emails = metadataKeys.map { String($0.dropFirst(metadataPrefix.count)) }
         for (index, present) in try existence(redis, emails.map { "active_user:\($0)" }).enumerated() where !present {
-            targets.metadata.append(Target(
-                kind: .orphanedMetadata, key: metadataKeys[index], member: "",
-                guardKey: "active_user:\(emails[index])", email: emails[index]))
+            targets.metadata.append(
+                Target(
+                    kind: .orphanedMetadata, key: metadataKeys[index], member: "",
+                    guardKey: "active_user:\(emails[index])", email: emails[index]))
         }
 
         let users = try redis.scanAll(["SSCAN", "active_users"])
         for (index, present) in try existence(redis, users.map { "active_user:\($0)" }).enumerated() where !present {
-            targets.activeUsers.append(Target(
-                kind: .staleActiveUser, key: "active_users", member: users[index],
-                guardKey: "active_user:\(users[index])", email: users[index]))
+            targets.activeUsers.append(
+                Target(
+                    kind: .staleActiveUser, key: "active_users", member: users[index],
+                    guardKey: "active_user:\(users[index])", email: users[index]))
         }
         return targets
     }
@@ -264,46 +271,5 @@ public enum RedisCleanup {
     static func rounded(_ value: Double) -> String {
         let tenths = Int((value * 10).rounded())
         return "\(tenths / 10).\(tenths % 10)"
-    }
-
-    static func monotonicMilliseconds() -> Int64 {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
-    }
-}
-
-/// The scheduled cleanup (SPEC 7.11): runs inside the workers as the system, never as an HTTP
-/// caller. Every worker process may run the loop; a Redis lock lets one run per interval.
-public enum CleanupSchedule {
-    /// One tick: takes `gw:cleanup:lock` for `interval` seconds and, if this process got it,
-    /// runs the cleanup as `executed_by: "system"`, `manual: false`. Returns the cleanup id,
-    /// or nil when another process holds the lock.
-    public static func tick(interval: Int64, context: Context) throws(RedisError) -> String? {
-        let owner = "\(context.now)-\(Hex.encode(Crypto.randomBytes(4)))"
-        let reply = try context.redis.command("SET", RedisCleanup.lockKey, owner, "NX", "EX", String(interval))
-        if case .error(let message) = reply { throw .server(message) }
-        guard reply.string == "OK" else { return nil }
-        return try RedisCleanup.run(executedBy: "system", manual: false, context: context).id
-    }
-
-    /// The loop a worker's background thread runs forever when CLEANUP_INTERVAL_SECONDS > 0.
-    /// Failures (Redis down) are logged and retried at the next interval.
-    public static func loop(config: Config, logger: Logger) -> Never {
-        let redis = RedisClient(options: config.redis)
-        let interval = config.cleanupInterval
-        while true {
-            let context = Context(config: config, redis: redis, logger: logger, now: Context.unixTime(), identity: nil)
-            do {
-                if let id = try tick(interval: interval, context: context) {
-                    logger.info("scheduled cleanup done", metadata: ["cleanup.id": "\(id)"])
-                }
-            } catch {
-                logger.error("scheduled cleanup failed", metadata: ["error": "\(error)"])
-            }
-            // Ticking more often than the interval costs one SET per tick; the lock keeps runs
-            // one interval apart wherever they happen.
-            sleep(UInt32(clamping: min(60, max(1, interval / 10))))
-        }
     }
 }

@@ -1,5 +1,5 @@
 import FCGIRuntime
-import Glibc
+import GatewayCore
 import Logging
 
 /// What a handler gets besides the request: configuration, this thread's Redis client,
@@ -58,30 +58,5 @@ public struct Context {
     public func requireIdentity() throws(APIError) -> String {
         guard let identity else { throw .unauthenticated }
         return identity
-    }
-
-    public static func unixTime() -> Int64 {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        return Int64(now.tv_sec)
-    }
-}
-
-extension Request {
-    /// The FastCGI parameter nginx fills from OAuth2 Proxy's `X-Auth-Request-Email`.
-    public static let identityParam = "GATEWAY_AUTH_EMAIL"
-
-    /// The body as a JSON object; 400 when it is missing, not JSON, or not an object.
-    public func jsonObject(allowEmpty: Bool = false) throws(APIError) -> JSON {
-        if body.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
-            if allowEmpty { return .object([]) }
-            throw .badRequest("Request body is required", code: "body_missing")
-        }
-        let value: JSON
-        do { value = try JSON.parse(body) } catch {
-            throw .badRequest("Invalid JSON in request body: \(error.reason) at byte \(error.offset)", code: "invalid_json")
-        }
-        guard case .object = value else { throw .badRequest("Request body must be a JSON object", code: "invalid_json") }
-        return value
     }
 }

@@ -1,4 +1,5 @@
 import FCGIRuntime
+import GatewayCore
 
 /// Replaces `oauth_check.lua` in front of the browser UIs (SPEC 5.7, 5.14): the Router has
 /// already checked identity, ban and privilege for the page's access level; allowed requests
@@ -32,8 +33,10 @@ enum Pages {
             case (403, _):
                 ("Not allowed", "This page is for administrators only.", "このページは管理者専用です。")
             case (503, _):
-                ("Temporarily unavailable", "The gateway cannot reach its database right now. Please try again in a moment.",
-                 "ゲートウェイが一時的に利用できません。しばらくしてから再度お試しください。")
+                (
+                    "Temporarily unavailable", "The gateway cannot reach its database right now. Please try again in a moment.",
+                    "ゲートウェイが一時的に利用できません。しばらくしてから再度お試しください。"
+                )
             default:
                 ("Something went wrong", error.body["error"]?.stringValue ?? "Unexpected error.", "エラーが発生しました。")
             }
@@ -54,23 +57,5 @@ enum Pages {
             status: error.status,
             headers: [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store")],
             body: Array(page.utf8))
-    }
-}
-
-public enum HTMLText {
-    public static func escape(_ text: String) -> String {
-        var out = ""
-        out.reserveCapacity(text.utf8.count)
-        for character in text {
-            switch character {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(character)
-            }
-        }
-        return out
     }
 }

@@ -1,4 +1,5 @@
 import FCGIRuntime
+import GatewayCore
 import Logging
 
 /// One accept thread's responder: finds the route, enforces its access rule, runs the
@@ -8,16 +9,18 @@ public final class Router: Responder {
     let config: Config
     let redis: RedisClient
     let logger: Logger
+    let clock: Clock
 
     let jwtCache: JWTCheckCache?
 
     /// `watch`: the process's revocation watch, when the /v1 check may remember tokens it let
     /// through (not with TRACK_INTERVAL_SECONDS=0 or JWT_REQUIRE_OAUTH_WITHIN, which need Redis
     /// on every call).
-    public init(config: Config, logger: Logger, watch: RevocationWatch? = nil) {
+    public init(config: Config, logger: Logger, watch: RevocationWatch? = nil, clock: Clock = .system) {
         self.config = config
         self.redis = RedisClient(options: config.redis)
         self.logger = logger
+        self.clock = clock
         self.jwtCache =
             if let watch, config.trackInterval > 0, config.jwtRequireOAuthWithin == 0 {
                 JWTCheckCache(watch: watch, maxAge: config.trackInterval)
@@ -27,7 +30,7 @@ public final class Router: Responder {
     public func respond(to request: Request) -> Response {
         let identity = request.params[Request.identityParam].map(Email.normalize).flatMap { $0.isEmpty ? nil : $0 }
         let context = Context(
-            config: config, redis: redis, logger: logger, now: Context.unixTime(), identity: identity, requestPath: request.path,
+            config: config, redis: redis, logger: logger, now: clock.unixSeconds(), identity: identity, requestPath: request.path,
             jwtCache: jwtCache)
         do {
             let route = try Router.route(for: request)

@@ -1,4 +1,5 @@
 import FCGIRuntime
+import GatewayCore
 
 /// The whole route table: read this first. `openresty/gateway.conf` sends the same paths here.
 ///
@@ -53,49 +54,4 @@ public enum Routes {
         Route("POST", "/api/admin/redis/cleanup", access: .admin, RedisCleanup.execute),
         Route("GET", "/api/admin/redis/cleanup/logs", access: .admin, RedisCleanup.logs),
     ]
-}
-
-/// Who may reach a route, enforced by `Router` before the handler runs.
-public enum Access: Sendable {
-    /// No identity needed (the handler checks what it needs itself, as the JWT check does).
-    case `public`
-    /// A browser session (identity from OAuth2 Proxy); banned users get 401 `blocked`, and
-    /// the session is tracked (active_user_tracker, SPEC 5.6).
-    case browser
-    /// As `browser`, for UI pages and admin APIs: banned users get 403 (oauth_check, SPEC 5.7).
-    case browserGuarded
-    /// As `browserGuarded`, and the caller must be an admin (`Admins`, one rule everywhere).
-    case admin
-    /// As `browserGuarded`, and the caller must be the super admin.
-    case superAdmin
-}
-
-public typealias Handler = @Sendable (Request, Context) throws -> Response
-
-public struct Route: Sendable {
-    public let method: String?
-    /// An exact path, or a prefix ending in `/` when `prefix` is true (the rest is the
-    /// handler's to read from `request.path`).
-    public let path: String
-    public let prefix: Bool
-    public let access: Access
-    public let handler: Handler
-
-    public init(_ method: String? = nil, _ path: String = "", prefix: Bool = false, access: Access, _ handler: @escaping Handler) {
-        self.method = method
-        self.path = path
-        self.prefix = prefix
-        self.access = access
-        self.handler = handler
-    }
-
-    func matches(path candidate: String) -> Bool {
-        prefix ? candidate.hasPrefix(path) && candidate.count > path.count : candidate == path
-    }
-}
-
-enum Health {
-    static func get(_ request: Request, _ context: Context) throws -> Response {
-        .json(200, #"{"status":"healthy"}"#)
-    }
 }

@@ -1,4 +1,5 @@
 import FCGIRuntime
+import GatewayCore
 
 /// CSRF protection for the browser APIs (new; the Lua gateway had none): a state-changing
 /// request (any method but GET, HEAD, OPTIONS) carrying the OAuth2 cookie must come from the

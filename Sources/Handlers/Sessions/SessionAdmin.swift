@@ -1,4 +1,5 @@
 import FCGIRuntime
+import GatewayCore
 
 /// Replaces `session_admin.lua`: `/api/admin/sessions…` (SPEC 5.11), admins only (the route's
 /// access rule). Lists OAuth2 Proxy sessions with their owners (from `SessionIndex`), active
@@ -14,7 +15,9 @@ enum SessionAdmin {
         let page = try ScanPage.read(request, command: ["SCAN"], match: sessionPattern(context), redis: context.redis)
         let keys = page.items.filter { isSessionKey($0, context) }
         var sessions: [JSON] = []
-        for (key, replies) in zip(keys, try chunkedPipeline(keys, context: context) { [["TTL", $0], ["HMGET", SessionIndex.key($0), "email", "first_seen"]] }) {
+        for (key, replies) in zip(
+            keys, try chunkedPipeline(keys, context: context) { [["TTL", $0], ["HMGET", SessionIndex.key($0), "email", "first_seen"]] })
+        {
             let ttl = replies[0].integer ?? -2
             guard ttl != -2 else { continue }
             let owner = replies[1].array
@@ -40,8 +43,10 @@ enum SessionAdmin {
         let emails = Array(Set(active + banned))
         var users: [(lastAccess: Int64, entry: JSON, banned: Bool)] = []
         let replies = try chunkedPipeline(emails, context: context) { email in
-            [["GET", "active_user_metadata:\(email)"], ["SCARD", "active_user:\(email)"], ["TTL", "active_user:\(email)"],
-             ["TTL", "active_user_deleted:\(email)"], ["GET", "active_user_deleted:\(email)"]]
+            [
+                ["GET", "active_user_metadata:\(email)"], ["SCARD", "active_user:\(email)"], ["TTL", "active_user:\(email)"],
+                ["TTL", "active_user_deleted:\(email)"], ["GET", "active_user_deleted:\(email)"],
+            ]
         }
         for (email, reply) in zip(emails, replies) {
             let metadata = reply[0].string.flatMap { try? JSON.parse($0) } ?? .object([])
@@ -133,7 +138,8 @@ enum SessionAdmin {
         }
         if case .error(let message) = reply { throw RedisError.server(message) }
         let deleted = reply.integer ?? 0
-        Audit.record("session.revoke_user", target: email, details: ["deleted_sessions": .int(deleted), "ban_ttl": .int(ttl)], context: context)
+        Audit.record(
+            "session.revoke_user", target: email, details: ["deleted_sessions": .int(deleted), "ban_ttl": .int(ttl)], context: context)
         let body: JSON = [
             "message": "User sessions deleted successfully (banned)", "user_email": .string(email), "deleted_count": .int(deleted),
             "deleted_by": .string(admin), "deletion_flag_created": true, "deletion_flag_ttl": .int(ttl),
@@ -173,7 +179,8 @@ enum SessionAdmin {
         let admin = try context.requireIdentity()
         let key = String(request.path.dropFirst(sessionsPrefix.count))
         guard isSessionKey(key, context) else {
-            throw APIError.badRequest("Not an OAuth2 Proxy session key (\(context.config.cookieName)-<32 hex>)", code: "invalid_session_key")
+            throw APIError.badRequest(
+                "Not an OAuth2 Proxy session key (\(context.config.cookieName)-<32 hex>)", code: "invalid_session_key")
         }
         let reply = try context.redis.eval(deleteScript, keys: [key, SessionIndex.key(key)], arguments: [SessionIndex.userKeyPrefix])
         if case .error(let message) = reply { throw RedisError.server(message) }

@@ -1,3 +1,5 @@
+import GatewayCore
+
 /// Redis keys the gateway adds next to OAuth2 Proxy's sessions. OAuth2 Proxy encrypts the
 /// session value, so the gateway cannot read a session's owner from it; the tracker
 /// (`Tracking.script`) records the owner when it first sees the session's cookie, and

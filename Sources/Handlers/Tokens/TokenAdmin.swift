@@ -1,4 +1,5 @@
 import FCGIRuntime
+import GatewayCore
 
 /// Replaces `token_admin.lua`: the admins' token management (SPEC 5.12). Lists page with
 /// `limit`/`cursor` over SCAN/SSCAN (a caller that sends neither gets the whole list, as the

@@ -1,4 +1,5 @@
 import FCGIRuntime
+import GatewayCore
 
 /// Replaces `token_generator.lua`: `POST /api/token/generate` (SPEC 5.1). The token is
 /// returned only after its records are stored, so every token handed out can be revoked.
@@ -67,22 +68,24 @@ enum TokenGenerator {
             ])
         } catch {
             context.logger.error("token not stored", metadata: ["error": "\(error)"])
-            throw APIError(503, "redis_unavailable", "Token could not be stored; no token was issued", [("detail", .string(error.description))])
+            throw APIError(
+                503, "redis_unavailable", "Token could not be stored; no token was issued", [("detail", .string(error.description))])
         }
         context.logger.info("token generated", metadata: ["token.id": "\(tokenID)"])
 
         let base = config.publicURL ?? request.params["GATEWAY_ORIGIN"] ?? "http://127.0.0.1:8080"
-        let body_: JSON = [
+        let answer: JSON = [
             "success": true, "token": .string(token), "token_type": "Bearer", "token_id": .string(tokenID),
             "token_name": .string(name), "expires_in": .int(expiresIn), "expires_at": .int(expiresAt),
             "created_at": .int(now), "scopes": JSON(scopes), "user_email": .string(email),
             "usage_instructions": [
                 "curl": .string(
-                    "curl \(base)/v1/chat/completions -H 'Authorization: Bearer \(token)' -H 'Content-Type: application/json' -d '{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}]}'"),
+                    "curl \(base)/v1/chat/completions -H 'Authorization: Bearer \(token)' -H 'Content-Type: application/json' -d '{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}]}'"
+                ),
                 "roo_code": .string("API Provider: OpenAI Compatible; Base URL: \(base)/v1; API Key: this token"),
                 "claude_code": .string("export ANTHROPIC_BASE_URL=\(base) ANTHROPIC_AUTH_TOKEN=\(token)"),
             ],
         ]
-        return .json(200, body_.text)
+        return .json(200, answer.text)
     }
 }

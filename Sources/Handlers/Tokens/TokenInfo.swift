@@ -1,4 +1,5 @@
 import FCGIRuntime
+import GatewayCore
 
 /// Replaces `token_info.lua`: `GET /api/token/info?token_id=` (SPEC 5.2), the caller's own
 /// token only.

@@ -1,4 +1,5 @@
 import FCGIRuntime
+import GatewayCore
 
 /// Replaces `token_list.lua`: `GET /api/token/list` (SPEC 5.3), the caller's tokens, newest
 /// first. Ids whose record has expired are removed from `user:tokens:{email}` on the way.

@@ -1,4 +1,5 @@
 import FCGIRuntime
+import GatewayCore
 
 /// Replaces `token_revoke.lua`: `POST /api/token/revoke` `{token_id}` (SPEC 5.4), the
 /// caller's own token only. The next /v1 call with the token is refused on every worker,

@@ -1,4 +1,5 @@
 import FCGIRuntime
+import GatewayCore
 
 /// The token records of SPEC section 2 (`token:info:{id}`, `user:tokens:{email}`,
 /// `revoked:token:{id}`), read and revoked the same way by the self-service handlers
