@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from conftest import running_stack
+from test_sessions import session_key
 from ha_rig import (MASTER_NAME, Topology, Traffic, Users, assert_answers_fast_and_json,
                     assert_nothing_confirmed_was_lost, measure, milestones, wait_until)
 
@@ -83,6 +84,12 @@ def test_master_sigkill_under_load_fails_over_without_losing_a_confirmed_revocat
     # Every /v1 call with a live token that started a second after full service returned got through.
     late = [r for r in traffic.v1 if r[0] > steady and users.entries[r[4]]["kind"] == "live"]
     assert late and all(r[2] == 200 for r in late), {r[2] for r in late}
+    # The dev identity service (OAuth2 Proxy's stand-in) followed the master too: a sign-in now
+    # stores its session on the new master, and that session mints a working token.
+    browser = ha.sign_in("after-failover@example.com")
+    assert Topology.client(new).exists(session_key(browser)) == 1
+    fresh = browser.post(ha.url("/api/token/generate"), json={})
+    assert fresh.status_code == 200 and ha.chat(fresh.json()["token"]).status_code == 200
     topology.wait_healthy()
 
 
