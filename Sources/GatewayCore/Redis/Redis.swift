@@ -120,7 +120,8 @@ final class HiredisContext {
             for reply in replies {
                 if case .error(let message) = reply { throw .connect(message) }
             }
-            if requireMaster, let role = replies.last?.array.first?.string, role != "master" {
+            if requireMaster, replies.last?.array.first?.string != "master" {
+                let role = replies.last?.array.first?.string ?? "node of unknown role"
                 throw .connect("\(options.host):\(options.port) is a \(role), not the master")
             }
         }
