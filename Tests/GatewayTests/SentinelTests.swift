@@ -66,7 +66,7 @@ struct SentinelTests {
         #expect(throws: expected) { try config(settings) }
     }
 
-    @Test func unreachableSentinelsFailFastAndNameThemselves() throws {
+    @Test func unreachableSentinelsFailFastWithoutNamingAddresses() throws {
         var options = RedisOptions()
         options.sentinel = SentinelSettings(
             sentinels: [.init(host: "127.0.0.1", port: 1), .init(host: "127.0.0.1", port: 2)], masterName: "gw")
@@ -76,7 +76,7 @@ struct SentinelTests {
             try client.command("PING")
         } throws: { error in
             guard case RedisError.connect(let reason) = error else { return false }
-            return reason.contains("no sentinel named the master") && reason.contains("127.0.0.1:1") && reason.contains("127.0.0.1:2")
+            return reason.contains("none of the 2 sentinels named the master") && !reason.contains("127.0.0.1")
         }
         #expect(Clock.system.monotonicMilliseconds() - started < 500)
     }

@@ -122,7 +122,7 @@ final class HiredisContext {
             }
             if requireMaster, replies.last?.array.first?.string != "master" {
                 let role = replies.last?.array.first?.string ?? "node of unknown role"
-                throw .connect("\(options.host):\(options.port) is a \(role), not the master")
+                throw .connect("the node the sentinels named is a \(role), not the master")
             }
         }
         return fresh

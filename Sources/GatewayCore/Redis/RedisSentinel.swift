@@ -76,16 +76,17 @@ enum SentinelResolver {
                 let reply = try context.run([["SENTINEL", "get-master-addr-by-name", settings.masterName]])[0]
                 let parts = reply.strings
                 guard parts.count == 2, let port = Int32(parts[1]) else {
-                    failures.append("\(sentinel): \(reply.errorText ?? "does not know master \(settings.masterName)")")
+                    failures.append(reply.errorText ?? "does not know master \(settings.masterName)")
                     continue
                 }
                 preferred.store(index, ordering: .relaxed)
                 return (parts[0], port)
             } catch {
-                failures.append("\(sentinel): \(error)")
+                failures.append("\(error)")
             }
         }
-        throw .connect("no sentinel named the master (\(failures.joined(separator: "; ")))")
+        // Addresses stay out of the message: it can reach a client in a 503 body.
+        throw .connect("none of the \(count) sentinels named the master (\(failures.joined(separator: "; ")))")
     }
 
     /// Connects to the master the sentinels name, after checking its ROLE.
