@@ -26,12 +26,12 @@ public enum Audit {
     /// `GET /api/admin/audit?limit=&cursor=`: newest first; `next_cursor` pages on.
     static func list(_ request: Request, _ context: Context) throws -> Response {
         let limit = try Paging.limit(request, default: 100)
-        let cursor = request.queryValue("cursor").flatMap { $0.isEmpty ? nil : $0 }
-        if let cursor, !cursor.allSatisfy({ $0.isNumber || $0 == "-" }) {
-            throw APIError.badRequest("cursor must be a value returned as next_cursor", code: "invalid_cursor")
-        }
+        let cursor = try streamCursor(request)
         let upper = cursor.map { "(" + $0 } ?? "+"
-        let reply = try context.redis.command(["XREVRANGE", stream, upper, "-", "COUNT", String(limit ?? 100)])
+        // Nothing lies before 0-0 (and Redis refuses an exclusive bound below it).
+        let reply: RedisReply =
+            cursor.map({ $0.split(separator: "-").allSatisfy { UInt64($0) == 0 } }) == true
+            ? .array([]) : try context.redis.command(["XREVRANGE", stream, upper, "-", "COUNT", String(limit ?? 100)])
         if case .error(let message) = reply { throw RedisError.server(message) }
         var entries: [JSON] = []
         var lastID: String?
@@ -64,6 +64,22 @@ public enum Audit {
     }
 }
 
+extension Audit {
+    /// The `cursor` of the audit list: a stream entry id `<ms>-<seq>` as returned in
+    /// `next_cursor` (two decimal numbers that fit 64 bits); anything else is 400, never a
+    /// Redis error.
+    static func streamCursor(_ request: Request) throws(APIError) -> String? {
+        guard let text = request.queryValue("cursor"), !text.isEmpty else { return nil }
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 2, parts.allSatisfy({ part in
+            part.utf8.count <= 20 && part.utf8.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") } && UInt64(part) != nil
+        }) else {
+            throw .badRequest("cursor must be a value returned as next_cursor", code: "invalid_cursor")
+        }
+        return text
+    }
+}
+
 /// `limit` and `cursor` query parameters shared by the admin lists.
 public enum Paging {
     public static let maxLimit = 1000
@@ -77,4 +93,5 @@ public enum Paging {
         }
         return value
     }
+
 }
