@@ -95,7 +95,8 @@ struct RevocationWatchTests {
         // The gateway's own revoke waits until this process's watch saw the change: no pause needed.
         let revoke = router.respond(to: Request(
             params: ["REQUEST_METHOD": "POST", "DOCUMENT_URI": "/api/token/revoke", Request.identityParam: "hank@example.com",
-                     "GATEWAY_ORIGIN": "http://gw", "HTTP_ORIGIN": "http://gw", "HTTP_SEC_FETCH_SITE": "same-origin"],
+                     "GATEWAY_ORIGIN": "http://gw", "HTTP_ORIGIN": "http://gw", "HTTP_SEC_FETCH_SITE": "same-origin",
+                     "CONTENT_TYPE": "application/json"],
             body: Array(#"{"token_id":"\#(id)"}"#.utf8)))
         #expect(revoke.status == 200)
         #expect(code(check(token)) == "token_revoked")

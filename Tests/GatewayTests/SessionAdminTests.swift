@@ -27,7 +27,7 @@ struct SessionAdminTests {
             secret: Array(SessionAdminTests.cookieSecret.utf8), now: 1_700_000_000)
         return router.respond(to: Request(params: [
             "REQUEST_METHOD": method, "DOCUMENT_URI": path, Request.identityParam: email,
-            "HTTP_COOKIE": "_oauth2_proxy=\(cookie); _oauth2_proxy=ignored",
+            "HTTP_COOKIE": "_oauth2_proxy=\(cookie); _oauth2_proxy=ignored", "CONTENT_TYPE": "application/json",
         ], body: Array(body.utf8)))
     }
 
