@@ -1,4 +1,4 @@
-"""The access boundary's policy (docs/security.md T19-T22), through nginx against the real stack
+"""The access boundary's policy (docs/security.md P1-P4), through nginx against the real stack
 and proven from LiteLLM's side:
 
 - a JWT reaches only the /v1 routes of the allow-list (V1_ROUTES, V1_SHARED_OBJECT_ROUTES);
@@ -304,7 +304,7 @@ def test_a_ban_key_written_for_the_super_admin_does_not_lock_them_out_of_the_adm
         # From there the super admin names an admin, who lifts the ban.
         helper = f"helper-{uuid.uuid4().hex[:8]}@example.com"
         assert root.post(stack.url("/api/admin/manage"), json={"email": helper}).status_code == 201
-        # Everything else still honours the ban (docs/security.md T21).
+        # Everything else still honours the ban (docs/security.md P4).
         assert root.get(stack.url("/api/admin/sessions")).status_code == 403
         unban = stack.sign_in(helper).delete(stack.url(f"/api/admin/sessions/unban/{SUPER_ADMIN}"))
         assert unban.status_code == 200, unban.text

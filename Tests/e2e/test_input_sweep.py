@@ -1,4 +1,4 @@
-"""Bad input is a 4xx, never a 5xx (docs/security.md T22): every /api endpoint of the route table
+"""Bad input is a 4xx, never a 5xx (docs/security.md P5): every /api endpoint of the route table
 (read from Sources/Handlers/Routes.swift, so a new route is swept without touching this file),
 called as the role it needs, with every parameter malformed: wrong type, negative, huge, empty,
 NUL, overlong, bad cursor, bad JSON, wrong content type, bad percent-encoding. Every answer is a
