@@ -1,4 +1,5 @@
 import FCGIRuntime
+import GatewayCore
 import Handlers
 import Testing
 
@@ -32,8 +33,10 @@ import Testing
         var environment = base
         environment["V1_SHARED_OBJECT_ROUTES"] = "on"
         let routes = try Config(environment: environment).v1Routes
-        for path in ["/v1/files", "/v1/files/f1/content", "/v1/batches/b1/cancel", "/v1/fine_tuning/jobs/j1", "/v1/vector_stores/v/search",
-                     "/v1/assistants/a1", "/v1/threads/t1/messages", "/v1/chat/completions"] {
+        for path in [
+            "/v1/files", "/v1/files/f1/content", "/v1/batches/b1/cancel", "/v1/fine_tuning/jobs/j1", "/v1/vector_stores/v/search",
+            "/v1/assistants/a1", "/v1/threads/t1/messages", "/v1/chat/completions",
+        ] {
             #expect(routes.allows(path), "\(path)")
         }
         #expect(!routes.allows("/v1/access_group"))
@@ -70,7 +73,8 @@ import Testing
         do {
             _ = try Config(environment: environment)
         } catch {
-            #expect(error.description.hasPrefix("configuration error: V1_ROUTES has unknown route group \"chatt\"; known: all, default, chat,"))
+            #expect(
+                error.description.hasPrefix("configuration error: V1_ROUTES has unknown route group \"chatt\"; known: all, default, chat,"))
             #expect(!error.description.contains("\n"))
         }
     }
@@ -86,8 +90,10 @@ import Testing
     }
 
     func keyGenerate(_ body: String, contentType: String? = "application/json") -> Response {
-        var params = ["REQUEST_METHOD": "POST", "DOCUMENT_URI": "/key/generate", "GATEWAY_CHECK": "litellm-user",
-                      Request.identityParam: "Bob@Example.com"]
+        var params = [
+            "REQUEST_METHOD": "POST", "DOCUMENT_URI": "/key/generate", "GATEWAY_CHECK": "litellm-user",
+            Request.identityParam: "Bob@Example.com",
+        ]
         params["CONTENT_TYPE"] = contentType
         return router.respond(to: Request(params: params, body: Array(body.utf8)))
     }
@@ -102,7 +108,8 @@ import Testing
         #expect(header(allowed, "X-Accel-Redirect") == "@litellm_key_generate")
         #expect(
             header(allowed, "X-Gateway-Body")
-                == #"{"key_alias":"laptop","models":["gpt-4o-mini"],"duration":"30d","metadata":{"k":"\u00e9"},"user_id":"bob@example.com"}"#)
+                == #"{"key_alias":"laptop","models":["gpt-4o-mini"],"duration":"30d","metadata":{"k":"\u00e9"},"user_id":"bob@example.com"}"#
+        )
         #expect(header(keyGenerate("", contentType: nil), "X-Gateway-Body") == #"{"user_id":"bob@example.com"}"#)
     }
 

@@ -1,0 +1,175 @@
+/// The /v1 routes a JWT may reach (SPEC 5.8a, docs/security.md "Route allow-list"). Every other
+/// /v1 path is refused by the JWT check with 404 `route_not_allowed` before LiteLLM sees it.
+///
+/// Settings:
+/// - `V1_ROUTES`: comma list of route groups (`GroupName.defaults`, ...) and of path patterns
+///   starting with `/v1/` (`*` is one path segment, a trailing `/**` any deeper rest), or `all`
+///   for every /v1 path (what the Lua gateway forwarded). Default: `default`, the LLM API groups.
+/// - `V1_SHARED_OBJECT_ROUTES` (`off`): `on` adds the groups whose objects all users share
+///   through the one LiteLLM identity (files, batches, fine-tuning, vector stores, assistants,
+///   threads): any user could list and read another's.
+///
+/// The patterns are split into segments once at start; matching walks the path's UTF-8 bytes
+/// in place (no allocation per request).
+public struct V1RouteList: Sendable, Equatable {
+    enum Segment: Sendable, Equatable {
+        case literal([UInt8])
+        /// Exactly one non-empty segment (an id, a model name).
+        case one
+    }
+
+    struct Pattern: Sendable, Equatable {
+        let segments: [Segment]
+        /// `/**` at the end: one or more further bytes after a `/`.
+        let anyTail: Bool
+    }
+
+    /// nil: every path (`V1_ROUTES=all`).
+    let patterns: [Pattern]?
+    /// The groups and patterns configured, for the start-up log and tests.
+    public let names: [String]
+
+    /// Route groups: the paths clients use, as LiteLLM routes them (LiteLLMRoutes in
+    /// litellm/proxy/_types.py; every default one is also in its `llm_api_routes`, the
+    /// restriction of the shared key, so LiteLLM refuses nothing the gateway lets through).
+    public static let groups: [(name: String, shared: Bool, paths: [String])] = [
+        ("chat", false, ["/v1/chat/completions"]),
+        ("completions", false, ["/v1/completions"]),
+        ("embeddings", false, ["/v1/embeddings"]),
+        ("messages", false, ["/v1/messages", "/v1/messages/count_tokens"]),
+        ("models", false, ["/v1/models", "/v1/model/info"]),
+        (
+            "responses", false,
+            [
+                "/v1/responses", "/v1/responses/*", "/v1/responses/*/input_items", "/v1/responses/*/cancel",
+            ]
+        ),
+        ("moderations", false, ["/v1/moderations"]),
+        ("audio", false, ["/v1/audio/speech", "/v1/audio/transcriptions"]),
+        ("images", false, ["/v1/images/generations", "/v1/images/edits"]),
+        ("rerank", false, ["/v1/rerank"]),
+        ("files", true, ["/v1/files", "/v1/files/*", "/v1/files/*/content"]),
+        ("batches", true, ["/v1/batches", "/v1/batches/*", "/v1/batches/*/cancel"]),
+        ("fine_tuning", true, ["/v1/fine_tuning/jobs", "/v1/fine_tuning/jobs/*", "/v1/fine_tuning/jobs/*/cancel"]),
+        (
+            "vector_stores", true,
+            [
+                "/v1/vector_stores", "/v1/vector_stores/*", "/v1/vector_stores/*/search", "/v1/vector_stores/*/files",
+                "/v1/vector_stores/*/files/*", "/v1/vector_stores/*/files/*/content", "/v1/vector_store/list",
+            ]
+        ),
+        ("assistants", true, ["/v1/assistants", "/v1/assistants/*"]),
+        ("threads", true, ["/v1/threads", "/v1/threads/*", "/v1/threads/*/messages", "/v1/threads/*/runs"]),
+    ]
+
+    public static var defaultGroups: [String] { groups.filter { !$0.shared }.map(\.name) }
+    public static var sharedObjectGroups: [String] { groups.filter(\.shared).map(\.name) }
+
+    /// Every /v1 path: the Lua gateway's behaviour.
+    public static let all = V1RouteList(patterns: nil, names: ["all"])
+
+    init(patterns: [Pattern]?, names: [String]) {
+        self.patterns = patterns
+        self.names = names
+    }
+
+    /// Parses `V1_ROUTES` (nil or empty: `default`) and `V1_SHARED_OBJECT_ROUTES`.
+    public init(routes: String?, sharedObjects: Bool) throws(ConfigError) {
+        let items = (routes ?? "").split(separator: ",").map { String($0).trimmingSpaces() }.filter { !$0.isEmpty }
+        if items.map({ $0.lowercased() }) == ["all"] {
+            self = .all
+            return
+        }
+        var names: [String] = []
+        for item in items.isEmpty ? ["default"] : items {
+            switch item.lowercased() {
+            case "default": names += V1RouteList.defaultGroups
+            case "all": throw .invalid("V1_ROUTES", "\"all\" cannot be combined with other entries")
+            default: names.append(item.hasPrefix("/") ? item : item.lowercased())
+            }
+        }
+        if sharedObjects { names += V1RouteList.sharedObjectGroups }
+        var unique: [String] = []
+        for name in names where !unique.contains(name) { unique.append(name) }
+        var patterns: [Pattern] = []
+        for name in unique {
+            if name.hasPrefix("/") {
+                patterns.append(try V1RouteList.pattern(name))
+            } else if let group = V1RouteList.groups.first(where: { $0.name == name }) {
+                for path in group.paths { patterns.append(try V1RouteList.pattern(path)) }
+            } else {
+                throw .invalid(
+                    "V1_ROUTES",
+                    "has unknown route group \"\(name)\"; known: all, default, \(V1RouteList.groups.map(\.name).joined(separator: ", ")), or a path starting with /v1/"
+                )
+            }
+        }
+        self.init(patterns: patterns, names: unique)
+    }
+
+    /// `/v1/a/*/b` or `/v1/a/**`: segments of letters, digits, `_`, `-`, `.` (no dot segments).
+    static func pattern(_ text: String) throws(ConfigError) -> Pattern {
+        let invalid = ConfigError.invalid(
+            "V1_ROUTES",
+            "has an invalid path \"\(text)\": expected /v1/ then segments of letters, digits, _ - . or * (one segment), optionally ending in /**"
+        )
+        guard text.hasPrefix("/v1/") else { throw invalid }
+        var parts = text.dropFirst().split(separator: "/", omittingEmptySubsequences: false)
+        let anyTail = parts.last == "**"
+        if anyTail { parts.removeLast() }
+        var segments: [Segment] = []
+        for part in parts {
+            if part == "*" {
+                segments.append(.one)
+                continue
+            }
+            let allowed = part.utf8.allSatisfy { byte in
+                switch byte {
+                case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                    UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "_"), UInt8(ascii: "-"), UInt8(ascii: "."):
+                    true
+                default: false
+                }
+            }
+            guard !part.isEmpty, allowed, part != ".", part != ".." else { throw invalid }
+            segments.append(.literal(Array(part.utf8)))
+        }
+        guard segments.count >= 2 else { throw invalid }  // "v1" and at least one more
+        return Pattern(segments: segments, anyTail: anyTail)
+    }
+
+    /// Whether a JWT may reach `path` (nginx's normalised `$uri`).
+    public func allows(_ path: String) -> Bool {
+        guard let patterns else { return true }
+        return path.utf8.withContiguousStorageIfAvailable { bytes in
+            patterns.contains { $0.matches(bytes) }
+        } ?? Array(path.utf8).withUnsafeBufferPointer { bytes in patterns.contains { $0.matches(bytes) } }
+    }
+}
+
+extension V1RouteList.Pattern {
+    func matches(_ path: UnsafeBufferPointer<UInt8>) -> Bool {
+        let slash = UInt8(ascii: "/")
+        var index = 0
+        for segment in segments {
+            guard index < path.count, path[index] == slash else { return false }
+            index += 1
+            switch segment {
+            case .literal(let literal):
+                guard path.count - index >= literal.count else { return false }
+                for byte in literal {
+                    guard path[index] == byte else { return false }
+                    index += 1
+                }
+                // The segment must end here: the next byte is a `/` or the end (checked below).
+                guard index == path.count || path[index] == slash else { return false }
+            case .one:
+                let start = index
+                while index < path.count, path[index] != slash { index += 1 }
+                guard index > start else { return false }
+            }
+        }
+        if anyTail { return index + 1 < path.count && path[index] == slash }
+        return index == path.count
+    }
+}
