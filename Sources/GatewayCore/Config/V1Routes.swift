@@ -9,8 +9,8 @@
 ///   through the one LiteLLM identity (files, batches, fine-tuning, vector stores, assistants,
 ///   threads): any user could list and read another's.
 ///
-/// The patterns are split into segments once at start; matching walks the path's UTF-8 bytes
-/// in place (no allocation per request).
+/// The patterns are compiled once at start into one byte program; matching walks it and the
+/// path's UTF-8 bytes in place (no allocation, no reference counting per request).
 public struct V1RouteList: Sendable, Equatable {
     enum Segment: Sendable, Equatable {
         case literal([UInt8])
@@ -18,14 +18,18 @@ public struct V1RouteList: Sendable, Equatable {
         case one
     }
 
+    /// A parsed pattern (start-up only; `compile` turns the list into the matching program).
     struct Pattern: Sendable, Equatable {
         let segments: [Segment]
         /// `/**` at the end: one or more further bytes after a `/`.
         let anyTail: Bool
     }
 
-    /// nil: every path (`V1_ROUTES=all`).
-    let patterns: [Pattern]?
+    /// The patterns compiled into one byte program (nil: every path, `V1_ROUTES=all`), so a
+    /// match reads one buffer without reference counting. Per pattern: its encoded length (2
+    /// bytes, big-endian), `anyTail` (0/1), then per segment 0 for `*` or the literal's length
+    /// (1...64) followed by its bytes.
+    let program: [UInt8]?
     /// The groups and patterns configured, for the start-up log and tests.
     public let names: [String]
 
@@ -66,11 +70,26 @@ public struct V1RouteList: Sendable, Equatable {
     public static var sharedObjectGroups: [String] { groups.filter(\.shared).map(\.name) }
 
     /// Every /v1 path: the Lua gateway's behaviour.
-    public static let all = V1RouteList(patterns: nil, names: ["all"])
+    public static let all = V1RouteList(program: nil, names: ["all"])
 
-    init(patterns: [Pattern]?, names: [String]) {
-        self.patterns = patterns
+    init(program: [UInt8]?, names: [String]) {
+        self.program = program
         self.names = names
+    }
+
+    static func compile(_ patterns: [Pattern]) -> [UInt8] {
+        var program: [UInt8] = []
+        for pattern in patterns {
+            var body: [UInt8] = [pattern.anyTail ? 1 : 0]
+            for segment in pattern.segments {
+                switch segment {
+                case .one: body.append(0)
+                case .literal(let bytes): body += [UInt8(bytes.count)] + bytes
+                }
+            }
+            program += [UInt8(body.count >> 8), UInt8(body.count & 0xFF)] + body
+        }
+        return program
     }
 
     /// Parses `V1_ROUTES` (nil or empty: `default`) and `V1_SHARED_OBJECT_ROUTES`.
@@ -104,7 +123,7 @@ public struct V1RouteList: Sendable, Equatable {
                 )
             }
         }
-        self.init(patterns: patterns, names: unique)
+        self.init(program: V1RouteList.compile(patterns), names: unique)
     }
 
     /// `/v1/a/*/b` or `/v1/a/**`: segments of letters, digits, `_`, `-`, `.` (no dot segments).
@@ -131,45 +150,52 @@ public struct V1RouteList: Sendable, Equatable {
                 default: false
                 }
             }
-            guard !part.isEmpty, allowed, part != ".", part != ".." else { throw invalid }
+            guard !part.isEmpty, part.utf8.count <= 64, allowed, part != ".", part != ".." else { throw invalid }
             segments.append(.literal(Array(part.utf8)))
         }
-        guard segments.count >= 2 else { throw invalid }  // "v1" and at least one more
+        guard segments.count >= 2, segments.count <= 32 else { throw invalid }  // "v1" and at least one more
         return Pattern(segments: segments, anyTail: anyTail)
     }
 
     /// Whether a JWT may reach `path` (nginx's normalised `$uri`).
     public func allows(_ path: String) -> Bool {
-        guard let patterns else { return true }
-        return path.utf8.withContiguousStorageIfAvailable { bytes in
-            patterns.contains { $0.matches(bytes) }
-        } ?? Array(path.utf8).withUnsafeBufferPointer { bytes in patterns.contains { $0.matches(bytes) } }
-    }
-}
-
-extension V1RouteList.Pattern {
-    func matches(_ path: UnsafeBufferPointer<UInt8>) -> Bool {
-        let slash = UInt8(ascii: "/")
-        var index = 0
-        for segment in segments {
-            guard index < path.count, path[index] == slash else { return false }
-            index += 1
-            switch segment {
-            case .literal(let literal):
-                guard path.count - index >= literal.count else { return false }
-                for byte in literal {
-                    guard path[index] == byte else { return false }
-                    index += 1
-                }
-                // The segment must end here: the next byte is a `/` or the end (checked below).
-                guard index == path.count || path[index] == slash else { return false }
-            case .one:
-                let start = index
-                while index < path.count, path[index] != slash { index += 1 }
-                guard index > start else { return false }
-            }
+        guard let program else { return true }
+        return program.withUnsafeBufferPointer { code in
+            path.utf8.withContiguousStorageIfAvailable { V1RouteList.run(code, $0) }
+                ?? Array(path.utf8).withUnsafeBufferPointer { V1RouteList.run(code, $0) }
         }
-        if anyTail { return index + 1 < path.count && path[index] == slash }
-        return index == path.count
+    }
+
+    /// Whether any pattern of `code` matches `path`.
+    static func run(_ code: UnsafeBufferPointer<UInt8>, _ path: UnsafeBufferPointer<UInt8>) -> Bool {
+        let slash = UInt8(ascii: "/")
+        var next = 0
+        patterns: while next + 3 <= code.count {
+            let end = next + 2 + (Int(code[next]) << 8 | Int(code[next + 1]))
+            let anyTail = code[next + 2] == 1
+            var pc = next + 3
+            next = end
+            var index = 0
+            while pc < end {
+                guard index < path.count, path[index] == slash else { continue patterns }
+                index += 1
+                let length = Int(code[pc])
+                pc += 1
+                if length == 0 {  // `*`: one non-empty segment
+                    let segmentStart = index
+                    while index < path.count, path[index] != slash { index += 1 }
+                    guard index > segmentStart else { continue patterns }
+                } else {
+                    guard path.count - index >= length else { continue patterns }
+                    for offset in 0..<length where path[index + offset] != code[pc + offset] { continue patterns }
+                    index += length
+                    pc += length
+                    // The segment must end here: the next byte is a `/` or the end.
+                    guard index == path.count || path[index] == slash else { continue patterns }
+                }
+            }
+            if anyTail ? (index + 1 < path.count && path[index] == slash) : index == path.count { return true }
+        }
+        return false
     }
 }
