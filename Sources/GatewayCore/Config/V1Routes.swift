@@ -1,4 +1,4 @@
-/// The /v1 routes a JWT may reach (SPEC 5.8a, docs/security.md "Route allow-list"). Every other
+/// The /v1 routes a JWT may reach (docs/security.md P1, "Access boundary policy"). Every other
 /// /v1 path is refused by the JWT check with 404 `route_not_allowed` before LiteLLM sees it.
 ///
 /// Settings:

@@ -25,7 +25,7 @@ enum LiteLLMAdmin {
         return forward(email: email, adminAction: true, context: context)
     }
 
-    // --- boundary-policy: POST /key/generate body allow-list (SPEC 5.9) ---------------------
+    // --- boundary-policy: POST /key/generate body allow-list (docs/security.md P3) -----------------
 
     static let keyGenerateLocation = "@litellm_key_generate"
     /// The body fields a user may set on their own key; everything else (user_id, user_role,

@@ -259,7 +259,7 @@ enum SessionAdmin {
     static let sessionsPrefix = "/api/admin/sessions/"
     static let unbanPrefix = "/api/admin/sessions/unban/"
 
-    /// Banning or force-logging-out the super admin: refused for everyone (SPEC 7.13).
+    /// Banning or force-logging-out the super admin: refused for everyone (docs/security.md P4).
     static func superAdminProtected(_ email: String) -> APIError {
         APIError(
             403, "super_admin_protected", "The super admin cannot be banned or logged out by an admin",
