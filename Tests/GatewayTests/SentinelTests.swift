@@ -108,6 +108,7 @@ struct SentinelTests {
             to: Request(
                 params: [
                     "REQUEST_METHOD": "POST", "DOCUMENT_URI": "/api/token/revoke", Request.identityParam: "a@example.com",
+                    "CONTENT_TYPE": "application/json",
                 ], body: Array(#"{"token_id":"t1"}"#.utf8)))
         #expect(response.status == 503)
         let body = try JSON.parse(response.body)
@@ -116,6 +117,7 @@ struct SentinelTests {
             to: Request(
                 params: [
                     "REQUEST_METHOD": "POST", "DOCUMENT_URI": "/api/token/generate", Request.identityParam: "a@example.com",
+                    "CONTENT_TYPE": "application/json",
                 ], body: Array("{}".utf8)))
         #expect(generate.status == 503)
         #expect(try JSON.parse(generate.body)["code"] == .string("redis_not_replicated"))

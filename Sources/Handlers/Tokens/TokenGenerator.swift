@@ -69,9 +69,8 @@ enum TokenGenerator {
                 ], confirmed: true)
         } catch {
             context.logger.error("token not stored", metadata: ["error": "\(error)"])
-            if case .notReplicated = error { throw APIError.notReplicated(error) }
-            throw APIError(
-                503, "redis_unavailable", "Token could not be stored; no token was issued", [("detail", .string(error.description))])
+            if case .notReplicated = error { throw APIError.notReplicated }
+            throw APIError(503, "redis_unavailable", "Token could not be stored; no token was issued")
         }
         context.logger.info("token generated", metadata: ["token.id": "\(tokenID)"])
 
