@@ -40,7 +40,7 @@ struct TokenTests {
     @Test func legacyIssuerPassesOnlyWhenAccepted() throws {
         func check(_ router: Router) -> Response {
             router.respond(to: Request(params: [
-                "REQUEST_METHOD": "POST", "DOCUMENT_URI": "/v1/chat/completions", "GATEWAY_CHECK": "jwt",
+                "REQUEST_METHOD": "POST", "DOCUMENT_URI": "/v1/chat/completions", "REQUEST_URI": "/v1/chat/completions", "GATEWAY_CHECK": "jwt",
                 "HTTP_AUTHORIZATION": "Bearer \(TokenTests.legacyToken)",
             ], body: []))
         }
