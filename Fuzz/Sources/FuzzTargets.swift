@@ -1,4 +1,5 @@
 import FCGIRuntime
+import GatewayCore
 import Handlers
 import Logging
 
@@ -93,10 +94,12 @@ enum FuzzTargets {
         precondition(decodedForward.utf8.elementsEqual(normalised.utf8), "forward \(forward) does not decode to \(normalised)")
         precondition(forward.utf8.first == UInt8(ascii: "/"), "forward path not absolute: \(forward)")
         for byte in forward.utf8 {
-            precondition(RequestTarget.isPlain(byte) || byte == UInt8(ascii: "%") || byte.isHexDigit,
+            precondition(
+                RequestTarget.isPlain(byte) || byte == UInt8(ascii: "%") || byte.isHexDigit,
                 "forward path byte \(byte) in \(forward)")
         }
-        precondition(!forward.contains("//") && !forward.contains("/./") && !forward.contains("/../"),
+        precondition(
+            !forward.contains("//") && !forward.contains("/./") && !forward.contains("/../"),
             "forward path with a dot segment or empty segment: \(forward)")
     }
 
@@ -107,7 +110,10 @@ enum FuzzTargets {
         var segments: [Substring] = []
         for segment in decoded.split(separator: "/", omittingEmptySubsequences: true) {
             if segment == "." { continue }
-            if segment == ".." { _ = segments.popLast(); continue }
+            if segment == ".." {
+                _ = segments.popLast()
+                continue
+            }
             segments.append(segment)
         }
         return "/" + segments.joined(separator: "/") + (decoded.hasSuffix("/") && !segments.isEmpty ? "/" : "")

@@ -1,6 +1,7 @@
 import FCGIRuntime
 import Testing
 
+@testable import GatewayCore
 @testable import Handlers
 
 /// RequestTarget: which raw request targets the worker lets nginx forward, and the exact path it
@@ -61,9 +62,11 @@ struct RequestTargetTests {
         let (redis, _, router, _) = try TestGateway.start([:])
         _ = redis
         for (check, raw) in [("jwt", "/mcp/../v1/chat/completions"), ("admin", "/ui/../key/info"), ("litellm-user", "/key/x/../generate")] {
-            let response = router.respond(to: Request(params: [
-                "REQUEST_METHOD": "POST", "DOCUMENT_URI": "/v1/chat/completions", "REQUEST_URI": raw, "GATEWAY_CHECK": check,
-            ], body: []))
+            let response = router.respond(
+                to: Request(
+                    params: [
+                        "REQUEST_METHOD": "POST", "DOCUMENT_URI": "/v1/chat/completions", "REQUEST_URI": raw, "GATEWAY_CHECK": check,
+                    ], body: []))
             #expect(response.status == 400)
             let body = try JSON.parse(response.body)
             #expect((body["code"] ?? body["error"]?["code"]) == "ambiguous_path")
