@@ -14,6 +14,7 @@ checked path and the expected key.
 import json
 import socket
 import threading
+import time
 import uuid
 from urllib.parse import unquote_to_bytes
 
@@ -108,8 +109,11 @@ def nginx_normalised(target: bytes) -> str:
     return "/" + "/".join(out) + ("/" if decoded.endswith(("/", "/.", "/..")) and out else "")
 
 
-def raw_request(port: int, method: str, target: bytes, headers: dict, body: bytes = b""):
-    """One HTTP/1.1 request with the target exactly as given; returns (status, headers, body)."""
+def raw_request(port: int, method: str, target: bytes, headers: dict, body: bytes = b"", within: float = 30.0):
+    """One HTTP/1.1 request with the target exactly as given; returns (status, headers, body).
+    The whole answer must arrive `within` seconds (a trickle, e.g. an upstream-chosen rate
+    limit, fails instead of hanging the suite)."""
+    deadline = time.monotonic() + within
     lines = [method.encode() + b" " + target + b" HTTP/1.1", b"Host: 127.0.0.1", b"Connection: close"]
     for name, value in headers.items():
         lines.append(f"{name}: {value}".encode("latin-1"))
@@ -118,7 +122,13 @@ def raw_request(port: int, method: str, target: bytes, headers: dict, body: byte
     with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
         sock.sendall(b"\r\n".join(lines) + b"\r\n\r\n" + body)
         data = b""
-        while chunk := sock.recv(65536):
+        while True:
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, f"no complete answer to {method} {target!r} within {within} s: {data[:200]!r}"
+            sock.settimeout(remaining)
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
             data += chunk
     head, _, payload = data.partition(b"\r\n\r\n")
     status_line, *header_lines = head.decode("latin-1").split("\r\n")
@@ -311,7 +321,7 @@ def test_litellm_cannot_steer_nginx_and_trusted_proxy_names_the_client(stack, cr
             port = int(sibling.env["GATEWAY_PORT"])
             for credential, target in [("jwt", b"/v1/models"), ("admin", b"/key/info")]:
                 headers = dict(credentials[credential], **SPOOFED)
-                status, answer_headers, body = raw_request(port, "GET", target, headers)
+                status, answer_headers, body = raw_request(port, "GET", target, headers, within=10)
                 # The upstream's answer, not the internal page it pointed at; no X-Accel-* leaks.
                 assert status == 200 and body == FakeLiteLLM.BODY, (status, body[:200])
                 assert not [name for name in answer_headers if name.startswith("x-accel-")], answer_headers
