@@ -58,6 +58,7 @@ enum JWTAccess {
             ]
             let spendMetadata = metadata.asciiText
             if let cache, let generation {  // nothing to remember while the watch is off
+                cache.beforeRemember?()
                 cache.remember(
                     .init(email: token.email, expiresAt: token.expiresAt, spendMetadata: spendMetadata, generation: generation,
                           checkedAt: context.now),

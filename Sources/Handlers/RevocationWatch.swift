@@ -238,6 +238,10 @@ final class JWTCheckCache {
     let watch: RevocationWatch
     let maxAge: Int64
     private var entries: [String: Entry] = [:]
+    /// Tests only: runs on a miss after Redis answered "allowed" and before `remember`, the
+    /// window in which a revocation must void the answer (RevocationWatchTests). Always nil in
+    /// the worker; costs one nil check per miss, nothing on a hit.
+    var beforeRemember: (() -> Void)?
     static let maxEntries = 1024
 
     init(watch: RevocationWatch, maxAge: Int64) {

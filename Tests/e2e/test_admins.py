@@ -8,7 +8,7 @@ import uuid
 import pytest
 import requests
 
-from conftest import running_stack
+from harness.stack import running_stack
 
 ADMIN_PATHS = [
     ("GET", "/ui/"), ("GET", "/admin/settings"), ("GET", "/key/info"), ("GET", "/user/info"),

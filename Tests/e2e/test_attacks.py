@@ -15,7 +15,7 @@ import jwt as pyjwt
 import pytest
 import requests
 
-from conftest import sibling_stack
+from harness.stack import sibling_stack
 
 FORGED = {
     "X-Forwarded-Email": "root@example.com", "X-Forwarded-User": "root@example.com",

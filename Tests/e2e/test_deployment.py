@@ -18,7 +18,7 @@ import pytest
 import requests
 import yaml
 
-from conftest import ROOT, sibling_stack
+from harness.stack import ROOT, sibling_stack
 
 COMPOSE = ROOT / "compose.yaml"
 ENV_EXAMPLE = ROOT / ".env.example"

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from conftest import free_port, sibling_stack
+from harness.stack import free_port, sibling_stack
 
 # REDIS_TIMEOUT_MS and REDIS_CONNECT_TIMEOUT_MS are 1000 by default: a request may take one
 # connect attempt plus one command timeout, plus nginx and Python overhead.
