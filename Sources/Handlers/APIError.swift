@@ -34,9 +34,10 @@ public struct APIError: Error, Sendable {
     public static let unauthenticated = APIError(
         401, "unauthenticated", "Authentication required. Please login via OAuth first.")
 
-    /// Redis trouble: 503 naming the cause, never a guess at the answer.
+    /// Redis trouble: 503, never a guess at the answer. The cause goes to the log only (the
+    /// caller logs it): Redis's own error text is not for clients.
     public static func redis(_ error: RedisError) -> APIError {
-        APIError(503, "redis_unavailable", "Service temporarily unavailable", [("detail", .string(error.description))])
+        APIError(503, "redis_unavailable", "Service temporarily unavailable")
     }
 
     public var response: Response { .json(status, body.text) }

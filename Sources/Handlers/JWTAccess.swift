@@ -41,7 +41,7 @@ enum JWTAccess {
         } catch {
             context.logger.error("redis failure on access check", metadata: ["error": "\(error)"])
             throw APIError.openAI(503, type: "service_unavailable", code: "redis_unavailable",
-                message: "Token checks are unavailable (\(error)); try again shortly")
+                message: "Token checks are unavailable; try again shortly")
         }
         switch outcome {
         case .revoked:

@@ -31,9 +31,8 @@ struct CookieTests {
     @Test func aCookieMadeByOAuth2ProxysAlgorithmIsVerified() throws {
         let vector = CookieTests.proxyVector
         let header = "theme=dark; _oauth2_proxy=\(vector.value)"
-        let ticket = try #require(OAuth2Cookie.ticket(
-            cookieValue: try #require(OAuth2Cookie.firstCookie(named: "_oauth2_proxy", in: header)), name: "_oauth2_proxy",
-            secret: Array(vector.secret.utf8)))
+        let value = try #require(OAuth2Cookie.firstCookie(named: "_oauth2_proxy", in: header))
+        let ticket = try #require(OAuth2Cookie.ticket(cookieValue: value, name: "_oauth2_proxy", secret: Array(vector.secret.utf8)))
         #expect(ticket.id == vector.sessionKey)
         #expect(ticket.secret == Array(0x10..<0x20))  // the AES key that decrypts the session in Redis
         // The same bytes under another secret, or with the time changed, are refused.

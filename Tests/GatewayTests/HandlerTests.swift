@@ -1,4 +1,5 @@
 import FCGIRuntime
+import Glibc
 import Logging
 import Testing
 

@@ -28,6 +28,9 @@ final class RedisServer {
 
     /// Starts the server (again, after `stop()`: same socket, empty data set).
     func start() throws {
+        // As the worker does (FCGIServer): a write to a server that just went away (the tests
+        // stop servers on purpose) is an error to handle, not a signal that ends the process.
+        signal(SIGPIPE, SIG_IGN)
         let arguments = [
             "redis-server", "--port", "0", "--unixsocket", socketPath, "--unixsocketperm", "700", "--save", "",
             "--appendonly", "no", "--dir", directory, "--logfile", directory + "/redis.log",
@@ -55,11 +58,17 @@ final class RedisServer {
     /// The settings that point a gateway Config at this server.
     var environment: [String: String] { ["REDIS_HOST": socketPath] }
 
+    /// The child gets /dev/null for stdin, stdout and stderr (its log is redis.log): a server
+    /// left behind by a crashed test process must not hold swift-test's output pipe open.
     private static func spawn(_ arguments: [String]) -> pid_t? {
         var pid: pid_t = 0
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
-        let result = posix_spawnp(&pid, "redis-server", nil, nil, &argv, environ)
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        for fd: Int32 in [0, 1, 2] { posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0) }
+        let result = posix_spawnp(&pid, "redis-server", &actions, nil, &argv, environ)
         return result == 0 ? pid : nil
     }
 
