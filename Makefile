@@ -25,6 +25,9 @@ stop:
 
 test: build
 	swift test
+	@# The committed fuzz corpora, replayed with every target's invariants (a plain debug build).
+	swift build --product gateway-fuzz
+	@for target in jwt cookie json fastcgi; do .build/debug/gateway-fuzz $$target Fuzz/corpus/$$target || exit 1; done
 	.venv/bin/python -m pytest -q Tests/e2e
 
 .PHONY: help deps build run stop test
