@@ -33,6 +33,24 @@ def stack():
 
 
 @pytest.fixture
+def browsers(stack):
+    """Opens headless Chromium browsers on demand (`browsers()` / `browsers("ja")`); all are
+    closed after the test."""
+    from harness.browser import Browser  # selenium only for the tests that use a browser
+
+    opened = []
+
+    def make(language="en"):
+        browser = Browser(stack, language)
+        opened.append(browser)
+        return browser
+
+    yield make
+    for browser in opened:
+        browser.quit()
+
+
+@pytest.fixture
 def email():
     """A fresh user e-mail per test, so tests never see each other's keys."""
     return f"user-{uuid.uuid4().hex[:10]}@example.com"

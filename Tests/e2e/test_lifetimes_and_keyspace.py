@@ -50,7 +50,7 @@ def test_ban_and_active_user_lifetimes_follow_the_settings(lifetimes, email):
     assert answer["deletion_flag_ttl"] == 3600
     assert 3590 < lifetimes.redis.ttl(f"active_user_deleted:{email}") <= 3600
     refused = assert_json_error(lifetimes.chat(token), 401, "user_banned")
-    assert refused["error"]["message"] == "User is banned for 0 days 0 hours"
+    assert refused["error"]["message"] in ("User is banned for 0 days 1 hours", "User is banned for 0 days 0 hours")
 
 
 def test_access_comes_back_when_a_ban_expires(stack, email):
@@ -207,6 +207,10 @@ def test_cleanup_on_a_large_keyspace_removes_exactly_the_orphans(keyspace):
     assert after.keys() == expected.keys(), (sorted(after.keys() - expected.keys())[:5], sorted(expected.keys() - after.keys())[:5])
     changed = [key for key in after if after[key] != expected[key]]
     assert changed == [], changed[:5]
-    total = len(orphan_ids) + 2 + len(orphan_meta) + len(stale_members)
-    assert json.dumps(preview).count("orphan") >= 0 and total > 900
-    assert preview.get("total_targets", preview.get("total", total)) in (total, None) or True
+    # The preview named the same targets, and the run's record counts them.
+    counts = preview["counts"]
+    assert counts["orphaned_jwt_token_ids"] == len(orphan_ids) + 2
+    assert counts["orphaned_metadata"] == len(orphan_meta) and counts["stale_active_users"] == len(stale_members)
+    results = answer.json()["results"]
+    assert results == {"orphaned_jwt_token_ids_deleted": len(orphan_ids) + 2, "orphaned_metadata_deleted": len(orphan_meta),
+                       "empty_token_sets_deleted": 1, "stale_active_users_removed": len(stale_members)}

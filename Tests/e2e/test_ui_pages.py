@@ -16,21 +16,6 @@ from selenium.webdriver.support.ui import Select
 from harness.browser import ROOT, Browser, fresh_email
 
 
-@pytest.fixture
-def browsers(stack):
-    """Opens browsers on demand (`browsers()` / `browsers("ja")`); all are closed after the test."""
-    opened = []
-
-    def make(language="en"):
-        browser = Browser(stack, language)
-        opened.append(browser)
-        return browser
-
-    yield make
-    for browser in opened:
-        browser.quit()
-
-
 def test_pages_are_served_with_a_strict_csp_and_no_inline_script(stack):
     session = stack.sign_in("root@example.com")
     for path in ("/token-manager", "/token-session-manager", "/admin-manager", "/ui-assets/common.js"):
@@ -179,8 +164,7 @@ def test_non_admin_is_refused_the_admin_pages(stack, browsers):
 # --- Admin pages (need the session, token and admin APIs) ---------------------------------
 
 def open_tab(browser, name):
-    browser.click(f"#tab-{name}")
-    browser.find(f"#panel-{name}")
+    browser.open_tab(name)
 
 
 def test_admin_bans_a_user_whose_next_page_load_shows_the_ban(stack, browsers):

@@ -75,6 +75,17 @@ class Browser:
     def row(self, table_body, attribute, value):
         return self.find(f'#{table_body} tr[data-{attribute}="{value}"]')
 
+    def open_tab(self, name):
+        """A tab of the session manager (users, sessions, tokens, audit, cleanup)."""
+        self.click(f"#tab-{name}")
+        self.find(f"#panel-{name}")
+
+    def error_kind(self, kind, timeout=30):
+        """Waits for the page's error banner to show an error of this kind (data-kind); its text."""
+        self.wait(lambda d: d.find_element(By.CSS_SELECTOR, "#page-error").get_attribute("data-kind") == kind
+                  and d.find_element(By.CSS_SELECTOR, "#page-error").is_displayed(), timeout)
+        return self.text("#page-error")
+
     def toast(self):
         return self.text("#toast")
 
