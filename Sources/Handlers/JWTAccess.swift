@@ -43,6 +43,7 @@ enum JWTAccess {
             throw APIError.openAI(503, type: "service_unavailable", code: "redis_unavailable",
                 message: "Token checks are unavailable; try again shortly")
         }
+        cache?.beforeRemember?()  // tests only: the window between Redis's answer and the remember
         switch outcome {
         case .revoked:
             throw denied("Token has been revoked", code: "token_revoked")
@@ -58,7 +59,6 @@ enum JWTAccess {
             ]
             let spendMetadata = metadata.asciiText
             if let cache, let generation {  // nothing to remember while the watch is off
-                cache.beforeRemember?()
                 cache.remember(
                     .init(email: token.email, expiresAt: token.expiresAt, spendMetadata: spendMetadata, generation: generation,
                           checkedAt: context.now),

@@ -238,9 +238,9 @@ final class JWTCheckCache {
     let watch: RevocationWatch
     let maxAge: Int64
     private var entries: [String: Entry] = [:]
-    /// Tests only: runs on a miss after Redis answered "allowed" and before `remember`, the
-    /// window in which a revocation must void the answer (RevocationWatchTests). Always nil in
-    /// the worker; costs one nil check per miss, nothing on a hit.
+    /// Tests only: runs on a miss after Redis answered and before the answer is remembered, the
+    /// window in which a revocation must void it (RevocationWatchTests). Always nil in the
+    /// worker; costs one nil check per miss, nothing on a hit.
     var beforeRemember: (() -> Void)?
     static let maxEntries = 1024
 
