@@ -6,6 +6,8 @@ Screenshots of each page land in test-artifacts/screenshots/ (ignored); with
 UI_SCREENSHOTS_TO_DOCS=1 they are also copied to docs/screenshots/ for the README.
 """
 
+import uuid
+
 import pytest
 import requests
 from selenium.webdriver.common.by import By
@@ -13,7 +15,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select
 
-from harness.browser import ROOT, Browser, fresh_email
+from harness.browser import ROOT, fresh_email
 
 
 def test_pages_are_served_with_a_strict_csp_and_no_inline_script(stack):

@@ -27,7 +27,8 @@ def error_code(body: dict):
 
 def assert_json_error(response, status: int, code: str, message_contains: str = None) -> dict:
     """The contract for every refusal: this status, a JSON body (Content-Type application/json)
-    in one of the two error shapes, with this stable `code` and a non-empty message. Returns the body."""
+    with this stable `code` (top level, or inside OpenAI's `error` object) and a non-empty
+    message. Returns the body."""
     actual_status, content_type, raw = _parts(response)
     assert actual_status == status, f"status {actual_status}, wanted {status}: {raw[:300]!r}"
     assert content_type.split(";")[0].strip() == "application/json", f"Content-Type {content_type!r}: {raw[:300]!r}"
@@ -37,8 +38,10 @@ def assert_json_error(response, status: int, code: str, message_contains: str = 
         raise AssertionError(f"not JSON: {raw[:300]!r}") from None
     assert isinstance(body, dict), body
     assert error_code(body) == code, f"code {error_code(body)!r}, wanted {code!r}: {body}"
-    error = body["error"]
-    message = error.get("message") if isinstance(error, dict) else error
+    # The message: `error` (a sentence, or OpenAI's object with `message`), else `message` (the
+    # Lua-compatible "blocked" answer of a banned browser session).
+    error = body.get("error")
+    message = error.get("message") if isinstance(error, dict) else error if error is not None else body.get("message")
     assert isinstance(message, str) and message, body
     if message_contains is not None:
         assert message_contains in message, body
