@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 
+@testable import GatewayCore
 @testable import Handlers
 
 struct CookieTests {
@@ -8,7 +9,8 @@ struct CookieTests {
     let id = "_oauth2_proxy-0123456789abcdef0123456789abcdef"
 
     func cookie(now: Int64 = 1_795_000_000) -> String {
-        OAuth2Cookie.makeCookieValue(sessionID: id, ticketSecret: Array(repeating: 7, count: 16), name: "_oauth2_proxy", secret: secret, now: now)
+        OAuth2Cookie.makeCookieValue(
+            sessionID: id, ticketSecret: Array(repeating: 7, count: 16), name: "_oauth2_proxy", secret: secret, now: now)
     }
 
     @Test func realFormatCookieYieldsTheSessionKey() {
@@ -25,8 +27,10 @@ struct CookieTests {
     /// and commits it follows), not with `makeCookieValue`/`signature`.
     static let proxyVector = (
         secret: "vector-cookie-secret-0123456789ab",
-        value: "djIuWDI5aGRYUm9NbDl3Y205NGVTMWhNR0V4WVRKaE0yRTBZVFZoTm1FM1lUaGhPV0ZoWVdKaFkyRmtZV1ZoWmcuRUJFU0V4UVZGaGNZR1JvYkhCMGVIdw==|1795000000|AXpDs3_cEFSHu_SIX5X8G83h5eVaHIbhsl4TNkf3Hn8=",
-        sessionKey: "_oauth2_proxy-a0a1a2a3a4a5a6a7a8a9aaabacadaeaf")
+        value:
+            "djIuWDI5aGRYUm9NbDl3Y205NGVTMWhNR0V4WVRKaE0yRTBZVFZoTm1FM1lUaGhPV0ZoWVdKaFkyRmtZV1ZoWmcuRUJFU0V4UVZGaGNZR1JvYkhCMGVIdw==|1795000000|AXpDs3_cEFSHu_SIX5X8G83h5eVaHIbhsl4TNkf3Hn8=",
+        sessionKey: "_oauth2_proxy-a0a1a2a3a4a5a6a7a8a9aaabacadaeaf"
+    )
 
     @Test func aCookieMadeByOAuth2ProxysAlgorithmIsVerified() throws {
         let vector = CookieTests.proxyVector
@@ -38,11 +42,14 @@ struct CookieTests {
         // The same bytes under another secret, or with the time changed, are refused.
         #expect(OAuth2Cookie.sessionID(cookieHeader: header, name: "_oauth2_proxy", secret: Array("other".utf8)) == nil)
         let shifted = vector.value.replacingOccurrences(of: "|1795000000|", with: "|1795000001|")
-        #expect(OAuth2Cookie.sessionID(cookieHeader: "_oauth2_proxy=\(shifted)", name: "_oauth2_proxy", secret: Array(vector.secret.utf8)) == nil)
+        #expect(
+            OAuth2Cookie.sessionID(cookieHeader: "_oauth2_proxy=\(shifted)", name: "_oauth2_proxy", secret: Array(vector.secret.utf8))
+                == nil)
         // Our own signer agrees with OAuth2 Proxy's (the dev identity service uses it).
-        #expect(OAuth2Cookie.makeCookieValue(
-            sessionID: vector.sessionKey, ticketSecret: Array(0x10..<0x20), name: "_oauth2_proxy", secret: Array(vector.secret.utf8),
-            now: 1_795_000_000) == vector.value)
+        #expect(
+            OAuth2Cookie.makeCookieValue(
+                sessionID: vector.sessionKey, ticketSecret: Array(0x10..<0x20), name: "_oauth2_proxy", secret: Array(vector.secret.utf8),
+                now: 1_795_000_000) == vector.value)
     }
 
     @Test func onlyTheFirstCookieOfThatNameCounts() {
@@ -57,7 +64,9 @@ struct CookieTests {
         parts[1] = "1795000001"
         let forged = parts.joined(separator: "|")
         #expect(OAuth2Cookie.sessionID(cookieHeader: "_oauth2_proxy=\(forged)", name: "_oauth2_proxy", secret: secret) == nil)
-        #expect(OAuth2Cookie.sessionID(cookieHeader: "_oauth2_proxy=\(forged)", name: "_oauth2_proxy", secret: Array("other-secret-xxxxxxxx".utf8)) == nil)
+        #expect(
+            OAuth2Cookie.sessionID(
+                cookieHeader: "_oauth2_proxy=\(forged)", name: "_oauth2_proxy", secret: Array("other-secret-xxxxxxxx".utf8)) == nil)
     }
 
     @Test func olderTwoPartTicketsAreRead() {

@@ -3,6 +3,7 @@ import Glibc
 import Logging
 import Testing
 
+@testable import GatewayCore
 @testable import Handlers
 
 /// Handlers through the Router against a real redis-server.
@@ -23,10 +24,12 @@ struct HandlerTests {
     }
 
     func check(_ token: String) -> Response {
-        router.respond(to: Request(params: [
-            "REQUEST_METHOD": "POST", "DOCUMENT_URI": "/v1/chat/completions", "GATEWAY_CHECK": "jwt",
-            "HTTP_AUTHORIZATION": "Bearer \(token)",
-        ], body: []))
+        router.respond(
+            to: Request(
+                params: [
+                    "REQUEST_METHOD": "POST", "DOCUMENT_URI": "/v1/chat/completions", "GATEWAY_CHECK": "jwt",
+                    "HTTP_AUTHORIZATION": "Bearer \(token)",
+                ], body: []))
     }
 
     func json(_ response: Response) throws -> JSON { try JSON.parse(response.body) }

@@ -1,6 +1,6 @@
 import Testing
 
-@testable import Handlers
+@testable import GatewayCore
 
 /// Every claim's edge cases, one table row each: what the /v1 check accepts (and what it then
 /// uses) and what it refuses with which error (docs/api.md, "JWT API tokens").

@@ -2,6 +2,7 @@ import FCGIRuntime
 import Logging
 import Testing
 
+@testable import GatewayCore
 @testable import Handlers
 
 /// Things the Lua gateway had built in that must not exist here.
@@ -26,8 +27,9 @@ struct LuaDifferenceTests {
         let config = try Config(environment: base.merging(["SUPER_ADMIN_EMAIL": "root@example.com"]) { $1 })
         let router = Router(config: config, logger: Logger(label: "test"))
         for path in ["/debug-headers", "/api/debug-headers", "/debug"] {
-            let response = router.respond(to: Request(
-                params: ["REQUEST_METHOD": method, "DOCUMENT_URI": path, Request.identityParam: "root@example.com"], body: []))
+            let response = router.respond(
+                to: Request(
+                    params: ["REQUEST_METHOD": method, "DOCUMENT_URI": path, Request.identityParam: "root@example.com"], body: []))
             #expect(response.status == 404)
             #expect((try? JSON.parse(response.body))?["code"] == "not_found")
             #expect(!String(decoding: response.body, as: UTF8.self).contains("root@example.com"))

@@ -3,6 +3,7 @@ import Glibc
 import Logging
 import Testing
 
+@testable import GatewayCore
 @testable import Handlers
 
 /// A real redis-server of this test's own, for the duration of a test: no TCP port (`--port 0`),
@@ -63,7 +64,7 @@ final class RedisServer {
     private static func spawn(_ arguments: [String]) -> pid_t? {
         var pid: pid_t = 0
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
+        defer { for pointer in argv { free(pointer) } }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
