@@ -134,13 +134,15 @@ def test_redis_refusing_writes_is_the_workers_own_503_and_issues_no_token(stack,
     the worker's own answer, 503 `redis_unavailable` in time, without Redis's error text."""
     browser = stack.sign_in(email)
     stack.redis.execute_command("CLIENT", "PAUSE", "2500", "WRITE")
-    started = time.time()
-    response = browser.post(stack.url("/api/token/generate"), json={}, timeout=30)
-    elapsed = time.time() - started
+    try:
+        started = time.time()
+        response = browser.post(stack.url("/api/token/generate"), json={}, timeout=30)
+        elapsed = time.time() - started
+    finally:
+        stack.redis.execute_command("CLIENT", "UNPAUSE")
     body = assert_json_error(response, 503, "redis_unavailable")
     assert elapsed < SLOWEST_ANSWER, elapsed
     assert set(body) == {"error", "code"} and "redis" not in body["error"].lower() and "timeout" not in body["error"].lower()
-    stack.redis.execute_command("CLIENT", "UNPAUSE")
     assert stack.redis.scard(f"user:tokens:{email}") == 0
     assert browser.post(stack.url("/api/token/generate"), json={}).status_code == 200
 
