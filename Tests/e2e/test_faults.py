@@ -186,11 +186,26 @@ def test_connections_cut_mid_write_leave_no_half_done_token(stack, email):
 
 
 class FakeLiteLLM(BaseHTTPRequestHandler):
-    """Answers every POST with a completion and keeps what it received (headers, raw body)."""
+    """Answers every POST with a completion and keeps what it received (headers, raw body). A
+    request with `?stream_probe` gets a stream instead: one event, then a wait until the client
+    says it has that event (`client_has_first`), then the last event."""
     received = []
+    client_has_first = threading.Event()
+    released_by_client = []
 
     def do_POST(self):
         FakeLiteLLM.received.append((dict(self.headers), self.rfile.read(int(self.headers.get("Content-Length", 0)))))
+        if "stream_probe" in self.path:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.end_headers()
+            self.wfile.write(b'data: {"first": true}\n\n')
+            self.wfile.flush()
+            FakeLiteLLM.released_by_client.append(FakeLiteLLM.client_has_first.wait(10))
+            self.wfile.write(b"data: [DONE]\n\n")
+            self.wfile.flush()
+            self.close_connection = True
+            return
         body = json.dumps({"id": "x", "object": "chat.completion", "choices": []}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -259,3 +274,36 @@ def test_v1_body_reaches_litellm_byte_for_byte_and_forged_headers_do_not(no_lite
     assert json.loads(headers["x-litellm-spend-logs-metadata"])["user_email"] == email
     for name in ("x-forwarded-email", "x-litellm-api-key", "x-auth-request-email", "cookie"):
         assert name not in headers, name
+
+
+def test_a_3_mb_v1_body_reaches_litellm_byte_for_byte(no_litellm, email):
+    """Above nginx's in-memory body buffer (1 MB): the body goes through a temporary file and
+    must still arrive unchanged (the worker never reads it)."""
+    token = no_litellm.mint(email)["token"]
+    filler = "".join(chr(0x20 + (i * 7919) % 90) for i in range(3 * 1024 * 1024)).replace('"', "'").replace("\\", "/")
+    raw = ('{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "' + filler + '"}], "n": 1.50}').encode()
+    assert len(raw) > 3 * 1024 * 1024
+    with fake_litellm(no_litellm.litellm_port):
+        FakeLiteLLM.received.clear()
+        response = requests.post(no_litellm.url("/v1/chat/completions"), data=raw, timeout=60,
+                                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        assert response.status_code == 200, response.text[:200]
+    assert FakeLiteLLM.received[-1][1] == raw
+
+
+def test_a_stream_reaches_the_client_event_by_event(no_litellm, email):
+    """LiteLLM holds the rest of the stream until the client has the first event: a gateway
+    that buffered the answer would deliver nothing until LiteLLM gave up waiting (10 s)."""
+    token = no_litellm.mint(email)["token"]
+    FakeLiteLLM.client_has_first.clear()
+    FakeLiteLLM.released_by_client.clear()
+    with fake_litellm(no_litellm.litellm_port):
+        response = requests.post(no_litellm.url("/v1/chat/completions?stream_probe=1"), stream=True, timeout=30,
+                                 headers={"Authorization": f"Bearer {token}"}, json={"model": "gpt-4o-mini", "stream": True})
+        assert response.status_code == 200
+        lines = response.iter_lines()
+        first = next(line for line in lines if line)
+        FakeLiteLLM.client_has_first.set()
+        assert first == b'data: {"first": true}'
+        assert [line for line in lines if line] == [b"data: [DONE]"]
+    assert FakeLiteLLM.released_by_client == [True]
