@@ -60,7 +60,8 @@ def stack_env(run_dir: Path, **settings) -> dict:
     nginx, Redis and LiteLLM, then `settings` (which win)."""
     env = clean_environment()
     env.update(RUN_DIR=str(run_dir), GATEWAY_PORT=str(free_port()), REDIS_PORT=str(free_port()),
-               LITELLM_PORT=str(free_port()), LITELLM_RECORD_FILE=str(run_dir / "litellm-calls.jsonl"))
+               LITELLM_PORT=str(free_port()), LITELLM_RECORD_FILE=str(run_dir / "litellm-calls.jsonl"),
+               LITELLM_KEY_GENERATE_RECORD_FILE=str(run_dir / "litellm-key-generate.jsonl"))
     env.update({key: str(value) for key, value in settings.items()})
     return env
 
