@@ -31,7 +31,7 @@ test: build lint
 	swift test
 	@# The committed fuzz corpora, replayed with every target's invariants (a plain debug build).
 	swift build --product gateway-fuzz
-	@for target in jwt cookie json fastcgi; do .build/debug/gateway-fuzz $$target Fuzz/corpus/$$target || exit 1; done
+	@for corpus in Fuzz/corpus/*/; do .build/debug/gateway-fuzz "$$(basename "$$corpus")" "$$corpus" || exit 1; done
 	.venv/bin/python -m pytest -q Tests/e2e
 
 .PHONY: help deps build run stop lint test
