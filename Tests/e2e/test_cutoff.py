@@ -11,6 +11,8 @@ The measured times are written to test-artifacts/cutoff-times.txt.
 
 import http.client
 import json
+import os
+import subprocess
 import threading
 import time
 import uuid
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import redis as redis_lib
+import yaml
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -307,3 +310,31 @@ def test_redis_stalled_during_a_stream_ends_it_then_new_streams_run(stack):
         again.keeps_running(after=time.time())
     finally:
         again.close()
+
+
+# --- the same hook file in compose's LiteLLM ------------------------------------------------
+
+def load_hook(env: dict) -> subprocess.CompletedProcess:
+    """Loads the callback the way LiteLLM loads deploy/litellm/config.yaml's callbacks (the module
+    file next to the config file, as /app/gateway_cutoff.py next to /app/config.yaml)."""
+    code = ("from litellm.proxy.types_utils.utils import get_instance_fn; "
+            "print(type(get_instance_fn('gateway_cutoff.cutoff', 'deploy/litellm/config.yaml')).__name__)")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CUTOFF_")}
+    return subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-c", code], cwd=ROOT, env=dict(clean, **env),
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_compose_litellm_loads_the_hook_and_refuses_to_start_without_its_redis():
+    services = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]
+    litellm = services["litellm"]
+    assert "./deploy/litellm/gateway_cutoff.py:/app/gateway_cutoff.py:ro" in litellm["volumes"]
+    assert "./deploy/litellm/config.yaml:/app/config.yaml:ro" in litellm["volumes"]
+    assert litellm["environment"]["CUTOFF_REDIS_URL"] == "redis://redis:6379/0"
+    assert litellm["environment"]["CUTOFF_REDIS_PASSWORD"] == "${REDIS_PASSWORD:-}"
+    assert "redis" in litellm["depends_on"]
+    config = yaml.safe_load((ROOT / "deploy" / "litellm" / "config.yaml").read_text())
+    assert "gateway_cutoff.cutoff" in config["litellm_settings"]["callbacks"]
+    loaded = load_hook({"CUTOFF_REDIS_URL": "redis://redis:6379/0"})
+    assert loaded.returncode == 0 and loaded.stdout.strip().endswith("GatewayCutoff"), loaded.stderr[-2000:]
+    refused = load_hook({})
+    assert refused.returncode != 0 and "CUTOFF_REDIS_URL is required" in refused.stderr, refused.stderr[-2000:]

@@ -23,8 +23,9 @@ Fail closed: when Redis has not answered a check for CUTOFF_REDIS_GRACE_MS (defa
 open call is cut with a 503 ``service_unavailable`` error, as the worker refuses new calls
 while Redis is down.
 
-Settings (environment): CUTOFF_REDIS_URL (required, e.g. ``redis://:password@redis:6379/0``;
-LiteLLM refuses to start without it), CUTOFF_CHECK_MS, CUTOFF_REDIS_GRACE_MS.
+Settings (environment): CUTOFF_REDIS_URL (required, e.g. ``redis://redis:6379/0``; LiteLLM
+refuses to start without it), CUTOFF_REDIS_PASSWORD (when the URL carries none),
+CUTOFF_CHECK_MS, CUTOFF_REDIS_GRACE_MS.
 """
 
 import asyncio
@@ -116,7 +117,8 @@ class GatewayCutoff(CustomLogger):
         self.grace = int(os.environ.get("CUTOFF_REDIS_GRACE_MS", "1000")) / 1000
         timeout = max(self.interval, 0.1)
         # No retries inside a check: a failed check is retried by the next tick.
-        self.redis = aioredis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
+        self.redis = aioredis.from_url(url, password=os.environ.get("CUTOFF_REDIS_PASSWORD") or None,
+                                       socket_timeout=timeout, socket_connect_timeout=timeout,
                                        retry=Retry(NoBackoff(), 0))
         self.calls: set[OpenCall] = set()
         self.finished: dict[str, asyncio.Event] = {}
