@@ -19,7 +19,7 @@ exists is cut: a stream gets one error event in its API format (OpenAI ``data: {
 Anthropic ``event: error``) and closes; a non-streaming call is answered with the error. What
 a stream delivered until then is billed through LiteLLM's own partial-stream accounting.
 
-Fail closed: when Redis has not answered a check for CUTOFF_REDIS_GRACE_MS (default 1000), every
+Fail closed: when Redis has not answered a check for CUTOFF_REDIS_GRACE_MS (default 750), every
 open call is cut with a 503 ``service_unavailable`` error, as the worker refuses new calls
 while Redis is down.
 
@@ -69,17 +69,28 @@ def unavailable_error() -> AccessCut:
 
 
 class OpenCall:
-    __slots__ = ("jti", "email", "cut", "streaming")
+    """One open call. A stream waiting for its next chunk is interrupted through its task (the
+    task is cancelled while, and only while, it awaits the upstream), so a stream costs nothing
+    extra per chunk but two attribute writes; at any other point it sees ``cut`` before it asks
+    for the next chunk."""
 
-    def __init__(self, jti: str, email: str, streaming: bool):
+    __slots__ = ("jti", "email", "cut", "task", "waiting", "interrupted")
+
+    def __init__(self, jti: str, email: str):
         self.jti = jti
         self.email = email
-        self.streaming = streaming
         self.cut: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.task: asyncio.Task | None = None
+        self.waiting = False
+        self.interrupted = False
 
     def end(self, error: AccessCut) -> None:
-        if not self.cut.done():
-            self.cut.set_result(error)
+        if self.cut.done():
+            return
+        self.cut.set_result(error)
+        if self.waiting and self.task is not None and not self.task.done():
+            self.interrupted = True
+            self.task.cancel()
 
 
 def caller_of(request_data: dict) -> tuple[str, str] | None:
@@ -114,7 +125,7 @@ class GatewayCutoff(CustomLogger):
         if not url:
             raise RuntimeError("gateway_cutoff: CUTOFF_REDIS_URL is required (the gateway's Redis)")
         self.interval = int(os.environ.get("CUTOFF_CHECK_MS", "250")) / 1000
-        self.grace = int(os.environ.get("CUTOFF_REDIS_GRACE_MS", "1000")) / 1000
+        self.grace = int(os.environ.get("CUTOFF_REDIS_GRACE_MS", "750")) / 1000
         timeout = max(self.interval, 0.1)
         # No retries inside a check: a failed check is retried by the next tick.
         self.redis = aioredis.from_url(url, password=os.environ.get("CUTOFF_REDIS_PASSWORD") or None,
@@ -127,11 +138,11 @@ class GatewayCutoff(CustomLogger):
 
     # --- the watcher: one per process, running only while calls are open -------------------
 
-    def register(self, request_data: dict, streaming: bool) -> OpenCall | None:
+    def register(self, request_data: dict) -> OpenCall | None:
         caller = caller_of(request_data)
         if caller is None:
             return None
-        call = OpenCall(caller[0], caller[1], streaming)
+        call = OpenCall(caller[0], caller[1])
         if not self.calls:
             self.last_ok = time.monotonic()  # nothing was at stake while no call was open
         self.calls.add(call)
@@ -145,7 +156,7 @@ class GatewayCutoff(CustomLogger):
             try:
                 await self.check_once()
             except Exception as error:  # noqa: BLE001 - any failure to check is a failed check
-                log.warning("gateway_cutoff: Redis check failed: %s", error)
+                log.warning("gateway_cutoff: Redis check failed: %r", error)
                 if time.monotonic() - self.last_ok >= self.grace:
                     for call in list(self.calls):
                         call.end(unavailable_error())
@@ -175,39 +186,37 @@ class GatewayCutoff(CustomLogger):
     # --- streams ------------------------------------------------------------------------------
 
     async def async_post_call_streaming_iterator_hook(self, user_api_key_dict, response, request_data):
-        call = self.register(request_data, streaming=True)
+        call = self.register(request_data)
         if call is None:
             async for chunk in response:
                 yield chunk
             return
         upstream = response.__aiter__()
-        pending: asyncio.Future | None = None
         try:
-            while True:
-                if call.cut.done():
-                    break
-                pending = asyncio.ensure_future(upstream.__anext__())
-                await asyncio.wait((pending, call.cut), return_when=asyncio.FIRST_COMPLETED)
-                if not pending.done():
-                    break
+            while not call.cut.done():
+                # LiteLLM may run each step in a task of its own (keep-alive pings): take it anew.
+                call.task = asyncio.current_task()
+                call.waiting = True
                 try:
-                    chunk = pending.result()
+                    chunk = await upstream.__anext__()
                 except StopAsyncIteration:
                     return
+                except asyncio.CancelledError:
+                    if not call.interrupted:
+                        raise  # the client went away, or LiteLLM is shutting down
+                    call.interrupted = False
+                    uncancel = getattr(call.task, "uncancel", None)
+                    if uncancel is not None:
+                        uncancel()
+                    break
                 finally:
-                    pending = None
+                    call.waiting = False
                 yield chunk
             error = call.cut.result()
-            if pending is not None:
-                pending.cancel()
-                await asyncio.gather(pending, return_exceptions=True)
-                pending = None
             await bill_partial_stream(request_data, response)
             log.info("gateway_cutoff: stream of %s ended: %s", call.email, error.message)
             raise error
         finally:
-            if pending is not None:
-                pending.cancel()
             self.calls.discard(call)
 
     # --- non-streaming calls: LiteLLM runs this next to the provider call ----------------------
@@ -215,7 +224,7 @@ class GatewayCutoff(CustomLogger):
     async def async_moderation_hook(self, data, user_api_key_dict, call_type):
         if data.get("stream"):
             return None
-        call = self.register(data, streaming=False)
+        call = self.register(data)
         if call is None:
             return None
         call_id = data.get("litellm_call_id")
