@@ -271,10 +271,13 @@ def test_redis_stopped_during_a_stream_ends_it_fail_closed(stack, api):
     try:
         stream.wait_ticks(3)
         gone = redis_gone_at(stack, stop)
-        stack.script("stop-service", "redis")
+        # Stopping takes a while (the script waits for the process to exit): read meanwhile.
+        stopper = threading.Thread(target=stack.script, args=("stop-service", "redis"))
+        stopper.start()
         try:
             ended = stream.read_to_end()
         finally:
+            stopper.join()
             stop.set()
             stack.script("start-service", "redis")
         assert gone, "Redis never stopped answering"

@@ -19,9 +19,10 @@ exists is cut: a stream gets one error event in its API format (OpenAI ``data: {
 Anthropic ``event: error``) and closes; a non-streaming call is answered with the error. What
 a stream delivered until then is billed through LiteLLM's own partial-stream accounting.
 
-Fail closed: when Redis has not answered a check for CUTOFF_REDIS_GRACE_MS (default 750), every
-open call is cut with a 503 ``service_unavailable`` error, as the worker refuses new calls
-while Redis is down.
+Fail closed: when Redis has not answered a check for CUTOFF_REDIS_GRACE_MS (default 500, the
+same window after which the worker's revocation watch stops trusting what it remembers), every
+open call is cut with a 503 ``service_unavailable`` error, as the worker refuses new calls while
+Redis is down.
 
 Settings (environment): CUTOFF_REDIS_URL (required, e.g. ``redis://redis:6379/0``; LiteLLM
 refuses to start without it), CUTOFF_REDIS_PASSWORD (when the URL carries none),
@@ -125,7 +126,7 @@ class GatewayCutoff(CustomLogger):
         if not url:
             raise RuntimeError("gateway_cutoff: CUTOFF_REDIS_URL is required (the gateway's Redis)")
         self.interval = int(os.environ.get("CUTOFF_CHECK_MS", "250")) / 1000
-        self.grace = int(os.environ.get("CUTOFF_REDIS_GRACE_MS", "750")) / 1000
+        self.grace = int(os.environ.get("CUTOFF_REDIS_GRACE_MS", "500")) / 1000
         timeout = max(self.interval, 0.1)
         # No retries inside a check: a failed check is retried by the next tick.
         self.redis = aioredis.from_url(url, password=os.environ.get("CUTOFF_REDIS_PASSWORD") or None,
