@@ -203,6 +203,35 @@ def provider_requests(log: Path, api: str) -> int:
     return log.read_text().count(f"request {path} stream=False")
 
 
+def test_official_sdks_raise_the_cut_as_an_api_error(stack):
+    """What a person's client shows: the OpenAI and Anthropic SDKs raise on the error event."""
+    import anthropic
+    import openai
+
+    email = user_email()
+    first, second = mint(stack, email), mint(stack, email)
+    client = openai.OpenAI(base_url=stack.url("/v1"), api_key=first["token"], max_retries=0)
+    stream = client.chat.completions.create(model="slow-gpt", stream=True, messages=[{"role": "user", "content": "count"}])
+    received = 0
+    with pytest.raises(openai.APIError) as raised:
+        for chunk in stream:
+            received += 1
+            if received == 3:
+                revoke_by_owner(stack, email, first)
+    assert "token_revoked" in str(raised.value) and received < CHUNKS
+
+    claude = anthropic.Anthropic(base_url=stack.url(""), api_key=second["token"], max_retries=0)
+    received = 0
+    with pytest.raises(anthropic.APIError) as raised:
+        with claude.messages.stream(model="slow-claude", max_tokens=1024,
+                                    messages=[{"role": "user", "content": "count"}]) as events:
+            for _ in events.text_stream:
+                received += 1
+                if received == 3:
+                    revoke_by_owner(stack, email, second)
+    assert "token_revoked" in str(raised.value) and received < CHUNKS
+
+
 def read_answer(stack, token, api, results):
     path, body = APIS[api]
     body = dict(body, stream=False)

@@ -10,7 +10,7 @@ import uuid
 import pytest
 from selenium.webdriver.common.by import By
 
-from test_ui_pages import Browser, browsers  # noqa: F401 - the fixture is used by name
+from test_ui_pages import Browser, browsers, open_tab  # noqa: F401 - the fixture is used by name
 
 ADMIN = "admin@example.com"
 FIREFOX = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0"
@@ -194,6 +194,14 @@ def test_my_access_page_ends_another_session_and_revokes_a_token(stack, browsers
     browser.wait(lambda d: not d.find_elements(By.CSS_SELECTOR, f'#token-list tr[data-token-id="{minted["token_id"]}"]'))
     assert stack.chat(minted["token"]).status_code == 401
     assert browser.csp_violations() == []
+
+    # An admin sees what the person did in the audit log tab.
+    admin = browsers()
+    admin.sign_in(ADMIN, then="/token-session-manager")
+    open_tab(admin, "audit")
+    admin.wait(lambda d: phone_id in d.find_element(By.CSS_SELECTOR, "#audit-list").text)
+    audit = admin.text("#audit-list")
+    assert "self.session.end" in audit and "self.token.revoke" in audit and email in audit
 
 
 def test_my_access_page_in_japanese(stack, browsers):  # noqa: F811
