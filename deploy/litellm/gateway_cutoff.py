@@ -43,6 +43,9 @@ from litellm.integrations.custom_logger import CustomLogger
 log = logging.getLogger("gateway_cutoff")
 
 METADATA_HEADER = "x-litellm-spend-logs-metadata"
+# Non-streaming calls cut mid-call: /v1/chat/completions and /v1/messages (what coding agents
+# use); other endpoints' non-streaming calls run to their end (the next one is refused).
+WATCHED_CALL_TYPES = frozenset({"acompletion", "anthropic_messages"})
 
 
 class AccessCut(Exception):
@@ -223,7 +226,9 @@ class GatewayCutoff(CustomLogger):
     # --- non-streaming calls: LiteLLM runs this next to the provider call ----------------------
 
     async def async_moderation_hook(self, data, user_api_key_dict, call_type):
-        if data.get("stream"):
+        # Only the calls whose end this hook is told of for sure (see _finish): waiting for a
+        # call type that never reports its end would hold its answer forever.
+        if data.get("stream") or str(getattr(call_type, "value", call_type)) not in WATCHED_CALL_TYPES:
             return None
         call = self.register(data)
         if call is None:
