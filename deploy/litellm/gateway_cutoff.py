@@ -29,6 +29,8 @@ refuses to start without it), CUTOFF_REDIS_PASSWORD (when the URL carries none),
 CUTOFF_CHECK_MS, CUTOFF_REDIS_GRACE_MS.
 """
 
+from __future__ import annotations
+
 import asyncio
 import json
 import logging
@@ -218,7 +220,7 @@ class GatewayCutoff(CustomLogger):
                 yield chunk
             error = call.cut.result()
             await bill_partial_stream(request_data, response)
-            log.info("gateway_cutoff: stream of %s ended: %s", call.email, error.message)
+            log.warning("gateway_cutoff: stream of %s ended: %s", call.email, error.message)
             raise error
         finally:
             self.calls.discard(call)
@@ -245,7 +247,7 @@ class GatewayCutoff(CustomLogger):
                 waiter.cancel()
             if call.cut.done() and not finished.is_set():
                 error = call.cut.result()
-                log.info("gateway_cutoff: call of %s ended: %s", call.email, error.message)
+                log.warning("gateway_cutoff: call of %s ended: %s", call.email, error.message)
                 raise error
             return None
         finally:
