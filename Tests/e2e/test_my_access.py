@@ -214,3 +214,15 @@ def test_my_access_page_in_japanese(stack, browsers):  # noqa: F811
     assert "このブラウザ" in browser.text("#session-list tr.current")
     assert browser.text("#end-others") == "他のセッションをすべて終了"
     browser.screenshot("my-access-ja")
+
+
+def test_a_huge_or_odd_user_agent_is_stored_cut_to_256_bytes(stack):
+    email = fresh_email()
+    agent = "Mozilla/5.0 " + "日本語ブラウザ" * 60 + ' "quoted" <b>'
+    laptop = device(stack, email, agent.encode().decode("latin-1"))  # the UTF-8 bytes as sent on the wire
+    stored = mine(stack, laptop)[0]["user_agent"]
+    assert len(stored.encode()) <= 256 and agent.startswith(stored) and len(stored) > 50
+    # Bytes that are not UTF-8 reach the list as text, never as a broken answer.
+    other = device(stack, fresh_email(), b"Bad\xff\xfeAgent/1.0".decode("latin-1"))
+    stored = mine(stack, other)[0]["user_agent"]
+    assert stored.startswith("Bad") and stored.endswith("Agent/1.0")
