@@ -138,7 +138,9 @@ class Topology:
             for port in self.live_sentinels():
                 client = self.client(port)
                 replicas = client.execute_command("SENTINEL", "replicas", MASTER_NAME)
-                if not any("s_down" not in r.get("flags", "") and int(r["port"]) == replica for r in map(pairs, replicas)):
+                # What Sentinel needs to pick the replica in a failover: up, linked, recently seen.
+                if not any(int(r["port"]) == replica and not {"s_down", "disconnected"} & set(r.get("flags", "").split(","))
+                           and r.get("master-link-status") == "ok" for r in map(pairs, replicas)):
                     return False
                 if len(client.execute_command("SENTINEL", "sentinels", MASTER_NAME)) != len(self.live_sentinels()) - 1:
                     return False

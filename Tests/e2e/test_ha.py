@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import pytest
+import redis as redis_lib
 
 from conftest import running_stack
 from test_sessions import session_key
@@ -123,6 +124,18 @@ def test_replica_loss_keeps_v1_up_and_confirms_no_write_it_cannot_make_durable(h
     topology.wait_healthy()
 
 
+def start_failover(sentinel_port):
+    """Asks a sentinel for a failover; False while it has no replica it may promote yet
+    (NOGOODSLAVE: it refreshes a replica's state about once a second)."""
+    try:
+        Topology.client(sentinel_port).execute_command("SENTINEL", "FAILOVER", MASTER_NAME)
+        return True
+    except redis_lib.ResponseError as error:
+        if "NOGOODSLAVE" in str(error):
+            return False
+        raise
+
+
 def test_sentinel_loss_then_failover_the_workers_follow_through_the_remaining_sentinels(ha):
     topology = ha.topology
     old = topology.wait_healthy()
@@ -134,7 +147,7 @@ def test_sentinel_loss_then_failover_the_workers_follow_through_the_remaining_se
         wait_until(lambda: traffic.confirmed_count() >= 2, 20, "revocations confirmed with a sentinel down")
         moved = time.time()
         # A planned switch: the old master stays up and is demoted to a replica.
-        Topology.client(topology.sentinel_ports[1]).execute_command("SENTINEL", "FAILOVER", MASTER_NAME)
+        wait_until(lambda: start_failover(topology.sentinel_ports[1]), 15, "a sentinel to accept the failover")
         new = wait_until(lambda: (m := topology.master()) and m != old and m, 30, "the manual failover")
         switched = time.time()
         reached = milestones({

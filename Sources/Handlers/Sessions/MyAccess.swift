@@ -131,8 +131,10 @@ enum MyAccess {
         guard !keys.isEmpty else { return 0 }
         var ended: Int64 = 0
         for key in keys {
+            // A logout the person is told about: a replica has it before the answer (REDIS_WAIT_REPLICAS).
             let reply = try context.redis.eval(
-                SessionAdmin.deleteScript, keys: [key, SessionIndex.key(key)], arguments: [SessionIndex.userKeyPrefix])
+                SessionAdmin.deleteScript, keys: [key, SessionIndex.key(key)], arguments: [SessionIndex.userKeyPrefix],
+                confirmed: true)
             if case .error(let message) = reply { throw RedisError.server(message) }
             ended += reply.integer ?? 0
         }
