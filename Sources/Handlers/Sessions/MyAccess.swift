@@ -133,7 +133,8 @@ enum MyAccess {
         for key in keys {
             // A logout the person is told about: a replica has it before the answer (REDIS_WAIT_REPLICAS).
             let reply = try context.redis.eval(
-                SessionAdmin.deleteScript, keys: [key, SessionIndex.key(key)], arguments: [SessionIndex.userKeyPrefix],
+                SessionAdmin.deleteScript, keys: [key, SessionIndex.key(key)],
+                arguments: [SessionIndex.userKeyPrefix, ""],  // a person may end their own sessions
                 confirmed: true)
             if case .error(let message) = reply { throw RedisError.server(message) }
             ended += reply.integer ?? 0
