@@ -146,9 +146,12 @@ enum SessionAdmin {
         let admin = try context.requireIdentity()
         let email = Email.normalize(String(request.path.dropFirst(unbanPrefix.count)))
         guard Email.isValid(email) else { throw APIError.badRequest("A valid e-mail is required", code: "invalid_email") }
-        let reply = try context.redis.command("DEL", "active_user_deleted:\(email)")
+        // With the Lua gateway's spellings of the e-mail (`active_user_deleted:Alice@Example.com`).
+        let keys = ["active_user_deleted:\(email)"]
+            + (try LegacyEmailKeys.otherSpellings(prefix: "active_user_deleted:", email: email, context: context))
+        let reply = try context.redis.command(["DEL"] + keys)
         if case .error(let message) = reply { throw RedisError.server(message) }
-        guard reply.integer == 1 else {
+        guard (reply.integer ?? 0) >= 1 else {
             Audit.record("session.unban", target: email, result: "not_banned", context: context)
             throw APIError(404, "not_banned", "User is not currently banned", [("user_email", .string(email))])
         }
@@ -177,7 +180,7 @@ enum SessionAdmin {
         }
         let reply = try context.redis.eval(deleteScript, keys: [key, SessionIndex.key(key)], arguments: [SessionIndex.userKeyPrefix])
         if case .error(let message) = reply { throw RedisError.server(message) }
-        guard reply.integer == 1 else { throw APIError.notFound("Session not found") }
+        guard (reply.integer ?? 0) >= 1 else { throw APIError.notFound("Session not found") }
         Audit.record("session.delete", target: key, context: context)
         let body: JSON = ["message": "Session deleted successfully", "session_key": .string(key), "deleted_by": .string(admin)]
         return .json(200, body.text)
