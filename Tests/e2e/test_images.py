@@ -275,3 +275,27 @@ def test_postgres_passwords_come_from_files():
         environment = SERVICES[name]["environment"]
         assert "POSTGRES_PASSWORD" not in environment
         assert environment["POSTGRES_PASSWORD_FILE"].startswith("/run/secrets/")
+
+
+# --- the documents an operator follows ------------------------------------------------------------
+
+def test_the_migration_guide_restores_redis_without_wiping_it():
+    """Deleting appendonlydir and restarting with AOF on starts Redis empty (test_migration.py
+    shows it); the guide must load the snapshot with AOF off and switch AOF on at run time."""
+    guide = (ROOT / "docs" / "migration.md").read_text()
+    restore = guide[guide.index("### Restoring the Redis snapshot"):]
+    assert "--appendonly no" in restore and "CONFIG SET appendonly yes" in restore
+    assert "aof_rewrite_in_progress" in restore
+    assert "postgres:15-alpine" in guide and "pg_dumpall" in guide
+
+
+def test_the_deployment_guide_describes_what_compose_yaml_runs():
+    guide = (ROOT / "docs" / "deployment.md").read_text()
+    assert "nothing is cached in a worker" not in guide and "REVOCATION_WATCH" in guide
+    for name, service in SERVICES.items():
+        # Our images by name (their tag is `latest`), the others with their pinned tag.
+        image = service["image"].split(":")[0] if name in OUR_IMAGES else service["image"]
+        assert image in guide, f"{name}: {image} not in docs/deployment.md"
+    for secret in COMPOSE["secrets"]:
+        assert secret in guide, f"secret {secret} not explained in docs/deployment.md"
+    assert "TRUSTED_PROXIES" in guide and "worker-health" in guide and "stop_grace_period" in guide
