@@ -8,7 +8,7 @@ enum LegacyEmailKeys {
     /// The e-mail as it arrived (trimmed) when it differs from the lowercased form; nil when it
     /// is already lowercase, so callers add no work for the usual case.
     static func spelling(_ raw: String?, normalized: String) -> String? {
-        guard let raw else { return nil }
+        guard let raw, raw != normalized else { return nil }  // the usual case: no copy made
         let trimmed = raw.trimmingSpaces()
         return trimmed != normalized && !trimmed.isEmpty ? trimmed : nil
     }

