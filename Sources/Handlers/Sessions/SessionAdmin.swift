@@ -126,6 +126,10 @@ enum SessionAdmin {
         let admin = try context.requireIdentity()
         let email = try userEmail(try request.jsonObject())
         guard email != admin else { throw APIError.badRequest("You cannot revoke your own sessions", code: "cannot_revoke_self") }
+        guard !Admins.isSuperAdmin(email, context: context) else {
+            Audit.record("session.revoke_user", target: email, result: "refused_super_admin", context: context)
+            throw superAdminProtected(email)
+        }
         let ttl = context.config.banTTL
         let reply = try context.revoking { () throws(RedisError) in
             try context.redis.eval(
@@ -167,11 +171,13 @@ enum SessionAdmin {
         return .json(200, body.text)
     }
 
-    /// KEYS: the session key, its index entry. ARGV: the per-user index prefix.
-    /// Returns 1 when the session existed.
+    /// KEYS: the session key, its index entry. ARGV: the per-user index prefix, the e-mail whose
+    /// sessions must not be deleted ("" for none). Returns 1 when the session existed, -1
+    /// (nothing deleted) when it belongs to the protected e-mail.
     static let deleteScript = RedisScript(
         """
         local email = redis.call('HGET', KEYS[2], 'email')
+        if email and ARGV[2] ~= '' and email == ARGV[2] then return -1 end
         local deleted = redis.call('DEL', KEYS[1])
         redis.call('DEL', KEYS[2])
         if email then redis.call('SREM', ARGV[1] .. email, KEYS[1]) end
@@ -186,9 +192,16 @@ enum SessionAdmin {
             throw APIError.badRequest(
                 "Not an OAuth2 Proxy session key (\(context.config.cookieName)-<32 hex>)", code: "invalid_session_key")
         }
-        let reply = try context.redis.eval(deleteScript, keys: [key, SessionIndex.key(key)], arguments: [SessionIndex.userKeyPrefix])
+        // Another admin cannot end the super admin's session (the super admin may end their own).
+        let protected = context.config.superAdmin.flatMap { $0 == admin ? nil : $0 } ?? ""
+        let reply = try context.redis.eval(
+            deleteScript, keys: [key, SessionIndex.key(key)], arguments: [SessionIndex.userKeyPrefix, protected])
         if case .error(let message) = reply { throw RedisError.server(message) }
-        guard (reply.integer ?? 0) >= 1 else { throw APIError.notFound("Session not found") }
+        if reply.integer == -1 {
+            Audit.record("session.delete", target: key, result: "refused_super_admin", context: context)
+            throw superAdminProtected(protected)
+        }
+        guard reply.integer == 1 else { throw APIError.notFound("Session not found") }
         Audit.record("session.delete", target: key, context: context)
         let body: JSON = ["message": "Session deleted successfully", "session_key": .string(key), "deleted_by": .string(admin)]
         return .json(200, body.text)
@@ -249,6 +262,13 @@ enum SessionAdmin {
 
     static let sessionsPrefix = "/api/admin/sessions/"
     static let unbanPrefix = "/api/admin/sessions/unban/"
+
+    /// Banning or force-logging-out the super admin: refused for everyone (docs/security.md P4).
+    static func superAdminProtected(_ email: String) -> APIError {
+        APIError(
+            403, "super_admin_protected", "The super admin cannot be banned or logged out by an admin",
+            [("user_email", .string(email))])
+    }
 
     static func sessionPattern(_ context: Context) -> String { context.config.cookieName + "-*" }
 
