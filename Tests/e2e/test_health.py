@@ -104,10 +104,10 @@ def test_without_trusted_proxies_a_forwarded_address_is_ignored(tmp_path):
     """The rendered configuration believes X-Forwarded-For only from the listed addresses."""
     values = dict(os.environ, NGINX_RUN_DIR=str(tmp_path), NGINX_LOG_DIR=str(tmp_path), TRUSTED_PROXIES="")
     subprocess.run([str(ROOT / "scripts" / "render-nginx"), str(tmp_path / "conf")], env=values, check=True)
-    assert "set_real_ip_from" not in (tmp_path / "conf" / "real_ip.conf").read_text()
+    assert "set_real_ip_from" not in (tmp_path / "conf" / "trusted-proxies.conf").read_text()
     values["TRUSTED_PROXIES"] = "10.0.0.0/8, 192.0.2.1"
     subprocess.run([str(ROOT / "scripts" / "render-nginx"), str(tmp_path / "conf")], env=values, check=True)
-    rendered = (tmp_path / "conf" / "real_ip.conf").read_text()
+    rendered = (tmp_path / "conf" / "trusted-proxies.conf").read_text()
     assert "set_real_ip_from 10.0.0.0/8;" in rendered and "set_real_ip_from 192.0.2.1;" in rendered
 
 

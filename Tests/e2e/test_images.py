@@ -73,7 +73,7 @@ def test_the_openresty_image_context_holds_every_file_its_entrypoint_uses(tmp_pa
     assert "container.env" in entrypoint and (tmp_path / "openresty" / "container.env").exists()
     # Every template gateway.conf includes is copied (openresty/*.conf), the generated admin list too.
     included = set(re.findall(r"\$\{NGINX_CONF_DIR\}/([\w.-]+\.conf)", (ROOT / "openresty" / "gateway.conf").read_text()))
-    generated = {"identity.conf", "identity-upstream.conf", "real_ip.conf"}
+    generated = {"identity.conf", "identity-upstream.conf", "trusted-proxies.conf"}
     assert {name for name in included - generated if not (tmp_path / "openresty" / name).exists()} == set()
 
 
