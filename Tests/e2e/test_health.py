@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import ROOT, free_port, running_stack
+from harness.stack import ROOT, free_port, running_stack
 from test_migration import redis_server
 
 PROBE = ROOT / "deploy" / "worker-health"

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from conftest import ROOT
+from harness.stack import ROOT
 
 ROUTES_FILE = ROOT / "openresty" / "litellm_admin_routes.conf"
 
@@ -90,7 +90,7 @@ def test_each_admin_location_reaches_litellm_for_an_admin_only(stack, kind, path
 
 
 def test_an_admin_opens_litellms_ui_in_chromium_and_every_call_it_makes_is_routed(stack):
-    from test_ui_pages import Browser
+    from harness.browser import Browser
 
     browser = Browser(stack)
     try:

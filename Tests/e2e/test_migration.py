@@ -18,7 +18,7 @@ import redis as redis_lib
 import requests
 import yaml
 
-from conftest import ROOT, free_port, running_stack
+from harness.stack import ROOT, free_port, running_stack
 
 FORMATS = json.loads((ROOT / "Tests" / "e2e" / "fixtures" / "lua_formats.json").read_text())
 LUA_REDIS_ARGS = ["--appendonly", "yes"]  # the Lua compose: `redis-server --appendonly yes`
