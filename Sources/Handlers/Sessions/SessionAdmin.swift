@@ -157,9 +157,13 @@ enum SessionAdmin {
         let admin = try context.requireIdentity()
         let email = Email.normalize(String(request.path.dropFirst(unbanPrefix.count)))
         guard Email.isValid(email) else { throw APIError.badRequest("A valid e-mail is required", code: "invalid_email") }
-        let reply = try context.redis.confirmedPipeline([["DEL", "active_user_deleted:\(email)"]])[0]
+        // With the Lua gateway's spellings of the e-mail (`active_user_deleted:Alice@Example.com`).
+        let keys =
+            ["active_user_deleted:\(email)"]
+            + (try LegacyEmailKeys.otherSpellings(prefix: "active_user_deleted:", email: email, context: context))
+        let reply = try context.redis.confirmedPipeline([["DEL"] + keys])[0]
         if case .error(let message) = reply { throw RedisError.server(message) }
-        guard reply.integer == 1 else {
+        guard (reply.integer ?? 0) >= 1 else {
             Audit.record("session.unban", target: email, result: "not_banned", context: context)
             throw APIError(404, "not_banned", "User is not currently banned", [("user_email", .string(email))])
         }
