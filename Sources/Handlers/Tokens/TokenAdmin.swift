@@ -1,7 +1,7 @@
 import FCGIRuntime
 import GatewayCore
 
-/// Replaces `token_admin.lua`: the admins' token management (SPEC 5.12). Lists page with
+/// Replaces `token_admin.lua`: the admins' token management. Lists page with
 /// `limit`/`cursor` over SCAN/SSCAN (a caller that sends neither gets the whole list, as the
 /// Lua gave it); every revocation, refused or done, is written to the audit log.
 enum TokenAdmin {
@@ -9,8 +9,8 @@ enum TokenAdmin {
 
     /// `GET /api/admin/tokens`: every stored token with its status, and a summary.
     static func list(_ request: Request, _ context: Context) throws -> Response {
-        let (keys, next) = try page(["SCAN"], match: TokenStore.infoKey("*"), request, context)
-        let ids = keys.map { String($0.dropFirst(TokenStore.infoKey("").count)) }
+        let (keys, next) = try page(["SCAN"], match: Keyspace.pattern(prefix: Keyspace.tokenInfoPrefix), request, context)
+        let ids = keys.map { String($0.dropFirst(Keyspace.tokenInfoPrefix.count)) }
         let records = try TokenStore.load(ids, context: context).compactMap { $0 }.sorted(by: TokenStore.newestFirst)
         let revoked = try TokenStore.revokedFlags(records.map(\.id), context: context)
         var active: Int64 = 0
@@ -34,7 +34,7 @@ enum TokenAdmin {
             throw APIError.badRequest("Expected a user e-mail: GET /api/admin/tokens/{email}", code: "invalid_user_email")
         }
         let email = try TokenStore.email(rest, field: "user_email")
-        let (ids, next) = try page(["SSCAN", TokenStore.setKey(email)], match: nil, request, context)
+        let (ids, next) = try page(["SSCAN", Keyspace.userTokens(email)], match: nil, request, context)
         let records = try TokenStore.load(ids, context: context).compactMap { $0 }.sorted(by: TokenStore.newestFirst)
         let revoked = try TokenStore.revokedFlags(records.map(\.id), context: context)
         let tokens = zip(records, revoked).map { TokenStore.view($0, now: context.now, owner: false, revoked: $1) }
@@ -74,7 +74,7 @@ enum TokenAdmin {
             throw APIError.badRequest("user_email must be a string", code: "invalid_user_email")
         }
         let email = try TokenStore.email(value?.stringValue, field: "user_email")
-        let ids = try context.redis.scanAll(["SSCAN", TokenStore.setKey(email)])
+        let ids = try context.redis.scanAll(["SSCAN", Keyspace.userTokens(email)])
         let records = try TokenStore.load(ids, context: context).compactMap { $0 }
         try audited("token.revoke_user", target: email, context: context) {
             try TokenStore.revoke(records, context: context)

@@ -1,12 +1,12 @@
 import FCGIRuntime
 import GatewayCore
 
-/// Replaces `token_list.lua`: `GET /api/token/list` (SPEC 5.3), the caller's tokens, newest
+/// Replaces `token_list.lua`: `GET /api/token/list`, the caller's tokens, newest
 /// first. Ids whose record has expired are removed from `user:tokens:{email}` on the way.
 enum TokenList {
     static func get(_ request: Request, _ context: Context) throws -> Response {
         let email = try context.requireIdentity()
-        let ids = try context.redis.scanAll(["SSCAN", TokenStore.setKey(email)])
+        let ids = try context.redis.scanAll(["SSCAN", Keyspace.userTokens(email)])
         let records = try TokenStore.load(ids, context: context)
         var live: [TokenStore.Record] = []
         var gone: [String] = []
@@ -15,8 +15,7 @@ enum TokenList {
         }
         if !gone.isEmpty {
             // Only ids without a live record: their info is gone or past its expiry.
-            _ = try context.redis.transaction(
-                gone.map { ["DEL", TokenStore.infoKey($0)] } + [["SREM", TokenStore.setKey(email)] + gone])
+            try context.redis.transaction(gone.map { ["DEL", Keyspace.tokenInfo($0)] } + [["SREM", Keyspace.userTokens(email)] + gone])
             context.logger.info("expired token ids pruned", metadata: ["count": "\(gone.count)"])
         }
         let tokens = live.sorted(by: TokenStore.newestFirst).map {
