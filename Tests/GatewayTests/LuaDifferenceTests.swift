@@ -4,7 +4,7 @@ import Testing
 @testable import GatewayCore
 @testable import Handlers
 
-/// SPEC 7.3: things the Lua gateway had built in that must not exist here.
+/// Things the Lua gateway had built in that must not exist here.
 struct LuaDifferenceTests {
     let base = ["JWT_SECRET": String(repeating: "s", count: 32), "LITELLM_SHARED_KEY": "a", "LITELLM_MASTER_KEY": "b"]
 
