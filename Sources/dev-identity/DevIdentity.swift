@@ -67,7 +67,7 @@ final class DevIdentity: Responder {
 
     private func signIn(_ request: Request) -> Response {
         let form = FormBody(request.body)
-        guard let raw = form["email"], Email.isValid(raw.trimmingCharacters()) else {
+        guard let raw = form["email"], Email.isValid(raw.trimmingSpaces()) else {
             return signInPage(request, error: "Enter a valid e-mail address.", status: 400)
         }
         let email = Email.normalize(raw)
@@ -202,13 +202,4 @@ struct FormBody {
     }
 
     subscript(name: String) -> String? { fields[name] }
-}
-
-extension String {
-    func trimmingCharacters() -> String {
-        var slice = Substring(self)
-        while slice.first?.isWhitespace == true { slice.removeFirst() }
-        while slice.last?.isWhitespace == true { slice.removeLast() }
-        return String(slice)
-    }
 }
