@@ -23,6 +23,7 @@ struct AdminTests {
         var params = ["REQUEST_METHOD": method, "DOCUMENT_URI": path]
         if let email { params[Request.identityParam] = email }
         if let check { params["GATEWAY_CHECK"] = check }
+        params["CONTENT_TYPE"] = "application/json"
         return router.respond(to: Request(params: params, body: Array(body.utf8)))
     }
 

@@ -54,7 +54,10 @@ struct ErrorResponseTests {
     @Test func theRoutersClockDecidesExpiry() throws {
         let generated = router.respond(
             to: Request(
-                params: ["REQUEST_METHOD": "POST", "DOCUMENT_URI": "/api/token/generate", Request.identityParam: "fay@example.com"],
+                params: [
+                    "REQUEST_METHOD": "POST", "DOCUMENT_URI": "/api/token/generate", "CONTENT_TYPE": "application/json",
+                    Request.identityParam: "fay@example.com",
+                ],
                 body: Array(#"{"expires_in":3600}"#.utf8)))
         let token = try #require(try JSON.parse(generated.body)["token"]?.stringValue)
         let check = Request(

@@ -19,6 +19,7 @@ struct HandlerTests {
     func generate(_ email: String?, body: String = "{}") -> Response {
         var params = ["REQUEST_METHOD": "POST", "DOCUMENT_URI": "/api/token/generate"]
         if let email { params[Request.identityParam] = email }
+        params["CONTENT_TYPE"] = "application/json"
         return router.respond(to: Request(params: params, body: Array(body.utf8)))
     }
 

@@ -102,6 +102,7 @@ struct RevocationWatchTests {
                 params: [
                     "REQUEST_METHOD": "POST", "DOCUMENT_URI": "/api/token/revoke", Request.identityParam: "hank@example.com",
                     "GATEWAY_ORIGIN": "http://gw", "HTTP_ORIGIN": "http://gw", "HTTP_SEC_FETCH_SITE": "same-origin",
+                    "CONTENT_TYPE": "application/json",
                 ],
                 body: Array(#"{"token_id":"\#(id)"}"#.utf8)))
         #expect(revoke.status == 200)

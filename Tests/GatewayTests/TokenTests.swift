@@ -103,6 +103,7 @@ struct TokenTests {
             to: Request(
                 params: [
                     "REQUEST_METHOD": "POST", "DOCUMENT_URI": "/api/token/revoke", Request.identityParam: "mixed@example.com",
+                    "CONTENT_TYPE": "application/json",
                 ], body: Array(#"{"token_id":"lua-era-id"}"#.utf8)))
         #expect(response.status == 200)
         #expect(try client.command("EXISTS", "token:info:\(id)") == .integer(0))

@@ -111,6 +111,7 @@ def stack_env(run_dir: Path, **overrides) -> dict:
         JWT_ACCEPTED_ISSUERS="litellm.nakacya.jp",
         NGINX_WORKERS="2",
         LITELLM_RECORD_FILE=str(run_dir / "litellm-calls.jsonl"),
+        LITELLM_KEY_GENERATE_RECORD_FILE=str(run_dir / "litellm-key-generate.jsonl"),
     )
     env.update(overrides)
     return env

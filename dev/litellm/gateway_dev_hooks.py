@@ -1,8 +1,8 @@
 """Development hooks for LiteLLM (local runs and tests only).
 
-- ``user_api_key_auth``: accepts LITELLM_SHARED_KEY (an ordinary caller) and
-  LITELLM_MASTER_KEY (proxy admin); everything else is refused, as LiteLLM would refuse
-  an unknown virtual key.
+- ``user_api_key_auth``: accepts LITELLM_SHARED_KEY (an ordinary caller, limited to LiteLLM's
+  LLM API routes as the production shared key is) and LITELLM_MASTER_KEY (proxy admin);
+  everything else is refused, as LiteLLM would refuse an unknown virtual key.
 - ``recorder``: appends one JSON line per successful call to LITELLM_RECORD_FILE with the
   end user and spend-log metadata LiteLLM attributed the call to.
 """
@@ -16,13 +16,44 @@ from litellm.integrations.custom_logger import CustomLogger
 from litellm.proxy._types import LitellmUserRoles, UserAPIKeyAuth
 
 
+# --- boundary-policy: the shared key's route restriction, /key/generate bodies ------------
+# Production creates the shared key with allowed_routes=["llm_api_routes"] (docs/deployment.md);
+# without a database this hook stands in for that key, so it applies the same restriction with
+# LiteLLM's own check: a management route called with the shared key is refused by LiteLLM
+# itself (403 "Virtual key is not allowed to call this route") even if the gateway forwarded it.
+SHARED_KEY_ALLOWED_ROUTES = ["llm_api_routes"]
+
+
+def _shared_key_auth(request: Request, api_key: str) -> UserAPIKeyAuth:
+    from litellm.proxy.auth.route_checks import RouteChecks
+
+    token = UserAPIKeyAuth(api_key=api_key, user_role=LitellmUserRoles.INTERNAL_USER,
+                           allowed_routes=SHARED_KEY_ALLOWED_ROUTES)
+    RouteChecks.is_virtual_key_allowed_to_call_route(route=request.url.path, valid_token=token, request=request)
+    return token
+
+
+async def _record_key_generate(request: Request) -> None:
+    """Appends the body LiteLLM received for /key/generate to LITELLM_KEY_GENERATE_RECORD_FILE."""
+    path = os.environ.get("LITELLM_KEY_GENERATE_RECORD_FILE")
+    if not path or request.url.path != "/key/generate":
+        return
+    body = (await request.body()).decode("utf-8", errors="replace")
+    line = {"path": request.url.path, "query": request.url.query, "content_type": request.headers.get("content-type"),
+            "body": body}
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(line) + "\n")
+# --- end boundary-policy ---------------------------------------------------------------
+
+
 async def user_api_key_auth(request: Request, api_key: str) -> UserAPIKeyAuth:
     shared = os.environ.get("LITELLM_SHARED_KEY", "")
     master = os.environ.get("LITELLM_MASTER_KEY", "")
     if master and secrets.compare_digest(api_key, master):
+        await _record_key_generate(request)  # boundary-policy
         return UserAPIKeyAuth(api_key=api_key, user_role=LitellmUserRoles.PROXY_ADMIN)
     if shared and secrets.compare_digest(api_key, shared):
-        return UserAPIKeyAuth(api_key=api_key, user_role=LitellmUserRoles.INTERNAL_USER)
+        return _shared_key_auth(request, api_key)  # boundary-policy
     raise Exception("invalid api key (dev hook: only the gateway's shared key and the master key are accepted)")
 
 

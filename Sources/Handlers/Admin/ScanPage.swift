@@ -14,7 +14,7 @@ struct ScanPage {
     /// The `cursor` query parameter: a SCAN cursor (decimal) as returned in `next_cursor`.
     static func cursor(_ request: Request) throws(APIError) -> String? {
         guard let text = request.queryValue("cursor"), !text.isEmpty else { return nil }
-        guard text.utf8.count <= 20, text.allSatisfy(\.isASCII), text.allSatisfy(\.isNumber) else {
+        guard text.utf8.count <= 20, text.allSatisfy(\.isASCII), text.allSatisfy(\.isNumber), UInt64(text) != nil else {
             throw .badRequest("cursor must be a value returned as next_cursor", code: "invalid_cursor")
         }
         return text

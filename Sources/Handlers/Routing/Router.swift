@@ -60,6 +60,10 @@ public final class Router: Responder {
         }
         let candidates = Routes.endpoints.filter { $0.matches(path: request.path) }
         guard !candidates.isEmpty else { throw .notFound("Not found") }
+        // A malformed escape in any query parameter is 400, not "parameter absent".
+        guard request.queryIsWellFormed else {
+            throw .badRequest("The query string is not validly percent-encoded UTF-8", code: "invalid_query")
+        }
         guard let route = candidates.first(where: { $0.method == nil || $0.method == request.method }) else {
             let allowed = candidates.compactMap(\.method).joined(separator: ", ")
             throw APIError(405, "method_not_allowed", "Method \(request.method) not allowed", [("allowed", .string(allowed))])

@@ -102,6 +102,10 @@ enum SessionAdmin {
         let admin = try context.requireIdentity()
         let email = try userEmail(try request.jsonObject())
         guard email != admin else { throw APIError.badRequest("You cannot revoke your own sessions", code: "cannot_revoke_self") }
+        guard !Admins.isSuperAdmin(email, context: context) else {
+            Audit.record("session.revoke_user", target: email, result: "refused_super_admin", context: context)
+            throw superAdminProtected(email)
+        }
         let ttl = context.config.banTTL
         let deleted = try context.revocations.banAndEndSessions(
             email: email, now: context.now, seconds: ttl, sessionKeyPrefix: context.config.cookieName + "-")
@@ -128,11 +132,13 @@ enum SessionAdmin {
         return .json(200, body.text)
     }
 
-    /// Deletes one session and its index entry; 1 when the session existed.
+    /// Deletes one session and its index entry: 1 when the session existed, -1 (nothing
+    /// deleted) when it belongs to the protected e-mail ("" for none).
     static let deleteScript = RedisScript(
-        keys: ["session", "owner"], arguments: ["user_sessions_prefix"],
+        keys: ["session", "owner"], arguments: ["user_sessions_prefix", "protected_email"],
         """
         local email = redis.call('HGET', KEY.owner, 'email')
+        if email and ARG.protected_email ~= '' and email == ARG.protected_email then return -1 end
         local deleted = redis.call('DEL', KEY.session)
         redis.call('DEL', KEY.owner)
         if email then redis.call('SREM', ARG.user_sessions_prefix .. email, KEY.session) end
@@ -147,9 +153,15 @@ enum SessionAdmin {
             throw APIError.badRequest(
                 "Not an OAuth2 Proxy session key (\(context.config.cookieName)-<32 hex>)", code: "invalid_session_key")
         }
+        // Another admin cannot end the super admin's session (the super admin may end their own).
+        let protected = context.config.superAdmin.flatMap { $0 == admin ? nil : $0 } ?? ""
         let reply = try context.redis.eval(
             deleteScript, keys: ["session": key, "owner": Keyspace.sessionOwner(key)],
-            arguments: ["user_sessions_prefix": Keyspace.userSessionsPrefix])
+            arguments: ["user_sessions_prefix": Keyspace.userSessionsPrefix, "protected_email": protected])
+        if reply.integer == -1 {
+            Audit.record("session.delete", target: key, result: "refused_super_admin", context: context)
+            throw superAdminProtected(protected)
+        }
         guard reply.integer == 1 else { throw APIError.notFound("Session not found") }
         Audit.record("session.delete", target: key, context: context)
         let body: JSON = ["message": "Session deleted successfully", "session_key": .string(key), "deleted_by": .string(admin)]
@@ -211,6 +223,13 @@ enum SessionAdmin {
 
     static let sessionsPrefix = "/api/admin/sessions/"
     static let unbanPrefix = "/api/admin/sessions/unban/"
+
+    /// Banning or force-logging-out the super admin: refused for everyone (docs/security.md P4).
+    static func superAdminProtected(_ email: String) -> APIError {
+        APIError(
+            403, "super_admin_protected", "The super admin cannot be banned or logged out by an admin",
+            [("user_email", .string(email))])
+    }
 
     static func sessionPattern(_ context: Context) -> String { Keyspace.oauth2SessionPattern(cookieName: context.config.cookieName) }
 
