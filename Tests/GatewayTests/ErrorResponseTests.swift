@@ -61,7 +61,10 @@ struct ErrorResponseTests {
                 body: Array(#"{"expires_in":3600}"#.utf8)))
         let token = try #require(try JSON.parse(generated.body)["token"]?.stringValue)
         let check = Request(
-            params: ["DOCUMENT_URI": "/v1/models", "GATEWAY_CHECK": "jwt", "HTTP_AUTHORIZATION": "Bearer \(token)"], body: [])
+            params: [
+                "DOCUMENT_URI": "/v1/models", "REQUEST_URI": "/v1/models", "GATEWAY_CHECK": "jwt",
+                "HTTP_AUTHORIZATION": "Bearer \(token)",
+            ], body: [])
         #expect(router.respond(to: check).status == 200)
         let later = Router(config: config, logger: Logger(label: "test"), clock: Clock(fixedUnixSeconds: Clock.system.unixSeconds() + 7200))
         let refused = later.respond(to: check)

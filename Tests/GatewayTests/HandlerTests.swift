@@ -27,7 +27,8 @@ struct HandlerTests {
         router.respond(
             to: Request(
                 params: [
-                    "REQUEST_METHOD": "POST", "DOCUMENT_URI": "/v1/chat/completions", "GATEWAY_CHECK": "jwt",
+                    "REQUEST_METHOD": "POST", "DOCUMENT_URI": "/v1/chat/completions", "REQUEST_URI": "/v1/chat/completions",
+                    "GATEWAY_CHECK": "jwt",
                     "HTTP_AUTHORIZATION": "Bearer \(token)",
                 ], body: []))
     }

@@ -85,6 +85,7 @@ enum JWTAccess {
                 ("X-Gateway-Email", email),
                 ("X-Gateway-Authorization", context.config.litellmAuthorization),
                 ("X-Gateway-Spend-Metadata", spendMetadata),
+                ("X-Gateway-Path", context.forwardPath),
             ])
     }
 

@@ -29,9 +29,18 @@ public final class Router: Responder {
 
     public func respond(to request: Request) -> Response {
         let identity = request.params[Request.identityParam].map(Email.normalize).flatMap { $0.isEmpty ? nil : $0 }
+        // Access checks guard what nginx forwards: an ambiguous raw target is refused before
+        // anything else (RequestTarget), a clean one names the exact path to forward.
+        var forwardPath = ""
+        if let check = request.params["GATEWAY_CHECK"] {
+            guard let path = RequestTarget.forwardPath(raw: request.params["REQUEST_URI"] ?? "", normalised: request.path) else {
+                return respond(to: RequestTarget.refusal(check: check), for: request)
+            }
+            forwardPath = path
+        }
         let context = Context(
             config: config, redis: redis, logger: logger, clock: clock, identity: identity, requestPath: request.path,
-            jwtCache: jwtCache)
+            jwtCache: jwtCache, forwardPath: forwardPath)
         do {
             let route = try Router.route(for: request)
             try BrowserPolicy.enforce(route.access, request: request, context: context)
