@@ -211,7 +211,10 @@ def test_only_the_checked_path_reaches_litellm(stack, credentials):
             for credential, headers in credentials.items():
                 probe = f"{run}-{len(sent)}"
                 full_target = target + b"?gwprobe=" + probe.encode()
-                status, _, body = raw_request(port, method, full_target, headers, BODIES.get(path, b"{}"))
+                # The probe travels in the query and in a header: /key/generate is forwarded without
+                # the client's query (its body is rebuilt by the worker), so LiteLLM records only the header.
+                probe_headers = dict(headers, **{"X-Gateway-Test-Probe": probe})
+                status, _, body = raw_request(port, method, full_target, probe_headers, BODIES.get(path, b"{}"))
                 sent.append(dict(probe=probe, location=location, path=path, method=method, mutation=name,
                                  target=full_target, harmless=harmless, credential=credential, status=status,
                                  body=body[:300]))
@@ -221,8 +224,9 @@ def test_only_the_checked_path_reaches_litellm(stack, credentials):
     records = {}
     for record in stack.litellm_requests():
         query = dict(pair.split("=", 1) for pair in record["query"].split("&") if "=" in pair)
-        if query.get("gwprobe", "").startswith(run + "-"):
-            records.setdefault(query["gwprobe"], []).append(record)
+        probe = query.get("gwprobe") or record.get("probe") or ""
+        if probe.startswith(run + "-"):
+            records.setdefault(probe, []).append(record)
 
     failures = []
     for case in sent:

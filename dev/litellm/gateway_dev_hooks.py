@@ -71,6 +71,8 @@ def record_request(request: Request, api_key: str) -> None:
         "query": (scope.get("query_string") or b"").decode("latin-1"),
         "key": key,
         "headers": {name: request.headers.getlist(name) for name in FORWARDING_HEADERS if name in request.headers},
+        # A test's marker for requests whose query the gateway does not forward (/key/generate).
+        "probe": request.headers.get("x-gateway-test-probe"),
     }
     with open(path, "a", encoding="utf-8") as handle:
         handle.write(json.dumps(line) + "\n")
