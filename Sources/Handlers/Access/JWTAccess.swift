@@ -52,6 +52,7 @@ enum JWTAccess {
                 503, type: "service_unavailable", code: "redis_unavailable",
                 message: "Token checks are unavailable; try again shortly")
         }
+        cache?.beforeRemember?()  // tests only: the window between Redis's answer and the remember
         switch outcome {
         case .revoked:
             throw denied("Token has been revoked", code: "token_revoked")
