@@ -22,13 +22,18 @@ enum Tracking {
 
     /// For OAuth2 sessions it also keeps the session index (`Keyspace.sessionOwner`,
     /// `userSessions`): the session's owner, as long as OAuth2 Proxy keeps the session, because
-    /// OAuth2 Proxy encrypts it. `session` empty: checks only.
+    /// OAuth2 Proxy encrypts it, and for the owner's "My access" page when it was first and last
+    /// seen, from where and with which browser (written only when tracking is due, like
+    /// everything here). `session` empty: checks only; `address`, `user_agent` empty: unknown.
     static let script = RedisScript(
         keys: [
             "revoked", "ban", "active_user", "metadata", "active_users", "throttle", "token_info", "session_owner",
             "user_sessions", "oauth_seen", "oauth2_session",
         ],
-        arguments: ["session", "email", "method", "token_name", "now", "active_user_ttl", "track_interval", "oauth_window"],
+        arguments: [
+            "session", "email", "method", "token_name", "now", "active_user_ttl", "track_interval", "oauth_window", "address",
+            "user_agent",
+        ],
         """
         local method = ARG.method
         if method == 'jwt' and redis.call('EXISTS', KEY.revoked) == 1 then return {'revoked', 0} end
@@ -65,6 +70,9 @@ enum Tracking {
           if life < 1 then life = ttl end
           redis.call('HSET', KEY.session_owner, 'email', ARG.email)
           redis.call('HSETNX', KEY.session_owner, 'first_seen', now)
+          redis.call('HSET', KEY.session_owner, 'last_seen', now)
+          if ARG.address ~= '' then redis.call('HSET', KEY.session_owner, 'address', ARG.address) end
+          if ARG.user_agent ~= '' then redis.call('HSET', KEY.session_owner, 'user_agent', ARG.user_agent) end
           redis.call('EXPIRE', KEY.session_owner, life)
           redis.call('SADD', KEY.user_sessions, ARG.session)
           if redis.call('TTL', KEY.user_sessions) < life then redis.call('EXPIRE', KEY.user_sessions, life) end
@@ -94,15 +102,35 @@ enum Tracking {
     /// Browser requests (identity from OAuth2 Proxy), the same way: ban check and throttle in one
     /// round trip, the script (session index, active user) only when tracking is due. With
     /// JWT_REQUIRE_OAUTH_WITHIN the script runs on every request: it records the sign-in window.
-    static func runOAuth2(email: String, sessionID: String?, context: Context) throws(RedisError) -> Outcome {
+    static func runOAuth2(email: String, sessionID: String?, client: Client = .unknown, context: Context) throws(RedisError) -> Outcome {
         guard context.config.jwtRequireOAuthWithin == 0 else {
-            return try run(.oauth2, email: email, sessionID: sessionID, context: context)
+            return try run(.oauth2, email: email, sessionID: sessionID, client: client, context: context)
         }
-        return try runThrottled(.oauth2, email: email, session: sessionID ?? "", context: context)
+        return try runThrottled(.oauth2, email: email, session: sessionID ?? "", client: client, context: context)
+    }
+
+    /// Where a browser request came from, recorded per session for its owner's "My access" page:
+    /// nginx's REMOTE_ADDR and the User-Agent header (nginx passes it on browser routes only),
+    /// at most `maxAgentBytes` of it.
+    struct Client {
+        var address = ""
+        var agent = ""
+        static let unknown = Client()
+        static let maxAgentBytes = 256
+
+        init() {}
+
+        init(_ request: Request) {
+            address = String((request.params["REMOTE_ADDR"] ?? "").prefix(64))
+            var text = request.header("User-Agent") ?? ""
+            while text.utf8.count > Client.maxAgentBytes { text.removeLast() }
+            agent = text
+        }
     }
 
     private static func runThrottled(
-        _ method: Method, email: String, session: String, jti: String = "", tokenName: String = "", context: Context
+        _ method: Method, email: String, session: String, jti: String = "", tokenName: String = "", client: Client = .unknown,
+        context: Context
     ) throws(RedisError) -> Outcome {
         let config = context.config
         var commands = [["TTL", Keyspace.ban(email)]]
@@ -121,13 +149,14 @@ enum Tracking {
         if checkWindow, replies[2].integer != 1 { return .oauthSignInRequired }
         if session.isEmpty { return .allowed }  // nothing to track without a session
         if throttled, replies[replies.count - 1] == .null { return .allowed }  // tracked recently
-        return try run(method, email: email, sessionID: session, jti: jti, tokenName: tokenName, trackInterval: 0, context: context)
+        return try run(
+            method, email: email, sessionID: session, jti: jti, tokenName: tokenName, trackInterval: 0, client: client, context: context)
     }
 
     /// Runs the checks and, for an allowed caller with a session id, the tracking writes.
     static func run(
         _ method: Method, email: String, sessionID: String?, jti: String = "", tokenName: String = "",
-        trackInterval: Int64? = nil, context: Context
+        trackInterval: Int64? = nil, client: Client = .unknown, context: Context
     ) throws(RedisError) -> Outcome {
         let session = sessionID ?? ""
         let config = context.config
@@ -144,7 +173,7 @@ enum Tracking {
                 "session": session, "email": email, "method": method.rawValue, "token_name": tokenName,
                 "now": String(context.now), "active_user_ttl": String(config.activeUserTTL),
                 "track_interval": String(trackInterval ?? config.trackInterval),
-                "oauth_window": String(config.jwtRequireOAuthWithin),
+                "oauth_window": String(config.jwtRequireOAuthWithin), "address": client.address, "user_agent": client.agent,
             ])
         let parts = reply.array
         switch parts.first?.string {
