@@ -13,6 +13,13 @@ public struct RedisOptions: Sendable {
     /// After a failed connect, calls fail at once for this long instead of each waiting
     /// for a connect timeout.
     public var reconnectBackoffMS = 200
+    /// Sentinel mode (REDIS_SENTINELS): host and port above are ignored; the master is asked
+    /// from the sentinels (RedisSentinel.swift). Nil: one Redis node, as before.
+    public var sentinel: SentinelSettings?
+    /// Writes the gateway confirms to a person (revocations, bans, forced logouts, token
+    /// records, admin changes) wait until this many replicas have them (`WAIT`); 0: off.
+    public var waitReplicas = 0
+    public var waitTimeoutMS = 500
 
     public init() {}
 }
@@ -42,15 +49,28 @@ final class HiredisContext {
 
     deinit { redisFree(raw) }
 
-    /// Connects, then authenticates and selects the database when the options say so.
+    /// Connects to the node the options name (with Sentinel: the master the sentinels name,
+    /// after checking its ROLE), then authenticates and selects the database.
     static func open(_ options: RedisOptions) throws(RedisError) -> HiredisContext {
+        if let sentinel = options.sentinel { return try SentinelResolver.openMaster(options, sentinel) }
+        return try openNode(options)
+    }
+
+    /// Connects to exactly the node in `options`; `requireMaster`: its ROLE must be master.
+    static func openNode(_ options: RedisOptions, requireMaster: Bool = false) throws(RedisError) -> HiredisContext {
         let fresh = try HiredisContext(options: options)
         var setup: [[String]] = []
         if let password = options.password, !password.isEmpty { setup.append(["AUTH", password]) }
         if options.database != 0 { setup.append(["SELECT", String(options.database)]) }
+        if requireMaster { setup.append(["ROLE"]) }
         if !setup.isEmpty {
-            for reply in try fresh.run(setup) {
+            let replies = try fresh.run(setup)
+            for reply in replies {
                 if case .error(let message) = reply { throw .connect(message) }
+            }
+            if requireMaster, replies.last?.array.first?.string != "master" {
+                let role = replies.last?.array.first?.string ?? "node of unknown role"
+                throw .connect("the node the sentinels named is a \(role), not the master")
             }
         }
         return fresh
@@ -169,12 +189,17 @@ final class HiredisContext {
 /// never after a timeout (Redis may still be working on it).
 public final class RedisClient {
     public let options: RedisOptions
-    private var context: HiredisContext?
+    var context: HiredisContext?
     /// Monotonic milliseconds before which a new connect is not tried (after a failed one).
     private var retryAfterMS: Int64?
+    /// Sentinel mode: commands go through `pipelineFollowingMaster` (RedisSentinel.swift).
+    let followsSentinel: Bool
+    /// Sentinel mode: the master epoch (`SentinelMonitor`) this connection was opened under.
+    var connectedEpoch: UInt64 = 0
 
     public init(options: RedisOptions) {
         self.options = options
+        self.followsSentinel = options.sentinel != nil
     }
 
     /// Runs one command; a Redis error reply is thrown as `RedisError.server`.
@@ -210,6 +235,7 @@ public final class RedisClient {
     /// As `pipeline`, but a Redis error reply stays a value (`.error`) for the caller to read,
     /// for reads that treat a key of an unexpected type as absent. Transport failures throw.
     public func replies(_ commands: [[String]]) throws(RedisError) -> [RedisReply] {
+        if followsSentinel { return try pipelineFollowingMaster(commands) }
         do {
             return try connected().run(commands)
         } catch {
@@ -219,39 +245,72 @@ public final class RedisClient {
         }
     }
 
+    /// Runs writes whose success the gateway is about to confirm to a person, as `pipeline`.
+    /// With REDIS_WAIT_REPLICAS above 0, `WAIT` follows them in the same round trip, on the same
+    /// connection (so it counts exactly these writes), and fewer acknowledgements than asked
+    /// within REDIS_WAIT_TIMEOUT_MS throw `.notReplicated`: the caller answers with an error,
+    /// never with a success that a failover could undo. Returns the commands' own replies.
+    public func confirmedPipeline(_ commands: [[String]]) throws(RedisError) -> [RedisReply] {
+        let replies = try confirmedReplies(commands)
+        for reply in replies {
+            if case .error(let message) = reply { throw .server(message) }
+        }
+        return replies
+    }
+
+    /// `confirmedPipeline` with error replies as values (`replies`).
+    func confirmedReplies(_ commands: [[String]]) throws(RedisError) -> [RedisReply] {
+        let wanted = options.waitReplicas
+        guard wanted > 0 else { return try replies(commands) }
+        var replies = try replies(commands + [["WAIT", String(wanted), String(options.waitTimeoutMS)]])
+        let acknowledged = replies.removeLast()
+        guard let count = acknowledged.integer, count >= Int64(wanted) else {
+            throw .notReplicated(acknowledged: Int(acknowledged.integer ?? 0), wanted: wanted)
+        }
+        return replies
+    }
+
     /// Runs the commands atomically (MULTI/EXEC) in one round trip and returns their replies.
     /// A command Redis refuses while queueing aborts the whole transaction; an error reply of
-    /// a command inside it is thrown too.
+    /// a command inside it is thrown too. `confirmed`: see `confirmedPipeline`.
     @discardableResult
-    public func transaction(_ commands: [[String]]) throws(RedisError) -> [RedisReply] {
-        let replies = try pipeline([["MULTI"]] + commands + [["EXEC"]])
+    public func transaction(_ commands: [[String]], confirmed: Bool = false) throws(RedisError) -> [RedisReply] {
+        let all = [["MULTI"]] + commands + [["EXEC"]]
+        let replies = confirmed ? try confirmedPipeline(all) : try pipeline(all)
         guard case .array(let results) = replies[replies.count - 1] else { throw .server("transaction aborted") }
         for result in results { _ = try result.checked() }
         return results
     }
 
     /// Runs a script with named keys and arguments, in the order the script declares them
-    /// (EVALSHA, then EVAL when Redis does not know the script yet).
+    /// (EVALSHA, then EVAL when Redis does not know the script yet). `confirmed`: see
+    /// `confirmedPipeline`.
     public func eval(
-        _ script: RedisScript, keys: KeyValuePairs<String, String>, arguments: KeyValuePairs<String, String>
+        _ script: RedisScript, keys: KeyValuePairs<String, String>, arguments: KeyValuePairs<String, String>,
+        confirmed: Bool = false
     ) throws(RedisError) -> RedisReply {
         precondition(keys.count == script.keyNames.count && arguments.count == script.argumentNames.count)
         for (index, key) in keys.enumerated() { assert(key.key == script.keyNames[index], "key \(key.key)") }
         for (index, argument) in arguments.enumerated() { assert(argument.key == script.argumentNames[index], "\(argument.key)") }
-        return try run(script, keys: keys.map(\.value), arguments: arguments.map(\.value))
+        return try run(script, keys: keys.map(\.value), arguments: arguments.map(\.value), confirmed: confirmed)
     }
 
     /// Runs a script that takes lists (`RedisScript(lists:)`): `KEYS` and `ARGV` as given.
-    public func eval(_ script: RedisScript, keyList: [String], argumentList: [String] = []) throws(RedisError) -> RedisReply {
+    public func eval(
+        _ script: RedisScript, keyList: [String], argumentList: [String] = [], confirmed: Bool = false
+    ) throws(RedisError) -> RedisReply {
         precondition(script.takesLists)
-        return try run(script, keys: keyList, arguments: argumentList)
+        return try run(script, keys: keyList, arguments: argumentList, confirmed: confirmed)
     }
 
-    private func run(_ script: RedisScript, keys: [String], arguments: [String]) throws(RedisError) -> RedisReply {
+    private func run(_ script: RedisScript, keys: [String], arguments: [String], confirmed: Bool) throws(RedisError) -> RedisReply {
         let tail = [String(keys.count)] + keys + arguments
-        let reply = try replies([["EVALSHA", script.sha1] + tail])[0]
+        let send = { (command: [String]) throws(RedisError) -> RedisReply in
+            confirmed ? try self.confirmedReplies([command])[0] : try self.replies([command])[0]
+        }
+        let reply = try send(["EVALSHA", script.sha1] + tail)
         if case .error(let message) = reply, message.hasPrefix("NOSCRIPT") {
-            return try command(["EVAL", script.source] + tail)
+            return try send(["EVAL", script.source] + tail).checked()
         }
         return try reply.checked()
     }
@@ -279,7 +338,7 @@ public final class RedisClient {
         return (next, parts[1].strings)
     }
 
-    private func connected() throws(RedisError) -> HiredisContext {
+    func connected() throws(RedisError) -> HiredisContext {
         if let context { return context }
         let now = Clock.system.monotonicMilliseconds()
         if let retryAfterMS, now < retryAfterMS {

@@ -41,6 +41,9 @@ public enum RedisError: Error, Sendable, Equatable, CustomStringConvertible {
     case connection(String)
     case server(String)
     case protocolError(String)
+    /// A write the gateway was about to confirm reached the master, but fewer replicas than
+    /// REDIS_WAIT_REPLICAS acknowledged it within REDIS_WAIT_TIMEOUT_MS (`WAIT`).
+    case notReplicated(acknowledged: Int, wanted: Int)
 
     public var description: String {
         switch self {
@@ -49,6 +52,7 @@ public enum RedisError: Error, Sendable, Equatable, CustomStringConvertible {
         case .connection(let reason): "Redis connection failed: \(reason)"
         case .server(let reason): "Redis error: \(reason)"
         case .protocolError(let reason): "Redis protocol error: \(reason)"
+        case .notReplicated(let acknowledged, let wanted): "Redis replicas confirmed \(acknowledged) of \(wanted) in time"
         }
     }
 }

@@ -2,7 +2,9 @@
 /// revocations, bans and the forced logout that comes with a ban. Every write that takes
 /// access away waits until this process's revocation watch has seen it (`awaitChange`), so
 /// the caller's next /v1 request is refused here and everywhere; no handler has to remember
-/// to wait. `KeyspaceTests` checks that no other file names a watched key for writing.
+/// to wait. Every write here is confirmed (`RedisClient.confirmedPipeline`: with
+/// REDIS_WAIT_REPLICAS, a replica has it before the caller is told it is done).
+/// `ArchitectureTests` checks that no other file names a watched key for writing.
 public struct Revocations {
     let redis: RedisClient
     /// This process's watch when the /v1 check may remember tokens (nil: nothing to wait for).
@@ -41,7 +43,7 @@ public struct Revocations {
             commands.append(["DEL", Keyspace.tokenInfo(token.id)])
             for owner in token.owners { commands.append(["SREM", Keyspace.userTokens(owner), token.id]) }
         }
-        _ = try takingAccessAway { () throws(RedisError) in try redis.transaction(commands) }
+        _ = try takingAccessAway { () throws(RedisError) in try redis.transaction(commands, confirmed: true) }
     }
 
     /// Which of these token ids are revoked, in one round trip.
@@ -66,7 +68,7 @@ public struct Revocations {
                 arguments: [
                     "now": String(now), "ban_seconds": String(seconds), "session_prefix": sessionKeyPrefix,
                     "owner_prefix": Keyspace.sessionOwnerPrefix,
-                ])
+                ], confirmed: true)
         }
         return reply.integer ?? 0
     }
@@ -95,7 +97,7 @@ public struct Revocations {
     /// Lifts a ban; false when the user was not banned. Gives access back, so nothing waits:
     /// the /v1 check never remembers a refusal.
     public func unban(_ email: String) throws(RedisError) -> Bool {
-        try redis.integer("DEL", Keyspace.ban(email)) == 1
+        try redis.confirmedPipeline([["DEL", Keyspace.ban(email)]])[0].integer == 1
     }
 
     /// Runs a write that takes access away, then waits until this process's revocation watch

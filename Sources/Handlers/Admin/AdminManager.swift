@@ -38,7 +38,7 @@ enum AdminManager {
         if let source = try Admins.source(of: email, context: context) {
             throw APIError(409, "already_admin", "Already an admin", [("email", .string(email)), ("source", .string(source.rawValue))])
         }
-        _ = try context.redis.integer("SADD", Keyspace.admins, email)
+        _ = try context.redis.confirmedPipeline([["SADD", Keyspace.admins, email]])
         Audit.record("admin.add", target: email, context: context)
         let body: JSON = ["message": "Admin added successfully", "email": .string(email), "added_by": .string(actor)]
         return .json(201, body.text)
@@ -63,7 +63,7 @@ enum AdminManager {
         case .redis, nil:
             break
         }
-        guard try context.redis.integer("SREM", Keyspace.admins, email) == 1 else {
+        guard try context.redis.confirmedPipeline([["SREM", Keyspace.admins, email]])[0].integer == 1 else {
             throw APIError(404, "admin_not_found", "Admin not found", [("email", .string(email))])
         }
         Audit.record("admin.remove", target: email, context: context)

@@ -157,7 +157,7 @@ enum SessionAdmin {
         let protected = context.config.superAdmin.flatMap { $0 == admin ? nil : $0 } ?? ""
         let reply = try context.redis.eval(
             deleteScript, keys: ["session": key, "owner": Keyspace.sessionOwner(key)],
-            arguments: ["user_sessions_prefix": Keyspace.userSessionsPrefix, "protected_email": protected])
+            arguments: ["user_sessions_prefix": Keyspace.userSessionsPrefix, "protected_email": protected], confirmed: true)
         if reply.integer == -1 {
             Audit.record("session.delete", target: key, result: "refused_super_admin", context: context)
             throw superAdminProtected(protected)

@@ -62,12 +62,14 @@ enum TokenGenerator {
             "created_at": .int(now), "expires_at": .int(expiresAt),
         ]
         do {
-            try context.redis.transaction([
-                ["SET", Keyspace.tokenInfo(tokenID), info.text, "EX", String(expiresIn)],
-                ["SADD", Keyspace.userTokens(email), tokenID],
-            ])
+            try context.redis.transaction(
+                [
+                    ["SET", Keyspace.tokenInfo(tokenID), info.text, "EX", String(expiresIn)],
+                    ["SADD", Keyspace.userTokens(email), tokenID],
+                ], confirmed: true)
         } catch {
             context.logger.error("token not stored", metadata: ["error": "\(error)"])
+            if case .notReplicated = error { throw APIError.notReplicated }
             throw APIError(503, "redis_unavailable", "Token could not be stored; no token was issued")
         }
         context.logger.info("token generated", metadata: ["token.id": "\(tokenID)"])
