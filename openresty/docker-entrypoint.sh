@@ -10,5 +10,10 @@ while IFS='=' read -r key value; do
 done < "$home/container.env"
 mkdir -p "$NGINX_RUN_DIR"
 "$home/scripts/render-nginx" "$NGINX_CONF_DIR"
-openresty -t -q
+# The rendered configuration, not the image's default one.
+openresty -t -q -c "$NGINX_CONF_DIR/nginx.conf"
+if [ "${1:-}" = openresty ]; then
+    shift
+    set -- openresty -c "$NGINX_CONF_DIR/nginx.conf" "$@"
+fi
 exec "$@"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the scripts: settings from the environment, then .env, then dev defaults.
 # Dev secrets are generated once per run folder and kept in $RUN_DIR/dev-secrets.env.
 GATEWAY_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

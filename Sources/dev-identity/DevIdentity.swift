@@ -70,7 +70,9 @@ final class DevIdentity: Responder {
         guard let raw = form["email"], Email.isValid(raw.trimmingSpaces()) else {
             return signInPage(request, error: "Enter a valid e-mail address.", status: 400)
         }
-        let email = Email.normalize(raw)
+        // As typed (capitals kept): OAuth2 Proxy passes the provider's spelling of the e-mail on
+        // unchanged, and the workers must cope with it (they lowercase; Lua-era keys do not).
+        let email = raw.trimmingSpaces()
         let session = DevSession.make(email: email, settings: settings)
         do {
             _ = try redis.command("SET", session.id, session.storedValue, "EX", String(settings.cookieExpire))

@@ -367,7 +367,8 @@ def test_compose_litellm_loads_the_hook_and_refuses_to_start_without_its_redis()
     assert "./deploy/litellm/gateway_cutoff.py:/app/gateway_cutoff.py:ro" in litellm["volumes"]
     assert "./deploy/litellm/config.yaml:/app/config.yaml:ro" in litellm["volumes"]
     assert litellm["environment"]["CUTOFF_REDIS_URL"] == "redis://redis:6379/0"
-    assert litellm["environment"]["CUTOFF_REDIS_PASSWORD"] == "${REDIS_PASSWORD:-}"
+    # The Redis password is a compose secret (not in `docker inspect`), exported by secrets-env.
+    assert {"source": "REDIS_PASSWORD", "target": "CUTOFF_REDIS_PASSWORD"} in litellm["secrets"]
     assert "redis" in litellm["depends_on"]
     config = yaml.safe_load((ROOT / "deploy" / "litellm" / "config.yaml").read_text())
     assert "gateway_cutoff.cutoff" in config["litellm_settings"]["callbacks"]

@@ -58,32 +58,29 @@ def interpolate(value: str, values: dict) -> str:
 
 # --- compose.yaml and .env.example ------------------------------------------------------------
 
-def compose_schema() -> Path:
-    """`shared/` lies beside the checkout (CI), or beside the main checkout of a git worktree."""
-    common = subprocess.run(["git", "rev-parse", "--path-format=absolute", "--git-common-dir"], cwd=ROOT,
-                            capture_output=True, text=True).stdout.strip()
-    candidates = [ROOT.parent] + ([Path(common).parent.parent] if common else [])
-    for folder in candidates:
-        path = folder / "shared" / "schemas" / "compose-spec.json"
-        if path.exists():
-            return path
-    pytest.skip(f"compose spec schema not found in {[str(c / 'shared/schemas') for c in candidates]}")
-
-
 def test_compose_file_is_valid_against_the_compose_spec():
-    import jsonschema
-    schema_path = compose_schema()
-    jsonschema.validate(compose(), json.loads(schema_path.read_text()))
+    """check-jsonschema's vendored compose-spec schema: nothing outside the repository needed."""
+    result = subprocess.run([str(ROOT / ".venv" / "bin" / "check-jsonschema"), "--builtin-schema", "vendor.compose-spec",
+                             str(COMPOSE)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def compose_secrets() -> set:
+    return set(compose()["secrets"])
 
 
 def test_every_compose_variable_is_documented_in_env_example_and_none_has_a_usable_secret():
+    """.env.example holds settings only: every secret is a compose secret (a file in secrets/),
+    so none is interpolated into an `environment` that `docker inspect` would show."""
     documented = env_example()
     used = compose_variables()
     assert used - documented.keys() == set(), "variables compose.yaml uses but .env.example lacks"
     assert documented.keys() - used == set(), ".env.example documents variables compose.yaml never uses"
-    secrets = {key: value for key, value in documented.items() if any(word in key for word in SECRET_WORDS)}
-    assert "JWT_SECRET" in secrets and "OAUTH2_PROXY_COOKIE_SECRET" in secrets
-    assert {key: value for key, value in secrets.items() if value} == {}, "a secret has a value in .env.example"
+    assert [key for key in documented if any(word in key for word in SECRET_WORDS) and not key.endswith(("_USER", "_NAME"))] == []
+    assert {"JWT_SECRET", "OAUTH2_PROXY_COOKIE_SECRET", "LITELLM_MASTER_KEY", "LITELLM_DB_PASSWORD"} <= compose_secrets()
+    for name, service in compose()["services"].items():
+        for key, value in service.get("environment", {}).items():
+            assert not (any(word in key for word in SECRET_WORDS) and "${" in str(value)), f"{name}: {key} interpolates a secret"
 
 
 def test_only_nginx_publishes_ports_and_every_service_has_a_health_check_and_restart_policy():
@@ -115,17 +112,28 @@ def test_the_workers_environment_in_compose_passes_the_workers_own_config_check(
     """compose.yaml's worker environment, filled as an operator fills .env, is accepted by
     `gateway-worker --check-config` (a missing or misnamed required setting would stop it)."""
     filled = {key: value for key, value in env_example().items() if value}
-    filled.update({key: "s" * 48 for key in env_example() if any(word in key for word in SECRET_WORDS)})
     filled.update(GATEWAY_PUBLIC_URL="https://gateway.example.com", SUPER_ADMIN_EMAIL="root@example.com",
                   OAUTH2_PROXY_OIDC_ISSUER_URL="https://id.example.com/", OAUTH2_PROXY_CLIENT_ID="id",
-                  OAUTH2_PROXY_EMAIL_DOMAINS="example.com", REDIS_PASSWORD="")
-    environment = {key: interpolate(str(value), filled) for key, value in compose()["services"]["workers"]["environment"].items()}
+                  OAUTH2_PROXY_EMAIL_DOMAINS="example.com")
+    workers = compose()["services"]["workers"]
+    environment = {key: interpolate(str(value), filled) for key, value in workers["environment"].items()}
     environment["PATH"] = os.environ["PATH"]
-    result = subprocess.run([str(WORKER_BINARY), "--check-config"], env=environment, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    del environment["JWT_SECRET"]
-    result = subprocess.run([str(WORKER_BINARY), "--check-config"], env=environment, capture_output=True, text=True)
-    assert result.returncode != 0 and "JWT_SECRET" in result.stderr
+    with tempfile.TemporaryDirectory() as secrets:
+        # deploy/init-secrets fills secrets/ as an operator would; the image's entrypoint
+        # (deploy/secrets-env.sh) exports the service's secrets, then runs the worker.
+        subprocess.run([str(ROOT / "deploy" / "init-secrets"), secrets], check=True, capture_output=True)
+        mounted = Path(secrets) / "mounted"
+        mounted.mkdir()
+        for name in workers["secrets"]:
+            shutil.copy(Path(secrets) / name, mounted / name)
+        environment["SECRETS_DIR"] = str(mounted)
+        command = ["sh", str(ROOT / "deploy" / "secrets-env.sh"), str(WORKER_BINARY), "--check-config"]
+        result = subprocess.run(command, env=environment, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        (mounted / "JWT_SECRET").chmod(0o644)
+        (mounted / "JWT_SECRET").write_text("")
+        result = subprocess.run(command, env=environment, capture_output=True, text=True)
+        assert result.returncode != 0 and "JWT_SECRET" in result.stderr
 
 
 # --- nginx configuration ----------------------------------------------------------------------
@@ -188,7 +196,10 @@ def test_nginx_configuration_passes_nginx_t_with_the_container_values(scratch):
     assert "listen 8080;" in rendered and "user nobody nogroup;" in rendered
     assert "proxy_pass http://oauth2_proxy;" in (scratch / "conf" / "identity.conf").read_text()
     entrypoint = (ROOT / "openresty" / "docker-entrypoint.sh").read_text()
-    assert "scripts/render-nginx\" \"$NGINX_CONF_DIR\"" in entrypoint and container_conf == "/usr/local/openresty/nginx/conf"
+    assert "scripts/render-nginx\" \"$NGINX_CONF_DIR\"" in entrypoint and 'openresty -c "$NGINX_CONF_DIR/nginx.conf"' in entrypoint
+    # Rendered into the tmpfs compose mounts (the root filesystem is read-only).
+    tmpfs = [entry.split(":")[0] for entry in compose()["services"]["openresty"]["tmpfs"]]
+    assert any(container_conf.startswith(folder + "/") for folder in tmpfs)
 
 
 # --- the worker image ---------------------------------------------------------------------------
@@ -234,7 +245,8 @@ def test_runtime_packages_of_the_worker_image_are_exactly_what_the_binary_links(
         if package != "libc6":
             needed.add(package)
     assert {"libfcgi0ldbl", "libhiredis0.14", "libssl3"} <= needed
-    assert runtime_stage_packages(dockerfile) == needed
+    # Plus the health probe's cgi-fcgi (deploy/worker-health), and nothing else.
+    assert runtime_stage_packages(dockerfile) == needed | {"libfcgi-bin"}
 
 
 # --- worker supervision and a second gateway instance on the same Redis --------------------------

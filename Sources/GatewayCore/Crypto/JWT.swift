@@ -81,9 +81,10 @@ public struct JWTCodec: Sendable {
         }
         guard let email = claims["user_email"]?.stringValue, !email.isEmpty else { throw .missingEmail }
         guard let jti = claims["jti"]?.stringValue, !jti.isEmpty, jti.utf8.count <= 128 else { throw .invalidClaim("jti") }
+        let normalized = Email.normalize(email)
         return VerifiedToken(
-            jti: jti, email: Email.normalize(email), tokenName: claims["token_name"]?.stringValue ?? "",
-            expiresAt: exp, claims: claims)
+            jti: jti, email: normalized, tokenName: claims["token_name"]?.stringValue ?? "",
+            expiresAt: exp, claims: claims, spelledEmail: Email.spelling(email, normalized: normalized))
     }
 
     /// NumericDate: a JSON number of seconds (fractions allowed by RFC 7519, truncated).
@@ -103,6 +104,9 @@ public struct VerifiedToken: Sendable {
     public let tokenName: String
     public let expiresAt: Int64
     public let claims: JSON
+    /// `user_email` as the token spells it, when that is not lowercase (tokens minted by the
+    /// Lua gateway for `Alice@Example.com`): its ban key may carry that spelling. Nil usually.
+    public var spelledEmail: String? = nil
 }
 
 /// Why a token was refused; `code` is stable for logs and clients.

@@ -94,10 +94,12 @@ public struct Revocations {
         return deleted
         """)
 
-    /// Lifts a ban; false when the user was not banned. Gives access back, so nothing waits:
-    /// the /v1 check never remembers a refusal.
-    public func unban(_ email: String) throws(RedisError) -> Bool {
-        try redis.confirmedPipeline([["DEL", Keyspace.ban(email)]])[0].integer == 1
+    /// Lifts a ban, under every spelling given (the Lua gateway keyed bans by the e-mail as
+    /// OAuth2 Proxy spelled it, capitals kept); false when none was banned. Gives access back,
+    /// so nothing waits: the /v1 check never remembers a refusal.
+    public func unban(_ spellings: [String]) throws(RedisError) -> Bool {
+        guard !spellings.isEmpty else { return false }
+        return (try redis.confirmedPipeline([["DEL"] + spellings.map(Keyspace.ban)])[0].integer ?? 0) >= 1
     }
 
     /// Runs a write that takes access away, then waits until this process's revocation watch

@@ -5,6 +5,15 @@ public enum Email {
         email.trimmingSpaces().lowercased()
     }
 
+    /// The e-mail as it arrived (trimmed) when it differs from its lowercased form `normalized`;
+    /// nil when it is already lowercase (the usual case, without a copy). The Lua gateway keyed
+    /// Redis by this spelling (`active_user_deleted:Alice@Example.com`): see `LegacyEmailKeys`.
+    public static func spelling(_ raw: String?, normalized: String) -> String? {
+        guard let raw, raw != normalized else { return nil }
+        let trimmed = raw.trimmingSpaces()
+        return trimmed != normalized && !trimmed.isEmpty ? trimmed : nil
+    }
+
     /// A plain, conservative address check: one `@`, a dotted domain, no spaces or controls.
     public static func isValid(_ email: String) -> Bool {
         let bytes = email.utf8

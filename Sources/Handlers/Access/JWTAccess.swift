@@ -45,7 +45,8 @@ enum JWTAccess {
         // Read before asking Redis: a change during the read leaves the remembered answer stale.
         let generation = cache?.watch.generationBeforeRead()
         do {
-            outcome = try Tracking.runJWT(email: token.email, jti: token.jti, tokenName: token.tokenName, context: context)
+            outcome = try Tracking.runJWT(
+                email: token.email, jti: token.jti, tokenName: token.tokenName, spelledEmail: token.spelledEmail, context: context)
         } catch {
             context.logger.error("redis failure on access check", metadata: ["error": "\(error)"])
             throw APIError.openAI(

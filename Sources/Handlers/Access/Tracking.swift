@@ -95,18 +95,33 @@ enum Tracking {
     /// round trip, together with the tracking throttle (`SET NX EX`); the tracking script runs
     /// only when tracking is due, at most once per `TRACK_INTERVAL_SECONDS` per token. Measured
     /// against running the script on every call in docs/performance.md.
-    static func runJWT(email: String, jti: String, tokenName: String, context: Context) throws(RedisError) -> Outcome {
-        try runThrottled(.jwt, email: email, session: jti, jti: jti, tokenName: tokenName, context: context)
+    /// `spelledEmail`: the token's e-mail when not lowercase; its Lua-era ban key
+    /// (`active_user_deleted:Alice@Example.com`) is read in the same round trip.
+    static func runJWT(
+        email: String, jti: String, tokenName: String, spelledEmail: String? = nil, context: Context
+    ) throws(RedisError) -> Outcome {
+        try runThrottled(.jwt, email: email, session: jti, jti: jti, tokenName: tokenName, spelledEmail: spelledEmail, context: context)
     }
 
     /// Browser requests (identity from OAuth2 Proxy), the same way: ban check and throttle in one
     /// round trip, the script (session index, active user) only when tracking is due. With
     /// JWT_REQUIRE_OAUTH_WITHIN the script runs on every request: it records the sign-in window.
-    static func runOAuth2(email: String, sessionID: String?, client: Client = .unknown, context: Context) throws(RedisError) -> Outcome {
+    /// `spelledEmail`: the e-mail as OAuth2 Proxy sent it, when not lowercase (Lua-era ban keys).
+    static func runOAuth2(
+        email: String, sessionID: String?, spelledEmail: String? = nil, client: Client = .unknown, context: Context
+    ) throws(RedisError) -> Outcome {
         guard context.config.jwtRequireOAuthWithin == 0 else {
+            if let spelledEmail, let ban = try legacyBan(spelledEmail, context: context) { return .banned(ban) }
             return try run(.oauth2, email: email, sessionID: sessionID, client: client, context: context)
         }
-        return try runThrottled(.oauth2, email: email, session: sessionID ?? "", client: client, context: context)
+        return try runThrottled(
+            .oauth2, email: email, session: sessionID ?? "", spelledEmail: spelledEmail, client: client, context: context)
+    }
+
+    /// Seconds left on a ban stored under this exact spelling of the e-mail; nil without one.
+    private static func legacyBan(_ spelledEmail: String, context: Context) throws(RedisError) -> Int64? {
+        let ban = try context.redis.integer("TTL", Keyspace.ban(spelledEmail))
+        return ban == -2 ? nil : ban
     }
 
     /// Where a browser request came from, recorded per session for its owner's "My access" page:
@@ -129,12 +144,17 @@ enum Tracking {
     }
 
     private static func runThrottled(
-        _ method: Method, email: String, session: String, jti: String = "", tokenName: String = "", client: Client = .unknown,
+        _ method: Method, email: String, session: String, jti: String = "", tokenName: String = "", spelledEmail: String? = nil,
+        client: Client = .unknown,
         context: Context
     ) throws(RedisError) -> Outcome {
         let config = context.config
         var commands = [["TTL", Keyspace.ban(email)]]
+        let revokedAt = commands.count
         if method == .jwt { commands.append(["EXISTS", Keyspace.revokedToken(jti)]) }
+        let spelledBanAt = commands.count
+        if let spelledEmail { commands.append(["TTL", Keyspace.ban(spelledEmail)]) }
+        let windowAt = commands.count
         let checkWindow = method == .jwt && config.jwtRequireOAuthWithin > 0
         if checkWindow { commands.append(["EXISTS", Keyspace.oauthSeen(email)]) }
         let throttled = config.trackInterval > 0 && !session.isEmpty
@@ -143,10 +163,14 @@ enum Tracking {
             commands.append(["SET", throttle, "1", "NX", "EX", String(config.trackInterval)])
         }
         let replies = try context.redis.pipeline(commands)
-        if method == .jwt, replies[1].integer == 1 { return .revoked }
+        if method == .jwt, replies[revokedAt].integer == 1 { return .revoked }
         guard let ban = replies[0].integer else { throw .protocolError("unexpected TTL reply") }
         if ban != -2 { return .banned(ban) }
-        if checkWindow, replies[2].integer != 1 { return .oauthSignInRequired }
+        if spelledEmail != nil {
+            guard let spelledBan = replies[spelledBanAt].integer else { throw .protocolError("unexpected TTL reply") }
+            if spelledBan != -2 { return .banned(spelledBan) }
+        }
+        if checkWindow, replies[windowAt].integer != 1 { return .oauthSignInRequired }
         if session.isEmpty { return .allowed }  // nothing to track without a session
         if throttled, replies[replies.count - 1] == .null { return .allowed }  // tracked recently
         return try run(

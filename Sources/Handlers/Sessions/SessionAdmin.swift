@@ -123,7 +123,11 @@ enum SessionAdmin {
         let admin = try context.requireIdentity()
         let email = Email.normalize(String(request.path.dropFirst(unbanPrefix.count)))
         guard Email.isValid(email) else { throw APIError.badRequest("A valid e-mail is required", code: "invalid_email") }
-        guard try context.revocations.unban(email) else {
+        // With the Lua gateway's spellings of the e-mail (`active_user_deleted:Alice@Example.com`).
+        let spellings = try LegacyEmailKeys.otherSpellings(prefix: Keyspace.banPrefix, email: email, context: context).map {
+            String($0.dropFirst(Keyspace.banPrefix.count))
+        }
+        guard try context.revocations.unban([email] + spellings) else {
             Audit.record("session.unban", target: email, result: "not_banned", context: context)
             throw APIError(404, "not_banned", "User is not currently banned", [("user_email", .string(email))])
         }

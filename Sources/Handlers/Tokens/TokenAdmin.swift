@@ -34,7 +34,10 @@ enum TokenAdmin {
             throw APIError.badRequest("Expected a user e-mail: GET /api/admin/tokens/{email}", code: "invalid_user_email")
         }
         let email = try TokenStore.email(rest, field: "user_email")
-        let (ids, next) = try page(["SSCAN", Keyspace.userTokens(email)], match: nil, request, context)
+        var (ids, next) = try page(["SSCAN", Keyspace.userTokens(email)], match: nil, request, context)
+        if (try ScanPage.cursor(request) ?? "0") == "0" {  // Lua-era sets (capitals), with the first page
+            ids += try legacyTokenIDs(email, excluding: Set(ids), context: context)
+        }
         let records = try TokenStore.load(ids, context: context).compactMap { $0 }.sorted(by: TokenStore.newestFirst)
         let revoked = try TokenStore.revokedFlags(records.map(\.id), context: context)
         let tokens = zip(records, revoked).map { TokenStore.view($0, now: context.now, owner: false, revoked: $1) }
@@ -74,7 +77,8 @@ enum TokenAdmin {
             throw APIError.badRequest("user_email must be a string", code: "invalid_user_email")
         }
         let email = try TokenStore.email(value?.stringValue, field: "user_email")
-        let ids = try context.redis.scanAll(["SSCAN", Keyspace.userTokens(email)])
+        var ids = try context.redis.scanAll(["SSCAN", Keyspace.userTokens(email)])
+        ids += try legacyTokenIDs(email, excluding: Set(ids), context: context)
         let records = try TokenStore.load(ids, context: context).compactMap { $0 }
         try audited("token.revoke_user", target: email, context: context) {
             try TokenStore.revoke(records, context: context)
@@ -85,6 +89,19 @@ enum TokenAdmin {
             "revoked_by": .string(admin),
         ]
         return .json(200, body.text)
+    }
+
+    /// Token ids the Lua gateway filed under another spelling of the e-mail
+    /// (`user:tokens:Alice@Example.com`), not already in `excluding`.
+    static func legacyTokenIDs(_ email: String, excluding: Set<String>, context: Context) throws(RedisError) -> [String] {
+        var found: [String] = []
+        var seen = excluding
+        for key in try LegacyEmailKeys.otherSpellings(prefix: Keyspace.userTokensPrefix, email: email, context: context) {
+            for id in try context.redis.scanAll(["SSCAN", key]) where seen.insert(id).inserted {
+                found.append(id)
+            }
+        }
+        return found
     }
 
     /// Runs a revocation and writes its outcome to the audit log: the details it returns on

@@ -6,7 +6,13 @@ import GatewayCore
 enum TokenList {
     static func get(_ request: Request, _ context: Context) throws -> Response {
         let email = try context.requireIdentity()
-        let ids = try context.redis.scanAll(["SSCAN", Keyspace.userTokens(email)])
+        var ids = try context.redis.scanAll(["SSCAN", Keyspace.userTokens(email)])
+        // Tokens the Lua gateway filed under the e-mail as OAuth2 Proxy spells it (capitals).
+        let spelled = Email.spelling(request.params[Request.identityParam], normalized: email)
+        if let spelled {
+            let known = Set(ids)
+            ids += try context.redis.scanAll(["SSCAN", Keyspace.userTokens(spelled)]).filter { !known.contains($0) }
+        }
         let records = try TokenStore.load(ids, context: context)
         var live: [TokenStore.Record] = []
         var gone: [String] = []
@@ -15,7 +21,9 @@ enum TokenList {
         }
         if !gone.isEmpty {
             // Only ids without a live record: their info is gone or past its expiry.
-            try context.redis.transaction(gone.map { ["DEL", Keyspace.tokenInfo($0)] } + [["SREM", Keyspace.userTokens(email)] + gone])
+            try context.redis.transaction(
+                gone.map { ["DEL", Keyspace.tokenInfo($0)] } + [["SREM", Keyspace.userTokens(email)] + gone]
+                    + (spelled.map { [["SREM", Keyspace.userTokens($0)] + gone] } ?? []))
             context.logger.info("expired token ids pruned", metadata: ["count": "\(gone.count)"])
         }
         let tokens = live.sorted(by: TokenStore.newestFirst).map {
