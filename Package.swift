@@ -34,9 +34,14 @@ let package = Package(
             name: "Handlers",
             dependencies: ["GatewayCore", "FCGIRuntime", .product(name: "Logging", package: "swift-log")]
         ),
-        .executableTarget(name: "gateway-worker", dependencies: ["Handlers", "GatewayCore", "FCGIRuntime"]),
+        .executableTarget(
+            name: "gateway-worker",
+            dependencies: ["Handlers", "GatewayCore", "FCGIRuntime", .product(name: "Logging", package: "swift-log")]
+        ),
         // The development stand-in for OAuth2 Proxy: no handler code.
-        .executableTarget(name: "dev-identity", dependencies: ["GatewayCore", "FCGIRuntime"]),
+        .executableTarget(
+            name: "dev-identity", dependencies: ["GatewayCore", "FCGIRuntime", .product(name: "Logging", package: "swift-log")]
+        ),
         .testTarget(name: "GatewayTests", dependencies: ["Handlers", "GatewayCore", "FCGIRuntime"]),
         // libFuzzer targets (scripts/fuzz builds them with -sanitize=fuzzer -DFUZZING); a plain
         // build is a replayer of saved inputs (Fuzz/corpus).

@@ -1,4 +1,5 @@
 import Foundation
+import GatewayCore
 
 /// Plain CGI mode, for debugging: one request from the environment and stdin, the answer
 /// on stdout in the same form the FastCGI stream carries.
@@ -10,7 +11,7 @@ public enum CGIMode {
         let declared = params["CONTENT_LENGTH"].flatMap { Int($0) } ?? 0
         let response: Response
         if declared > maxBodyBytes {
-            response = .json(413, #"{"error":"Request body too large","max_bytes":\#(maxBodyBytes)}"#)
+            response = responder.respond(to: .bodyTooLarge(maxBytes: maxBodyBytes), for: Request(params: params, body: []))
         } else {
             let body = declared > 0 ? Array(FileHandle.standardInput.readData(ofLength: declared)) : []
             response = responder.respond(to: Request(params: params, body: body))

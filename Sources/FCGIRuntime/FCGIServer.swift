@@ -1,5 +1,6 @@
 import CFCGI
 import Foundation
+import GatewayCore
 import Glibc
 import Logging
 import Synchronization
@@ -64,9 +65,9 @@ public final class FCGIServer: Sendable {
         sigaddset(&stopSignals, SIGTERM)
         sigaddset(&stopSignals, SIGINT)
         // Block the stop signals in every thread; the main thread takes them with sigwait.
-        try check("pthread_sigmask", pthread_sigmask(SIG_BLOCK, &stopSignals, nil))
+        try systemCall("pthread_sigmask", returnsErrorNumber: true) { pthread_sigmask(SIG_BLOCK, &stopSignals, nil) }
 
-        try check("FCGX_Init", FCGX_Init())
+        try systemCall("FCGX_Init", returnsErrorNumber: true) { FCGX_Init() }
         let listener: Int32
         if let inherited = options.inheritedListener {
             listener = inherited
@@ -144,23 +145,19 @@ public final class FCGIServer: Sendable {
         case .some(let body):
             response = responder.respond(to: Request(params: params, body: body))
         case .none:
-            response = .json(413, #"{"error":"Request body too large","max_bytes":\#(options.maxBodyBytes)}"#)
+            response = responder.respond(to: .bodyTooLarge(maxBytes: options.maxBodyBytes), for: Request(params: params, body: []))
         }
         request.write(response)
     }
 
-    private func check(_ call: String, _ result: Int32) throws {
-        if result != 0 { throw RuntimeError.system(call: call, code: result == -1 ? errno : result) }
-    }
 }
 
+/// A setting the runtime cannot apply (failed C calls are `SystemCallError`s).
 public enum RuntimeError: Error, CustomStringConvertible {
-    case system(call: String, code: Int32)
     case unknownGroup(String)
 
     public var description: String {
         switch self {
-        case .system(let call, let code): "\(call) failed: \(String(cString: strerror(code)))"
         case .unknownGroup(let group): "socket group \(group) does not exist"
         }
     }

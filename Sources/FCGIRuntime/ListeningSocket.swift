@@ -1,4 +1,5 @@
 import CFCGI
+import GatewayCore
 import Glibc
 
 /// The FastCGI unix socket file and its listening descriptor.
@@ -16,15 +17,14 @@ final class ListeningSocket: Sendable {
         let path = options.socketPath
         let temporary = "\(path).\(getpid()).tmp"
         unlink(temporary)
-        let fd = FCGX_OpenSocket(temporary, options.backlog)
-        guard fd >= 0 else { throw RuntimeError.system(call: "FCGX_OpenSocket(\(path))", code: errno) }
+        let fd = try systemCall("FCGX_OpenSocket(\(path))") { FCGX_OpenSocket(temporary, options.backlog) }
         do {
-            try Self.check("chmod", chmod(temporary, options.socketMode))
+            try systemCall("chmod") { chmod(temporary, options.socketMode) }
             if let group = options.socketGroup {
                 guard let entry = getgrnam(group) else { throw RuntimeError.unknownGroup(group) }
-                try Self.check("chown", chown(temporary, uid_t.max, entry.pointee.gr_gid))
+                try systemCall("chown") { chown(temporary, uid_t.max, entry.pointee.gr_gid) }
             }
-            try Self.check("rename", rename(temporary, path))
+            try systemCall("rename") { rename(temporary, path) }
         } catch {
             close(fd)
             unlink(temporary)
@@ -40,9 +40,5 @@ final class ListeningSocket: Sendable {
         var onDisk = stat()
         guard stat(path, &onDisk) == 0 else { return }
         if onDisk.st_ino == inode { unlink(path) }
-    }
-
-    private static func check(_ call: String, _ result: Int32) throws {
-        if result != 0 { throw RuntimeError.system(call: call, code: errno) }
     }
 }

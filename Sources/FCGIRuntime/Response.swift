@@ -1,3 +1,5 @@
+import GatewayCore
+
 /// What a handler answers. The runtime writes it in CGI form (`Status:` line,
 /// headers, blank line, body) to the FastCGI stream or to stdout.
 public struct Response: Sendable {
@@ -68,4 +70,12 @@ public struct Response: Sendable {
 /// so a responder may own C handles (a Redis connection) without locking.
 public protocol Responder {
     func respond(to request: Request) -> Response
+
+    /// The answer to a request the runtime refused before any handler ran (a body over the
+    /// limit). `Router` renders it as it renders the handlers' errors.
+    func respond(to error: APIError, for request: Request) -> Response
+}
+
+extension Responder {
+    public func respond(to error: APIError, for request: Request) -> Response { error.response }
 }

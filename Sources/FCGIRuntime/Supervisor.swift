@@ -1,4 +1,5 @@
 import Foundation
+import GatewayCore
 import Glibc
 import Logging
 
@@ -38,8 +39,7 @@ public final class Supervisor {
         var signals = sigset_t()
         sigemptyset(&signals)
         for signal in [SIGTERM, SIGINT, SIGCHLD] { sigaddset(&signals, signal) }
-        let blocked = pthread_sigmask(SIG_BLOCK, &signals, nil)
-        if blocked != 0 { throw RuntimeError.system(call: "pthread_sigmask", code: blocked) }
+        try systemCall("pthread_sigmask", returnsErrorNumber: true) { pthread_sigmask(SIG_BLOCK, &signals, nil) }
 
         let socket = try ListeningSocket(options: options)
         for slot in 0..<options.processes { try start(slot: slot, listener: socket.fd) }
@@ -120,8 +120,7 @@ public final class Supervisor {
         let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { for pointer in argv + envp { free(pointer) } }
         var pid = pid_t()
-        let result = posix_spawn(&pid, "/proc/self/exe", nil, &attributes, argv, envp)
-        if result != 0 { throw RuntimeError.system(call: "posix_spawn", code: result) }
+        try systemCall("posix_spawn", returnsErrorNumber: true) { posix_spawn(&pid, "/proc/self/exe", nil, &attributes, argv, envp) }
         return pid
     }
 }

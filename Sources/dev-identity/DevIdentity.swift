@@ -3,7 +3,7 @@ import GatewayCore
 import Logging
 
 /// DEVELOPMENT ONLY: a stand-in for OAuth2 Proxy that speaks its interface byte for byte
-/// (SPEC section 4) so the gateway can be run and tested without an identity provider.
+/// (docs/api.md, "OAuth2 Proxy's session cookie") so the gateway can be run and tested without an identity provider.
 /// Anyone can sign in as anyone by typing an e-mail. Production uses the real OAuth2 Proxy.
 ///
 /// Sessions are stored like OAuth2 Proxy's Redis store: key `<cookie name>-<32 hex>` with a
@@ -38,12 +38,12 @@ final class DevIdentity: Responder {
         case (_, "/oauth2/sign_out"):
             return signOut(request)
         default:
-            return .json(404, #"{"error":"Not found"}"#)
+            return APIError.notFound("Not found").response
         }
     }
 
     private func auth(_ request: Request) -> Response {
-        guard let email = sessionEmail(request) else { return .json(401, #"{"error":"Unauthorized"}"#) }
+        guard let email = sessionEmail(request) else { return APIError(401, "unauthenticated", "Unauthorized").response }
         if request.path == "/oauth2/userinfo" {
             return .json(200, (["email": .string(email), "user": .string(email)] as JSON).text)
         }
@@ -67,19 +67,18 @@ final class DevIdentity: Responder {
 
     private func signIn(_ request: Request) -> Response {
         let form = FormBody(request.body)
-        guard let raw = form["email"], Email.isValid(raw.trimmingCharacters()) else {
+        guard let raw = form["email"], Email.isValid(raw.trimmingSpaces()) else {
             return signInPage(request, error: "Enter a valid e-mail address.", status: 400)
         }
         // As typed (capitals kept): OAuth2 Proxy passes the provider's spelling of the e-mail on
         // unchanged, and the workers must cope with it (they lowercase; Lua-era keys do not).
-        let email = raw.trimmingCharacters()
+        let email = raw.trimmingSpaces()
         let session = DevSession.make(email: email, settings: settings)
         do {
-            let reply = try redis.command("SET", session.id, session.storedValue, "EX", String(settings.cookieExpire))
-            if case .error(let message) = reply { throw RedisError.server(message) }
+            _ = try redis.command("SET", session.id, session.storedValue, "EX", String(settings.cookieExpire))
         } catch {
             logger.error("dev session not stored", metadata: ["error": "\(error)"])
-            return .json(503, #"{"error":"Redis unavailable: session not created"}"#)
+            return APIError(503, "redis_unavailable", "Redis unavailable: session not created").response
         }
         logger.info("dev sign-in", metadata: ["user.email": "\(email)"])
         return Response(
@@ -155,7 +154,7 @@ enum DevSession {
     }
 
     static func make(email: String, settings: DevIdentitySettings) -> Created {
-        let id = settings.cookieName + "-" + Hex.encode(Crypto.randomBytes(16))
+        let id = Keyspace.oauth2Session(cookieName: settings.cookieName, hex: Hex.encode(Crypto.randomBytes(16)))
         let secret = Crypto.randomBytes(16)
         let cookie = OAuth2Cookie.makeCookieValue(
             sessionID: id, ticketSecret: secret, name: settings.cookieName, secret: settings.cookieSecret, now: Clock.system.unixSeconds())
@@ -205,13 +204,4 @@ struct FormBody {
     }
 
     subscript(name: String) -> String? { fields[name] }
-}
-
-extension String {
-    func trimmingCharacters() -> String {
-        var slice = Substring(self)
-        while slice.first?.isWhitespace == true { slice.removeFirst() }
-        while slice.last?.isWhitespace == true { slice.removeLast() }
-        return String(slice)
-    }
 }

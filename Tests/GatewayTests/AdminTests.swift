@@ -79,7 +79,7 @@ struct AdminTests {
         #expect(record["results"]?["orphaned_metadata_deleted"] == 1)
         // Another process (or this one) within the interval finds the lock taken.
         #expect(try CleanupSchedule.tick(interval: 60, context: context) == nil)
-        let ttl = try #require(try client.command("TTL", RedisCleanup.lockKey).integer)
+        let ttl = try #require(try client.command("TTL", Keyspace.cleanupLock).integer)
         #expect(ttl > 0 && ttl <= 60)
     }
 
@@ -90,11 +90,11 @@ struct AdminTests {
         _ = try client.command("SADD", "user:tokens:back@example.com", "t1")
         let reply = try client.eval(
             RedisCleanup.removeScript,
-            keys: [
+            keyList: [
                 "active_user_metadata:back@example.com", "active_user:back@example.com",
                 "user:tokens:back@example.com", "token:info:t1",
             ],
-            arguments: ["", "t1"])
+            argumentList: ["", "t1"])
         #expect(reply == .array([.integer(0), .integer(2)]))
         #expect(try client.command("EXISTS", "active_user_metadata:back@example.com") == .integer(1))
         #expect(try client.command("EXISTS", "user:tokens:back@example.com") == .integer(0))

@@ -10,7 +10,7 @@ enum Vectors {
     static let rfc7515Token =
         "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ.dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
 
-    /// Made with PyJWT 2.15.1: jwt.encode(claims, secret, "HS256") with the claims of SPEC
+    /// Made with PyJWT 2.15.1: jwt.encode(claims, secret, "HS256") with the gateway's claims
     /// section 3 and the Lua gateway's issuer; the same claims signed with HS512.
     static let pyjwtSecret = Array("pyjwt-test-secret-0123456789abcdef0123456789".utf8)
     static let pyjwtHS256 =

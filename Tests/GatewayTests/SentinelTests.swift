@@ -94,7 +94,7 @@ struct SentinelTests {
         #expect(try client.command("GET", "revoked:token:x") == .string("1"))
         #expect(try client.transaction([["SET", "k", "v"]]) == [.status("OK")])
         #expect(throws: RedisError.notReplicated(acknowledged: 0, wanted: 1)) {
-            try client.eval(RedisScript("return redis.call('DEL', KEYS[1])"), keys: ["k"], arguments: [], confirmed: true)
+            try client.eval(RedisScript(lists: "return redis.call('DEL', KEYS[1])"), keyList: ["k"], confirmed: true)
         }
         options.waitReplicas = 0
         #expect(try RedisClient(options: options).confirmedPipeline([["SET", "k", "w"]]) == [.status("OK")])

@@ -35,7 +35,7 @@ struct TokenTests {
     }
 
     /// Made by PyJWT 2.15.1: `jwt.encode(claims, "token-test-secret-0123456789abcdef", "HS256",
-    /// headers={"typ": "JWT"})` with the claims of SPEC 3 and the Lua deployment's issuer
+    /// headers={"typ": "JWT"})` with the gateway's claims (docs/api.md) and the Lua deployment's issuer
     /// `litellm.nakacya.jp` (exp 4102444800).
     static let legacyToken =
         "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJqdGkiOiIwYjhmNmQwZS0zYzFhLTRiOGUtOWE1MS0yZjZmM2M5ZDdlMTAiLCJ1c2VyX2VtYWlsIjoibGVnYWN5QGV4YW1wbGUuY29tIiwidXNlcl9pZCI6ImxlZ2FjeUBleGFtcGxlLmNvbSIsInRva2VuX25hbWUiOiJsdWEtZXJhIiwic2NvcGVzIjpbImFwaTpyZWFkIiwiYXBpOndyaXRlIl0sImlhdCI6MTcwMDAwMDAwMCwibmJmIjoxNzAwMDAwMDAwLCJleHAiOjQxMDI0NDQ4MDAsImlzcyI6ImxpdGVsbG0ubmFrYWN5YS5qcCIsImF1ZCI6ImxpdGVsbG0tYXBpIn0.T-jyUhp9TrHkLn1COv64ylX4rNh0gjd5Ml1toPpjvqY"

@@ -1,4 +1,4 @@
-"""One admin rule on every admin route (SPEC 5.8, 7.8): super admin, ADMIN_EMAILS,
+"""One admin rule on every admin route: super admin, ADMIN_EMAILS,
 ADMIN_DOMAINS and the Redis set admin:emails; the audit log view is admins-only."""
 
 import requests

@@ -1,4 +1,4 @@
-"""LiteLLM's admin surface behind the admin check (SPEC 5.8), POST /key/generate for any
+"""LiteLLM's admin surface behind the admin check, POST /key/generate for any
 signed-in user (5.9), the admin manager (5.10) and the Redis cleanup with its logs and its
 scheduled run (5.13, 7.11), all through nginx against the real stack."""
 

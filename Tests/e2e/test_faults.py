@@ -1,4 +1,4 @@
-"""Faults under load against the real stack (issue 9, SPEC 7.4): Redis stopped and restarted,
+"""Faults under load against the real stack (issue 9): Redis stopped and restarted,
 Redis stalled, Redis connections cut in the middle of writes, LiteLLM down. Expected: the
 checks fail closed with 503 JSON, nothing hangs past the configured timeouts, everything
 recovers by itself, and no Redis write is half done. (A worker process killed under load:
@@ -259,7 +259,7 @@ def test_litellm_down_is_a_json_error_and_recovers_when_it_returns(no_litellm, e
 
 
 def test_v1_body_reaches_litellm_byte_for_byte_and_forged_headers_do_not(no_litellm, email):
-    """SPEC 7.10: the Lua re-encoded /v1 bodies ([] became {}, big integers floats)."""
+    """The Lua re-encoded /v1 bodies ([] became {}, big integers floats)."""
     token = no_litellm.mint(email, token_name="raw")["token"]
     raw = b'{"model": "gpt-4o-mini",  "messages": [], "metadata": [], "seed": 123456789012345678901234567890, "t": 1.50}'
     forged = {"X-Forwarded-Email": "mallory@example.com", "x-litellm-end-user-id": "mallory@example.com",

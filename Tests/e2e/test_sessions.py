@@ -1,4 +1,4 @@
-"""Sessions, active users and bans (SPEC 5.6, 5.7, 5.11, 7.6): the session admin API through
+"""Sessions, active users and bans: the session admin API through
 nginx, and the force-logout story with the dev identity service: revoke-user really ends the
 person's OAuth2 Proxy sessions, a fresh sign-in and their JWTs are refused during the ban,
 everything works again after unban, and nobody else is touched."""
@@ -17,7 +17,7 @@ ADMIN = "admin@example.com"
 
 
 def session_key(browser: requests.Session) -> str:
-    """The OAuth2 Proxy session id (the Redis key) inside the `_oauth2_proxy` cookie (SPEC 4)."""
+    """The OAuth2 Proxy session id (the Redis key) inside the `_oauth2_proxy` cookie."""
     encoded = browser.cookies["_oauth2_proxy"].strip('"').split("|")[0]
     ticket = base64.urlsafe_b64decode(encoded).decode()
     raw_id = ticket.split(".")[1]
@@ -150,7 +150,7 @@ def test_force_logout_and_ban_story(stack, email):
     assert blocked.status_code == 401
     assert blocked.json()["status"] == "blocked" and blocked.json()["reason"] == "session_deleted_recently"
     assert blocked.json()["email"] == email
-    guarded = fresh.get(stack.url("/api/admin/audit"))  # UI pages and admin APIs: 403 (SPEC 5.7)
+    guarded = fresh.get(stack.url("/api/admin/audit"))  # UI pages and admin APIs: 403
     assert guarded.status_code == 403
     assert guarded.json()["error"] == "Access denied" and guarded.json()["banned_until_seconds"] > 604000
     # 3. Their JWT gets the ban message (a second after the ban: 604,799 s left, floored as the Lua did).

@@ -1,5 +1,5 @@
 """The walking skeleton end to end: sign in, mint a token, call LiteLLM through nginx and
-the Swift JWT check, and the ways a call is refused (SPEC 3, 5.1, 5.5, 7.4)."""
+the Swift JWT check, and the ways a call is refused."""
 
 import json
 import time

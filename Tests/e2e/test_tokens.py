@@ -1,6 +1,6 @@
-"""Token lifecycle through nginx (SPEC 5.2-5.4, 5.12, 7.9): self-service info/list/revoke,
+"""Token lifecycle through nginx: self-service info/list/revoke,
 the admins' token management with paging and audit, cross-user refusals, bad input, and
-drop-in compatibility with records and tokens written by the Lua gateway (SPEC 2, 3)."""
+drop-in compatibility with records and tokens written by the Lua gateway."""
 
 import json
 import time
@@ -258,7 +258,7 @@ def test_revoke_user_bad_input(stack, kwargs):
 
 
 def lua_token(stack, email, issuer=LEGACY_ISSUER, lifetime=3600):
-    """A token and records exactly as the Lua gateway wrote them (SPEC 2 and 3): the JWT made
+    """A token and records exactly as the Lua gateway wrote them (docs/architecture.md, docs/api.md): the JWT made
     by PyJWT, `token:info` JSON without `last_used` (cjson key order), the set member."""
     now = int(time.time())
     jti = str(uuid.uuid4())

@@ -1,4 +1,4 @@
-"""The browser UIs (SPEC 5.14) in real headless Chromium, through nginx, the dev identity
+"""The browser UIs in real headless Chromium, through nginx, the dev identity
 service and the Swift workers: what a person sees and can do on /token-manager,
 /token-session-manager and /admin-manager, and what the gateway then does.
 

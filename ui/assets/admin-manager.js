@@ -1,5 +1,5 @@
 // /admin-manager (super admin): the administrators with where each comes from; add and
-// remove those added at run time (SPEC 5.10).
+// remove those added at run time.
 import { $, api, confirmAction, el, guarded, initPage, notify, showError, t } from "./common.js";
 
 let admins = [];

@@ -1,5 +1,5 @@
 // /token-session-manager (admins): active users with ban/unban, sign-in sessions, all API
-// tokens, Redis cleanup and the audit log (SPEC 5.11-5.13, 7.9). Every list pages with
+// tokens, Redis cleanup and the audit log. Every list pages with
 // limit/cursor, so a deployment with 100,000 tokens never loads them all into the tab.
 import {
   $, PagedTable, api, confirmAction, duration, el, guarded, initPage, notify, pageQuery, relative, size, t, time,

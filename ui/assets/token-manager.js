@@ -1,5 +1,5 @@
 // /token-manager: generate a personal API token (shown once, with ready-to-paste
-// snippets), list one's tokens, revoke with confirmation (SPEC 5.1, 5.3, 5.4).
+// snippets), list one's tokens, revoke with confirmation.
 import { $, api, confirmAction, copyText, el, guarded, initPage, notify, relative, showError, t, time } from "./common.js";
 
 const MAX_SECONDS = 90 * 86400;

@@ -1,4 +1,4 @@
-/// Everything the workers read from the environment, loaded once at start (SPEC section 6).
+/// Everything the workers read from the environment, loaded once at start (every setting: `.env.example`, docs/operations.md).
 /// A missing or invalid setting is a `ConfigError` naming the variable; the worker prints it
 /// on one line and stops.
 public struct Config: Sendable {

@@ -1,4 +1,4 @@
-/// HS256 JSON Web Tokens (RFC 7519) as the gateway mints and checks them (SPEC section 3).
+/// HS256 JSON Web Tokens (RFC 7519) as the gateway mints and checks them (docs/api.md, "API tokens").
 ///
 /// Check order, cheapest and safest first: size, three parts, header (alg exactly HS256),
 /// signature in constant time against each accepted secret, then the claims against an

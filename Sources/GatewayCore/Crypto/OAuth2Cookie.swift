@@ -1,4 +1,4 @@
-/// OAuth2 Proxy's session cookie (SPEC section 4): `B|T|S` where B is the padded base64url
+/// OAuth2 Proxy's session cookie (docs/api.md): `B|T|S` where B is the padded base64url
 /// ticket, T the unix time, S the padded base64url HMAC-SHA256 over name + B + T under the
 /// cookie secret. The ticket is `v2.<b64 id>.<b64 secret>` (or, older, `<id>.<secret>`) and
 /// the id, `<cookie name>-<32 hex>`, is the Redis key of the session.

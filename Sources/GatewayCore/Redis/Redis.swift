@@ -1,58 +1,6 @@
 import CHiredis
 import Glibc
 
-/// A Redis reply: a value, null, or an error Redis answered with. Transport failures are
-/// not replies: they are thrown as `RedisError`.
-public enum RedisReply: Sendable, Equatable {
-    case string(String)
-    case status(String)
-    case integer(Int64)
-    case array([RedisReply])
-    case null
-    case error(String)
-
-    public var string: String? {
-        switch self {
-        case .string(let value), .status(let value): value
-        default: nil
-        }
-    }
-
-    public var integer: Int64? {
-        switch self {
-        case .integer(let value): value
-        case .string(let value): Int64(value)
-        default: nil
-        }
-    }
-
-    public var array: [RedisReply] { if case .array(let values) = self { values } else { [] } }
-
-    public var strings: [String] { array.compactMap(\.string) }
-}
-
-public enum RedisError: Error, Sendable, Equatable, CustomStringConvertible {
-    case connect(String)
-    case timeout
-    case connection(String)
-    case server(String)
-    case protocolError(String)
-    /// A write the gateway was about to confirm reached the master, but fewer replicas than
-    /// REDIS_WAIT_REPLICAS acknowledged it within REDIS_WAIT_TIMEOUT_MS (`WAIT`).
-    case notReplicated(acknowledged: Int, wanted: Int)
-
-    public var description: String {
-        switch self {
-        case .connect(let reason): "Redis unreachable: \(reason)"
-        case .timeout: "Redis did not answer in time"
-        case .connection(let reason): "Redis connection failed: \(reason)"
-        case .server(let reason): "Redis error: \(reason)"
-        case .protocolError(let reason): "Redis protocol error: \(reason)"
-        case .notReplicated(let acknowledged, let wanted): "Redis replicas confirmed \(acknowledged) of \(wanted) in time"
-        }
-    }
-}
-
 public struct RedisOptions: Sendable {
     public var host = "127.0.0.1"
     /// When set, connect over this unix socket instead of TCP.
@@ -254,18 +202,39 @@ public final class RedisClient {
         self.followsSentinel = options.sentinel != nil
     }
 
-    /// Runs one command.
+    /// Runs one command; a Redis error reply is thrown as `RedisError.server`.
     public func command(_ arguments: String...) throws(RedisError) -> RedisReply {
-        try pipeline([arguments])[0]
+        try command(arguments)
     }
 
     public func command(_ arguments: [String]) throws(RedisError) -> RedisReply {
-        try pipeline([arguments])[0]
+        try replies([arguments])[0].checked()
     }
 
-    /// Runs the commands in one round trip; replies in order. Redis errors are returned as
-    /// `.error` replies, transport failures thrown.
+    /// An integer reply (`DEL`, `EXISTS`, `SADD`, `TTL`, ...); anything else is a protocol error.
+    public func integer(_ arguments: String...) throws(RedisError) -> Int64 {
+        guard let value = try command(arguments).integer else { throw .protocolError("expected an integer from \(arguments[0])") }
+        return value
+    }
+
+    /// A bulk string reply, nil for a missing key.
+    public func string(_ arguments: String...) throws(RedisError) -> String? {
+        try command(arguments).string
+    }
+
+    /// Runs the commands in one round trip and returns their replies in order; the first Redis
+    /// error reply is thrown as `RedisError.server`.
     public func pipeline(_ commands: [[String]]) throws(RedisError) -> [RedisReply] {
+        let replies = try replies(commands)
+        for reply in replies {
+            if case .error(let message) = reply { throw .server(message) }
+        }
+        return replies
+    }
+
+    /// As `pipeline`, but a Redis error reply stays a value (`.error`) for the caller to read,
+    /// for reads that treat a key of an unexpected type as absent. Transport failures throw.
+    public func replies(_ commands: [[String]]) throws(RedisError) -> [RedisReply] {
         if followsSentinel { return try pipelineFollowingMaster(commands) }
         do {
             return try connected().run(commands)
@@ -276,15 +245,24 @@ public final class RedisClient {
         }
     }
 
-    /// Runs writes whose success the gateway is about to confirm to a person. With
-    /// REDIS_WAIT_REPLICAS above 0, `WAIT` follows them in the same round trip, on the same
+    /// Runs writes whose success the gateway is about to confirm to a person, as `pipeline`.
+    /// With REDIS_WAIT_REPLICAS above 0, `WAIT` follows them in the same round trip, on the same
     /// connection (so it counts exactly these writes), and fewer acknowledgements than asked
     /// within REDIS_WAIT_TIMEOUT_MS throw `.notReplicated`: the caller answers with an error,
     /// never with a success that a failover could undo. Returns the commands' own replies.
     public func confirmedPipeline(_ commands: [[String]]) throws(RedisError) -> [RedisReply] {
+        let replies = try confirmedReplies(commands)
+        for reply in replies {
+            if case .error(let message) = reply { throw .server(message) }
+        }
+        return replies
+    }
+
+    /// `confirmedPipeline` with error replies as values (`replies`).
+    func confirmedReplies(_ commands: [[String]]) throws(RedisError) -> [RedisReply] {
         let wanted = options.waitReplicas
-        guard wanted > 0 else { return try pipeline(commands) }
-        var replies = try pipeline(commands + [["WAIT", String(wanted), String(options.waitTimeoutMS)]])
+        guard wanted > 0 else { return try replies(commands) }
+        var replies = try replies(commands + [["WAIT", String(wanted), String(options.waitTimeoutMS)]])
         let acknowledged = replies.removeLast()
         guard let count = acknowledged.integer, count >= Int64(wanted) else {
             throw .notReplicated(acknowledged: Int(acknowledged.integer ?? 0), wanted: wanted)
@@ -293,36 +271,48 @@ public final class RedisClient {
     }
 
     /// Runs the commands atomically (MULTI/EXEC) in one round trip and returns their replies.
-    /// A command Redis refuses while queueing aborts the whole transaction. `confirmed`: see
-    /// `confirmedPipeline`.
+    /// A command Redis refuses while queueing aborts the whole transaction; an error reply of
+    /// a command inside it is thrown too. `confirmed`: see `confirmedPipeline`.
+    @discardableResult
     public func transaction(_ commands: [[String]], confirmed: Bool = false) throws(RedisError) -> [RedisReply] {
         let all = [["MULTI"]] + commands + [["EXEC"]]
         let replies = confirmed ? try confirmedPipeline(all) : try pipeline(all)
-        for reply in replies.dropLast() {
-            if case .error(let message) = reply { throw .server(message) }
-        }
         guard case .array(let results) = replies[replies.count - 1] else { throw .server("transaction aborted") }
+        for result in results { _ = try result.checked() }
         return results
     }
 
-    /// Runs a Lua script by its SHA, loading it on first use (EVALSHA, then EVAL on NOSCRIPT).
-    /// `confirmed`: see `confirmedPipeline`.
-    public func eval(_ script: RedisScript, keys: [String], arguments: [String], confirmed: Bool = false) throws(RedisError)
-        -> RedisReply
-    {
+    /// Runs a script with named keys and arguments, in the order the script declares them
+    /// (EVALSHA, then EVAL when Redis does not know the script yet). `confirmed`: see
+    /// `confirmedPipeline`.
+    public func eval(
+        _ script: RedisScript, keys: KeyValuePairs<String, String>, arguments: KeyValuePairs<String, String>,
+        confirmed: Bool = false
+    ) throws(RedisError) -> RedisReply {
+        precondition(keys.count == script.keyNames.count && arguments.count == script.argumentNames.count)
+        for (index, key) in keys.enumerated() { assert(key.key == script.keyNames[index], "key \(key.key)") }
+        for (index, argument) in arguments.enumerated() { assert(argument.key == script.argumentNames[index], "\(argument.key)") }
+        return try run(script, keys: keys.map(\.value), arguments: arguments.map(\.value), confirmed: confirmed)
+    }
+
+    /// Runs a script that takes lists (`RedisScript(lists:)`): `KEYS` and `ARGV` as given.
+    public func eval(
+        _ script: RedisScript, keyList: [String], argumentList: [String] = [], confirmed: Bool = false
+    ) throws(RedisError) -> RedisReply {
+        precondition(script.takesLists)
+        return try run(script, keys: keyList, arguments: argumentList, confirmed: confirmed)
+    }
+
+    private func run(_ script: RedisScript, keys: [String], arguments: [String], confirmed: Bool) throws(RedisError) -> RedisReply {
         let tail = [String(keys.count)] + keys + arguments
-        if confirmed {
-            let reply = try confirmedPipeline([["EVALSHA", script.sha1] + tail])[0]
-            if case .error(let message) = reply, message.hasPrefix("NOSCRIPT") {
-                return try confirmedPipeline([["EVAL", script.source] + tail])[0]
-            }
-            return reply
+        let send = { (command: [String]) throws(RedisError) -> RedisReply in
+            confirmed ? try self.confirmedReplies([command])[0] : try self.replies([command])[0]
         }
-        let reply = try command(["EVALSHA", script.sha1] + tail)
+        let reply = try send(["EVALSHA", script.sha1] + tail)
         if case .error(let message) = reply, message.hasPrefix("NOSCRIPT") {
-            return try command(["EVAL", script.source] + tail)
+            return try send(["EVAL", script.source] + tail).checked()
         }
-        return reply
+        return try reply.checked()
     }
 
     /// Iterates a SCAN-family cursor (`SCAN`, `SSCAN key`, ...) to the end.
@@ -330,17 +320,22 @@ public final class RedisClient {
         var cursor = "0"
         var found: [String] = []
         repeat {
-            var arguments = prefix + [cursor]
-            if let match { arguments += ["MATCH", match] }
-            arguments += ["COUNT", String(count)]
-            let reply = try command(arguments)
-            if case .error(let message) = reply { throw .server(message) }
-            let parts = reply.array
-            guard parts.count == 2, let next = parts[0].string else { throw .protocolError("unexpected SCAN reply") }
-            cursor = next
-            found += parts[1].strings
+            let page = try scan(prefix, cursor: cursor, match: match, count: count)
+            cursor = page.cursor
+            found += page.items
         } while cursor != "0"
         return found
+    }
+
+    /// One SCAN-family call: the next cursor ("0" at the end) and the items of this batch.
+    public func scan(_ prefix: [String], cursor: String, match: String?, count: Int) throws(RedisError) -> (cursor: String, items: [String])
+    {
+        var arguments = prefix + [cursor]
+        if let match { arguments += ["MATCH", match] }
+        arguments += ["COUNT", String(count)]
+        let parts = try command(arguments).array
+        guard parts.count == 2, let next = parts[0].string else { throw .protocolError("unexpected SCAN reply") }
+        return (next, parts[1].strings)
     }
 
     func connected() throws(RedisError) -> HiredisContext {
@@ -358,16 +353,5 @@ public final class RedisClient {
             retryAfterMS = now + Int64(options.reconnectBackoffMS)
             throw error
         }
-    }
-}
-
-/// A Lua script with its SHA-1, computed once.
-public struct RedisScript: Sendable {
-    public let source: String
-    public let sha1: String
-
-    public init(_ source: String) {
-        self.source = source
-        self.sha1 = Crypto.sha1Hex(Array(source.utf8))
     }
 }

@@ -22,9 +22,6 @@ import Synchronization
 /// slow, restarted, tracking refused by the server) turns the cache off and every request goes
 /// to Redis, which fails closed as before.
 public final class RevocationWatch: Sendable {
-    static let prefixes = ["revoked:token:", "active_user_deleted:"]
-    static let channel = "__redis__:invalidate"
-
     private let options: RedisOptions
     private let logger: Logger
     private let clock: Clock
@@ -178,9 +175,9 @@ public final class RevocationWatch: Sendable {
             let context = try HiredisContext.open(options)
             guard let id = try context.run([["CLIENT", "ID"]])[0].integer else { throw .protocolError("unexpected CLIENT ID reply") }
             var tracking = ["CLIENT", "TRACKING", "on", "REDIRECT", String(id), "BCAST"]
-            for prefix in RevocationWatch.prefixes { tracking += ["PREFIX", prefix] }
-            let replies = try context.run([tracking, ["SUBSCRIBE", RevocationWatch.channel]])
-            if case .error(let message) = replies[0] { throw .server(message) }
+            for prefix in Keyspace.watchedPrefixes { tracking += ["PREFIX", prefix] }
+            let replies = try context.run([tracking, ["SUBSCRIBE", Keyspace.invalidationChannel]])
+            _ = try replies[0].checked()
             guard replies[1].array.first?.string == "subscribe" else { throw .protocolError("unexpected SUBSCRIBE reply") }
             slot = context
             return context.fd

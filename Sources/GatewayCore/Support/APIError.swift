@@ -1,14 +1,22 @@
-/// An error that becomes an HTTP answer: a status, a stable `code`, and a JSON body.
-/// `Router` turns it into a response (`response`); handlers only throw it.
+/// Every error answer of the gateway, the FastCGI runtime's (413) and the handlers': an HTTP
+/// status, a stable `code`, and a JSON body that carries the code. Handlers throw it; `Router`
+/// turns it into a response, the only place that does (`Responder.respond(to:for:)`; the runtime
+/// hands its own errors to the same method).
 public struct APIError: Error, Sendable {
     public let status: Int
     public let code: String
     public let body: JSON
 
+    /// A body of its own shape; `code` is added to it when it has none (at the top or, in the
+    /// OpenAI shape, under `error`), so every error body carries one.
     public init(status: Int, code: String, body: JSON) {
         self.status = status
         self.code = code
-        self.body = body
+        if case .object(let fields) = body, body["code"] == nil, body["error"]?["code"] == nil {
+            self.body = .object(fields + [("code", .string(code))])
+        } else {
+            self.body = body
+        }
     }
 
     /// The common shape: `{"error": message, "code": code, ...extra}`.
@@ -28,6 +36,11 @@ public struct APIError: Error, Sendable {
     }
 
     public static func notFound(_ message: String) -> APIError { APIError(404, "not_found", message) }
+
+    /// A request body over `MAX_BODY_BYTES`; the runtime answers it without reading the rest.
+    public static func bodyTooLarge(maxBytes: Int) -> APIError {
+        APIError(413, "body_too_large", "Request body too large", [("max_bytes", .int(Int64(maxBytes)))])
+    }
 
     public static let unauthenticated = APIError(
         401, "unauthenticated", "Authentication required. Please login via OAuth first.")

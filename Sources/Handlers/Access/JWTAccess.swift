@@ -2,7 +2,7 @@ import FCGIRuntime
 import GatewayCore
 
 /// Replaces `jwt_validator.lua` + `auth_handler.lua`: the access check of every /v1 call
-/// (SPEC 5.5).
+/// (docs/api.md, "/v1").
 ///
 /// Allowed: `X-Accel-Redirect: @litellm` and the headers nginx applies there: the shared
 /// LiteLLM key, the caller's e-mail as end user, and the spend-log metadata. nginx replays

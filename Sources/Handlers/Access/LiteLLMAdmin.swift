@@ -2,7 +2,7 @@ import FCGIRuntime
 import GatewayCore
 
 /// Replaces `admin_check.lua` + `key_generate_handler.lua`: the access checks in front of
-/// LiteLLM's own admin surface (SPEC 5.8) and of `POST /key/generate` (SPEC 5.9).
+/// LiteLLM's own admin surface and of `POST /key/generate`.
 ///
 /// `Router` has already enforced the route's access (identity, ban, and for `admin` the one
 /// admin rule); these handlers only say how nginx forwards an allowed request:

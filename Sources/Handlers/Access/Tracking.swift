@@ -20,69 +20,71 @@ enum Tracking {
         case jwt
     }
 
-    /// KEYS: revoked:token:{jti}, active_user_deleted:{email}, active_user:{email},
-    ///       active_user_metadata:{email}, active_users, gw:track:{session}, token:info:{jti},
-    ///       gw:session:{session}, gw:user_sessions:{email}, gw:oauth_seen:{email}, the session id
-    /// ARGV: session id ("" = check only), email, auth method, token name, now,
-    ///       active-user TTL, tracking interval, JWT_REQUIRE_OAUTH_WITHIN seconds (0 = off),
-    ///       client address, browser (User-Agent) ("" = unknown)
-    ///
-    /// For OAuth2 sessions it also keeps the session index (`SessionIndex`): the session's
-    /// owner, as long as OAuth2 Proxy keeps the session, because OAuth2 Proxy encrypts it, and
-    /// for the owner's "My access" page when it was first and last seen, from where and with
-    /// which browser (written only when tracking is due, like everything here).
+    /// For OAuth2 sessions it also keeps the session index (`Keyspace.sessionOwner`,
+    /// `userSessions`): the session's owner, as long as OAuth2 Proxy keeps the session, because
+    /// OAuth2 Proxy encrypts it, and for the owner's "My access" page when it was first and last
+    /// seen, from where and with which browser (written only when tracking is due, like
+    /// everything here). `session` empty: checks only; `address`, `user_agent` empty: unknown.
     static let script = RedisScript(
+        keys: [
+            "revoked", "ban", "active_user", "metadata", "active_users", "throttle", "token_info", "session_owner",
+            "user_sessions", "oauth_seen", "oauth2_session",
+        ],
+        arguments: [
+            "session", "email", "method", "token_name", "now", "active_user_ttl", "track_interval", "oauth_window", "address",
+            "user_agent",
+        ],
         """
-        local method = ARGV[3]
-        if method == 'jwt' and redis.call('EXISTS', KEYS[1]) == 1 then return {'revoked', 0} end
-        local ban = redis.call('TTL', KEYS[2])
+        local method = ARG.method
+        if method == 'jwt' and redis.call('EXISTS', KEY.revoked) == 1 then return {'revoked', 0} end
+        local ban = redis.call('TTL', KEY.ban)
         if ban ~= -2 then return {'banned', ban} end
-        local window = tonumber(ARGV[8])
+        local window = tonumber(ARG.oauth_window)
         if window > 0 then
-          if method == 'jwt' and redis.call('EXISTS', KEYS[10]) == 0 then return {'oauth_required', 0} end
-          if method == 'oauth2' then redis.call('SET', KEYS[10], ARGV[5], 'EX', window) end
+          if method == 'jwt' and redis.call('EXISTS', KEY.oauth_seen) == 0 then return {'oauth_required', 0} end
+          if method == 'oauth2' then redis.call('SET', KEY.oauth_seen, ARG.now, 'EX', window) end
         end
-        if ARGV[1] == '' then return {'ok', 0} end
-        local interval = tonumber(ARGV[7])
-        if interval > 0 and not redis.call('SET', KEYS[6], '1', 'NX', 'EX', interval) then return {'ok', 0} end
-        local now = tonumber(ARGV[5])
-        local ttl = tonumber(ARGV[6])
-        redis.call('SADD', KEYS[3], ARGV[1])
-        local remaining = redis.call('TTL', KEYS[3])
+        if ARG.session == '' then return {'ok', 0} end
+        local interval = tonumber(ARG.track_interval)
+        if interval > 0 and not redis.call('SET', KEY.throttle, '1', 'NX', 'EX', interval) then return {'ok', 0} end
+        local now = tonumber(ARG.now)
+        local ttl = tonumber(ARG.active_user_ttl)
+        redis.call('SADD', KEY.active_user, ARG.session)
+        local remaining = redis.call('TTL', KEY.active_user)
         if remaining < 0 then
-          redis.call('EXPIRE', KEYS[3], ttl)
+          redis.call('EXPIRE', KEY.active_user, ttl)
           remaining = ttl
         end
         local created = now + remaining - ttl
-        local old = redis.call('GET', KEYS[4])
+        local old = redis.call('GET', KEY.metadata)
         if old then
           local ok, previous = pcall(cjson.decode, old)
           if ok and type(previous) == 'table' and tonumber(previous.created_at) then created = tonumber(previous.created_at) end
         end
-        local meta = {email = ARGV[2], created_at = created, last_access = now, expires_at = now + remaining,
-          expire_at = now + remaining, session_ttl = ttl, session_count = redis.call('SCARD', KEYS[3]), auth_method = method}
-        if method == 'jwt' then meta.token_name = ARGV[4] end
-        redis.call('SET', KEYS[4], cjson.encode(meta), 'EX', remaining)
+        local meta = {email = ARG.email, created_at = created, last_access = now, expires_at = now + remaining,
+          expire_at = now + remaining, session_ttl = ttl, session_count = redis.call('SCARD', KEY.active_user), auth_method = method}
+        if method == 'jwt' then meta.token_name = ARG.token_name end
+        redis.call('SET', KEY.metadata, cjson.encode(meta), 'EX', remaining)
         if method == 'oauth2' then
-          local life = redis.call('TTL', KEYS[11])
+          local life = redis.call('TTL', KEY.oauth2_session)
           if life < 1 then life = ttl end
-          redis.call('HSET', KEYS[8], 'email', ARGV[2])
-          redis.call('HSETNX', KEYS[8], 'first_seen', now)
-          redis.call('HSET', KEYS[8], 'last_seen', now)
-          if ARGV[9] ~= '' then redis.call('HSET', KEYS[8], 'address', ARGV[9]) end
-          if ARGV[10] ~= '' then redis.call('HSET', KEYS[8], 'user_agent', ARGV[10]) end
-          redis.call('EXPIRE', KEYS[8], life)
-          redis.call('SADD', KEYS[9], ARGV[1])
-          if redis.call('TTL', KEYS[9]) < life then redis.call('EXPIRE', KEYS[9], life) end
+          redis.call('HSET', KEY.session_owner, 'email', ARG.email)
+          redis.call('HSETNX', KEY.session_owner, 'first_seen', now)
+          redis.call('HSET', KEY.session_owner, 'last_seen', now)
+          if ARG.address ~= '' then redis.call('HSET', KEY.session_owner, 'address', ARG.address) end
+          if ARG.user_agent ~= '' then redis.call('HSET', KEY.session_owner, 'user_agent', ARG.user_agent) end
+          redis.call('EXPIRE', KEY.session_owner, life)
+          redis.call('SADD', KEY.user_sessions, ARG.session)
+          if redis.call('TTL', KEY.user_sessions) < life then redis.call('EXPIRE', KEY.user_sessions, life) end
         end
         if method == 'jwt' then
-          redis.call('SADD', KEYS[5], ARGV[2])
-          local info = redis.call('GET', KEYS[7])
+          redis.call('SADD', KEY.active_users, ARG.email)
+          local info = redis.call('GET', KEY.token_info)
           if info then
             local ok, token = pcall(cjson.decode, info)
             if ok and type(token) == 'table' then
               token.last_used = now
-              redis.call('SET', KEYS[7], cjson.encode(token), 'KEEPTTL')
+              redis.call('SET', KEY.token_info, cjson.encode(token), 'KEEPTTL')
             end
           end
         end
@@ -118,9 +120,7 @@ enum Tracking {
 
     /// Seconds left on a ban stored under this exact spelling of the e-mail; nil without one.
     private static func legacyBan(_ spelledEmail: String, context: Context) throws(RedisError) -> Int64? {
-        let reply = try context.redis.command("TTL", "active_user_deleted:\(spelledEmail)")
-        if case .error(let message) = reply { throw .server(message) }
-        guard let ban = reply.integer else { throw .protocolError("unexpected TTL reply") }
+        let ban = try context.redis.integer("TTL", Keyspace.ban(spelledEmail))
         return ban == -2 ? nil : ban
     }
 
@@ -149,22 +149,20 @@ enum Tracking {
         context: Context
     ) throws(RedisError) -> Outcome {
         let config = context.config
-        var commands = [["TTL", "active_user_deleted:\(email)"]]
+        var commands = [["TTL", Keyspace.ban(email)]]
         let revokedAt = commands.count
-        if method == .jwt { commands.append(["EXISTS", "revoked:token:\(jti)"]) }
+        if method == .jwt { commands.append(["EXISTS", Keyspace.revokedToken(jti)]) }
         let spelledBanAt = commands.count
-        if let spelledEmail { commands.append(["TTL", "active_user_deleted:\(spelledEmail)"]) }
+        if let spelledEmail { commands.append(["TTL", Keyspace.ban(spelledEmail)]) }
         let windowAt = commands.count
         let checkWindow = method == .jwt && config.jwtRequireOAuthWithin > 0
-        if checkWindow { commands.append(["EXISTS", SessionIndex.oauthSeenKey(email)]) }
+        if checkWindow { commands.append(["EXISTS", Keyspace.oauthSeen(email)]) }
         let throttled = config.trackInterval > 0 && !session.isEmpty
         if throttled {
-            commands.append(["SET", "gw:track:\(method.rawValue):\(email):\(session)", "1", "NX", "EX", String(config.trackInterval)])
+            let throttle = Keyspace.trackThrottle(method: method.rawValue, email: email, session: session)
+            commands.append(["SET", throttle, "1", "NX", "EX", String(config.trackInterval)])
         }
         let replies = try context.redis.pipeline(commands)
-        for reply in replies {
-            if case .error(let message) = reply { throw .server(message) }
-        }
         if method == .jwt, replies[revokedAt].integer == 1 { return .revoked }
         guard let ban = replies[0].integer else { throw .protocolError("unexpected TTL reply") }
         if ban != -2 { return .banned(ban) }
@@ -185,19 +183,22 @@ enum Tracking {
         trackInterval: Int64? = nil, client: Client = .unknown, context: Context
     ) throws(RedisError) -> Outcome {
         let session = sessionID ?? ""
-        let keys = [
-            "revoked:token:\(jti)", "active_user_deleted:\(email)", "active_user:\(email)",
-            "active_user_metadata:\(email)", "active_users", "gw:track:\(method.rawValue):\(email):\(session)",
-            "token:info:\(jti)", SessionIndex.key(session), SessionIndex.userKey(email), SessionIndex.oauthSeenKey(email),
-            session,
-        ]
-        let arguments = [
-            session, email, method.rawValue, tokenName, String(context.now), String(context.config.activeUserTTL),
-            String(trackInterval ?? context.config.trackInterval), String(context.config.jwtRequireOAuthWithin),
-            client.address, client.agent,
-        ]
-        let reply = try context.redis.eval(script, keys: keys, arguments: arguments)
-        if case .error(let message) = reply { throw .server(message) }
+        let config = context.config
+        let reply = try context.redis.eval(
+            script,
+            keys: [
+                "revoked": Keyspace.revokedToken(jti), "ban": Keyspace.ban(email), "active_user": Keyspace.activeUser(email),
+                "metadata": Keyspace.activeUserMetadata(email), "active_users": Keyspace.activeUsers,
+                "throttle": Keyspace.trackThrottle(method: method.rawValue, email: email, session: session),
+                "token_info": Keyspace.tokenInfo(jti), "session_owner": Keyspace.sessionOwner(session),
+                "user_sessions": Keyspace.userSessions(email), "oauth_seen": Keyspace.oauthSeen(email), "oauth2_session": session,
+            ],
+            arguments: [
+                "session": session, "email": email, "method": method.rawValue, "token_name": tokenName,
+                "now": String(context.now), "active_user_ttl": String(config.activeUserTTL),
+                "track_interval": String(trackInterval ?? config.trackInterval),
+                "oauth_window": String(config.jwtRequireOAuthWithin), "address": client.address, "user_agent": client.agent,
+            ])
         let parts = reply.array
         switch parts.first?.string {
         case "ok": return .allowed

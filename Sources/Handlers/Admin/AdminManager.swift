@@ -1,7 +1,7 @@
 import FCGIRuntime
 import GatewayCore
 
-/// Replaces `admin_manager.lua`: the super admin lists, adds and removes admins (SPEC 5.10).
+/// Replaces `admin_manager.lua`: the super admin lists, adds and removes admins.
 ///
 /// Admins come from three sources (`Admins`): the super admin and the environment
 /// (ADMIN_EMAILS, ADMIN_DOMAINS) are fixed by configuration; only members of the Redis set
@@ -20,7 +20,7 @@ enum AdminManager {
         }
         if let superAdmin = config.superAdmin { add(superAdmin, .superAdmin) }
         for email in config.adminEmails.sorted() { add(email, .environment) }
-        for email in try context.redis.scanAll(["SSCAN", Admins.redisSet]).sorted() {
+        for email in try context.redis.scanAll(["SSCAN", Keyspace.admins]).sorted() {
             add(email, Admins.configuredSource(of: email, config: config) ?? .redis)
         }
         let body: JSON = [
@@ -38,8 +38,7 @@ enum AdminManager {
         if let source = try Admins.source(of: email, context: context) {
             throw APIError(409, "already_admin", "Already an admin", [("email", .string(email)), ("source", .string(source.rawValue))])
         }
-        let reply = try context.redis.confirmedPipeline([["SADD", Admins.redisSet, email]])[0]
-        if case .error(let message) = reply { throw RedisError.server(message) }
+        _ = try context.redis.confirmedPipeline([["SADD", Keyspace.admins, email]])
         Audit.record("admin.add", target: email, context: context)
         let body: JSON = ["message": "Admin added successfully", "email": .string(email), "added_by": .string(actor)]
         return .json(201, body.text)
@@ -64,9 +63,9 @@ enum AdminManager {
         case .redis, nil:
             break
         }
-        let reply = try context.redis.confirmedPipeline([["SREM", Admins.redisSet, email]])[0]
-        if case .error(let message) = reply { throw RedisError.server(message) }
-        guard reply.integer == 1 else { throw APIError(404, "admin_not_found", "Admin not found", [("email", .string(email))]) }
+        guard try context.redis.confirmedPipeline([["SREM", Keyspace.admins, email]])[0].integer == 1 else {
+            throw APIError(404, "admin_not_found", "Admin not found", [("email", .string(email))])
+        }
         Audit.record("admin.remove", target: email, context: context)
         let body: JSON = ["message": "Admin removed successfully", "email": .string(email), "removed_by": .string(actor)]
         return .json(200, body.text)

@@ -1,11 +1,9 @@
 import GatewayCore
 
-/// The one admin rule, used by every admin route and the LiteLLM admin check (SPEC 5.8, 7.8):
+/// The one admin rule, used by every admin route and the LiteLLM admin check (docs/admin.md):
 /// an admin is SUPER_ADMIN_EMAIL, or listed in ADMIN_EMAILS, or in a domain of ADMIN_DOMAINS,
-/// or a member of the Redis set `admin:emails`. E-mails are compared lowercased.
+/// or a member of the Redis set `admin:emails` (`Keyspace.admins`). E-mails are compared lowercased.
 public enum Admins {
-    public static let redisSet = "admin:emails"
-
     public enum Source: String, Sendable {
         case superAdmin = "super_admin"
         case environment
@@ -16,9 +14,7 @@ public enum Admins {
     /// checked first, so Redis is asked only for people the environment does not name.
     public static func source(of email: String, context: Context) throws(RedisError) -> Source? {
         if let source = configuredSource(of: email, config: context.config) { return source }
-        let reply = try context.redis.command("SISMEMBER", redisSet, email)
-        if case .error(let message) = reply { throw .server(message) }
-        return reply.integer == 1 ? .redis : nil
+        return try context.redis.integer("SISMEMBER", Keyspace.admins, email) == 1 ? .redis : nil
     }
 
     /// The admin right configuration gives (super admin, ADMIN_EMAILS, ADMIN_DOMAINS), without Redis.

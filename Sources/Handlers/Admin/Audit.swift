@@ -1,11 +1,9 @@
 import FCGIRuntime
 import GatewayCore
 
-/// The audit log of admin actions (SPEC 7.9): who, what, when, result. A Redis stream
-/// `gw:audit`, trimmed by age on every write (AUDIT_RETENTION_DAYS), newest first when read.
+/// The audit log of admin actions (docs/admin.md): who, what, when, result. A Redis stream
+/// (`Keyspace.audit`), trimmed by age on every write (AUDIT_RETENTION_DAYS), newest first when read.
 public enum Audit {
-    public static let stream = "gw:audit"
-
     /// Records one admin action. A failure to record is logged, not hidden, and does not undo
     /// the action (which has already happened).
     public static func record(
@@ -16,8 +14,7 @@ public enum Audit {
         var fields = ["ts", String(context.now), "actor", actor, "action", action, "target", target, "result", result]
         if let details { fields += ["details", details.text] }
         do {
-            let reply = try context.redis.command(["XADD", stream, "MINID", "~", minimumID, "*"] + fields)
-            if case .error(let message) = reply { throw RedisError.server(message) }
+            _ = try context.redis.command(["XADD", Keyspace.audit, "MINID", "~", minimumID, "*"] + fields)
         } catch {
             context.logger.error("audit record failed", metadata: ["audit.action": "\(action)", "error": "\(error)"])
         }
@@ -32,8 +29,7 @@ public enum Audit {
         // Nothing lies before 0-0 (and Redis refuses an exclusive bound below it).
         let reply: RedisReply =
             cursor.map({ $0.split(separator: "-").allSatisfy { UInt64($0) == 0 } }) == true
-            ? .array([]) : try context.redis.command(["XREVRANGE", stream, upper, "-", "COUNT", String(limit ?? 100)])
-        if case .error(let message) = reply { throw RedisError.server(message) }
+            ? .array([]) : try context.redis.command(["XREVRANGE", Keyspace.audit, upper, "-", "COUNT", String(limit ?? 100)])
         var entries: [JSON] = []
         var lastID: String?
         for item in reply.array {
@@ -55,7 +51,7 @@ public enum Audit {
             entries.append(.object(fields))
             lastID = id
         }
-        let total = try context.redis.command("XLEN", stream).integer ?? 0
+        let total = try context.redis.integer("XLEN", Keyspace.audit)
         let next: JSON = entries.count == (limit ?? 100) ? JSON(lastID) : .null
         let body: JSON = [
             "entries": .array(entries), "count": JSON(entries.count), "total": .int(total), "next_cursor": next,

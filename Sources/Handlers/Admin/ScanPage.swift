@@ -35,15 +35,9 @@ struct ScanPage {
         var seen = Set<String>()
         var items: [String] = []
         repeat {
-            var arguments = command + [cursor]
-            if let match { arguments += ["MATCH", match] }
-            arguments += ["COUNT", String(max(limit - items.count, limit / 4, 10))]
-            let reply = try redis.command(arguments)
-            if case .error(let message) = reply { throw .server(message) }
-            let parts = reply.array
-            guard parts.count == 2, let next = parts[0].string else { throw .protocolError("unexpected SCAN reply") }
-            cursor = next
-            for item in parts[1].strings where seen.insert(item).inserted { items.append(item) }
+            let batch = try redis.scan(command, cursor: cursor, match: match, count: max(limit - items.count, limit / 4, 10))
+            cursor = batch.cursor
+            for item in batch.items where seen.insert(item).inserted { items.append(item) }
         } while cursor != "0" && items.count < limit
         return ScanPage(items: items, nextCursor: cursor == "0" ? nil : cursor)
     }

@@ -2,7 +2,7 @@ import GatewayCore
 import Glibc
 import Logging
 
-/// The scheduled cleanup (SPEC 7.11): runs inside the workers as the system, never as an HTTP
+/// The scheduled cleanup : runs inside the workers as the system, never as an HTTP
 /// caller. Every worker process may run the loop; a Redis lock lets one run per interval.
 public enum CleanupSchedule {
     /// One tick: takes `gw:cleanup:lock` for `interval` seconds and, if this process got it,
@@ -10,9 +10,7 @@ public enum CleanupSchedule {
     /// or nil when another process holds the lock.
     public static func tick(interval: Int64, context: Context) throws(RedisError) -> String? {
         let owner = "\(context.now)-\(Hex.encode(Crypto.randomBytes(4)))"
-        let reply = try context.redis.command("SET", RedisCleanup.lockKey, owner, "NX", "EX", String(interval))
-        if case .error(let message) = reply { throw .server(message) }
-        guard reply.string == "OK" else { return nil }
+        guard try context.redis.string("SET", Keyspace.cleanupLock, owner, "NX", "EX", String(interval)) == "OK" else { return nil }
         return try RedisCleanup.run(executedBy: "system", manual: false, context: context).id
     }
 
@@ -22,7 +20,7 @@ public enum CleanupSchedule {
         let redis = RedisClient(options: config.redis)
         let interval = config.cleanupInterval
         while true {
-            let context = Context(config: config, redis: redis, logger: logger, now: Clock.system.unixSeconds(), identity: nil)
+            let context = Context(config: config, redis: redis, logger: logger, identity: nil)
             do {
                 if let id = try tick(interval: interval, context: context) {
                     logger.info("scheduled cleanup done", metadata: ["cleanup.id": "\(id)"])

@@ -3,7 +3,7 @@ import GatewayCore
 import Glibc
 import Logging
 
-/// Replaces `redis_cleanup.lua`: finds and removes what no TTL removes (SPEC 5.13, 7.10), keeps
+/// Replaces `redis_cleanup.lua`: finds and removes what no TTL removes (docs/admin.md), keeps
 /// a log of every run with the deleted items, and runs on a schedule inside the workers.
 ///
 /// Targets, found with `SCAN`/`SSCAN` only:
@@ -14,8 +14,6 @@ import Logging
 /// Each removal re-checks its condition inside one server-side script, so a target that came
 /// back to life between the scan and the removal (a user signing in again) is left alone.
 public enum RedisCleanup {
-    public static let logsKey = "cleanup:logs"
-    public static let lockKey = "gw:cleanup:lock"
     /// A log keeps at most this many deleted items (the counts are always complete).
     static let maxLoggedItems = 1000
     static let chunk = 500
@@ -92,10 +90,8 @@ public enum RedisCleanup {
 
     /// `GET /api/admin/redis/cleanup/logs`: the newest 100 runs → `{logs, total_logs, retention_days}`.
     static func logs(_ request: Request, _ context: Context) throws -> Response {
-        let reply = try context.redis.command("ZREVRANGE", logsKey, "0", "99")
-        if case .error(let message) = reply { throw RedisError.server(message) }
-        let ids = reply.strings
-        let records = ids.isEmpty ? [] : try context.redis.pipeline(ids.map { ["GET", logKey($0)] })
+        let ids = try context.redis.command("ZREVRANGE", Keyspace.cleanupLogs, "0", "99").strings
+        let records = ids.isEmpty ? [] : try context.redis.pipeline(ids.map { ["GET", Keyspace.cleanupLog($0)] })
         var logs: [JSON] = []
         for (id, stored) in zip(ids, records) {
             guard let text = stored.string, case .object(let fields)? = try? JSON.parse(text) else { continue }
@@ -110,12 +106,10 @@ public enum RedisCleanup {
 
     // MARK: the run
 
-    static func logKey(_ id: String) -> String { "cleanup:log:\(id)" }
-
     /// One cleanup: find, remove, record the log (`cleanup:log:{id}` with the retention as TTL,
     /// the id in `cleanup:logs`, entries past the retention trimmed) and the audit entry.
     public static func run(executedBy: String, manual: Bool, context: Context) throws(RedisError) -> (id: String, record: JSON) {
-        let started = Clock.system.monotonicMilliseconds()
+        let started = context.clock.monotonicMilliseconds()
         let targets = try find(context.redis)
         let all = targets.all
         var outcomes: [Int64] = []
@@ -123,8 +117,7 @@ public enum RedisCleanup {
         while start < all.count {
             let part = all[start..<min(start + chunk, all.count)]
             let reply = try context.redis.eval(
-                removeScript, keys: part.flatMap { [$0.key, $0.guardKey] }, arguments: part.map(\.member))
-            if case .error(let message) = reply { throw .server(message) }
+                removeScript, keyList: part.flatMap { [$0.key, $0.guardKey] }, argumentList: part.map(\.member))
             let values = reply.array.map { $0.integer ?? 0 }
             guard values.count == part.count else { throw .protocolError("unexpected cleanup reply") }
             outcomes += values
@@ -157,7 +150,7 @@ public enum RedisCleanup {
                     "stale_active_users_removed": JSON(counts[.staleActiveUser] ?? 0),
                 ]
             ),
-            ("total_deleted", JSON(total)), ("duration_ms", .int(Clock.system.monotonicMilliseconds() - started)),
+            ("total_deleted", JSON(total)), ("duration_ms", .int(context.clock.monotonicMilliseconds() - started)),
             ("freed_memory", .string(estimatedMemory(items: total))),
             ("deleted_items", .array(Array(items.prefix(maxLoggedItems)))),
         ]
@@ -165,10 +158,10 @@ public enum RedisCleanup {
 
         let id = "\(context.now)-\(Hex.encode(Crypto.randomBytes(4)))"
         let retention = Int64(context.config.cleanupLogRetentionDays) * 86400
-        _ = try context.redis.transaction([
-            ["SET", logKey(id), JSON.object(record).text, "EX", String(retention)],
-            ["ZADD", logsKey, String(context.now), id],
-            ["ZREMRANGEBYSCORE", logsKey, "-inf", "(\(context.now - retention)"],
+        try context.redis.transaction([
+            ["SET", Keyspace.cleanupLog(id), JSON.object(record).text, "EX", String(retention)],
+            ["ZADD", Keyspace.cleanupLogs, String(context.now), id],
+            ["ZREMRANGEBYSCORE", Keyspace.cleanupLogs, "-inf", "(\(context.now - retention)"],
         ])
         Audit.record(
             "redis.cleanup", target: id,
@@ -180,43 +173,45 @@ public enum RedisCleanup {
     /// Per pair: 0 nothing removed (the guard exists again, or already gone), 1 removed,
     /// 2 removed and the set is now empty (Redis dropped it).
     static let removeScript = RedisScript(
-        """
-        local out = {}
-        for i = 1, #KEYS, 2 do
-          local member = ARGV[(i + 1) / 2]
-          local result = 0
-          if redis.call('EXISTS', KEYS[i + 1]) == 0 then
-            if member == '' then
-              result = redis.call('DEL', KEYS[i])
-            else
-              result = redis.call('SREM', KEYS[i], member)
-              if result == 1 and redis.call('EXISTS', KEYS[i]) == 0 then result = 2 end
+        lists:
+            """
+            local out = {}
+            for i = 1, #KEYS, 2 do
+              local member = ARGV[(i + 1) / 2]
+              local result = 0
+              if redis.call('EXISTS', KEYS[i + 1]) == 0 then
+                if member == '' then
+                  result = redis.call('DEL', KEYS[i])
+                else
+                  result = redis.call('SREM', KEYS[i], member)
+                  if result == 1 and redis.call('EXISTS', KEYS[i]) == 0 then result = 2 end
+                end
+              end
+              out[#out + 1] = result
             end
-          end
-          out[#out + 1] = result
-        end
-        return out
-        """)
+            return out
+            """)
 
     static func find(_ redis: RedisClient) throws(RedisError) -> Targets {
         var targets = Targets()
-        let setPrefix = "user:tokens:"
-        let setKeys = try redis.scanAll(["SCAN"], match: setPrefix + "*")
+        let setPrefix = Keyspace.userTokensPrefix
+        let setKeys = try redis.scanAll(["SCAN"], match: Keyspace.pattern(prefix: setPrefix))
         for part in chunks(setKeys) {
-            let memberReplies = try redis.pipeline(part.map { ["SMEMBERS", $0] })
+            // Error replies stay values: a key of another type under the prefix is not ours to touch.
+            let memberReplies = try redis.replies(part.map { ["SMEMBERS", $0] })
             var candidates: [(set: String, id: String)] = []
             for (key, reply) in zip(part, memberReplies) {
                 guard case .array = reply else { continue }  // not a set: not ours to touch
                 candidates += reply.strings.map { (key, $0) }
             }
-            let exists = try existence(redis, candidates.map { "token:info:\($0.id)" })
+            let exists = try existence(redis, candidates.map { Keyspace.tokenInfo($0.id) })
             var orphanedPerSet: [String: Int] = [:]
             for (candidate, present) in zip(candidates, exists) where !present {
                 let email = String(candidate.set.dropFirst(setPrefix.count))
                 targets.tokenIDs.append(
                     Target(
                         kind: .orphanedTokenID, key: candidate.set, member: candidate.id,
-                        guardKey: "token:info:\(candidate.id)", email: email))
+                        guardKey: Keyspace.tokenInfo(candidate.id), email: email))
                 orphanedPerSet[candidate.set, default: 0] += 1
             }
             for (key, reply) in zip(part, memberReplies) where orphanedPerSet[key] == reply.array.count && !reply.array.isEmpty {
@@ -224,22 +219,22 @@ public enum RedisCleanup {
             }
         }
 
-        let metadataPrefix = "active_user_metadata:"
-        let metadataKeys = try redis.scanAll(["SCAN"], match: metadataPrefix + "*")
+        let metadataPrefix = Keyspace.activeUserMetadataPrefix
+        let metadataKeys = try redis.scanAll(["SCAN"], match: Keyspace.pattern(prefix: metadataPrefix))
         let emails = metadataKeys.map { String($0.dropFirst(metadataPrefix.count)) }
-        for (index, present) in try existence(redis, emails.map { "active_user:\($0)" }).enumerated() where !present {
+        for (index, present) in try existence(redis, emails.map(Keyspace.activeUser)).enumerated() where !present {
             targets.metadata.append(
                 Target(
                     kind: .orphanedMetadata, key: metadataKeys[index], member: "",
-                    guardKey: "active_user:\(emails[index])", email: emails[index]))
+                    guardKey: Keyspace.activeUser(emails[index]), email: emails[index]))
         }
 
-        let users = try redis.scanAll(["SSCAN", "active_users"])
-        for (index, present) in try existence(redis, users.map { "active_user:\($0)" }).enumerated() where !present {
+        let users = try redis.scanAll(["SSCAN", Keyspace.activeUsers])
+        for (index, present) in try existence(redis, users.map(Keyspace.activeUser)).enumerated() where !present {
             targets.activeUsers.append(
                 Target(
-                    kind: .staleActiveUser, key: "active_users", member: users[index],
-                    guardKey: "active_user:\(users[index])", email: users[index]))
+                    kind: .staleActiveUser, key: Keyspace.activeUsers, member: users[index],
+                    guardKey: Keyspace.activeUser(users[index]), email: users[index]))
         }
         return targets
     }
@@ -248,10 +243,7 @@ public enum RedisCleanup {
     static func existence(_ redis: RedisClient, _ keys: [String]) throws(RedisError) -> [Bool] {
         var result: [Bool] = []
         for part in chunks(keys) {
-            for reply in try redis.pipeline(part.map { ["EXISTS", $0] }) {
-                if case .error(let message) = reply { throw .server(message) }
-                result.append(reply.integer == 1)
-            }
+            for reply in try redis.pipeline(part.map { ["EXISTS", $0] }) { result.append(reply.integer == 1) }
         }
         return result
     }

@@ -3,12 +3,14 @@ import GatewayCore
 import Logging
 
 /// What a handler gets besides the request: configuration, this thread's Redis client,
-/// a logger with the request's metadata, the time, and the caller's identity.
+/// a logger with the request's metadata, the clock and the time, and the caller's identity.
 public struct Context {
     public let config: Config
     public let redis: RedisClient
     private let baseLogger: Logger
     private let requestPath: String?
+    /// The clock `now` was read from (durations in handlers use its monotonic time).
+    public let clock: Clock
     /// Unix seconds at the start of the request.
     public let now: Int64
     /// The e-mail nginx set from OAuth2 Proxy's answer (`GATEWAY_AUTH_EMAIL`), lowercased;
@@ -23,7 +25,7 @@ public struct Context {
     let forwardPath: String
 
     init(
-        config: Config, redis: RedisClient, logger: Logger, now: Int64, identity: String?, requestPath: String?,
+        config: Config, redis: RedisClient, logger: Logger, clock: Clock, identity: String?, requestPath: String?,
         jwtCache: JWTCheckCache?, forwardPath: String = ""
     ) {
         self.jwtCache = jwtCache
@@ -31,24 +33,24 @@ public struct Context {
         self.config = config
         self.redis = redis
         self.baseLogger = logger
-        self.now = now
+        self.clock = clock
+        self.now = clock.unixSeconds()
         self.identity = identity
         self.requestPath = requestPath
     }
 
-    public init(config: Config, redis: RedisClient, logger: Logger, now: Int64, identity: String?) {
-        self.init(config: config, redis: redis, logger: logger, now: now, identity: identity, requestPath: nil, jwtCache: nil)
+    public init(config: Config, redis: RedisClient, logger: Logger, clock: Clock = .system, identity: String?) {
+        self.init(config: config, redis: redis, logger: logger, clock: clock, identity: identity, requestPath: nil, jwtCache: nil)
     }
 
-    /// Runs a write that revokes or bans, then waits until this process's revocation watch saw
-    /// it (RevocationWatch.awaitChange), so that the caller's next /v1 request is refused.
-    func revoking<T>(_ write: () throws(RedisError) -> T) throws(RedisError) -> T {
-        let watch = jwtCache?.watch
-        let before = watch?.generationBeforeRead()
-        let result = try write()
-        watch?.awaitChange(from: before)
-        return result
+    /// A context whose wall time stands still at `now` (tests, replays).
+    public init(config: Config, redis: RedisClient, logger: Logger, now: Int64, identity: String?) {
+        self.init(config: config, redis: redis, logger: logger, clock: Clock(fixedUnixSeconds: now), identity: identity)
     }
+
+    /// The only way to revoke, ban or force a logout: waits for this process's revocation
+    /// watch itself.
+    public var revocations: Revocations { Revocations(redis: redis, watch: jwtCache?.watch) }
 
     /// The logger with the request's path and caller as metadata, built only when a handler
     /// logs (building it on every /v1 call cost about 3 % of the worker's time).

@@ -1,7 +1,7 @@
 import FCGIRuntime
 import GatewayCore
 
-/// Replaces `oauth_check.lua` in front of the browser UIs (SPEC 5.7, 5.14): the Router has
+/// Replaces `oauth_check.lua` in front of the browser UIs: the Router has
 /// already checked identity, ban and privilege for the page's access level; allowed requests
 /// are sent to the static file with `X-Accel-Redirect` (nginx serves it from `/_ui/`).
 /// Denials of a page are HTML (a person is looking), with a way to sign in again.

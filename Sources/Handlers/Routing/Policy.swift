@@ -6,9 +6,9 @@ public enum Access: Sendable {
     /// No identity needed (the handler checks what it needs itself, as the JWT check does).
     case `public`
     /// A browser session (identity from OAuth2 Proxy); banned users get 401 `blocked`, and
-    /// the session is tracked (active_user_tracker, SPEC 5.6).
+    /// the session is tracked (active_user_tracker; docs/sessions-and-bans.md).
     case browser
-    /// As `browser`, for UI pages and admin APIs: banned users get 403 (oauth_check, SPEC 5.7).
+    /// As `browser`, for UI pages and admin APIs: banned users get 403 (oauth_check).
     case browserGuarded
     /// As `browserGuarded`, and the caller must be an admin (`Admins`, one rule everywhere).
     case admin

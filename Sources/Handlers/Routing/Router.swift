@@ -34,30 +34,31 @@ public final class Router: Responder {
         var forwardPath = ""
         if let check = request.params["GATEWAY_CHECK"] {
             guard let path = RequestTarget.forwardPath(raw: request.params["REQUEST_URI"] ?? "", normalised: request.path) else {
-                return render(RequestTarget.refusal(check: check), for: request)
+                return respond(to: RequestTarget.refusal(check: check), for: request)
             }
             forwardPath = path
         }
         let context = Context(
-            config: config, redis: redis, logger: logger, now: clock.unixSeconds(), identity: identity, requestPath: request.path,
+            config: config, redis: redis, logger: logger, clock: clock, identity: identity, requestPath: request.path,
             jwtCache: jwtCache, forwardPath: forwardPath)
         do {
             let route = try Router.route(for: request)
             try BrowserPolicy.enforce(route.access, request: request, context: context)
             return try route.handler(request, context)
         } catch let error as APIError {
-            return render(error, for: request)
+            return respond(to: error, for: request)
         } catch let error as RedisError {
             context.logger.error("redis failure", metadata: ["error": "\(error)"])
-            return render(.redis(error), for: request)
+            return respond(to: .redis(error), for: request)
         } catch {
             context.logger.error("unhandled error", metadata: ["error": "\(error)"])
-            return render(APIError(500, "internal_error", "Internal server error"), for: request)
+            return respond(to: APIError(500, "internal_error", "Internal server error"), for: request)
         }
     }
 
-    /// JSON for APIs; an HTML page when a person loads a UI page.
-    private func render(_ error: APIError, for request: Request) -> Response {
+    /// The one place an error becomes an answer: JSON for APIs, an HTML page when a person
+    /// loads a UI page. The runtime's own refusals (413) come here too.
+    public func respond(to error: APIError, for request: Request) -> Response {
         request.params["GATEWAY_CHECK"]?.hasPrefix("page-") == true ? Pages.errorPage(error) : error.response
     }
 

@@ -54,7 +54,7 @@ enum MyAccess {
     static func end(_ request: Request, _ context: Context) throws -> Response {
         let email = try context.requireIdentity()
         let id = String(request.path.dropFirst(sessionPrefix.count))
-        let key = context.config.cookieName + "-" + id
+        let key = Keyspace.oauth2Session(cookieName: context.config.cookieName, hex: id)
         guard OAuth2Cookie.isSessionKey(key, cookieName: context.config.cookieName) else {
             throw APIError.badRequest("session_id must be the 32 lowercase hex digits of a session", code: "invalid_session_id")
         }
@@ -92,16 +92,13 @@ enum MyAccess {
     /// The sessions the tracker recorded for `email` that OAuth2 Proxy still holds and whose
     /// index entry still names `email`; ids of sessions that are gone are pruned on the way.
     static func sessions(of email: String, context: Context) throws -> [Session] {
-        let userKey = SessionIndex.userKey(email)
+        let userKey = Keyspace.userSessions(email)
         let keys = try context.redis.scanAll(["SSCAN", userKey])
         guard !keys.isEmpty else { return [] }
         let replies = try context.redis.pipeline(
             keys.flatMap { key in
-                [["TTL", key], ["HMGET", SessionIndex.key(key), "email", "first_seen", "last_seen", "address", "user_agent"]]
+                [["TTL", key], ["HMGET", Keyspace.sessionOwner(key), "email", "first_seen", "last_seen", "address", "user_agent"]]
             })
-        for reply in replies {
-            if case .error(let message) = reply { throw RedisError.server(message) }
-        }
         var live: [Session] = []
         var gone: [String] = []
         for (index, key) in keys.enumerated() {
@@ -119,8 +116,7 @@ enum MyAccess {
                     lastSeen: fields[2].string.flatMap { Int64($0) }, address: fields[3].string, userAgent: fields[4].string))
         }
         if !gone.isEmpty {
-            let reply = try context.redis.command(["SREM", userKey] + gone)
-            if case .error(let message) = reply { throw RedisError.server(message) }
+            _ = try context.redis.command(["SREM", userKey] + gone)
         }
         return live
     }
@@ -133,11 +129,9 @@ enum MyAccess {
         for key in keys {
             // A logout the person is told about: a replica has it before the answer (REDIS_WAIT_REPLICAS).
             let reply = try context.redis.eval(
-                SessionAdmin.deleteScript, keys: [key, SessionIndex.key(key)],
-                arguments: [SessionIndex.userKeyPrefix, ""],  // a person may end their own sessions
-                confirmed: true)
-            if case .error(let message) = reply { throw RedisError.server(message) }
-            ended += reply.integer ?? 0
+                SessionAdmin.deleteScript, keys: ["session": key, "owner": Keyspace.sessionOwner(key)],
+                arguments: ["user_sessions_prefix": Keyspace.userSessionsPrefix, "protected_email": ""], confirmed: true)
+            ended += max(reply.integer ?? 0, 0)
         }
         return ended
     }

@@ -1,11 +1,11 @@
 import FCGIRuntime
 import GatewayCore
 
-/// Replaces `session_admin.lua`: `/api/admin/sessions…` (SPEC 5.11), admins only (the route's
-/// access rule). Lists OAuth2 Proxy sessions with their owners (from `SessionIndex`), active
-/// users with their ban state, and ends a person's sessions for real: revoke-user deletes every
-/// OAuth2 Proxy session the tracker recorded for them and bans them (SPEC 7.6).
-/// Every change is recorded in the audit log.
+/// Replaces `session_admin.lua`: `/api/admin/sessions…`, admins only (the route's access rule).
+/// Lists OAuth2 Proxy sessions with their owners (from the session index the tracker keeps,
+/// `Keyspace.sessionOwner`), active users with their ban state, and ends a person's sessions for
+/// real: revoke-user deletes every OAuth2 Proxy session the tracker recorded for them and bans
+/// them (`Revocations.banAndEndSessions`). Every change is recorded in the audit log.
 enum SessionAdmin {
     // MARK: - Reading
 
@@ -16,7 +16,8 @@ enum SessionAdmin {
         let keys = page.items.filter { isSessionKey($0, context) }
         var sessions: [JSON] = []
         for (key, replies) in zip(
-            keys, try chunkedPipeline(keys, context: context) { [["TTL", $0], ["HMGET", SessionIndex.key($0), "email", "first_seen"]] })
+            keys,
+            try chunkedPipeline(keys, context: context) { [["TTL", $0], ["HMGET", Keyspace.sessionOwner($0), "email", "first_seen"]] })
         {
             let ttl = replies[0].integer ?? -2
             guard ttl != -2 else { continue }
@@ -36,16 +37,14 @@ enum SessionAdmin {
     /// it is bounded by the 24-hour and ban lifetimes). `limit` keeps the newest entries.
     static func activeUsers(_ request: Request, _ context: Context) throws -> Response {
         let limit = try Paging.limit(request)
-        let active = try context.redis.scanAll(["SCAN"], match: "active_user:*").map { String($0.dropFirst("active_user:".count)) }
-        let banned = try context.redis.scanAll(["SCAN"], match: "active_user_deleted:*").map {
-            String($0.dropFirst("active_user_deleted:".count))
-        }
+        let active = try emails(under: Keyspace.activeUserPrefix, context)
+        let banned = try emails(under: Keyspace.banPrefix, context)
         let emails = Array(Set(active + banned))
         var users: [(lastAccess: Int64, entry: JSON, banned: Bool)] = []
         let replies = try chunkedPipeline(emails, context: context) { email in
             [
-                ["GET", "active_user_metadata:\(email)"], ["SCARD", "active_user:\(email)"], ["TTL", "active_user:\(email)"],
-                ["TTL", "active_user_deleted:\(email)"], ["GET", "active_user_deleted:\(email)"],
+                ["GET", Keyspace.activeUserMetadata(email)], ["SCARD", Keyspace.activeUser(email)],
+                ["TTL", Keyspace.activeUser(email)], ["TTL", Keyspace.ban(email)], ["GET", Keyspace.ban(email)],
             ]
         }
         for (email, reply) in zip(emails, replies) {
@@ -82,7 +81,7 @@ enum SessionAdmin {
         let keys = try context.redis.scanAll(["SCAN"], match: sessionPattern(context)).filter { isSessionKey($0, context) }
         var perUser: [String: Int] = [:]
         var unattributed = 0
-        for reply in try chunkedPipeline(keys, context: context, { [["HGET", SessionIndex.key($0), "email"]] }) {
+        for reply in try chunkedPipeline(keys, context: context, { [["HGET", Keyspace.sessionOwner($0), "email"]] }) {
             if let email = reply[0].string { perUser[email, default: 0] += 1 } else { unattributed += 1 }
         }
         let body: JSON = [
@@ -94,29 +93,6 @@ enum SessionAdmin {
     }
 
     // MARK: - Changing
-
-    /// KEYS: active_user:{e}, active_user_metadata:{e}, active_user_deleted:{e},
-    ///       gw:user_sessions:{e}, gw:oauth_seen:{e}
-    /// ARGV: now, ban TTL, session key prefix (`<cookie name>-`), index prefix
-    /// Returns the number of OAuth2 Proxy sessions deleted.
-    static let revokeScript = RedisScript(
-        """
-        local prefix = ARGV[3]
-        local seen, deleted = {}, 0
-        for _, set in ipairs({KEYS[1], KEYS[4]}) do
-          for _, id in ipairs(redis.call('SMEMBERS', set)) do
-            if not seen[id] and #id == #prefix + 32 and string.sub(id, 1, #prefix) == prefix
-               and not string.find(id, '[^0-9a-f]', #prefix + 1) then
-              seen[id] = true
-              deleted = deleted + redis.call('DEL', id)
-              redis.call('DEL', ARGV[4] .. id)
-            end
-          end
-        end
-        redis.call('DEL', KEYS[1], KEYS[2], KEYS[4], KEYS[5])
-        redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[2])
-        return deleted
-        """)
 
     /// `POST /api/admin/sessions/revoke-user {user_email}`: in one atomic step, deletes every
     /// OAuth2 Proxy session recorded for the user, their active-user keys, and bans them for
@@ -131,18 +107,8 @@ enum SessionAdmin {
             throw superAdminProtected(email)
         }
         let ttl = context.config.banTTL
-        let reply = try context.revoking { () throws(RedisError) in
-            try context.redis.eval(
-                revokeScript,
-                keys: [
-                    "active_user:\(email)", "active_user_metadata:\(email)", "active_user_deleted:\(email)",
-                    SessionIndex.userKey(email), SessionIndex.oauthSeenKey(email),
-                ],
-                arguments: [String(context.now), String(ttl), context.config.cookieName + "-", SessionIndex.keyPrefix],
-                confirmed: true)
-        }
-        if case .error(let message) = reply { throw RedisError.server(message) }
-        let deleted = reply.integer ?? 0
+        let deleted = try context.revocations.banAndEndSessions(
+            email: email, now: context.now, seconds: ttl, sessionKeyPrefix: context.config.cookieName + "-")
         Audit.record(
             "session.revoke_user", target: email, details: ["deleted_sessions": .int(deleted), "ban_ttl": .int(ttl)], context: context)
         let body: JSON = [
@@ -158,12 +124,10 @@ enum SessionAdmin {
         let email = Email.normalize(String(request.path.dropFirst(unbanPrefix.count)))
         guard Email.isValid(email) else { throw APIError.badRequest("A valid e-mail is required", code: "invalid_email") }
         // With the Lua gateway's spellings of the e-mail (`active_user_deleted:Alice@Example.com`).
-        let keys =
-            ["active_user_deleted:\(email)"]
-            + (try LegacyEmailKeys.otherSpellings(prefix: "active_user_deleted:", email: email, context: context))
-        let reply = try context.redis.confirmedPipeline([["DEL"] + keys])[0]
-        if case .error(let message) = reply { throw RedisError.server(message) }
-        guard (reply.integer ?? 0) >= 1 else {
+        let spellings = try LegacyEmailKeys.otherSpellings(prefix: Keyspace.banPrefix, email: email, context: context).map {
+            String($0.dropFirst(Keyspace.banPrefix.count))
+        }
+        guard try context.revocations.unban([email] + spellings) else {
             Audit.record("session.unban", target: email, result: "not_banned", context: context)
             throw APIError(404, "not_banned", "User is not currently banned", [("user_email", .string(email))])
         }
@@ -172,16 +136,16 @@ enum SessionAdmin {
         return .json(200, body.text)
     }
 
-    /// KEYS: the session key, its index entry. ARGV: the per-user index prefix, the e-mail whose
-    /// sessions must not be deleted ("" for none). Returns 1 when the session existed, -1
-    /// (nothing deleted) when it belongs to the protected e-mail.
+    /// Deletes one session and its index entry: 1 when the session existed, -1 (nothing
+    /// deleted) when it belongs to the protected e-mail ("" for none).
     static let deleteScript = RedisScript(
+        keys: ["session", "owner"], arguments: ["user_sessions_prefix", "protected_email"],
         """
-        local email = redis.call('HGET', KEYS[2], 'email')
-        if email and ARGV[2] ~= '' and email == ARGV[2] then return -1 end
-        local deleted = redis.call('DEL', KEYS[1])
-        redis.call('DEL', KEYS[2])
-        if email then redis.call('SREM', ARGV[1] .. email, KEYS[1]) end
+        local email = redis.call('HGET', KEY.owner, 'email')
+        if email and ARG.protected_email ~= '' and email == ARG.protected_email then return -1 end
+        local deleted = redis.call('DEL', KEY.session)
+        redis.call('DEL', KEY.owner)
+        if email then redis.call('SREM', ARG.user_sessions_prefix .. email, KEY.session) end
         return deleted
         """)
 
@@ -196,9 +160,8 @@ enum SessionAdmin {
         // Another admin cannot end the super admin's session (the super admin may end their own).
         let protected = context.config.superAdmin.flatMap { $0 == admin ? nil : $0 } ?? ""
         let reply = try context.redis.eval(
-            deleteScript, keys: [key, SessionIndex.key(key)], arguments: [SessionIndex.userKeyPrefix, protected],
-            confirmed: true)
-        if case .error(let message) = reply { throw RedisError.server(message) }
+            deleteScript, keys: ["session": key, "owner": Keyspace.sessionOwner(key)],
+            arguments: ["user_sessions_prefix": Keyspace.userSessionsPrefix, "protected_email": protected], confirmed: true)
         if reply.integer == -1 {
             Audit.record("session.delete", target: key, result: "refused_super_admin", context: context)
             throw superAdminProtected(protected)
@@ -209,46 +172,46 @@ enum SessionAdmin {
         return .json(200, body.text)
     }
 
-    /// KEYS: pairs of active_user_metadata:{e}, active_user:{e}. Deletes metadata whose
-    /// active-user key is gone; returns the metadata keys deleted.
+    /// KEYS: pairs of (`Keyspace.activeUserMetadata`, `Keyspace.activeUser`) of one user each.
+    /// Deletes metadata whose active-user key is gone; returns the metadata keys deleted.
     static let orphanScript = RedisScript(
-        """
-        local cleaned = {}
-        for i = 1, #KEYS, 2 do
-          if redis.call('EXISTS', KEYS[i + 1]) == 0 and redis.call('DEL', KEYS[i]) == 1 then cleaned[#cleaned + 1] = KEYS[i] end
-        end
-        return cleaned
-        """)
+        lists:
+            """
+            local cleaned = {}
+            for i = 1, #KEYS, 2 do
+              if redis.call('EXISTS', KEYS[i + 1]) == 0 and redis.call('DEL', KEYS[i]) == 1 then cleaned[#cleaned + 1] = KEYS[i] end
+            end
+            return cleaned
+            """)
 
-    /// KEYS: gw:user_sessions:{e} sets. Removes members whose session is gone; returns how many.
+    /// KEYS: `Keyspace.userSessions` sets. Removes members whose session is gone; returns how many.
     static let pruneScript = RedisScript(
-        """
-        local pruned = 0
-        for _, set in ipairs(KEYS) do
-          for _, id in ipairs(redis.call('SMEMBERS', set)) do
-            if redis.call('EXISTS', id) == 0 then pruned = pruned + redis.call('SREM', set, id) end
-          end
-        end
-        return pruned
-        """)
+        lists:
+            """
+            local pruned = 0
+            for _, set in ipairs(KEYS) do
+              for _, id in ipairs(redis.call('SMEMBERS', set)) do
+                if redis.call('EXISTS', id) == 0 then pruned = pruned + redis.call('SREM', set, id) end
+              end
+            end
+            return pruned
+            """)
 
     /// `POST /api/admin/sessions/cleanup-expired`: removes metadata whose `active_user` key is
     /// gone, and index entries of sessions OAuth2 Proxy no longer has.
     static func cleanupExpired(_ request: Request, _ context: Context) throws -> Response {
         let admin = try context.requireIdentity()
-        let metadataKeys = try context.redis.scanAll(["SCAN"], match: "active_user_metadata:*")
+        let metadataPrefix = Keyspace.activeUserMetadataPrefix
         var cleaned: [String] = []
-        for chunk in metadataKeys.chunked(500) {
-            let keys = chunk.flatMap { [$0, "active_user:" + $0.dropFirst("active_user_metadata:".count)] }
-            let reply = try context.redis.eval(orphanScript, keys: keys, arguments: [])
-            if case .error(let message) = reply { throw RedisError.server(message) }
-            cleaned += reply.strings.map { String($0.dropFirst("active_user_metadata:".count)) }
+        for chunk in try emails(under: metadataPrefix, context).chunked(500) {
+            let keys = chunk.flatMap { [Keyspace.activeUserMetadata($0), Keyspace.activeUser($0)] }
+            let reply = try context.redis.eval(orphanScript, keyList: keys)
+            cleaned += reply.strings.map { String($0.dropFirst(metadataPrefix.count)) }
         }
         var pruned: Int64 = 0
-        for chunk in try context.redis.scanAll(["SCAN"], match: SessionIndex.userKeyPrefix + "*").chunked(100) {
-            let reply = try context.redis.eval(pruneScript, keys: Array(chunk), arguments: [])
-            if case .error(let message) = reply { throw RedisError.server(message) }
-            pruned += reply.integer ?? 0
+        let indexSets = try context.redis.scanAll(["SCAN"], match: Keyspace.pattern(prefix: Keyspace.userSessionsPrefix))
+        for chunk in indexSets.chunked(100) {
+            pruned += try context.redis.eval(pruneScript, keyList: Array(chunk)).integer ?? 0
         }
         Audit.record(
             "session.cleanup_expired", target: "active_user_metadata",
@@ -272,7 +235,12 @@ enum SessionAdmin {
             [("user_email", .string(email))])
     }
 
-    static func sessionPattern(_ context: Context) -> String { context.config.cookieName + "-*" }
+    static func sessionPattern(_ context: Context) -> String { Keyspace.oauth2SessionPattern(cookieName: context.config.cookieName) }
+
+    /// The e-mails of the keys under a per-user prefix (`active_user:`, the ban, ...).
+    static func emails(under prefix: String, _ context: Context) throws(RedisError) -> [String] {
+        try context.redis.scanAll(["SCAN"], match: Keyspace.pattern(prefix: prefix)).map { String($0.dropFirst(prefix.count)) }
+    }
 
     static func isSessionKey(_ key: String, _ context: Context) -> Bool {
         OAuth2Cookie.isSessionKey(key, cookieName: context.config.cookieName)
@@ -297,13 +265,14 @@ enum SessionAdmin {
     }
 
     /// Runs `commands(item)` for every item in pipelines of bounded size; one reply group per item.
+    /// Error replies stay values: a key of an unexpected type reads as absent in the lists.
     static func chunkedPipeline(
         _ items: [String], context: Context, _ commands: (String) -> [[String]]
     ) throws(RedisError) -> [[RedisReply]] {
         var groups: [[RedisReply]] = []
         for chunk in items.chunked(500) {
             let perItem = chunk.map(commands)
-            var replies = try context.redis.pipeline(perItem.flatMap { $0 })[...]
+            var replies = try context.redis.replies(perItem.flatMap { $0 })[...]
             for commands in perItem {
                 groups.append(Array(replies.prefix(commands.count)))
                 replies = replies.dropFirst(commands.count)

@@ -1,7 +1,7 @@
 import FCGIRuntime
 import GatewayCore
 
-/// Replaces `token_admin.lua`: the admins' token management (SPEC 5.12). Lists page with
+/// Replaces `token_admin.lua`: the admins' token management. Lists page with
 /// `limit`/`cursor` over SCAN/SSCAN (a caller that sends neither gets the whole list, as the
 /// Lua gave it); every revocation, refused or done, is written to the audit log.
 enum TokenAdmin {
@@ -9,8 +9,8 @@ enum TokenAdmin {
 
     /// `GET /api/admin/tokens`: every stored token with its status, and a summary.
     static func list(_ request: Request, _ context: Context) throws -> Response {
-        let (keys, next) = try page(["SCAN"], match: TokenStore.infoKey("*"), request, context)
-        let ids = keys.map { String($0.dropFirst(TokenStore.infoKey("").count)) }
+        let (keys, next) = try page(["SCAN"], match: Keyspace.pattern(prefix: Keyspace.tokenInfoPrefix), request, context)
+        let ids = keys.map { String($0.dropFirst(Keyspace.tokenInfoPrefix.count)) }
         let records = try TokenStore.load(ids, context: context).compactMap { $0 }.sorted(by: TokenStore.newestFirst)
         let revoked = try TokenStore.revokedFlags(records.map(\.id), context: context)
         var active: Int64 = 0
@@ -34,7 +34,7 @@ enum TokenAdmin {
             throw APIError.badRequest("Expected a user e-mail: GET /api/admin/tokens/{email}", code: "invalid_user_email")
         }
         let email = try TokenStore.email(rest, field: "user_email")
-        var (ids, next) = try page(["SSCAN", TokenStore.setKey(email)], match: nil, request, context)
+        var (ids, next) = try page(["SSCAN", Keyspace.userTokens(email)], match: nil, request, context)
         if (try ScanPage.cursor(request) ?? "0") == "0" {  // Lua-era sets (capitals), with the first page
             ids += try legacyTokenIDs(email, excluding: Set(ids), context: context)
         }
@@ -77,7 +77,7 @@ enum TokenAdmin {
             throw APIError.badRequest("user_email must be a string", code: "invalid_user_email")
         }
         let email = try TokenStore.email(value?.stringValue, field: "user_email")
-        var ids = try context.redis.scanAll(["SSCAN", TokenStore.setKey(email)])
+        var ids = try context.redis.scanAll(["SSCAN", Keyspace.userTokens(email)])
         ids += try legacyTokenIDs(email, excluding: Set(ids), context: context)
         let records = try TokenStore.load(ids, context: context).compactMap { $0 }
         try audited("token.revoke_user", target: email, context: context) {
@@ -96,7 +96,7 @@ enum TokenAdmin {
     static func legacyTokenIDs(_ email: String, excluding: Set<String>, context: Context) throws(RedisError) -> [String] {
         var found: [String] = []
         var seen = excluding
-        for key in try LegacyEmailKeys.otherSpellings(prefix: TokenStore.setKey(""), email: email, context: context) {
+        for key in try LegacyEmailKeys.otherSpellings(prefix: Keyspace.userTokensPrefix, email: email, context: context) {
             for id in try context.redis.scanAll(["SSCAN", key]) where seen.insert(id).inserted {
                 found.append(id)
             }

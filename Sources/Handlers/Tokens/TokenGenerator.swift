@@ -1,7 +1,7 @@
 import FCGIRuntime
 import GatewayCore
 
-/// Replaces `token_generator.lua`: `POST /api/token/generate` (SPEC 5.1). The token is
+/// Replaces `token_generator.lua`: `POST /api/token/generate`. The token is
 /// returned only after its records are stored, so every token handed out can be revoked.
 enum TokenGenerator {
     static let defaultScopes = ["api:read", "api:write"]
@@ -62,10 +62,10 @@ enum TokenGenerator {
             "created_at": .int(now), "expires_at": .int(expiresAt),
         ]
         do {
-            _ = try context.redis.transaction(
+            try context.redis.transaction(
                 [
-                    ["SET", "token:info:\(tokenID)", info.text, "EX", String(expiresIn)],
-                    ["SADD", "user:tokens:\(email)", tokenID],
+                    ["SET", Keyspace.tokenInfo(tokenID), info.text, "EX", String(expiresIn)],
+                    ["SADD", Keyspace.userTokens(email), tokenID],
                 ], confirmed: true)
         } catch {
             context.logger.error("token not stored", metadata: ["error": "\(error)"])

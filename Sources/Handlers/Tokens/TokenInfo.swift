@@ -1,7 +1,7 @@
 import FCGIRuntime
 import GatewayCore
 
-/// Replaces `token_info.lua`: `GET /api/token/info?token_id=` (SPEC 5.2), the caller's own
+/// Replaces `token_info.lua`: `GET /api/token/info?token_id=`, the caller's own
 /// token only.
 enum TokenInfo {
     static func get(_ request: Request, _ context: Context) throws -> Response {

@@ -1,17 +1,17 @@
 import FCGIRuntime
 import GatewayCore
 
-/// Replaces `token_list.lua`: `GET /api/token/list` (SPEC 5.3), the caller's tokens, newest
+/// Replaces `token_list.lua`: `GET /api/token/list`, the caller's tokens, newest
 /// first. Ids whose record has expired are removed from `user:tokens:{email}` on the way.
 enum TokenList {
     static func get(_ request: Request, _ context: Context) throws -> Response {
         let email = try context.requireIdentity()
-        var ids = try context.redis.scanAll(["SSCAN", TokenStore.setKey(email)])
+        var ids = try context.redis.scanAll(["SSCAN", Keyspace.userTokens(email)])
         // Tokens the Lua gateway filed under the e-mail as OAuth2 Proxy spells it (capitals).
         let spelled = Email.spelling(request.params[Request.identityParam], normalized: email)
         if let spelled {
             let known = Set(ids)
-            ids += try context.redis.scanAll(["SSCAN", TokenStore.setKey(spelled)]).filter { !known.contains($0) }
+            ids += try context.redis.scanAll(["SSCAN", Keyspace.userTokens(spelled)]).filter { !known.contains($0) }
         }
         let records = try TokenStore.load(ids, context: context)
         var live: [TokenStore.Record] = []
@@ -21,9 +21,9 @@ enum TokenList {
         }
         if !gone.isEmpty {
             // Only ids without a live record: their info is gone or past its expiry.
-            _ = try context.redis.transaction(
-                gone.map { ["DEL", TokenStore.infoKey($0)] } + [["SREM", TokenStore.setKey(email)] + gone]
-                    + (spelled.map { [["SREM", TokenStore.setKey($0)] + gone] } ?? []))
+            try context.redis.transaction(
+                gone.map { ["DEL", Keyspace.tokenInfo($0)] } + [["SREM", Keyspace.userTokens(email)] + gone]
+                    + (spelled.map { [["SREM", Keyspace.userTokens($0)] + gone] } ?? []))
             context.logger.info("expired token ids pruned", metadata: ["count": "\(gone.count)"])
         }
         let tokens = live.sorted(by: TokenStore.newestFirst).map {

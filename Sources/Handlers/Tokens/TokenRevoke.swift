@@ -1,7 +1,7 @@
 import FCGIRuntime
 import GatewayCore
 
-/// Replaces `token_revoke.lua`: `POST /api/token/revoke` `{token_id}` (SPEC 5.4), the
+/// Replaces `token_revoke.lua`: `POST /api/token/revoke` `{token_id}`, the
 /// caller's own token only. The next /v1 call with the token is refused on every worker,
 /// because the access check reads `revoked:token:{id}` on every call.
 enum TokenRevoke {

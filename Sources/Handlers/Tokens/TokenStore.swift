@@ -1,15 +1,11 @@
 import FCGIRuntime
 import GatewayCore
 
-/// The token records of SPEC section 2 (`token:info:{id}`, `user:tokens:{email}`,
-/// `revoked:token:{id}`), read and revoked the same way by the self-service handlers
-/// (`TokenInfo`, `TokenList`, `TokenRevoke`) and the admins' (`TokenAdmin`). Records written
-/// by the Lua gateway (no `last_used`, numbers possibly as floats) read the same as ours.
+/// The token records (`Keyspace.tokenInfo`, `userTokens`, `revokedToken`), read and revoked the
+/// same way by the self-service handlers (`TokenInfo`, `TokenList`, `TokenRevoke`) and the
+/// admins' (`TokenAdmin`). Records written by the Lua gateway (no `last_used`, numbers possibly
+/// as floats) read the same as ours.
 enum TokenStore {
-    static func infoKey(_ id: String) -> String { "token:info:\(id)" }
-    static func setKey(_ email: String) -> String { "user:tokens:\(email)" }
-    static func revokedKey(_ id: String) -> String { "revoked:token:\(id)" }
-
     static let maxIDBytes = 128
 
     /// One stored `token:info` record.
@@ -71,9 +67,7 @@ enum TokenStore {
     /// revoked) or unreadable.
     static func load(_ ids: [String], context: Context) throws(RedisError) -> [Record?] {
         guard !ids.isEmpty else { return [] }
-        let reply = try context.redis.command(["MGET"] + ids.map(infoKey))
-        if case .error(let message) = reply { throw .server(message) }
-        let values = reply.array
+        let values = try context.redis.command(["MGET"] + ids.map(Keyspace.tokenInfo)).array
         guard values.count == ids.count else { throw .protocolError("unexpected MGET reply") }
         return zip(ids, values).map { id, value in value.string.flatMap { Record(id: id, text: $0) } }
     }
@@ -98,37 +92,22 @@ enum TokenStore {
 
     /// Which of these ids have a `revoked:token` record, in one round trip.
     static func revokedFlags(_ ids: [String], context: Context) throws(RedisError) -> [Bool] {
-        guard !ids.isEmpty else { return [] }
-        return try context.redis.pipeline(ids.map { ["EXISTS", revokedKey($0)] }).map { reply throws(RedisError) in
-            if case .error(let message) = reply { throw .server(message) }
-            return reply.integer == 1
-        }
+        try context.revocations.areRevoked(ids)
     }
 
     // MARK: Revocation
 
-    /// Revokes the tokens in one MULTI/EXEC: for each, `revoked:token:{id}` = "1" for its
-    /// remaining lifetime plus the JWT clock leeway (so the token is refused for as long as its
-    /// signature could still pass), its `token:info` deleted, its id removed from the owner's
-    /// set. A crash leaves either all of it or none of it.
+    /// Revokes the tokens (`Revocations.revoke`): each stays refused for its remaining lifetime
+    /// plus the JWT clock leeway, so for as long as its signature could still pass.
     static func revoke(_ records: [Record], context: Context) throws(RedisError) {
-        guard !records.isEmpty else { return }
         let leeway = context.config.jwt.leeway
-        var commands: [[String]] = []
-        for record in records {
-            let remaining = (record.expiresAt ?? context.now + context.config.tokenMaxTTL) - context.now
-            commands.append(["SET", revokedKey(record.id), "1", "EX", String(max(remaining, 0) + leeway)])
-            commands.append(["DEL", infoKey(record.id)])
-            commands.append(["SREM", setKey(record.email), record.id])
-            // A Lua-era record may name its owner with capitals: that set holds the id too.
-            if record.storedEmail != record.email, !record.storedEmail.isEmpty {
-                commands.append(["SREM", setKey(record.storedEmail), record.id])
-            }
-        }
-        let replies = try context.revoking { () throws(RedisError) in try context.redis.transaction(commands, confirmed: true) }
-        for reply in replies {
-            if case .error(let message) = reply { throw .server(message) }
-        }
+        try context.revocations.revoke(
+            records.map { record in
+                let remaining = (record.expiresAt ?? context.now + context.config.tokenMaxTTL) - context.now
+                var owners = [record.email]
+                if record.storedEmail != record.email, !record.storedEmail.isEmpty { owners.append(record.storedEmail) }
+                return Revocations.Token(id: record.id, owners: owners, seconds: max(remaining, 0) + leeway)
+            })
     }
 
     // MARK: Views

@@ -1,0 +1,36 @@
+/// A Lua script with its SHA-1, computed once.
+///
+/// Keys and arguments are named: `RedisScript(keys: ["ban"], arguments: ["now"], body)` puts
+/// `local KEY = {ban = KEYS[1]}` and `local ARG = {now = ARGV[1]}` before the body, which then
+/// reads `KEY.ban` and `ARG.now`; `RedisClient.eval` takes the values by the same names, in the
+/// same order. Scripts over any number of keys (`RedisScript(lists:)`) read `KEYS` and `ARGV`.
+public struct RedisScript: Sendable {
+    public let source: String
+    public let sha1: String
+    public let keyNames: [String]
+    public let argumentNames: [String]
+    public let takesLists: Bool
+
+    public init(keys: [String], arguments: [String], _ body: String) {
+        keyNames = keys
+        argumentNames = arguments
+        takesLists = false
+        source = RedisScript.table("KEY", keys, "KEYS") + RedisScript.table("ARG", arguments, "ARGV") + body
+        sha1 = Crypto.sha1Hex(Array(source.utf8))
+    }
+
+    /// A script whose comment says what its `KEYS` and `ARGV` lists hold.
+    public init(lists body: String) {
+        keyNames = []
+        argumentNames = []
+        takesLists = true
+        source = body
+        sha1 = Crypto.sha1Hex(Array(body.utf8))
+    }
+
+    private static func table(_ name: String, _ fields: [String], _ source: String) -> String {
+        guard !fields.isEmpty else { return "" }
+        let entries = fields.enumerated().map { "\($1) = \(source)[\($0 + 1)]" }
+        return "local \(name) = {" + entries.joined(separator: ", ") + "}\n"
+    }
+}

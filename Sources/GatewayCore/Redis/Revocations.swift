@@ -1,0 +1,113 @@
+/// The only writer of the keys `RevocationWatch` watches (`Keyspace.watchedPrefixes`): token
+/// revocations, bans and the forced logout that comes with a ban. Every write that takes
+/// access away waits until this process's revocation watch has seen it (`awaitChange`), so
+/// the caller's next /v1 request is refused here and everywhere; no handler has to remember
+/// to wait. Every write here is confirmed (`RedisClient.confirmedPipeline`: with
+/// REDIS_WAIT_REPLICAS, a replica has it before the caller is told it is done).
+/// `ArchitectureTests` checks that no other file names a watched key for writing.
+public struct Revocations {
+    let redis: RedisClient
+    /// This process's watch when the /v1 check may remember tokens (nil: nothing to wait for).
+    let watch: RevocationWatch?
+
+    public init(redis: RedisClient, watch: RevocationWatch?) {
+        self.redis = redis
+        self.watch = watch
+    }
+
+    /// A token to revoke, with every set that lists its id.
+    public struct Token: Sendable {
+        public let id: String
+        /// The `user:tokens:{email}` owners to remove the id from (a Lua-era record may name its
+        /// owner with capitals: that spelling's set holds the id too).
+        public let owners: [String]
+        /// How long `revoked:token:{id}` must stay: the token's remaining lifetime plus the JWT
+        /// clock leeway, so that it is refused for as long as its signature could still pass.
+        public let seconds: Int64
+
+        public init(id: String, owners: [String], seconds: Int64) {
+            self.id = id
+            self.owners = owners
+            self.seconds = seconds
+        }
+    }
+
+    /// Revokes the tokens in one MULTI/EXEC: for each, `revoked:token:{id}` = "1", its
+    /// `token:info` deleted, its id removed from its owners' sets. A crash leaves either all of
+    /// it or none of it.
+    public func revoke(_ tokens: [Token]) throws(RedisError) {
+        guard !tokens.isEmpty else { return }
+        var commands: [[String]] = []
+        for token in tokens {
+            commands.append(["SET", Keyspace.revokedToken(token.id), "1", "EX", String(max(token.seconds, 1))])
+            commands.append(["DEL", Keyspace.tokenInfo(token.id)])
+            for owner in token.owners { commands.append(["SREM", Keyspace.userTokens(owner), token.id]) }
+        }
+        _ = try takingAccessAway { () throws(RedisError) in try redis.transaction(commands, confirmed: true) }
+    }
+
+    /// Which of these token ids are revoked, in one round trip.
+    public func areRevoked(_ ids: [String]) throws(RedisError) -> [Bool] {
+        guard !ids.isEmpty else { return [] }
+        return try redis.pipeline(ids.map { ["EXISTS", Keyspace.revokedToken($0)] }).map { $0.integer == 1 }
+    }
+
+    /// Bans a user and ends every OAuth2 Proxy session the tracker recorded for them, in one
+    /// script: the sessions (`deleted` counts them), `active_user:{email}`, its metadata, the
+    /// session index and `gw:oauth_seen:{email}` are deleted, and the ban is set for `seconds`.
+    /// `sessionKeyPrefix` is `<cookie name>-`: only keys of that form are deleted.
+    public func banAndEndSessions(email: String, now: Int64, seconds: Int64, sessionKeyPrefix: String) throws(RedisError) -> Int64 {
+        let reply = try takingAccessAway { () throws(RedisError) in
+            try redis.eval(
+                Revocations.banScript,
+                keys: [
+                    "active_user": Keyspace.activeUser(email), "metadata": Keyspace.activeUserMetadata(email),
+                    "ban": Keyspace.ban(email), "user_sessions": Keyspace.userSessions(email),
+                    "oauth_seen": Keyspace.oauthSeen(email),
+                ],
+                arguments: [
+                    "now": String(now), "ban_seconds": String(seconds), "session_prefix": sessionKeyPrefix,
+                    "owner_prefix": Keyspace.sessionOwnerPrefix,
+                ], confirmed: true)
+        }
+        return reply.integer ?? 0
+    }
+
+    static let banScript = RedisScript(
+        keys: ["active_user", "metadata", "ban", "user_sessions", "oauth_seen"],
+        arguments: ["now", "ban_seconds", "session_prefix", "owner_prefix"],
+        """
+        local prefix = ARG.session_prefix
+        local seen, deleted = {}, 0
+        for _, set in ipairs({KEY.active_user, KEY.user_sessions}) do
+          for _, id in ipairs(redis.call('SMEMBERS', set)) do
+            if not seen[id] and #id == #prefix + 32 and string.sub(id, 1, #prefix) == prefix
+               and not string.find(id, '[^0-9a-f]', #prefix + 1) then
+              seen[id] = true
+              deleted = deleted + redis.call('DEL', id)
+              redis.call('DEL', ARG.owner_prefix .. id)
+            end
+          end
+        end
+        redis.call('DEL', KEY.active_user, KEY.metadata, KEY.user_sessions, KEY.oauth_seen)
+        redis.call('SET', KEY.ban, ARG.now, 'EX', ARG.ban_seconds)
+        return deleted
+        """)
+
+    /// Lifts a ban, under every spelling given (the Lua gateway keyed bans by the e-mail as
+    /// OAuth2 Proxy spelled it, capitals kept); false when none was banned. Gives access back,
+    /// so nothing waits: the /v1 check never remembers a refusal.
+    public func unban(_ spellings: [String]) throws(RedisError) -> Bool {
+        guard !spellings.isEmpty else { return false }
+        return (try redis.confirmedPipeline([["DEL"] + spellings.map(Keyspace.ban)])[0].integer ?? 0) >= 1
+    }
+
+    /// Runs a write that takes access away, then waits until this process's revocation watch
+    /// saw it (Redis sends the invalidation to every watch in the same turn as its answer).
+    private func takingAccessAway<T>(_ write: () throws(RedisError) -> T) throws(RedisError) -> T {
+        let before = watch?.generationBeforeRead()
+        let result = try write()
+        watch?.awaitChange(from: before)
+        return result
+    }
+}

@@ -1,0 +1,91 @@
+import Foundation
+import Testing
+
+@testable import GatewayCore
+
+/// Rules of the code base that a reviewer would otherwise have to remember: one place for Redis
+/// keys, one writer for the keys the revocation watch trusts, and a repository that explains
+/// itself without documents it does not contain.
+struct ArchitectureTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    /// Every file under `folder` with one of the extensions, as (path relative to the root, text).
+    static func files(under folder: String, extensions: Set<String>) -> [(path: String, text: String)] {
+        let base = root.appendingPathComponent(folder)
+        guard let walker = FileManager.default.enumerator(at: base, includingPropertiesForKeys: nil) else { return [] }
+        var found: [(String, String)] = []
+        for case let url as URL in walker where extensions.contains(url.pathExtension) {
+            guard let text = try? String(contentsOf: url, encoding: .utf8) else { continue }
+            found.append((String(url.path.dropFirst(root.path.count + 1)), text))
+        }
+        return found.sorted { $0.0 < $1.0 }
+    }
+
+    /// Lines outside comments.
+    static func codeLines(_ text: String) -> [Substring] {
+        text.split(separator: "\n").filter { !$0.drop(while: { $0 == " " }).hasPrefix("//") }
+    }
+
+    static let keyPrefixes = [
+        "token:info:", "user:tokens:", "revoked:token:", "active_user:", "active_user_metadata:", "active_user_deleted:",
+        "admin:emails", "cleanup:log", "gw:",
+    ]
+
+    @Test func keyspaceIsTheOnlyPlaceThatSpellsARedisKey() {
+        var offenders: [String] = []
+        for file in Self.files(under: "Sources", extensions: ["swift"]) where !file.path.hasSuffix("/Keyspace.swift") {
+            for line in Self.codeLines(file.text) where line.contains("\"") {
+                if Self.keyPrefixes.contains(where: { line.contains($0) }) { offenders.append("\(file.path): \(line)") }
+            }
+        }
+        #expect(offenders.isEmpty, "key literals outside Keyspace.swift:\n\(offenders.joined(separator: "\n"))")
+    }
+
+    /// The revocation watch trusts that every change of a revocation or ban is one it was told
+    /// about and waited for: `Revocations` writes them; the others only read.
+    @Test func onlyRevocationsWritesWatchedKeys() {
+        let watched = ["Keyspace.revokedToken", "Keyspace.ban(", "Keyspace.banPrefix", "Keyspace.revokedTokenPrefix", "watchedPrefixes"]
+        let readers: Set<String> = [
+            "Sources/GatewayCore/Redis/RevocationWatch.swift",  // subscribes to changes under the prefixes
+            "Sources/Handlers/Access/Tracking.swift",  // the access check reads revocation and ban
+            "Sources/Handlers/Sessions/SessionAdmin.swift",  // lists bans
+        ]
+        let writes = ["\"SET\"", "\"DEL\"", "\"EXPIRE\"", "\"PERSIST\"", "\"RENAME\"", "\"UNLINK\"", "\"GETDEL\""]
+        var offenders: [String] = []
+        for file in Self.files(under: "Sources", extensions: ["swift"]) {
+            if file.path.hasSuffix("/Keyspace.swift") || file.path.hasSuffix("/Revocations.swift") { continue }
+            for line in Self.codeLines(file.text) where watched.contains(where: { line.contains($0) }) {
+                if !readers.contains(file.path) || writes.contains(where: { line.contains($0) }) {
+                    offenders.append("\(file.path): \(line)")
+                }
+            }
+        }
+        #expect(offenders.isEmpty, "watched keys named outside Revocations:\n\(offenders.joined(separator: "\n"))")
+    }
+
+    /// docs/architecture.md's keyspace table lists exactly `Keyspace.documented`, in order.
+    @Test func docsKeyspaceTableMirrorsKeyspace() throws {
+        let text = try String(contentsOf: Self.root.appendingPathComponent("docs/architecture.md"), encoding: .utf8)
+        let section = try #require(text.components(separatedBy: "## Redis keyspace").dropFirst().first)
+        let rows = section.components(separatedBy: "\n## ")[0].split(separator: "\n").filter { $0.hasPrefix("| `") }
+        let keys = rows.compactMap { row in row.split(separator: "`").dropFirst().first.map(String.init) }
+        #expect(keys == Keyspace.documented)
+    }
+
+    /// The contract lives in this repository: no file points at documents a user does not have.
+    @Test func repositoryReferencesNothingOutsideIt() {
+        let folders = ["Sources", "Tests", "docs", "openresty", "scripts", "deploy", "dev", "bench", "ui", "Fuzz/Sources"]
+        let extensions: Set<String> = ["swift", "py", "md", "conf", "js", "html", "css", "yaml", "yml", "sh", "txt", "toml", ""]
+        let forbidden = try! Regex(#"\.\./shared|/work/shared|SPEC\.md|SPEC (section )?[0-9]"#)
+        var offenders: [String] = []
+        var all = folders.flatMap { Self.files(under: $0, extensions: extensions) }
+        for name in ["README.md", "Makefile", "Dockerfile", "compose.yaml", ".env.example"] {
+            if let text = try? String(contentsOf: Self.root.appendingPathComponent(name), encoding: .utf8) { all.append((name, text)) }
+        }
+        for file in all where !file.path.hasSuffix("ArchitectureTests.swift") {
+            for line in file.text.split(separator: "\n") where line.contains(forbidden) { offenders.append("\(file.path): \(line)") }
+        }
+        #expect(offenders.isEmpty, "references to documents outside the repository:\n\(offenders.joined(separator: "\n"))")
+    }
+}
