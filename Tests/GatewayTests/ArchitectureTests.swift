@@ -77,13 +77,16 @@ struct ArchitectureTests {
     @Test func repositoryReferencesNothingOutsideIt() {
         let folders = ["Sources", "Tests", "docs", "openresty", "scripts", "deploy", "dev", "bench", "ui", "Fuzz/Sources"]
         let extensions: Set<String> = ["swift", "py", "md", "conf", "js", "html", "css", "yaml", "yml", "sh", "txt", "toml", ""]
-        let forbidden = try! Regex(#"\.\./shared|/work/shared|SPEC\.md|SPEC (section )?[0-9]"#)
+        // Spelled in pieces, so that this file does not name what it looks for.
+        let outside = "shared"
+        let spec = "SP" + "EC"
+        let forbidden = try! Regex("\\.\\./\(outside)|/work/\(outside)|\(spec)\\.md|\(spec) (section )?[0-9]")
         var offenders: [String] = []
         var all = folders.flatMap { Self.files(under: $0, extensions: extensions) }
         for name in ["README.md", "Makefile", "Dockerfile", "compose.yaml", ".env.example"] {
             if let text = try? String(contentsOf: Self.root.appendingPathComponent(name), encoding: .utf8) { all.append((name, text)) }
         }
-        for file in all where !file.path.hasSuffix("ArchitectureTests.swift") {
+        for file in all {
             for line in file.text.split(separator: "\n") where line.contains(forbidden) { offenders.append("\(file.path): \(line)") }
         }
         #expect(offenders.isEmpty, "references to documents outside the repository:\n\(offenders.joined(separator: "\n"))")
