@@ -3,7 +3,6 @@ spec, .env.example, the nginx configuration in the local and the container layou
 image's runtime packages against ldd), worker supervision (WORKER_PROCESSES), and scaling out
 (two gateway instances on one Redis)."""
 
-import contextlib
 import json
 import os
 import re
@@ -20,6 +19,7 @@ import requests
 import yaml
 
 from harness.stack import ROOT, sibling_stack
+from harness.worker_config import check_worker_config, worker_secrets
 
 COMPOSE = ROOT / "compose.yaml"
 ENV_EXAMPLE = ROOT / ".env.example"
@@ -125,27 +125,6 @@ def test_the_workers_environment_in_compose_passes_the_workers_own_config_check(
         (mounted / "JWT_SECRET").write_text("")
         result = check_worker_config(environment, mounted)
         assert result.returncode != 0 and "JWT_SECRET" in result.stderr
-
-
-@contextlib.contextmanager
-def worker_secrets(workers: dict):
-    """The workers' compose secrets as the container sees them: deploy/init-secrets fills
-    secrets/ as an operator would, and the service's own secrets are mounted into a folder."""
-    with tempfile.TemporaryDirectory() as secrets:
-        subprocess.run([str(ROOT / "deploy" / "init-secrets"), secrets], check=True, capture_output=True)
-        mounted = Path(secrets) / "mounted"
-        mounted.mkdir()
-        for name in workers["secrets"]:
-            shutil.copy(Path(secrets) / name, mounted / name)
-        yield mounted
-
-
-def check_worker_config(environment: dict, mounted: Path) -> subprocess.CompletedProcess:
-    """`gateway-worker --check-config` started as the image's entrypoint starts it
-    (deploy/secrets-env.sh exports the mounted secrets, then runs the worker)."""
-    command = ["sh", str(ROOT / "deploy" / "secrets-env.sh"), str(WORKER_BINARY), "--check-config"]
-    env = dict(environment, PATH=os.environ["PATH"], SECRETS_DIR=str(mounted))
-    return subprocess.run(command, env=env, capture_output=True, text=True)
 
 
 # --- nginx configuration ----------------------------------------------------------------------

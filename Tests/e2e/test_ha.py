@@ -169,7 +169,8 @@ def test_sentinel_loss_then_failover_the_workers_follow_through_the_remaining_se
 # --- compose.yaml's "ha" profile (no Docker engine here: checked on the file) -----------------
 
 def test_compose_ha_profile_points_workers_and_oauth2_proxy_at_the_same_sentinels():
-    from test_deployment import check_worker_config, compose, env_example, interpolate, worker_secrets
+    from harness.worker_config import check_worker_config, worker_secrets
+    from test_deployment import compose, env_example, interpolate
     services = compose()["services"]
     ha_services = {name for name, service in services.items() if "ha" in service.get("profiles", [])}
     assert ha_services == {"redis-replica", "redis-sentinel-1", "redis-sentinel-2", "redis-sentinel-3"}
