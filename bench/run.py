@@ -9,6 +9,8 @@ Cases (all through the same nginx, LiteLLM replaced by a static upstream):
   c  a browser path: the dev identity check (auth_request) + the Swift page check
   d  token generation (POST /api/token/generate)
   e  an admin list page (limit=100) over 100,000 seeded tokens (when the token admin API exists)
+  admin  every admin view at scale, timed with sequential requests (bench/admin_scale.py; runs
+     last, after seeding; --admin-scale small|full)
 
 Each case runs at 16 and 64 connections, repeated in interleaved rounds; the table shows
 medians, the ratios b/n, b/a, c/a, d/a, and the CPU time the responders (the noop for n, the
@@ -82,12 +84,23 @@ def rss_kb(pid: int) -> int:
     return 0
 
 
+def report_admin_scale(args, env, gateway, admin, lines):
+    """Case admin: seeds the scale data set and times every admin view (bench/admin_scale.py)."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import admin_scale
+
+    lines += admin_scale.run(gateway, int(env["REDIS_PORT"]), admin, args.admin_scale)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=5, help="duration of one measurement")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved repetitions (medians are reported)")
     parser.add_argument("--connections", default="16,64")
-    parser.add_argument("--cases", default="a,n,b,r,c,d,e")
+    parser.add_argument("--cases", default="a,n,b,r,c,d,e,admin")
+    parser.add_argument("--admin-scale", default="small", choices=["small", "full"],
+                        help="data set of case admin: small (a tenth) or full (1M tokens, 20k users/sessions, "
+                             "2M unrelated keys)")
     parser.add_argument("--tokens", type=int, default=100_000, help="tokens seeded for case e")
     parser.add_argument("--soak", type=int, default=0, help="then run case b for this many seconds and report worker RSS")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
@@ -150,6 +163,7 @@ def main():
             "e": dict(url=gateway + "/api/admin/tokens?limit=100", headers=[f"Cookie: {admin_cookie}"]),
         }
         wanted = [c for c in args.cases.split(",") if c in cases]
+        admin_case = "admin" in args.cases.split(",")
         if "e" in wanted:
             probe = admin.get(gateway + "/api/admin/tokens?limit=1")
             seed = ROOT / "scripts" / "seed-tokens"
@@ -177,6 +191,13 @@ def main():
                                 if line.strip() and not line.startswith("#"))[:8000])
             return
 
+        if not wanted:  # only case admin
+            lines = []
+            report_admin_scale(args, env, gateway, admin, lines)
+            print("\n".join(lines))
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.out).write_text("\n".join(lines) + "\n")
+            return
         connections = [int(c) for c in args.connections.split(",")]
         results = {(case, c): [] for case in wanted for c in connections}
         rss_start = rss_kb(pid)
@@ -223,6 +244,9 @@ def main():
             after = rss_kb(pid)
             lines.append(f"soak: case b at 64 connections for {args.soak}s: worker RSS {before} kB → {after} kB "
                          f"({(after - before) * 100 / max(before, 1):+.1f}%)")
+        if admin_case:
+            lines.append("")
+            report_admin_scale(args, env, gateway, admin, lines)
         header = (f"Benchmark {time.strftime('%Y-%m-%d %H:%M:%S')} — {args.rounds} interleaved rounds × {args.seconds}s, "
                   f"nginx workers {env['NGINX_WORKERS']}, worker threads {threads}, {os.cpu_count()} cores"
                   + (f", settings {' '.join(args.set)}" if args.set else "") + "\n")

@@ -8,80 +8,137 @@ import FCGIRuntime
 enum SessionAdmin {
     // MARK: - Reading
 
-    /// `GET /api/admin/sessions?limit=&cursor=`: OAuth2 Proxy sessions, each with its owner
-    /// where the tracker has seen it; `next_cursor` pages on (a SCAN cursor).
+    /// `GET /api/admin/sessions[?limit=&cursor=]`: OAuth2 Proxy sessions, newest first (first
+    /// seen), each with its owner, from the session index (`AdminIndex.sessions`); `limit`
+    /// sessions exactly, `next_cursor` pages on. Without `limit` and `cursor`: all of them.
     static func list(_ request: Request, _ context: Context) throws -> Response {
-        let page = try ScanPage.read(request, command: ["SCAN"], match: sessionPattern(context), redis: context.redis)
-        let keys = page.items.filter { isSessionKey($0, context) }
-        var sessions: [JSON] = []
-        for (key, replies) in zip(keys, try chunkedPipeline(keys, context: context) { [["TTL", $0], ["HMGET", SessionIndex.key($0), "email", "first_seen"]] }) {
-            let ttl = replies[0].integer ?? -2
-            guard ttl != -2 else { continue }
-            let owner = replies[1].array
-            sessions.append([
-                "session_key": .string(key), "email": JSON(owner.first?.string),
-                "created_at": JSON(owner.count > 1 ? owner[1].integer : nil),
-                "expires_at": ttl >= 0 ? .int(context.now + ttl) : .null, "ttl_seconds": .int(ttl),
-            ])
+        let limit = try Paging.limit(request)
+        let cursor = try IndexCursor.parse(request)
+        func page(after position: IndexCursor?, size: Int) throws -> ([JSON], IndexCursor?) {
+            try IndexPage.page(
+                AdminIndex.sessions, after: position, limit: size, redis: context.redis,
+                resolve: { entries in
+                    guard !entries.isEmpty else { return [] }
+                    let replies = try context.redis.pipeline(
+                        entries.map { ["TTL", $0.member] } + [["HMGET", AdminIndex.sessionOwner] + entries.map(\.member)])
+                    let owners = replies[replies.count - 1].array
+                    return entries.enumerated().map { index, entry in
+                        let ttl = replies[index].integer ?? -2
+                        guard ttl != -2 else { return nil }  // OAuth2 Proxy no longer has it
+                        return [
+                            "session_key": .string(entry.member), "email": JSON(index < owners.count ? owners[index].string : nil),
+                            "created_at": .int(entry.score), "expires_at": ttl >= 0 ? .int(context.now + ttl) : .null,
+                            "ttl_seconds": .int(ttl),
+                        ]
+                    }
+                },
+                stale: { entries in try SessionIndex.forget(entries.map(\.member), context: context) })
         }
-        let body: JSON = ["sessions": .array(sessions), "total": JSON(sessions.count), "next_cursor": JSON(page.nextCursor)]
+        var (sessions, next) = try page(after: cursor, size: limit ?? 100)
+        if limit == nil && cursor == nil {
+            while let position = next {
+                let (more, after) = try page(after: position, size: 1000)
+                sessions += more
+                next = after
+            }
+        }
+        let body: JSON = ["sessions": .array(sessions), "total": JSON(sessions.count), "next_cursor": JSON(next?.text)]
         return .json(200, body.text)
     }
 
-    /// `GET /api/admin/sessions/active-users?limit=`: OAuth2 and JWT users together, banned
-    /// users without sessions too, newest `last_access` first (so the whole set is read;
-    /// it is bounded by the 24-hour and ban lifetimes). `limit` keeps the newest entries.
+    /// `GET /api/admin/sessions/active-users[?limit=&cursor=]`: OAuth2 and JWT users together,
+    /// banned users without sessions too, newest `last_access` first, from the active-user
+    /// index (`AdminIndex.activeUsers`); `total` and `banned_count` count all of them.
+    /// A user whose `last_access` moves on while an admin pages moves to the top of the list.
     static func activeUsers(_ request: Request, _ context: Context) throws -> Response {
         let limit = try Paging.limit(request)
-        let active = try context.redis.scanAll(["SCAN"], match: "active_user:*").map { String($0.dropFirst("active_user:".count)) }
-        let banned = try context.redis.scanAll(["SCAN"], match: "active_user_deleted:*").map {
-            String($0.dropFirst("active_user_deleted:".count))
+        let cursor = try IndexCursor.parse(request)
+        func page(after position: IndexCursor?, size: Int) throws -> ([JSON], IndexCursor?) {
+            try IndexPage.page(
+                AdminIndex.activeUsers, after: position, limit: size, redis: context.redis,
+                resolve: { entries in try activeUserEntries(entries.map(\.member), context: context) },
+                stale: { entries in
+                    let emails = entries.map(\.member)
+                    _ = try context.redis.pipeline([["ZREM", AdminIndex.activeUsers] + emails, ["ZREM", AdminIndex.activeUntil] + emails])
+                })
         }
-        let emails = Array(Set(active + banned))
-        var users: [(lastAccess: Int64, entry: JSON, banned: Bool)] = []
-        let replies = try chunkedPipeline(emails, context: context) { email in
+        var (users, next) = try page(after: cursor, size: limit ?? 100)
+        if limit == nil && cursor == nil {
+            while let position = next {
+                let (more, after) = try page(after: position, size: 1000)
+                users += more
+                next = after
+            }
+        }
+        let now = String(context.now)
+        let counts = try context.redis.pipeline([
+            ["ZCOUNT", AdminIndex.activeUntil, "(" + now, "+inf"], ["ZCOUNT", AdminIndex.bans, "(" + now, "+inf"],
+        ])
+        let body: JSON = [
+            "active_users": .array(users), "total": .int(counts[0].integer ?? 0), "banned_count": .int(counts[1].integer ?? 0),
+            "current_time": .int(context.now), "next_cursor": JSON(next?.text),
+        ]
+        return .json(200, body.text)
+    }
+
+    /// What the active-user list shows for these users (nil: neither active nor banned any more).
+    static func activeUserEntries(_ emails: [String], context: Context) throws -> [JSON?] {
+        let commands = emails.flatMap { email in
             [["GET", "active_user_metadata:\(email)"], ["SCARD", "active_user:\(email)"], ["TTL", "active_user:\(email)"],
              ["TTL", "active_user_deleted:\(email)"], ["GET", "active_user_deleted:\(email)"]]
         }
-        for (email, reply) in zip(emails, replies) {
+        let replies = commands.isEmpty ? [] : try context.redis.pipeline(commands)
+        return emails.enumerated().map { index, email in
+            let reply = replies[(index * 5)..<(index * 5 + 5)].map { $0 }
             let metadata = reply[0].string.flatMap { try? JSON.parse($0) } ?? .object([])
             let sessionTTL = reply[2].integer ?? -2
             let banTTL = reply[3].integer ?? -2
             let isBanned = banTTL != -2
-            guard sessionTTL != -2 || isBanned else { continue }
+            guard sessionTTL != -2 || isBanned else { return nil }
             let bannedAt = reply[4].integer
             let lastAccess = number(metadata["last_access"]) ?? (sessionTTL == -2 ? bannedAt : nil) ?? 0
-            let entry: JSON = [
+            return [
                 "email": .string(email), "session_count": .int(reply[1].integer ?? 0),
                 "created_at": .int(number(metadata["created_at"]) ?? (sessionTTL == -2 ? bannedAt : nil) ?? 0),
                 "last_access": .int(lastAccess), "expires_at": .int(number(metadata["expires_at"]) ?? 0),
                 "ttl_seconds": .int(max(sessionTTL, 0)), "is_banned": .bool(isBanned),
                 "ban_remaining_seconds": .int(isBanned ? banTTL : 0), "auth_method": metadata["auth_method"] ?? .null,
             ]
-            users.append((lastAccess, entry, isBanned))
         }
-        users.sort { ($0.lastAccess, $1.entry["email"]?.stringValue ?? "") > ($1.lastAccess, $0.entry["email"]?.stringValue ?? "") }
-        let total = users.count
-        let bannedCount = users.filter(\.banned).count
-        if let limit { users = Array(users.prefix(limit)) }
-        let body: JSON = [
-            "active_users": .array(users.map(\.entry)), "total": JSON(total), "banned_count": JSON(bannedCount),
-            "current_time": .int(context.now),
-        ]
-        return .json(200, body.text)
     }
 
-    /// `GET /api/admin/sessions/stats`: session counts per owner; sessions whose owner the
-    /// tracker has not seen are counted in `unattributed_sessions`.
+    /// `GET /api/admin/sessions/stats`: session counts per owner, from the session indexes
+    /// (sessions whose key still exists); sessions whose owner the tracker has not seen (found
+    /// by the cleanup's keyspace pass) are counted in `unattributed_sessions`.
     static func stats(_ request: Request, _ context: Context) throws -> Response {
-        let keys = try context.redis.scanAll(["SCAN"], match: sessionPattern(context)).filter { isSessionKey($0, context) }
+        let replies = try context.redis.pipeline([
+            ["ZRANGE", AdminIndex.sessionExpiry, "(" + String(context.now), "+inf", "BYSCORE"], ["HGETALL", AdminIndex.sessionOwner],
+        ])
+        for reply in replies {
+            if case .error(let message) = reply { throw RedisError.server(message) }
+        }
+        let live = replies[0].strings
+        var owners: [String: String] = [:]
+        let pairs = replies[1].array
+        owners.reserveCapacity(pairs.count / 2)
+        var index = 0
+        while index + 1 < pairs.count {
+            if let key = pairs[index].string, let email = pairs[index + 1].string { owners[key] = email }
+            index += 2
+        }
+        // A session ended by a sign-out (OAuth2 Proxy deletes its key; the gateway does not see
+        // it) stays in the index until a page or the cleanup drops it: checked here, one
+        // pipelined EXISTS per session.
+        let exists = live.isEmpty ? [] : try context.redis.pipeline(live.map { ["EXISTS", $0] })
         var perUser: [String: Int] = [:]
         var unattributed = 0
-        for reply in try chunkedPipeline(keys, context: context, { [["HGET", SessionIndex.key($0), "email"]] }) {
-            if let email = reply[0].string { perUser[email, default: 0] += 1 } else { unattributed += 1 }
+        var total = 0
+        for (key, present) in zip(live, exists) where present.integer == 1 {
+            total += 1
+            if let email = owners[key] { perUser[email, default: 0] += 1 } else { unattributed += 1 }
         }
         let body: JSON = [
-            "total_sessions": JSON(keys.count), "unique_users": JSON(perUser.count),
+            "total_sessions": JSON(total), "unique_users": JSON(perUser.count),
             "user_sessions": .object(perUser.sorted { $0.key < $1.key }.map { ($0.key, JSON($0.value)) }),
             "unattributed_sessions": JSON(unattributed),
         ]
@@ -91,8 +148,9 @@ enum SessionAdmin {
     // MARK: - Changing
 
     /// KEYS: active_user:{e}, active_user_metadata:{e}, active_user_deleted:{e},
-    ///       gw:user_sessions:{e}, gw:oauth_seen:{e}
-    /// ARGV: now, ban TTL, session key prefix (`<cookie name>-`), index prefix
+    ///       gw:user_sessions:{e}, gw:oauth_seen:{e}, then the `AdminIndex` keys sessions,
+    ///       session_expiry, session_owner, active_users, active_until, bans
+    /// ARGV: now, ban TTL, session key prefix (`<cookie name>-`), index prefix, e-mail
     /// Returns the number of OAuth2 Proxy sessions deleted.
     static let revokeScript = RedisScript(
         """
@@ -105,11 +163,18 @@ enum SessionAdmin {
               seen[id] = true
               deleted = deleted + redis.call('DEL', id)
               redis.call('DEL', ARGV[4] .. id)
+              redis.call('ZREM', KEYS[6], id)
+              redis.call('ZREM', KEYS[7], id)
+              redis.call('HDEL', KEYS[8], id)
             end
           end
         end
         redis.call('DEL', KEYS[1], KEYS[2], KEYS[4], KEYS[5])
         redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[2])
+        local ends = tonumber(ARGV[1]) + tonumber(ARGV[2])
+        redis.call('ZADD', KEYS[9], ARGV[1], ARGV[5])
+        redis.call('ZADD', KEYS[10], ends, ARGV[5])
+        redis.call('ZADD', KEYS[11], ends, ARGV[5])
         return deleted
         """)
 
@@ -127,9 +192,10 @@ enum SessionAdmin {
                 revokeScript,
                 keys: [
                     "active_user:\(email)", "active_user_metadata:\(email)", "active_user_deleted:\(email)",
-                    SessionIndex.userKey(email), SessionIndex.oauthSeenKey(email),
+                    SessionIndex.userKey(email), SessionIndex.oauthSeenKey(email), AdminIndex.sessions, AdminIndex.sessionExpiry,
+                    AdminIndex.sessionOwner, AdminIndex.activeUsers, AdminIndex.activeUntil, AdminIndex.bans,
                 ],
-                arguments: [String(context.now), String(ttl), context.config.cookieName + "-", SessionIndex.keyPrefix])
+                arguments: [String(context.now), String(ttl), context.config.cookieName + "-", SessionIndex.keyPrefix, email])
         }
         if case .error(let message) = reply { throw RedisError.server(message) }
         let deleted = reply.integer ?? 0
@@ -141,12 +207,31 @@ enum SessionAdmin {
         return .json(200, body.text)
     }
 
+    /// KEYS: active_user_deleted:{e}, active_user:{e}, then the `AdminIndex` keys bans,
+    ///       active_users, active_until. ARGV: e-mail, now. Lifts the ban; the user stays listed
+    ///       only while their active-user key lives. Returns 1 when a ban was lifted.
+    static let unbanScript = RedisScript(
+        """
+        local lifted = redis.call('DEL', KEYS[1])
+        redis.call('ZREM', KEYS[3], ARGV[1])
+        local life = redis.call('TTL', KEYS[2])
+        if life == -2 then
+          redis.call('ZREM', KEYS[4], ARGV[1])
+          redis.call('ZREM', KEYS[5], ARGV[1])
+        elseif life > 0 then
+          redis.call('ZADD', KEYS[5], tonumber(ARGV[2]) + life, ARGV[1])
+        end
+        return lifted
+        """)
+
     /// `DELETE /api/admin/sessions/unban/{email}` (nginx has percent-decoded the path; `+` stays `+`).
     static func unban(_ request: Request, _ context: Context) throws -> Response {
         let admin = try context.requireIdentity()
         let email = Email.normalize(String(request.path.dropFirst(unbanPrefix.count)))
         guard Email.isValid(email) else { throw APIError.badRequest("A valid e-mail is required", code: "invalid_email") }
-        let reply = try context.redis.command("DEL", "active_user_deleted:\(email)")
+        let reply = try context.redis.eval(
+            unbanScript, keys: ["active_user_deleted:\(email)", "active_user:\(email)", AdminIndex.bans, AdminIndex.activeUsers, AdminIndex.activeUntil],
+            arguments: [email, String(context.now)])
         if case .error(let message) = reply { throw RedisError.server(message) }
         guard reply.integer == 1 else {
             Audit.record("session.unban", target: email, result: "not_banned", context: context)
@@ -157,13 +242,17 @@ enum SessionAdmin {
         return .json(200, body.text)
     }
 
-    /// KEYS: the session key, its index entry. ARGV: the per-user index prefix.
+    /// KEYS: the session key, its index entry, then the `AdminIndex` keys sessions,
+    /// session_expiry, session_owner. ARGV: the per-user index prefix.
     /// Returns 1 when the session existed.
     static let deleteScript = RedisScript(
         """
-        local email = redis.call('HGET', KEYS[2], 'email')
+        local email = redis.call('HGET', KEYS[2], 'email') or redis.call('HGET', KEYS[5], KEYS[1])
         local deleted = redis.call('DEL', KEYS[1])
         redis.call('DEL', KEYS[2])
+        redis.call('ZREM', KEYS[3], KEYS[1])
+        redis.call('ZREM', KEYS[4], KEYS[1])
+        redis.call('HDEL', KEYS[5], KEYS[1])
         if email then redis.call('SREM', ARGV[1] .. email, KEYS[1]) end
         return deleted
         """)
@@ -175,7 +264,9 @@ enum SessionAdmin {
         guard isSessionKey(key, context) else {
             throw APIError.badRequest("Not an OAuth2 Proxy session key (\(context.config.cookieName)-<32 hex>)", code: "invalid_session_key")
         }
-        let reply = try context.redis.eval(deleteScript, keys: [key, SessionIndex.key(key)], arguments: [SessionIndex.userKeyPrefix])
+        let reply = try context.redis.eval(
+            deleteScript, keys: [key, SessionIndex.key(key), AdminIndex.sessions, AdminIndex.sessionExpiry, AdminIndex.sessionOwner],
+            arguments: [SessionIndex.userKeyPrefix])
         if case .error(let message) = reply { throw RedisError.server(message) }
         guard reply.integer == 1 else { throw APIError.notFound("Session not found") }
         Audit.record("session.delete", target: key, context: context)
@@ -183,47 +274,21 @@ enum SessionAdmin {
         return .json(200, body.text)
     }
 
-    /// KEYS: pairs of active_user_metadata:{e}, active_user:{e}. Deletes metadata whose
-    /// active-user key is gone; returns the metadata keys deleted.
-    static let orphanScript = RedisScript(
-        """
-        local cleaned = {}
-        for i = 1, #KEYS, 2 do
-          if redis.call('EXISTS', KEYS[i + 1]) == 0 and redis.call('DEL', KEYS[i]) == 1 then cleaned[#cleaned + 1] = KEYS[i] end
-        end
-        return cleaned
-        """)
-
-    /// KEYS: gw:user_sessions:{e} sets. Removes members whose session is gone; returns how many.
-    static let pruneScript = RedisScript(
-        """
-        local pruned = 0
-        for _, set in ipairs(KEYS) do
-          for _, id in ipairs(redis.call('SMEMBERS', set)) do
-            if redis.call('EXISTS', id) == 0 then pruned = pruned + redis.call('SREM', set, id) end
-          end
-        end
-        return pruned
-        """)
-
-    /// `POST /api/admin/sessions/cleanup-expired`: removes metadata whose `active_user` key is
-    /// gone, and index entries of sessions OAuth2 Proxy no longer has.
+    /// `POST /api/admin/sessions/cleanup-expired`: walks the user and session indexes (bounded
+    /// by the number of users and sessions, not by the keyspace) in small batches: removes the
+    /// metadata of users whose `active_user` key is gone, and sessions OAuth2 Proxy no longer
+    /// has from the indexes and their owners' sets. Lua-era leftovers the gateway never indexed
+    /// are the Redis cleanup's (its keyspace pass).
     static func cleanupExpired(_ request: Request, _ context: Context) throws -> Response {
         let admin = try context.requireIdentity()
-        let metadataKeys = try context.redis.scanAll(["SCAN"], match: "active_user_metadata:*")
-        var cleaned: [String] = []
-        for chunk in metadataKeys.chunked(500) {
-            let keys = chunk.flatMap { [$0, "active_user:" + $0.dropFirst("active_user_metadata:".count)] }
-            let reply = try context.redis.eval(orphanScript, keys: keys, arguments: [])
-            if case .error(let message) = reply { throw RedisError.server(message) }
-            cleaned += reply.strings.map { String($0.dropFirst("active_user_metadata:".count)) }
+        let runner = CleanupRunner(
+            id: "", executedBy: admin, manual: true, config: context.config, redis: context.redis, logger: context.logger)
+        try runner.pruneUsers()
+        try runner.pruneSessions()
+        let cleaned = runner.items.compactMap { item in
+            item["type"]?.stringValue == "orphaned_metadata" ? item["user_email"]?.stringValue : nil
         }
-        var pruned: Int64 = 0
-        for chunk in try context.redis.scanAll(["SCAN"], match: SessionIndex.userKeyPrefix + "*").chunked(100) {
-            let reply = try context.redis.eval(pruneScript, keys: Array(chunk), arguments: [])
-            if case .error(let message) = reply { throw RedisError.server(message) }
-            pruned += reply.integer ?? 0
-        }
+        let pruned = Int64(runner.counts["stale_sessions"] ?? 0)
         Audit.record(
             "session.cleanup_expired", target: "active_user_metadata",
             details: ["cleaned_count": JSON(cleaned.count), "pruned_index_entries": .int(pruned)], context: context)
@@ -262,30 +327,4 @@ enum SessionAdmin {
         default: nil
         }
     }
-
-    /// Runs `commands(item)` for every item in pipelines of bounded size; one reply group per item.
-    static func chunkedPipeline(
-        _ items: [String], context: Context, _ commands: (String) -> [[String]]
-    ) throws(RedisError) -> [[RedisReply]] {
-        var groups: [[RedisReply]] = []
-        for chunk in items.chunked(500) {
-            let perItem = chunk.map(commands)
-            var replies = try context.redis.pipeline(perItem.flatMap { $0 })[...]
-            for commands in perItem {
-                groups.append(Array(replies.prefix(commands.count)))
-                replies = replies.dropFirst(commands.count)
-            }
-        }
-        return groups
-    }
-}
-
-extension Array {
-    fileprivate func chunked(_ size: Int) -> [ArraySlice<Element>] {
-        stride(from: 0, to: count, by: size).map { self[$0..<Swift.min($0 + size, count)] }
-    }
-}
-
-extension Character {
-    fileprivate var isASCIIDigit: Bool { ("0"..."9").contains(self) }
 }

@@ -61,10 +61,11 @@ enum TokenGenerator {
             "created_at": .int(now), "expires_at": .int(expiresAt),
         ]
         do {
-            _ = try context.redis.transaction([
-                ["SET", "token:info:\(tokenID)", info.text, "EX", String(expiresIn)],
-                ["SADD", "user:tokens:\(email)", tokenID],
-            ])
+            _ = try context.redis.transaction(
+                [
+                    ["SET", "token:info:\(tokenID)", info.text, "EX", String(expiresIn)],
+                    ["SADD", "user:tokens:\(email)", tokenID],
+                ] + AdminIndex.addToken(id: tokenID, email: email, createdAt: now, expiresAt: expiresAt))
         } catch {
             context.logger.error("token not stored", metadata: ["error": "\(error)"])
             throw APIError(503, "redis_unavailable", "Token could not be stored; no token was issued", [("detail", .string(error.description))])

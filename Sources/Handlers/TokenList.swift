@@ -15,7 +15,8 @@ enum TokenList {
         if !gone.isEmpty {
             // Only ids without a live record: their info is gone or past its expiry.
             _ = try context.redis.transaction(
-                gone.map { ["DEL", TokenStore.infoKey($0)] } + [["SREM", TokenStore.setKey(email)] + gone])
+                gone.map { ["DEL", TokenStore.infoKey($0)] } + [["SREM", TokenStore.setKey(email)] + gone]
+                    + gone.flatMap { AdminIndex.removeToken(id: $0, emails: [email]) })
             context.logger.info("expired token ids pruned", metadata: ["count": "\(gone.count)"])
         }
         let tokens = live.sorted(by: TokenStore.newestFirst).map {

@@ -109,20 +109,26 @@ enum TokenStore {
     /// Revokes the tokens in one MULTI/EXEC: for each, `revoked:token:{id}` = "1" for its
     /// remaining lifetime plus the JWT clock leeway (so the token is refused for as long as its
     /// signature could still pass), its `token:info` deleted, its id removed from the owner's
-    /// set. A crash leaves either all of it or none of it.
+    /// set and moved from the token indexes to the revoked index (`AdminIndex`). A crash
+    /// leaves either all of it or none of it.
     static func revoke(_ records: [Record], context: Context) throws(RedisError) {
         guard !records.isEmpty else { return }
         let leeway = context.config.jwt.leeway
         var commands: [[String]] = []
         for record in records {
             let remaining = (record.expiresAt ?? context.now + context.config.tokenMaxTTL) - context.now
-            commands.append(["SET", revokedKey(record.id), "1", "EX", String(max(remaining, 0) + leeway)])
+            let refusedFor = max(remaining, 0) + leeway
+            commands.append(["SET", revokedKey(record.id), "1", "EX", String(refusedFor)])
             commands.append(["DEL", infoKey(record.id)])
             commands.append(["SREM", setKey(record.email), record.id])
             // A Lua-era record may name its owner with capitals: that set holds the id too.
+            var spellings = [record.email]
             if record.storedEmail != record.email, !record.storedEmail.isEmpty {
                 commands.append(["SREM", setKey(record.storedEmail), record.id])
+                spellings.append(record.storedEmail)
             }
+            commands += AdminIndex.removeToken(id: record.id, emails: spellings)
+            commands.append(["ZADD", AdminIndex.revoked, String(context.now + refusedFor), record.id])
         }
         let replies = try context.revoking { () throws(RedisError) in try context.redis.transaction(commands) }
         for reply in replies {
@@ -152,5 +158,10 @@ enum TokenStore {
     /// Newest first; ties by id, so the order is stable.
     static func newestFirst(_ lhs: Record, _ rhs: Record) -> Bool {
         lhs.createdAt != rhs.createdAt ? lhs.createdAt > rhs.createdAt : lhs.id < rhs.id
+    }
+
+    /// Newest first, ties by id descending: the order of the admin lists' cursors (`IndexCursor`).
+    static func newestFirstThenID(_ lhs: Record, _ rhs: Record) -> Bool {
+        lhs.createdAt != rhs.createdAt ? lhs.createdAt > rhs.createdAt : lhs.id > rhs.id
     }
 }

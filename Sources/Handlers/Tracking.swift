@@ -21,12 +21,17 @@ enum Tracking {
 
     /// KEYS: revoked:token:{jti}, active_user_deleted:{email}, active_user:{email},
     ///       active_user_metadata:{email}, active_users, gw:track:{session}, token:info:{jti},
-    ///       gw:session:{session}, gw:user_sessions:{email}, gw:oauth_seen:{email}, the session id
+    ///       gw:session:{session}, gw:user_sessions:{email}, gw:oauth_seen:{email}, the session id,
+    ///       then the `AdminIndex` keys sessions, session_expiry, session_owner, active_users,
+    ///       active_until
     /// ARGV: session id ("" = check only), email, auth method, token name, now,
     ///       active-user TTL, tracking interval, JWT_REQUIRE_OAUTH_WITHIN seconds (0 = off)
     ///
     /// For OAuth2 sessions it also keeps the session index (`SessionIndex`): the session's
     /// owner, as long as OAuth2 Proxy keeps the session, because OAuth2 Proxy encrypts it.
+    /// Every tracking write also keeps the admin indexes (`AdminIndex`: the user's last access
+    /// and listing end, the session's first sighting, expiry and owner), in this same script
+    /// call, so the admin views stay current without a round trip more on any request.
     static let script = RedisScript(
         """
         local method = ARGV[3]
@@ -59,14 +64,22 @@ enum Tracking {
           expire_at = now + remaining, session_ttl = ttl, session_count = redis.call('SCARD', KEYS[3]), auth_method = method}
         if method == 'jwt' then meta.token_name = ARGV[4] end
         redis.call('SET', KEYS[4], cjson.encode(meta), 'EX', remaining)
+        redis.call('ZADD', KEYS[15], now, ARGV[2])
+        redis.call('ZADD', KEYS[16], now + remaining, ARGV[2])
         if method == 'oauth2' then
           local life = redis.call('TTL', KEYS[11])
+          local present = life ~= -2
           if life < 1 then life = ttl end
           redis.call('HSET', KEYS[8], 'email', ARGV[2])
           redis.call('HSETNX', KEYS[8], 'first_seen', now)
           redis.call('EXPIRE', KEYS[8], life)
           redis.call('SADD', KEYS[9], ARGV[1])
           if redis.call('TTL', KEYS[9]) < life then redis.call('EXPIRE', KEYS[9], life) end
+          if present then
+            redis.call('ZADD', KEYS[12], 'NX', now, ARGV[1])
+            redis.call('ZADD', KEYS[13], now + life, ARGV[1])
+            redis.call('HSET', KEYS[14], ARGV[1], ARGV[2])
+          end
         end
         if method == 'jwt' then
           redis.call('SADD', KEYS[5], ARGV[2])
@@ -135,7 +148,8 @@ enum Tracking {
             "revoked:token:\(jti)", "active_user_deleted:\(email)", "active_user:\(email)",
             "active_user_metadata:\(email)", "active_users", "gw:track:\(method.rawValue):\(email):\(session)",
             "token:info:\(jti)", SessionIndex.key(session), SessionIndex.userKey(email), SessionIndex.oauthSeenKey(email),
-            session,
+            session, AdminIndex.sessions, AdminIndex.sessionExpiry, AdminIndex.sessionOwner, AdminIndex.activeUsers,
+            AdminIndex.activeUntil,
         ]
         let arguments = [
             session, email, method.rawValue, tokenName, String(context.now), String(context.config.activeUserTTL),
