@@ -62,8 +62,13 @@ struct IndexCursor: Equatable {
 
     /// The `cursor` query parameter; nil when absent, 400 when not a value this API returned.
     static func parse(_ request: Request) throws(APIError) -> IndexCursor? {
-        guard let text = request.queryValue("cursor"), !text.isEmpty else { return nil }
         let invalid = APIError.badRequest("cursor must be a value returned as next_cursor", code: "invalid_cursor")
+        guard let text = request.queryValue("cursor") else {
+            // Present but not decodable (bad percent-encoding) is not "absent".
+            if request.query.split(separator: "&").contains(where: { $0.hasPrefix("cursor=") }) { throw invalid }
+            return nil
+        }
+        guard !text.isEmpty else { return nil }
         let parts = text.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
         guard text.utf8.count <= 700, parts.count == 2, let score = Int64(parts[0]),
             let bytes = Base64URL.decode(parts[1]), let member = String(validating: bytes, as: UTF8.self)

@@ -127,13 +127,13 @@ enum SessionAdmin {
             index += 2
         }
         // A session ended by a sign-out (OAuth2 Proxy deletes its key; the gateway does not see
-        // it) stays in the index until a page or the cleanup drops it: checked here, one
-        // pipelined EXISTS per session.
-        let exists = live.isEmpty ? [] : try context.redis.pipeline(live.map { ["EXISTS", $0] })
+        // it) stays in the index until a page or the cleanup drops it: checked here with one
+        // EXISTS per 100 sessions, and one per session only in a group that lost some.
+        let present = try existing(live, redis: context.redis)
         var perUser: [String: Int] = [:]
         var unattributed = 0
         var total = 0
-        for (key, present) in zip(live, exists) where present.integer == 1 {
+        for (key, exists) in zip(live, present) where exists {
             total += 1
             if let email = owners[key] { perUser[email, default: 0] += 1 } else { unattributed += 1 }
         }
@@ -143,6 +143,27 @@ enum SessionAdmin {
             "unattributed_sessions": JSON(unattributed),
         ]
         return .json(200, body.text)
+    }
+
+    /// Which of these keys exist, in two pipelined round trips at most: a multi-key EXISTS per
+    /// group of 100 (its count tells whether all exist), then one EXISTS per key of a group
+    /// that lost some.
+    static func existing(_ keys: [String], redis: RedisClient) throws(RedisError) -> [Bool] {
+        guard !keys.isEmpty else { return [] }
+        let group = 100
+        let starts = Array(stride(from: 0, to: keys.count, by: group))
+        let counts = try redis.pipeline(starts.map { ["EXISTS"] + keys[$0..<min($0 + group, keys.count)] })
+        var result = [Bool](repeating: true, count: keys.count)
+        var unsure: [Int] = []
+        for (start, count) in zip(starts, counts) {
+            if case .error(let message) = count { throw .server(message) }
+            let end = min(start + group, keys.count)
+            if count.integer != Int64(end - start) { unsure += Array(start..<end) }
+        }
+        guard !unsure.isEmpty else { return result }
+        let replies = try redis.pipeline(unsure.map { ["EXISTS", keys[$0]] })
+        for (index, reply) in zip(unsure, replies) { result[index] = reply.integer == 1 }
+        return result
     }
 
     // MARK: - Changing

@@ -18,7 +18,8 @@ ADMIN_PATHS = [
 ADMINS = ("root@example.com", "admin@example.com", "someone@admins.example.org")
 GATEWAY_ENDPOINTS = [
     ("GET", "/api/admin/redis/cleanup/preview"), ("POST", "/api/admin/redis/cleanup"),
-    ("GET", "/api/admin/redis/cleanup/logs"),
+    ("GET", "/api/admin/redis/cleanup/logs"), ("GET", "/api/admin/redis/cleanup/job"),
+    ("POST", "/api/admin/redis/cleanup/cancel"),
 ]
 MANAGE = "/api/admin/manage"
 
@@ -229,8 +230,36 @@ def test_cleanup_endpoints_are_for_admins_only(stack, email, method, path):
     refused = stack.sign_in(email).request(method, stack.url(path), headers=forged)
     assert refused.status_code == 403
     assert refused.json()["code"] == "not_admin"
+    # Admins get the answer: a started job is 202, a second one while it runs (or a cancel with
+    # none running) 409 with its code.
+    allowed = {"POST": (202, 409)}.get(method, (200,))
     for admin in ADMINS:
-        assert stack.sign_in(admin).request(method, stack.url(path)).status_code == 200, admin
+        answer = stack.sign_in(admin).request(method, stack.url(path))
+        assert answer.status_code in allowed, (admin, answer.text)
+    wait_for_job(stack, stack.sign_in("root@example.com"))
+
+
+def wait_for_job(stack, admin, started=None, timeout=60):
+    """Waits until the cleanup job (the one `started`, if given) has ended; returns its state."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        job = admin.get(stack.url("/api/admin/redis/cleanup/job")).json()["job"]
+        if job is None or (job["state"] != "running" and (started is None or job["cleanup_id"] == started)):
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"cleanup job still running after {timeout}s: {job}")
+
+
+def run_cleanup(stack, admin):
+    """Starts a cleanup job (waiting for a running one first) and waits for its end."""
+    wait_for_job(stack, admin)
+    started = admin.post(stack.url("/api/admin/redis/cleanup"))
+    assert started.status_code == 202, started.text
+    body = started.json()
+    assert body["state"] == "running" and body["job"]["executed_by"]
+    job = wait_for_job(stack, admin, body["cleanup_id"])
+    assert job["state"] == "done", job
+    return job
 
 
 def plant_orphans(r, tag):
@@ -245,37 +274,47 @@ def plant_orphans(r, tag):
     return users
 
 
-def test_cleanup_preview_run_and_logs(stack):
+def test_cleanup_preview_shows_expired_tokens_from_the_index(stack, email):
+    """A token whose lifetime ends: Redis drops its record (TTL), its id stays in the owner's
+    set; the preview (reading the indexes, not the keyspace) lists it, exactly counted."""
+    browser = stack.sign_in(email)
+    short = browser.post(stack.url("/api/token/generate"), json={"token_name": "short", "expires_in": 1}).json()["token_id"]
+    kept = browser.post(stack.url("/api/token/generate"), json={"token_name": "kept"}).json()["token_id"]
+    deadline = time.time() + 10
+    while stack.redis.exists(f"token:info:{short}") and time.time() < deadline:
+        time.sleep(0.1)  # Redis expires the record by its TTL
+    assert not stack.redis.exists(f"token:info:{short}")
+    admin = stack.sign_in("admin@example.com")
+    preview = admin.get(stack.url("/api/admin/redis/cleanup/preview")).json()
+    token_targets = {(t["user_email"], t["token_id"]) for t in preview["targets"]["orphaned_jwt_token_ids"]}
+    assert (email, short) in token_targets and (email, kept) not in token_targets
+    assert preview["counts"]["orphaned_jwt_token_ids"] >= 1 and preview["keyspace_keys"] > 0
+    assert preview["config"]["log_retention_days"] == 30
+    assert stack.redis.sismember(f"user:tokens:{email}", short)  # the preview changes nothing
+
+    job = run_cleanup(stack, admin)
+    assert not stack.redis.sismember(f"user:tokens:{email}", short)
+    assert stack.redis.sismember(f"user:tokens:{email}", kept)
+    assert ("orphaned_jwt_token_id", email, short) in {
+        (i["type"], i.get("user_email"), i.get("token_id")) for i in job["log"]["deleted_items"]}
+
+
+def test_cleanup_job_removes_lua_era_leftovers_and_keeps_a_log(stack):
+    """Data written by the Lua gateway (no index entries): the job's keyspace pass finds it."""
     tag = uuid.uuid4().hex[:8]
     users = plant_orphans(stack.redis, tag)
     admin = stack.sign_in("admin@example.com")
-
-    preview = admin.get(stack.url("/api/admin/redis/cleanup/preview")).json()
-    assert preview["preview"] is True
-    token_targets = {(t["user_email"], t["token_id"]) for t in preview["targets"]["orphaned_jwt_token_ids"]}
-    assert (users["mixed"], "gone-" + tag) in token_targets
-    assert (users["mixed"], "kept-" + tag) not in token_targets
-    assert {(users["allgone"], "gone1-" + tag), (users["allgone"], "gone2-" + tag)} <= token_targets
-    assert f"user:tokens:{users['allgone']}" in preview["targets"]["empty_token_sets"]
-    assert f"user:tokens:{users['mixed']}" not in preview["targets"]["empty_token_sets"]
-    metadata = {t["user_email"] for t in preview["targets"]["orphaned_metadata"]}
-    assert users["meta"] in metadata and users["live"] not in metadata
-    stale = {t["user_email"] for t in preview["targets"]["stale_active_users"]}
-    assert users["meta"] in stale and users["live"] not in stale
-    assert preview["counts"]["total"] >= 5
-    assert preview["config"]["log_retention_days"] == 30
-    # The preview changes nothing.
-    assert stack.redis.exists(f"active_user_metadata:{users['meta']}")
-
-    ran = admin.post(stack.url("/api/admin/redis/cleanup"))
-    assert ran.status_code == 200
-    result = ran.json()
-    assert result["executed_by"] == "admin@example.com" and result["manual"] is True
+    job = run_cleanup(stack, admin)
+    result = job["log"]
+    assert job["processed"] > 0 and job["processed"] <= job["total"]
+    assert result["executed_by"] == "admin@example.com" and result["manual"] is True and result["cancelled"] is False
     assert result["results"]["orphaned_jwt_token_ids_deleted"] >= 3
     assert result["results"]["empty_token_sets_deleted"] >= 1
     assert result["results"]["orphaned_metadata_deleted"] >= 1
     assert result["results"]["stale_active_users_removed"] >= 1
-    assert result["total_deleted"] == sum(result["results"].values())
+    counted = ("orphaned_jwt_token_ids_deleted", "orphaned_metadata_deleted", "empty_token_sets_deleted",
+               "stale_active_users_removed", "stale_sessions_removed")
+    assert result["total_deleted"] == sum(result["results"][k] for k in counted)
     items = {(i["type"], i.get("user_email"), i.get("token_id")) for i in result["deleted_items"]}
     assert ("orphaned_jwt_token_id", users["mixed"], "gone-" + tag) in items
     assert ("empty_token_set", users["allgone"], None) in items
@@ -288,11 +327,14 @@ def test_cleanup_preview_run_and_logs(stack):
     assert not r.exists(f"active_user_metadata:{users['meta']}")
     assert r.exists(f"active_user_metadata:{users['live']}")
     assert not r.sismember("active_users", users["meta"]) and r.sismember("active_users", users["live"])
+    # The live Lua-era user is now in the gateway's active-user index.
+    listed = admin.get(stack.url("/api/admin/sessions/active-users")).json()["active_users"]
+    assert users["live"] in {u["email"] for u in listed}
 
-    cleanup_id = result["cleanup_id"]
+    cleanup_id = job["cleanup_id"]
     ttl = r.ttl(f"cleanup:log:{cleanup_id}")
     assert 30 * 86400 - 60 < ttl <= 30 * 86400
-    assert r.zscore("cleanup:logs", cleanup_id) == result["executed_at"]
+    assert r.zscore("cleanup:logs", cleanup_id) == result["timestamp"]
 
     logs = admin.get(stack.url("/api/admin/redis/cleanup/logs")).json()
     assert logs["retention_days"] == 30 and logs["total_logs"] == len(logs["logs"])
@@ -304,11 +346,40 @@ def test_cleanup_preview_run_and_logs(stack):
                for e in entries)
 
 
+def test_one_cleanup_job_at_a_time_across_hosts_and_cancel(stack):
+    """Two gateway instances on one Redis: while a job runs (started on one), the other refuses
+    a second one; a cancel stops it after its batch with a log of what it did."""
+    r = stack.redis
+    # Enough keys that the job is still running when the second host asks.
+    pipe = r.pipeline(transaction=False)
+    for n in range(100_000):
+        pipe.set(f"unrelated:cancel-test:{n}", "x", ex=600)
+    pipe.execute()
+    admin = stack.sign_in("admin@example.com")
+    wait_for_job(stack, admin)
+    from conftest import sibling_stack
+    with sibling_stack(stack, "cleanup-lock") as other:
+        started = admin.post(stack.url("/api/admin/redis/cleanup")).json()
+        refused = other.sign_in("root@example.com").post(other.url("/api/admin/redis/cleanup"))
+        assert refused.status_code == 409 and refused.json()["code"] == "cleanup_running"
+        assert refused.json()["job"]["cleanup_id"] == started["cleanup_id"]
+        cancelled = other.sign_in("root@example.com").post(other.url("/api/admin/redis/cleanup/cancel"))
+        assert cancelled.status_code == 202 and cancelled.json()["cleanup_id"] == started["cleanup_id"]
+    job = wait_for_job(stack, admin, started["cleanup_id"])
+    assert job["state"] == "cancelled" and job["log"]["cancelled"] is True
+    assert job["processed"] < job["total"]
+    assert not r.exists("gw:cleanup:job:lock")
+    assert admin.post(stack.url("/api/admin/redis/cleanup/cancel")).status_code == 409
+    keys = list(r.scan_iter(match="unrelated:cancel-test:*", count=5000))
+    for start in range(0, len(keys), 5000):
+        r.delete(*keys[start:start + 5000])
+
+
 def test_cleanup_ids_are_unique_and_old_log_entries_trimmed(stack):
     stack.redis.zadd("cleanup:logs", {"ancient": time.time() - 31 * 86400})
     admin = stack.sign_in("root@example.com")
-    ids = {admin.post(stack.url("/api/admin/redis/cleanup")).json()["cleanup_id"] for _ in range(5)}
-    assert len(ids) == 5
+    ids = {run_cleanup(stack, admin)["cleanup_id"] for _ in range(3)}
+    assert len(ids) == 3
     assert stack.redis.zscore("cleanup:logs", "ancient") is None
     listed = [log["cleanup_id"] for log in admin.get(stack.url("/api/admin/redis/cleanup/logs")).json()["logs"]]
     assert ids <= set(listed)
