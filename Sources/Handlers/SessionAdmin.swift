@@ -56,7 +56,7 @@ enum SessionAdmin {
         func page(after position: IndexCursor?, size: Int) throws -> ([JSON], IndexCursor?) {
             try IndexPage.page(
                 AdminIndex.activeUsers, after: position, limit: size, redis: context.redis,
-                resolve: { entries in try activeUserEntries(entries.map(\.member), context: context) },
+                resolve: { entries in try activeUserEntries(entries, context: context) },
                 stale: { entries in
                     let emails = entries.map(\.member)
                     _ = try context.redis.pipeline([["ZREM", AdminIndex.activeUsers] + emails, ["ZREM", AdminIndex.activeUntil] + emails])
@@ -82,7 +82,10 @@ enum SessionAdmin {
     }
 
     /// What the active-user list shows for these users (nil: neither active nor banned any more).
-    static func activeUserEntries(_ emails: [String], context: Context) throws -> [JSON?] {
+    /// `last_access` as the tracker recorded it; the index's (the list's order) where the
+    /// metadata has none (written by hand or by an older tracker).
+    static func activeUserEntries(_ entries: [IndexPage.Entry], context: Context) throws -> [JSON?] {
+        let emails = entries.map(\.member)
         let commands = emails.flatMap { email in
             [["GET", "active_user_metadata:\(email)"], ["SCARD", "active_user:\(email)"], ["TTL", "active_user:\(email)"],
              ["TTL", "active_user_deleted:\(email)"], ["GET", "active_user_deleted:\(email)"]]
@@ -96,7 +99,7 @@ enum SessionAdmin {
             let isBanned = banTTL != -2
             guard sessionTTL != -2 || isBanned else { return nil }
             let bannedAt = reply[4].integer
-            let lastAccess = number(metadata["last_access"]) ?? (sessionTTL == -2 ? bannedAt : nil) ?? 0
+            let lastAccess = number(metadata["last_access"]) ?? (sessionTTL == -2 ? bannedAt : nil) ?? entries[index].score
             return [
                 "email": .string(email), "session_count": .int(reply[1].integer ?? 0),
                 "created_at": .int(number(metadata["created_at"]) ?? (sessionTTL == -2 ? bannedAt : nil) ?? 0),

@@ -7,6 +7,7 @@ UI_SCREENSHOTS_TO_DOCS=1 they are also copied to docs/screenshots/ for the READM
 """
 
 import os
+import time
 import shutil
 import uuid
 from pathlib import Path
@@ -408,9 +409,9 @@ def test_admin_previews_runs_cancels_and_reads_a_cleanup(stack, browsers):
     # The preview reads the indexes: a token whose lifetime ended (Redis dropped its record).
     owner = fresh_email("expiring")
     short = stack.mint(owner, token_name="short", expires_in=1)["token_id"]
-    deadline = __import__("time").time() + 10
-    while stack.redis.exists(f"token:info:{short}") and __import__("time").time() < deadline:
-        __import__("time").sleep(0.1)  # Redis expires the record by its TTL
+    deadline = time.time() + 10
+    while stack.redis.exists(f"token:info:{short}") and time.time() < deadline:
+        time.sleep(0.1)  # Redis expires the record by its TTL
     # The run's keyspace pass finds what the Lua gateway left (never indexed).
     orphan = fresh_email("orphan")
     stack.redis.sadd(f"user:tokens:{orphan}", str(uuid.uuid4()))
