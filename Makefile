@@ -5,7 +5,8 @@ SHELL := /bin/bash
 help:
 	@echo "make run     install what is missing, build, start the whole stack on 127.0.0.1 (Ctrl-C stops it)"
 	@echo "make stop    stop a stack started with 'make run' (from another terminal)"
-	@echo "make test    unit tests (swift test) and end-to-end tests through nginx with real services"
+	@echo "make test    lint (swift format, file sizes), unit tests (swift test), end-to-end tests through nginx"
+	@echo "make lint    swift format lint --strict and the 400-line limit (scripts/lint)"
 	@echo "make build   release build of the workers"
 	@echo "make deps    install apt packages and the Python venv"
 	@echo "make bench   measure the gateway's own cost with wrk (BENCH_ARGS=--help for options)"
@@ -23,11 +24,14 @@ run: build
 stop:
 	@scripts/stack stop
 
-test: build
+lint:
+	scripts/lint
+
+test: build lint
 	swift test
 	.venv/bin/python -m pytest -q Tests/e2e
 
-.PHONY: help deps build run stop test
+.PHONY: help deps build run stop lint test
 
 bench: build
 	@WITH_BENCH=1 scripts/install-deps

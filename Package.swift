@@ -1,6 +1,11 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+// Layers, each depending only on the ones above it (docs/architecture.md):
+//   GatewayCore   Redis client and revocation watch, JSON, crypto + JWT, OAuth2 Proxy cookie,
+//                 configuration, clock, the error type; no HTTP
+//   FCGIRuntime   the FastCGI server: sockets, threads, Request/Response, supervisor
+//   Handlers      the route table, access policy and the handlers, in folders by topic
 let package = Package(
     name: "llm-gateway",
     platforms: [.macOS(.v14)],
@@ -17,27 +22,31 @@ let package = Package(
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
 
-        // The FastCGI runtime: sockets, threads, Request/Response, CGI mode.
+        .target(
+            name: "GatewayCore",
+            dependencies: ["CHiredis", "COpenSSL", .product(name: "Logging", package: "swift-log")]
+        ),
         .target(
             name: "FCGIRuntime",
-            dependencies: ["CFCGI", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["CFCGI", "GatewayCore", .product(name: "Logging", package: "swift-log")]
         ),
-        // Handlers (one per former Lua module) and their shared parts.
         .target(
             name: "Handlers",
-            dependencies: [
-                "FCGIRuntime", "CHiredis", "COpenSSL",
-                .product(name: "Logging", package: "swift-log"),
-            ]
+            dependencies: ["GatewayCore", "FCGIRuntime", .product(name: "Logging", package: "swift-log")]
         ),
-        .executableTarget(name: "gateway-worker", dependencies: ["Handlers", "FCGIRuntime"]),
-        .executableTarget(name: "dev-identity", dependencies: ["Handlers", "FCGIRuntime"]),
-        .testTarget(name: "GatewayTests", dependencies: ["Handlers", "FCGIRuntime"]),
+        .executableTarget(name: "gateway-worker", dependencies: ["Handlers", "GatewayCore", "FCGIRuntime"]),
+        // The development stand-in for OAuth2 Proxy: no handler code.
+        .executableTarget(name: "dev-identity", dependencies: ["GatewayCore", "FCGIRuntime"]),
+        .testTarget(name: "GatewayTests", dependencies: ["Handlers", "GatewayCore", "FCGIRuntime"]),
         // libFuzzer targets (scripts/fuzz builds them with -sanitize=fuzzer -DFUZZING); a plain
         // build is a replayer of saved inputs (Fuzz/corpus).
         .executableTarget(
-            name: "gateway-fuzz", dependencies: ["Handlers", "FCGIRuntime", .product(name: "Logging", package: "swift-log")],
-            path: "Fuzz/Sources"),
+            name: "gateway-fuzz",
+            dependencies: [
+                "Handlers", "GatewayCore", "FCGIRuntime", .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Fuzz/Sources"
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

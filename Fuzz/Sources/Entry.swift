@@ -7,16 +7,16 @@ import Foundation
 struct Entry {
     static func main() {
         #if FUZZING
-        let name = ProcessInfo.processInfo.environment["FUZZ_TARGET"] ?? ""
-        guard FuzzTargets.all[name] != nil else {
-            print("FUZZ_TARGET must be one of \(FuzzTargets.all.keys.sorted())")
-            exit(2)
-        }
-        var argc = CommandLine.argc
-        var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
-        exit(LLVMFuzzerRunDriver(&argc, &argv, fuzzOneInput))
+            let name = ProcessInfo.processInfo.environment["FUZZ_TARGET"] ?? ""
+            guard FuzzTargets.all[name] != nil else {
+                print("FUZZ_TARGET must be one of \(FuzzTargets.all.keys.sorted())")
+                exit(2)
+            }
+            var argc = CommandLine.argc
+            var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
+            exit(LLVMFuzzerRunDriver(&argc, &argv, fuzzOneInput))
         #else
-        replay()
+            replay()
         #endif
     }
 
@@ -45,17 +45,18 @@ struct Entry {
 }
 
 #if FUZZING
-/// libFuzzer's driver (compiler-rt's libFuzzer, linked by -sanitize=fuzzer).
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(
-    _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
-) -> CInt
+    // swift-format-ignore: AlwaysUseLowerCamelCase
+    /// libFuzzer's driver (compiler-rt's libFuzzer, linked by -sanitize=fuzzer), under its C name.
+    @_silgen_name("LLVMFuzzerRunDriver")
+    func LLVMFuzzerRunDriver(
+        _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+        _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+    ) -> CInt
 
-let selectedTarget = FuzzTargets.all[ProcessInfo.processInfo.environment["FUZZ_TARGET"] ?? ""]
+    let selectedTarget = FuzzTargets.all[ProcessInfo.processInfo.environment["FUZZ_TARGET"] ?? ""]
 
-func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    selectedTarget?(data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? [])
-    return 0
-}
+    func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+        selectedTarget?(data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? [])
+        return 0
+    }
 #endif

@@ -1,4 +1,5 @@
 import FCGIRuntime
+import GatewayCore
 import Handlers
 import Logging
 

@@ -118,7 +118,7 @@ public final class Supervisor {
 
         let argv = arguments.map { strdup($0) } + [nil]
         let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { (argv + envp).forEach { free($0) } }
+        defer { for pointer in argv + envp { free(pointer) } }
         var pid = pid_t()
         let result = posix_spawn(&pid, "/proc/self/exe", nil, &attributes, argv, envp)
         if result != 0 { throw RuntimeError.system(call: "posix_spawn", code: result) }

@@ -1,5 +1,5 @@
 import FCGIRuntime
-import Handlers
+import GatewayCore
 import Logging
 
 /// DEVELOPMENT ONLY: a stand-in for OAuth2 Proxy that speaks its interface byte for byte
@@ -80,20 +80,24 @@ final class DevIdentity: Responder {
             return .json(503, #"{"error":"Redis unavailable: session not created"}"#)
         }
         logger.info("dev sign-in", metadata: ["user.email": "\(email)"])
-        return Response(status: 302, headers: [
-            ("Location", DevIdentity.safeRedirect(form["rd"])),
-            ("Set-Cookie", cookieHeader(value: session.cookieValue, maxAge: settings.cookieExpire)),
-        ])
+        return Response(
+            status: 302,
+            headers: [
+                ("Location", DevIdentity.safeRedirect(form["rd"])),
+                ("Set-Cookie", cookieHeader(value: session.cookieValue, maxAge: settings.cookieExpire)),
+            ])
     }
 
     private func signOut(_ request: Request) -> Response {
         if let ticket = ticket(request) {
             _ = try? redis.command("DEL", ticket.id)
         }
-        return Response(status: 302, headers: [
-            ("Location", DevIdentity.safeRedirect(request.queryValue("rd"))),
-            ("Set-Cookie", cookieHeader(value: "", maxAge: 0)),
-        ])
+        return Response(
+            status: 302,
+            headers: [
+                ("Location", DevIdentity.safeRedirect(request.queryValue("rd"))),
+                ("Set-Cookie", cookieHeader(value: "", maxAge: 0)),
+            ])
     }
 
     private func cookieHeader(value: String, maxAge: Int64) -> String {
@@ -152,7 +156,7 @@ enum DevSession {
         let id = settings.cookieName + "-" + Hex.encode(Crypto.randomBytes(16))
         let secret = Crypto.randomBytes(16)
         let cookie = OAuth2Cookie.makeCookieValue(
-            sessionID: id, ticketSecret: secret, name: settings.cookieName, secret: settings.cookieSecret, now: Context.unixTime())
+            sessionID: id, ticketSecret: secret, name: settings.cookieName, secret: settings.cookieSecret, now: Clock.system.unixSeconds())
         return Created(id: id, storedValue: encrypt(email, secret: secret), cookieValue: cookie)
     }
 

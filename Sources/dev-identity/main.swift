@@ -1,6 +1,6 @@
 import FCGIRuntime
 import Foundation
-import Handlers
+import GatewayCore
 import Logging
 
 // DEVELOPMENT ONLY. A stand-in for OAuth2 Proxy (see DevIdentity.swift). It refuses to start
@@ -16,8 +16,9 @@ func fail(_ message: String) -> Never {
 }
 
 guard environment["GATEWAY_DEV_RUN"] == "1" else {
-    fail("refusing to start: this is the development identity service (anyone can sign in as anyone). "
-        + "Set GATEWAY_DEV_RUN=1 for a local run or tests; production uses OAuth2 Proxy.")
+    fail(
+        "refusing to start: this is the development identity service (anyone can sign in as anyone). "
+            + "Set GATEWAY_DEV_RUN=1 for a local run or tests; production uses OAuth2 Proxy.")
 }
 guard let secret = environment["OAUTH2_PROXY_COOKIE_SECRET"], secret.utf8.count >= 16 else {
     fail("configuration error: OAUTH2_PROXY_COOKIE_SECRET is required (at least 16 bytes)")

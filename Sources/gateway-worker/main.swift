@@ -1,5 +1,6 @@
 import FCGIRuntime
 import Foundation
+import GatewayCore
 import Handlers
 import Logging
 

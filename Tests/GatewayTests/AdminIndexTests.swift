@@ -3,6 +3,7 @@ import Glibc
 import Logging
 import Testing
 
+@testable import GatewayCore
 @testable import Handlers
 
 /// The admin indexes (`AdminIndex`) through the Router against a real redis-server: kept by
@@ -29,7 +30,8 @@ struct AdminIndexTests {
         ]
         if let session {
             let cookie = OAuth2Cookie.makeCookieValue(
-                sessionID: session, ticketSecret: Array(repeating: 1, count: 16), name: "_oauth2_proxy", secret: Array("unused".utf8), now: 1_700_000_000)
+                sessionID: session, ticketSecret: Array(repeating: 1, count: 16), name: "_oauth2_proxy", secret: Array("unused".utf8),
+                now: 1_700_000_000)
             params["HTTP_COOKIE"] = "_oauth2_proxy=\(cookie)"
         }
         let response = router.respond(to: Request(params: params, body: Array(body.utf8)))
@@ -44,8 +46,11 @@ struct AdminIndexTests {
 
     /// Runs a whole cleanup job on this thread and returns its log record.
     func runJob() throws -> JSON {
-        let id = try #require(try CleanupJob.start(executedBy: "root@example.com", manual: true, redis: client, now: Context.unixTime()))
-        return try #require(CleanupJob.run(id: id, executedBy: "root@example.com", manual: true, config: config, redis: client, logger: Logger(label: "test")))
+        let id = try #require(
+            try CleanupJob.start(executedBy: "root@example.com", manual: true, redis: client, now: Clock.system.unixSeconds()))
+        return try #require(
+            CleanupJob.run(
+                id: id, executedBy: "root@example.com", manual: true, config: config, redis: client, logger: Logger(label: "test")))
     }
 
     static func sessionKey(_ n: Int) -> String { "_oauth2_proxy-" + String(format: "%032x", n) }
@@ -67,7 +72,8 @@ struct AdminIndexTests {
         var cursor: String?
         var page = 0
         repeat {
-            let (status, body) = try call("GET", "/api/admin/tokens?limit=7" + (cursor.map { "&cursor=\($0)" } ?? ""), as: "root@example.com")
+            let (status, body) = try call(
+                "GET", "/api/admin/tokens?limit=7" + (cursor.map { "&cursor=\($0)" } ?? ""), as: "root@example.com")
             #expect(status == 200)
             let ids = (body["tokens"]?.arrayValue ?? []).compactMap { $0["token_id"]?.stringValue }
             cursor = body["next_cursor"]?.stringValue
@@ -80,8 +86,15 @@ struct AdminIndexTests {
             _ = try generate("other\(page)@example.com")
             let unseen = present.filter { !seen.contains($0) && !removedLater.contains($0) }
             if let victim = unseen.last {
-                let record = try #require(try TokenStore.find(victim, context: Context(config: config, redis: writer, logger: Logger(label: "t"), now: Context.unixTime(), identity: nil)))
-                try TokenStore.revoke([record], context: Context(config: config, redis: writer, logger: Logger(label: "t"), now: Context.unixTime(), identity: nil))
+                let record = try #require(
+                    try TokenStore.find(
+                        victim,
+                        context: Context(
+                            config: config, redis: writer, logger: Logger(label: "t"), now: Clock.system.unixSeconds(), identity: nil)))
+                try TokenStore.revoke(
+                    [record],
+                    context: Context(
+                        config: config, redis: writer, logger: Logger(label: "t"), now: Clock.system.unixSeconds(), identity: nil))
                 removedLater.insert(victim)
             }
         } while cursor != nil && page < 100
@@ -93,7 +106,8 @@ struct AdminIndexTests {
 
     @Test func cursorsAreValidatedAndOnlyOurOwnAreAccepted() throws {
         for bad in ["abc", "12", ".", "x.YQ", "1.***", "1.%FF", String(repeating: "1", count: 800) + ".YQ"] {
-            for path in ["/api/admin/tokens", "/api/admin/sessions", "/api/admin/sessions/active-users", "/api/admin/tokens/a@example.com"] {
+            for path in ["/api/admin/tokens", "/api/admin/sessions", "/api/admin/sessions/active-users", "/api/admin/tokens/a@example.com"]
+            {
                 let (status, body) = try call("GET", "\(path)?limit=5&cursor=\(bad)", as: "root@example.com")
                 #expect(status == 400 && body["code"] == "invalid_cursor", "\(path) \(bad)")
             }
@@ -110,7 +124,7 @@ struct AdminIndexTests {
         // The record of `expiring` reaches its end: Redis drops it (as its TTL would) and its
         // `expires_at` lies in the past.
         _ = try client.command("DEL", "token:info:\(expiring)")
-        _ = try client.command("ZADD", AdminIndex.tokenExpiry, String(Context.unixTime() - 5), "\(expiring) sum@example.com")
+        _ = try client.command("ZADD", AdminIndex.tokenExpiry, String(Clock.system.unixSeconds() - 5), "\(expiring) sum@example.com")
         let (_, list) = try call("GET", "/api/admin/tokens?limit=1", as: "root@example.com")
         #expect(list["summary"] == ["total": 7, "active": 5, "expired": 1, "revoked": 1])
         #expect(list["tokens"]?.arrayValue?.count == 1)
@@ -139,13 +153,15 @@ struct AdminIndexTests {
         #expect(stats["total_sessions"] == 2 && stats["user_sessions"] == ["amy@example.com": 1, "bob@example.com": 1])
         let (_, page) = try call("GET", "/api/admin/sessions?limit=1", as: "root@example.com")
         #expect(page["sessions"]?.arrayValue?.count == 1)
-        let (_, rest) = try call("GET", "/api/admin/sessions?limit=5&cursor=\(page["next_cursor"]?.stringValue ?? "")", as: "root@example.com")
+        let (_, rest) = try call(
+            "GET", "/api/admin/sessions?limit=5&cursor=\(page["next_cursor"]?.stringValue ?? "")", as: "root@example.com")
         #expect(rest["sessions"]?.arrayValue?.count == 1 && rest["next_cursor"] == .null)
         #expect(try client.command("ZSCORE", AdminIndex.sessions, Self.sessionKey(2)) == .null)  // the reader dropped it
 
         var (_, users) = try call("GET", "/api/admin/sessions/active-users?limit=10", as: "root@example.com")
         #expect(users["total"] == 2 && users["banned_count"] == 0)
-        let (status, _) = try call("POST", "/api/admin/sessions/revoke-user", as: "root@example.com", body: #"{"user_email":"amy@example.com"}"#)
+        let (status, _) = try call(
+            "POST", "/api/admin/sessions/revoke-user", as: "root@example.com", body: #"{"user_email":"amy@example.com"}"#)
         #expect(status == 200)
         (_, users) = try call("GET", "/api/admin/sessions/active-users?limit=10", as: "root@example.com")
         #expect(users["total"] == 2 && users["banned_count"] == 1)
@@ -168,7 +184,8 @@ struct AdminIndexTests {
         var emails: [String] = []
         var cursor: String?
         repeat {
-            let (_, body) = try call("GET", "/api/admin/sessions/active-users?limit=10" + (cursor.map { "&cursor=\($0)" } ?? ""), as: "root@example.com")
+            let (_, body) = try call(
+                "GET", "/api/admin/sessions/active-users?limit=10" + (cursor.map { "&cursor=\($0)" } ?? ""), as: "root@example.com")
             let page = (body["active_users"]?.arrayValue ?? []).compactMap { $0["email"]?.stringValue }
             cursor = body["next_cursor"]?.stringValue
             #expect(page.count == (cursor == nil ? 5 : 10))
@@ -188,9 +205,13 @@ struct AdminIndexTests {
     /// Data the Lua gateway wrote during a migration (no index entries) is found by the job's
     /// keyspace pass: its live data indexed, its leftovers removed as the old cleanup did.
     @Test func reconcileAdoptsLuaDataAndRemovesItsLeftovers() throws {
-        let now = Context.unixTime()
+        let now = Clock.system.unixSeconds()
         _ = try client.pipeline([
-            ["SET", "token:info:lua-1", #"{"token_id":"lua-1","user_email":"lua@example.com","token_name":"x","created_at":\#(now - 10),"expires_at":\#(now + 900).5}"#, "EX", "900"],
+            [
+                "SET", "token:info:lua-1",
+                #"{"token_id":"lua-1","user_email":"lua@example.com","token_name":"x","created_at":\#(now - 10),"expires_at":\#(now + 900).5}"#,
+                "EX", "900",
+            ],
             ["SADD", "user:tokens:lua@example.com", "lua-1", "lua-gone"],
             ["SADD", "user:tokens:gone@example.com", "gone-1"],
             ["SET", "revoked:token:lua-r", "1", "EX", "600"],
@@ -214,7 +235,8 @@ struct AdminIndexTests {
         #expect((tokens["tokens"]?.arrayValue ?? []).map { $0["token_id"] } == ["lua-1"])
         #expect(tokens["summary"] == ["total": 2, "active": 1, "expired": 0, "revoked": 1])
         let (_, users) = try call("GET", "/api/admin/sessions/active-users?limit=10", as: "root@example.com")
-        #expect((users["active_users"]?.arrayValue ?? []).compactMap { $0["email"]?.stringValue } == ["lua@example.com", "banned@example.com"])
+        #expect(
+            (users["active_users"]?.arrayValue ?? []).compactMap { $0["email"]?.stringValue } == ["lua@example.com", "banned@example.com"])
         #expect(users["banned_count"] == 1)
         let (_, stats) = try call("GET", "/api/admin/sessions/stats", as: "root@example.com")
         #expect(stats["total_sessions"] == 1 && stats["unattributed_sessions"] == 1)
@@ -224,8 +246,9 @@ struct AdminIndexTests {
     }
 
     @Test func oneJobAtATimeAndCancelStopsItWithALog() throws {
-        let first = try #require(try CleanupJob.start(executedBy: "a@example.com", manual: true, redis: client, now: Context.unixTime()))
-        #expect(try CleanupJob.start(executedBy: "b@example.com", manual: true, redis: writer, now: Context.unixTime()) == nil)
+        let first = try #require(
+            try CleanupJob.start(executedBy: "a@example.com", manual: true, redis: client, now: Clock.system.unixSeconds()))
+        #expect(try CleanupJob.start(executedBy: "b@example.com", manual: true, redis: writer, now: Clock.system.unixSeconds()) == nil)
         let (status, body) = try call("POST", "/api/admin/redis/cleanup", as: "root@example.com")
         #expect(status == 409 && body["code"] == "cleanup_running" && body["job"]?["cleanup_id"] == .string(first))
         let ttl = try #require(try client.command("TTL", CleanupJob.lockKey).integer)
@@ -233,7 +256,9 @@ struct AdminIndexTests {
 
         let (cancelled, _) = try call("POST", "/api/admin/redis/cleanup/cancel", as: "root@example.com")
         #expect(cancelled == 202)
-        let record = try #require(CleanupJob.run(id: first, executedBy: "a@example.com", manual: true, config: config, redis: client, logger: Logger(label: "test")))
+        let record = try #require(
+            CleanupJob.run(
+                id: first, executedBy: "a@example.com", manual: true, config: config, redis: client, logger: Logger(label: "test")))
         #expect(record["cancelled"] == true)
         let (_, job) = try call("GET", "/api/admin/redis/cleanup/job", as: "root@example.com")
         #expect(job["job"]?["state"] == "cancelled" && job["job"]?["log"]?["cleanup_id"] == .string(first))
@@ -243,9 +268,12 @@ struct AdminIndexTests {
     }
 
     @Test func aJobThatLostItsLockStopsAndShowsAsFailed() throws {
-        let id = try #require(try CleanupJob.start(executedBy: "a@example.com", manual: true, redis: client, now: Context.unixTime()))
+        let id = try #require(
+            try CleanupJob.start(executedBy: "a@example.com", manual: true, redis: client, now: Clock.system.unixSeconds()))
         _ = try writer.command("SET", CleanupJob.lockKey, "someone-else")  // its lock expired and another job took it
-        #expect(CleanupJob.run(id: id, executedBy: "a@example.com", manual: true, config: config, redis: client, logger: Logger(label: "test")) == nil)
+        #expect(
+            CleanupJob.run(id: id, executedBy: "a@example.com", manual: true, config: config, redis: client, logger: Logger(label: "test"))
+                == nil)
         #expect(try client.command("GET", CleanupJob.lockKey) == .string("someone-else"))
         let (_, job) = try call("GET", "/api/admin/redis/cleanup/job", as: "root@example.com")
         #expect(job["job"]?["state"] == "failed")

@@ -2,6 +2,7 @@ import FCGIRuntime
 import Logging
 import Testing
 
+@testable import GatewayCore
 @testable import Handlers
 
 /// LiteLLM admin checks, admin management and the Redis cleanup through the Router and the
@@ -68,7 +69,7 @@ struct AdminTests {
 
     @Test func scheduledTickRunsAsTheSystemOncePerInterval() throws {
         _ = try client.command("SET", "active_user_metadata:gone@example.com", "{}")
-        let context = Context(config: config, redis: client, logger: Logger(label: "test"), now: Context.unixTime(), identity: nil)
+        let context = Context(config: config, redis: client, logger: Logger(label: "test"), now: Clock.system.unixSeconds(), identity: nil)
         let id = try #require(try CleanupSchedule.tick(interval: 60, context: context))
         #expect(try client.command("EXISTS", "active_user_metadata:gone@example.com") == .integer(0))
         let record = try JSON.parse(try #require(try client.command("GET", "cleanup:log:\(id)").string))
@@ -88,8 +89,10 @@ struct AdminTests {
         _ = try client.command("SADD", "user:tokens:back@example.com", "t1")
         let reply = try client.eval(
             RedisCleanup.removeScript,
-            keys: ["active_user_metadata:back@example.com", "active_user:back@example.com",
-                   "user:tokens:back@example.com", "token:info:t1"],
+            keys: [
+                "active_user_metadata:back@example.com", "active_user:back@example.com",
+                "user:tokens:back@example.com", "token:info:t1",
+            ],
             arguments: ["", "t1"])
         #expect(reply == .array([.integer(0), .integer(2)]))
         #expect(try client.command("EXISTS", "active_user_metadata:back@example.com") == .integer(1))
@@ -98,8 +101,10 @@ struct AdminTests {
 
     @Test func cleanupWithRedisDownIs503() throws {
         redis.stop()
-        for (method, path) in [("GET", "/api/admin/redis/cleanup/preview"), ("POST", "/api/admin/redis/cleanup"),
-                               ("GET", "/api/admin/redis/cleanup/logs"), ("GET", "/api/admin/manage")] {
+        for (method, path) in [
+            ("GET", "/api/admin/redis/cleanup/preview"), ("POST", "/api/admin/redis/cleanup"),
+            ("GET", "/api/admin/redis/cleanup/logs"), ("GET", "/api/admin/manage"),
+        ] {
             let response = request(method, path, as: "root@example.com")
             #expect(response.status == 503)
             #expect(try json(response)["code"] == "redis_unavailable")

@@ -1,5 +1,6 @@
 import Testing
 
+@testable import GatewayCore
 @testable import Handlers
 
 struct CookieTests {
@@ -7,7 +8,8 @@ struct CookieTests {
     let id = "_oauth2_proxy-0123456789abcdef0123456789abcdef"
 
     func cookie(now: Int64 = 1_795_000_000) -> String {
-        OAuth2Cookie.makeCookieValue(sessionID: id, ticketSecret: Array(repeating: 7, count: 16), name: "_oauth2_proxy", secret: secret, now: now)
+        OAuth2Cookie.makeCookieValue(
+            sessionID: id, ticketSecret: Array(repeating: 7, count: 16), name: "_oauth2_proxy", secret: secret, now: now)
     }
 
     @Test func realFormatCookieYieldsTheSessionKey() {
@@ -31,7 +33,9 @@ struct CookieTests {
         parts[1] = "1795000001"
         let forged = parts.joined(separator: "|")
         #expect(OAuth2Cookie.sessionID(cookieHeader: "_oauth2_proxy=\(forged)", name: "_oauth2_proxy", secret: secret) == nil)
-        #expect(OAuth2Cookie.sessionID(cookieHeader: "_oauth2_proxy=\(forged)", name: "_oauth2_proxy", secret: Array("other-secret-xxxxxxxx".utf8)) == nil)
+        #expect(
+            OAuth2Cookie.sessionID(
+                cookieHeader: "_oauth2_proxy=\(forged)", name: "_oauth2_proxy", secret: Array("other-secret-xxxxxxxx".utf8)) == nil)
     }
 
     @Test func olderTwoPartTicketsAreRead() {

@@ -2,6 +2,7 @@ import FCGIRuntime
 import Logging
 import Testing
 
+@testable import GatewayCore
 @testable import Handlers
 
 /// Handlers through the Router against a real redis-server.
@@ -22,10 +23,12 @@ struct HandlerTests {
     }
 
     func check(_ token: String) -> Response {
-        router.respond(to: Request(params: [
-            "REQUEST_METHOD": "POST", "DOCUMENT_URI": "/v1/chat/completions", "GATEWAY_CHECK": "jwt",
-            "HTTP_AUTHORIZATION": "Bearer \(token)",
-        ], body: []))
+        router.respond(
+            to: Request(
+                params: [
+                    "REQUEST_METHOD": "POST", "DOCUMENT_URI": "/v1/chat/completions", "GATEWAY_CHECK": "jwt",
+                    "HTTP_AUTHORIZATION": "Bearer \(token)",
+                ], body: []))
     }
 
     func json(_ response: Response) throws -> JSON { try JSON.parse(response.body) }

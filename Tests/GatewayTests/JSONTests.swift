@@ -1,5 +1,6 @@
 import Testing
 
+@testable import GatewayCore
 @testable import Handlers
 
 struct JSONTests {

@@ -1,6 +1,7 @@
 import Logging
 import Testing
 
+@testable import GatewayCore
 @testable import Handlers
 
 /// SPEC 7.3: things the Lua gateway had built in that must not exist here.

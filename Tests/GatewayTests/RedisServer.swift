@@ -3,6 +3,7 @@ import Glibc
 import Logging
 import Testing
 
+@testable import GatewayCore
 @testable import Handlers
 
 /// A real redis-server on a free loopback port for the duration of a test, started with
@@ -43,7 +44,7 @@ final class RedisServer {
     private static func spawn(_ arguments: [String]) -> pid_t? {
         var pid: pid_t = 0
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
+        defer { for pointer in argv { free(pointer) } }
         let result = posix_spawnp(&pid, "redis-server", nil, nil, &argv, environ)
         return result == 0 ? pid : nil
     }

@@ -1,10 +1,11 @@
 import Dispatch
 import FCGIRuntime
 import Glibc
-import Synchronization
 import Logging
+import Synchronization
 import Testing
 
+@testable import GatewayCore
 @testable import Handlers
 
 /// The /v1 check with the revocation watch (the default): tokens checked a moment ago skip
@@ -38,17 +39,20 @@ struct RevocationWatchTests {
     }
 
     func generate(_ email: String) throws -> (token: String, id: String) {
-        let response = router.respond(to: Request(
-            params: ["REQUEST_METHOD": "POST", "DOCUMENT_URI": "/api/token/generate", Request.identityParam: email], body: []))
+        let response = router.respond(
+            to: Request(
+                params: ["REQUEST_METHOD": "POST", "DOCUMENT_URI": "/api/token/generate", Request.identityParam: email], body: []))
         let body = try JSON.parse(response.body)
         return (try #require(body["token"]?.stringValue), try #require(body["token_id"]?.stringValue))
     }
 
     func check(_ token: String) -> Response {
-        router.respond(to: Request(params: [
-            "REQUEST_METHOD": "POST", "DOCUMENT_URI": "/v1/chat/completions", "GATEWAY_CHECK": "jwt",
-            "HTTP_AUTHORIZATION": "Bearer \(token)",
-        ], body: []))
+        router.respond(
+            to: Request(
+                params: [
+                    "REQUEST_METHOD": "POST", "DOCUMENT_URI": "/v1/chat/completions", "GATEWAY_CHECK": "jwt",
+                    "HTTP_AUTHORIZATION": "Bearer \(token)",
+                ], body: []))
     }
 
     /// Runs a write by another Redis client and waits (at most 2 s) until Redis's message about
@@ -93,10 +97,13 @@ struct RevocationWatchTests {
         #expect(check(token).status == 200)
 
         // The gateway's own revoke waits until this process's watch saw the change: no pause needed.
-        let revoke = router.respond(to: Request(
-            params: ["REQUEST_METHOD": "POST", "DOCUMENT_URI": "/api/token/revoke", Request.identityParam: "hank@example.com",
-                     "GATEWAY_ORIGIN": "http://gw", "HTTP_ORIGIN": "http://gw", "HTTP_SEC_FETCH_SITE": "same-origin"],
-            body: Array(#"{"token_id":"\#(id)"}"#.utf8)))
+        let revoke = router.respond(
+            to: Request(
+                params: [
+                    "REQUEST_METHOD": "POST", "DOCUMENT_URI": "/api/token/revoke", Request.identityParam: "hank@example.com",
+                    "GATEWAY_ORIGIN": "http://gw", "HTTP_ORIGIN": "http://gw", "HTTP_SEC_FETCH_SITE": "same-origin",
+                ],
+                body: Array(#"{"token_id":"\#(id)"}"#.utf8)))
         #expect(revoke.status == 200)
         #expect(code(check(token)) == "token_revoked")
     }
@@ -148,12 +155,12 @@ struct RevocationWatchConcurrencyTests {
         let before = try #require(watch.generationBeforeRead())
         let slowest = Mutex<Int64>(0)
         DispatchQueue.concurrentPerform(iterations: 8) { _ in
-            let end = RevocationWatch.monotonicMS() + 1500
+            let end = Clock.system.monotonicMilliseconds() + 1500
             var worst: Int64 = 0
-            while RevocationWatch.monotonicMS() < end {
-                let started = RevocationWatch.monotonicMS()
+            while Clock.system.monotonicMilliseconds() < end {
+                let started = Clock.system.monotonicMilliseconds()
                 _ = watch.isLive
-                worst = max(worst, RevocationWatch.monotonicMS() - started)
+                worst = max(worst, Clock.system.monotonicMilliseconds() - started)
             }
             slowest.withLock { $0 = max($0, worst) }
         }

@@ -1,6 +1,7 @@
 import FCGIRuntime
 import Testing
 
+@testable import GatewayCore
 @testable import Handlers
 
 /// CSRF: state-changing browser calls must come from the gateway's own origin.

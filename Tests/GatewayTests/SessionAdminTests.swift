@@ -2,6 +2,7 @@ import FCGIRuntime
 import Logging
 import Testing
 
+@testable import GatewayCore
 @testable import Handlers
 
 /// The session index kept by the tracker, revoke-user, and JWT_REQUIRE_OAUTH_WITHIN, through
@@ -25,17 +26,21 @@ struct SessionAdminTests {
         let cookie = OAuth2Cookie.makeCookieValue(
             sessionID: id, ticketSecret: Array(repeating: 1, count: 16), name: "_oauth2_proxy",
             secret: Array(SessionAdminTests.cookieSecret.utf8), now: 1_700_000_000)
-        return router.respond(to: Request(params: [
-            "REQUEST_METHOD": method, "DOCUMENT_URI": path, Request.identityParam: email,
-            "HTTP_COOKIE": "_oauth2_proxy=\(cookie); _oauth2_proxy=ignored",
-        ], body: Array(body.utf8)))
+        return router.respond(
+            to: Request(
+                params: [
+                    "REQUEST_METHOD": method, "DOCUMENT_URI": path, Request.identityParam: email,
+                    "HTTP_COOKIE": "_oauth2_proxy=\(cookie); _oauth2_proxy=ignored",
+                ], body: Array(body.utf8)))
     }
 
     func jwt(_ token: String) -> Response {
-        router.respond(to: Request(params: [
-            "REQUEST_METHOD": "POST", "DOCUMENT_URI": "/v1/chat/completions", "GATEWAY_CHECK": "jwt",
-            "HTTP_AUTHORIZATION": "Bearer \(token)",
-        ], body: []))
+        router.respond(
+            to: Request(
+                params: [
+                    "REQUEST_METHOD": "POST", "DOCUMENT_URI": "/v1/chat/completions", "GATEWAY_CHECK": "jwt",
+                    "HTTP_AUTHORIZATION": "Bearer \(token)",
+                ], body: []))
     }
 
     static func sessionID(_ n: Int) -> String { "_oauth2_proxy-" + String(repeating: String(n % 10), count: 32) }
@@ -51,11 +56,13 @@ struct SessionAdminTests {
         #expect(try client.command("SCARD", "gw:user_sessions:gina@example.com") == .integer(2))
         #expect(jwt(token).status == 200)
 
-        let refused = try browser("POST", "/api/admin/sessions/revoke-user", as: "gina@example.com", session: Self.sessionID(3),
-                                  body: #"{"user_email":"hal@example.com"}"#)
+        let refused = try browser(
+            "POST", "/api/admin/sessions/revoke-user", as: "gina@example.com", session: Self.sessionID(3),
+            body: #"{"user_email":"hal@example.com"}"#)
         #expect(refused.status == 403)
-        let revoked = try browser("POST", "/api/admin/sessions/revoke-user", as: "root@example.com", session: Self.sessionID(4),
-                                  body: #"{"user_email":"GINA@example.com"}"#)
+        let revoked = try browser(
+            "POST", "/api/admin/sessions/revoke-user", as: "root@example.com", session: Self.sessionID(4),
+            body: #"{"user_email":"GINA@example.com"}"#)
         #expect(revoked.status == 200)
         #expect(try JSON.parse(revoked.body)["deleted_count"] == .int(3))
         #expect(try client.command("EXISTS", Self.sessionID(1), Self.sessionID(2), Self.sessionID(3)) == .integer(0))

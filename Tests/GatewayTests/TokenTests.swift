@@ -2,6 +2,7 @@ import FCGIRuntime
 import Logging
 import Testing
 
+@testable import GatewayCore
 @testable import Handlers
 
 /// The token lifecycle handlers through the Router against a real redis-server.
@@ -24,10 +25,12 @@ struct TokenTests {
 
     func get(_ router: Router, _ uri: String, as email: String) throws -> (Int, JSON) {
         let parts = uri.split(separator: "?", maxSplits: 1)
-        let response = router.respond(to: Request(params: [
-            "REQUEST_METHOD": "GET", "DOCUMENT_URI": String(parts[0]), "QUERY_STRING": parts.count > 1 ? String(parts[1]) : "",
-            Request.identityParam: email,
-        ], body: []))
+        let response = router.respond(
+            to: Request(
+                params: [
+                    "REQUEST_METHOD": "GET", "DOCUMENT_URI": String(parts[0]), "QUERY_STRING": parts.count > 1 ? String(parts[1]) : "",
+                    Request.identityParam: email,
+                ], body: []))
         return (response.status, try JSON.parse(response.body))
     }
 
@@ -39,10 +42,12 @@ struct TokenTests {
 
     @Test func legacyIssuerPassesOnlyWhenAccepted() throws {
         func check(_ router: Router) -> Response {
-            router.respond(to: Request(params: [
-                "REQUEST_METHOD": "POST", "DOCUMENT_URI": "/v1/chat/completions", "GATEWAY_CHECK": "jwt",
-                "HTTP_AUTHORIZATION": "Bearer \(TokenTests.legacyToken)",
-            ], body: []))
+            router.respond(
+                to: Request(
+                    params: [
+                        "REQUEST_METHOD": "POST", "DOCUMENT_URI": "/v1/chat/completions", "GATEWAY_CHECK": "jwt",
+                        "HTTP_AUTHORIZATION": "Bearer \(TokenTests.legacyToken)",
+                    ], body: []))
         }
         let refused = check(try router())
         #expect(refused.status == 401)
@@ -58,7 +63,10 @@ struct TokenTests {
             let id = "00000000-0000-4000-8000-\(String(100_000_000_000 + index).suffix(12))"
             expected.insert(id)
             let email = "user\(index % 150)@example.com"
-            commands.append(["SET", "token:info:\(id)", #"{"token_id":"\#(id)","user_email":"\#(email)","token_name":"t","scopes":["api:read"],"created_at":\#(index % 7),"expires_at":4102444800}"#])
+            commands.append([
+                "SET", "token:info:\(id)",
+                #"{"token_id":"\#(id)","user_email":"\#(email)","token_name":"t","scopes":["api:read"],"created_at":\#(index % 7),"expires_at":4102444800}"#,
+            ])
             commands.append(["SADD", "user:tokens:\(email)", id])
         }
         _ = try client.pipeline(commands)
@@ -69,15 +77,19 @@ struct TokenTests {
             "JWT_SECRET": "token-test-secret-0123456789abcdef", "LITELLM_SHARED_KEY": "sk-shared", "LITELLM_MASTER_KEY": "sk-master",
             "REDIS_PORT": String(redis.port),
         ])
-        let id = try #require(try CleanupJob.start(executedBy: "root@example.com", manual: true, redis: client, now: Context.unixTime()))
-        let record = try #require(CleanupJob.run(id: id, executedBy: "root@example.com", manual: true, config: config, redis: client, logger: Logger(label: "test")))
+        let id = try #require(
+            try CleanupJob.start(executedBy: "root@example.com", manual: true, redis: client, now: Clock.system.unixSeconds()))
+        let record = try #require(
+            CleanupJob.run(
+                id: id, executedBy: "root@example.com", manual: true, config: config, redis: client, logger: Logger(label: "test")))
         #expect(record["results"]?["index_entries_added"] == .int(Int64(total)))
 
         var seen: [String] = []
         var cursor: String? = nil
         var pages = 0
         repeat {
-            let (status, body) = try get(router, "/api/admin/tokens?limit=100" + (cursor.map { "&cursor=\($0)" } ?? ""), as: "root@example.com")
+            let (status, body) = try get(
+                router, "/api/admin/tokens?limit=100" + (cursor.map { "&cursor=\($0)" } ?? ""), as: "root@example.com")
             #expect(status == 200)
             let ids = (body["tokens"]?.arrayValue ?? []).compactMap { $0["token_id"]?.stringValue }
             cursor = body["next_cursor"]?.stringValue
@@ -96,13 +108,17 @@ struct TokenTests {
 
     @Test func revokeClearsALuaEraRecordWithACapitalisedOwner() throws {
         let id = "lua-era-id"
-        let info = #"{"token_id":"lua-era-id","user_email":"Mixed@Example.com","token_name":"x","scopes":["api:read"],"created_at":1,"expires_at":4102444800}"#
+        let info =
+            #"{"token_id":"lua-era-id","user_email":"Mixed@Example.com","token_name":"x","scopes":["api:read"],"created_at":1,"expires_at":4102444800}"#
         _ = try client.pipeline([
-            ["SET", "token:info:\(id)", info], ["SADD", "user:tokens:Mixed@Example.com", id], ["SADD", "user:tokens:mixed@example.com", id],
+            ["SET", "token:info:\(id)", info], ["SADD", "user:tokens:Mixed@Example.com", id],
+            ["SADD", "user:tokens:mixed@example.com", id],
         ])
-        let response = try router().respond(to: Request(params: [
-            "REQUEST_METHOD": "POST", "DOCUMENT_URI": "/api/token/revoke", Request.identityParam: "mixed@example.com",
-        ], body: Array(#"{"token_id":"lua-era-id"}"#.utf8)))
+        let response = try router().respond(
+            to: Request(
+                params: [
+                    "REQUEST_METHOD": "POST", "DOCUMENT_URI": "/api/token/revoke", Request.identityParam: "mixed@example.com",
+                ], body: Array(#"{"token_id":"lua-era-id"}"#.utf8)))
         #expect(response.status == 200)
         #expect(try client.command("EXISTS", "token:info:\(id)") == .integer(0))
         #expect(try client.command("SCARD", "user:tokens:Mixed@Example.com") == .integer(0))

@@ -2,6 +2,8 @@ import FCGIRuntime
 import Handlers
 import Testing
 
+@testable import GatewayCore
+
 @Suite struct WorkerSettingsTests {
     @Test func oneProcessOnItsOwnSocketByDefault() throws {
         let options = try WorkerSettings.serverOptions(environment: [:], defaultSocket: "/tmp/w.sock")

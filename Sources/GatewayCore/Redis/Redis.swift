@@ -1,0 +1,315 @@
+import CHiredis
+import Glibc
+
+/// A Redis reply: a value, null, or an error Redis answered with. Transport failures are
+/// not replies: they are thrown as `RedisError`.
+public enum RedisReply: Sendable, Equatable {
+    case string(String)
+    case status(String)
+    case integer(Int64)
+    case array([RedisReply])
+    case null
+    case error(String)
+
+    public var string: String? {
+        switch self {
+        case .string(let value), .status(let value): value
+        default: nil
+        }
+    }
+
+    public var integer: Int64? {
+        switch self {
+        case .integer(let value): value
+        case .string(let value): Int64(value)
+        default: nil
+        }
+    }
+
+    public var array: [RedisReply] { if case .array(let values) = self { values } else { [] } }
+
+    public var strings: [String] { array.compactMap(\.string) }
+}
+
+public enum RedisError: Error, Sendable, Equatable, CustomStringConvertible {
+    case connect(String)
+    case timeout
+    case connection(String)
+    case server(String)
+    case protocolError(String)
+
+    public var description: String {
+        switch self {
+        case .connect(let reason): "Redis unreachable: \(reason)"
+        case .timeout: "Redis did not answer in time"
+        case .connection(let reason): "Redis connection failed: \(reason)"
+        case .server(let reason): "Redis error: \(reason)"
+        case .protocolError(let reason): "Redis protocol error: \(reason)"
+        }
+    }
+}
+
+public struct RedisOptions: Sendable {
+    public var host = "127.0.0.1"
+    /// When set, connect over this unix socket instead of TCP.
+    public var unixSocket: String?
+    public var port: Int32 = 6379
+    public var password: String?
+    public var database = 0
+    public var connectTimeoutMS = 1000
+    public var commandTimeoutMS = 1000
+    /// After a failed connect, calls fail at once for this long instead of each waiting
+    /// for a connect timeout.
+    public var reconnectBackoffMS = 200
+
+    public init() {}
+}
+
+/// Owns one hiredis context; freed in `deinit`.
+final class HiredisContext {
+    let raw: UnsafeMutablePointer<redisContext>
+
+    init(options: RedisOptions) throws(RedisError) {
+        var timeout = timeval(tv_sec: options.connectTimeoutMS / 1000, tv_usec: (options.connectTimeoutMS % 1000) * 1000)
+        let context: UnsafeMutablePointer<redisContext>? =
+            if let path = options.unixSocket {
+                redisConnectUnixWithTimeout(path, timeout)
+            } else {
+                redisConnectWithTimeout(options.host, options.port, timeout)
+            }
+        guard let context else { throw .connect("cannot allocate a hiredis context") }
+        if context.pointee.err != 0 {
+            let reason = HiredisContext.errorString(context)
+            redisFree(context)
+            throw .connect(reason)
+        }
+        raw = context
+        timeout = timeval(tv_sec: options.commandTimeoutMS / 1000, tv_usec: (options.commandTimeoutMS % 1000) * 1000)
+        guard redisSetTimeout(context, timeout) == REDIS_OK else { throw .connect("cannot set the command timeout") }
+    }
+
+    deinit { redisFree(raw) }
+
+    /// Connects, then authenticates and selects the database when the options say so.
+    static func open(_ options: RedisOptions) throws(RedisError) -> HiredisContext {
+        let fresh = try HiredisContext(options: options)
+        var setup: [[String]] = []
+        if let password = options.password, !password.isEmpty { setup.append(["AUTH", password]) }
+        if options.database != 0 { setup.append(["SELECT", String(options.database)]) }
+        if !setup.isEmpty {
+            for reply in try fresh.run(setup) {
+                if case .error(let message) = reply { throw .connect(message) }
+            }
+        }
+        return fresh
+    }
+
+    var fd: Int32 { raw.pointee.fd }
+
+    /// Sends one command without waiting for its reply (for a subscribed connection).
+    func send(_ command: [String]) throws(RedisError) {
+        let appended = HiredisContext.withArgv(command) { argc, argv, lengths in redisAppendCommandArgv(raw, argc, argv, lengths) }
+        guard appended == REDIS_OK else { throw failure() }
+        var done: Int32 = 0
+        while done == 0 {
+            guard redisBufferWrite(raw, &done) == REDIS_OK else { throw failure() }
+        }
+    }
+
+    /// Reads what the socket has (call when it is readable) and returns every complete reply.
+    func readAvailable() throws(RedisError) -> [RedisReply] {
+        guard redisBufferRead(raw) == REDIS_OK else { throw failure() }
+        var replies: [RedisReply] = []
+        while true {
+            var reply: UnsafeMutableRawPointer?
+            guard redisGetReplyFromReader(raw, &reply) == REDIS_OK else { throw failure() }
+            guard let reply else { return replies }
+            replies.append(HiredisContext.convert(reply.assumingMemoryBound(to: redisReply.self)))
+            freeReplyObject(reply)
+        }
+    }
+
+    static func errorString(_ context: UnsafeMutablePointer<redisContext>) -> String {
+        withUnsafeBytes(of: context.pointee.errstr) { buffer in
+            String(decoding: buffer.prefix(while: { $0 != 0 }), as: UTF8.self)
+        }
+    }
+
+    /// Sends the commands in one write and reads their replies in order (pipelining).
+    func run(_ commands: [[String]]) throws(RedisError) -> [RedisReply] {
+        for command in commands {
+            let appended = HiredisContext.withArgv(command) { argc, argv, lengths in
+                redisAppendCommandArgv(raw, argc, argv, lengths)
+            }
+            guard appended == REDIS_OK else { throw failure() }
+        }
+        var replies: [RedisReply] = []
+        replies.reserveCapacity(commands.count)
+        for _ in commands {
+            var reply: UnsafeMutableRawPointer?
+            guard redisGetReply(raw, &reply) == REDIS_OK, let reply else { throw failure() }
+            let typed = reply.assumingMemoryBound(to: redisReply.self)
+            replies.append(HiredisContext.convert(typed))
+            freeReplyObject(reply)
+        }
+        return replies
+    }
+
+    private func failure() -> RedisError {
+        let code = raw.pointee.err
+        let reason = HiredisContext.errorString(raw)
+        if code == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK || reason.contains("temporarily unavailable")) {
+            return .timeout
+        }
+        if code == REDIS_ERR_PROTOCOL { return .protocolError(reason) }
+        return .connection(reason.isEmpty ? "connection closed" : reason)
+    }
+
+    private static func convert(_ reply: UnsafeMutablePointer<redisReply>) -> RedisReply {
+        let node = reply.pointee
+        switch node.type {
+        case REDIS_REPLY_STRING, REDIS_REPLY_STATUS, REDIS_REPLY_ERROR:
+            let text: String =
+                if let pointer = node.str {
+                    String(decoding: UnsafeRawBufferPointer(start: pointer, count: Int(node.len)), as: UTF8.self)
+                } else { "" }
+            return node.type == REDIS_REPLY_STRING ? .string(text) : node.type == REDIS_REPLY_STATUS ? .status(text) : .error(text)
+        case REDIS_REPLY_INTEGER:
+            return .integer(node.integer)
+        case REDIS_REPLY_ARRAY:
+            var values: [RedisReply] = []
+            values.reserveCapacity(Int(node.elements))
+            for index in 0..<Int(node.elements) {
+                if let element = node.element[index] { values.append(convert(element)) } else { values.append(.null) }
+            }
+            return .array(values)
+        default:
+            return .null
+        }
+    }
+
+    /// Lays all arguments out in one buffer and passes pointers into it (binary-safe).
+    private static func withArgv<R>(
+        _ arguments: [String], _ body: (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> R
+    ) -> R {
+        var storage: [UInt8] = []
+        var offsets: [Int] = []
+        var lengths: [Int] = []
+        for argument in arguments {
+            offsets.append(storage.count)
+            storage.append(contentsOf: argument.utf8)
+            lengths.append(storage.count - offsets.last!)
+        }
+        storage.append(0)
+        return storage.withUnsafeBufferPointer { buffer in
+            let base = UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self)
+            var argv: [UnsafePointer<CChar>?] = offsets.map { base + $0 }
+            return argv.withUnsafeMutableBufferPointer { argvBuffer in
+                lengths.withUnsafeBufferPointer { body(Int32(arguments.count), argvBuffer.baseAddress!, $0.baseAddress!) }
+            }
+        }
+    }
+}
+
+/// One thread's Redis client: connects lazily, reconnects after Redis restarts, and never
+/// lets a half-read reply leak into the next command (any transport failure drops the
+/// connection). A command is retried once on a fresh connection after a connection error,
+/// never after a timeout (Redis may still be working on it).
+public final class RedisClient {
+    public let options: RedisOptions
+    private var context: HiredisContext?
+    /// Monotonic milliseconds before which a new connect is not tried (after a failed one).
+    private var retryAfterMS: Int64?
+
+    public init(options: RedisOptions) {
+        self.options = options
+    }
+
+    /// Runs one command.
+    public func command(_ arguments: String...) throws(RedisError) -> RedisReply {
+        try pipeline([arguments])[0]
+    }
+
+    public func command(_ arguments: [String]) throws(RedisError) -> RedisReply {
+        try pipeline([arguments])[0]
+    }
+
+    /// Runs the commands in one round trip; replies in order. Redis errors are returned as
+    /// `.error` replies, transport failures thrown.
+    public func pipeline(_ commands: [[String]]) throws(RedisError) -> [RedisReply] {
+        do {
+            return try connected().run(commands)
+        } catch {
+            context = nil
+            guard case .connection = error else { throw error }
+            return try connected().run(commands)
+        }
+    }
+
+    /// Runs the commands atomically (MULTI/EXEC) in one round trip and returns their replies.
+    /// A command Redis refuses while queueing aborts the whole transaction.
+    public func transaction(_ commands: [[String]]) throws(RedisError) -> [RedisReply] {
+        let replies = try pipeline([["MULTI"]] + commands + [["EXEC"]])
+        for reply in replies.dropLast() {
+            if case .error(let message) = reply { throw .server(message) }
+        }
+        guard case .array(let results) = replies[replies.count - 1] else { throw .server("transaction aborted") }
+        return results
+    }
+
+    /// Runs a Lua script by its SHA, loading it on first use (EVALSHA, then EVAL on NOSCRIPT).
+    public func eval(_ script: RedisScript, keys: [String], arguments: [String]) throws(RedisError) -> RedisReply {
+        let tail = [String(keys.count)] + keys + arguments
+        let reply = try command(["EVALSHA", script.sha1] + tail)
+        if case .error(let message) = reply, message.hasPrefix("NOSCRIPT") {
+            return try command(["EVAL", script.source] + tail)
+        }
+        return reply
+    }
+
+    /// Iterates a SCAN-family cursor (`SCAN`, `SSCAN key`, ...) to the end.
+    public func scanAll(_ prefix: [String], match: String? = nil, count: Int = 1000) throws(RedisError) -> [String] {
+        var cursor = "0"
+        var found: [String] = []
+        repeat {
+            var arguments = prefix + [cursor]
+            if let match { arguments += ["MATCH", match] }
+            arguments += ["COUNT", String(count)]
+            let reply = try command(arguments)
+            if case .error(let message) = reply { throw .server(message) }
+            let parts = reply.array
+            guard parts.count == 2, let next = parts[0].string else { throw .protocolError("unexpected SCAN reply") }
+            cursor = next
+            found += parts[1].strings
+        } while cursor != "0"
+        return found
+    }
+
+    private func connected() throws(RedisError) -> HiredisContext {
+        if let context { return context }
+        let now = Clock.system.monotonicMilliseconds()
+        if let retryAfterMS, now < retryAfterMS {
+            throw .connect("reconnect backing off")
+        }
+        do throws(RedisError) {
+            let fresh = try HiredisContext.open(options)
+            context = fresh
+            retryAfterMS = nil
+            return fresh
+        } catch {
+            retryAfterMS = now + Int64(options.reconnectBackoffMS)
+            throw error
+        }
+    }
+}
+
+/// A Lua script with its SHA-1, computed once.
+public struct RedisScript: Sendable {
+    public let source: String
+    public let sha1: String
+
+    public init(_ source: String) {
+        self.source = source
+        self.sha1 = Crypto.sha1Hex(Array(source.utf8))
+    }
+}

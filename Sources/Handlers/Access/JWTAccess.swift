@@ -1,0 +1,87 @@
+import FCGIRuntime
+import GatewayCore
+
+/// Replaces `jwt_validator.lua` + `auth_handler.lua`: the access check of every /v1 call
+/// (SPEC 5.5).
+///
+/// Allowed: `X-Accel-Redirect: @litellm` and the headers nginx applies there: the shared
+/// LiteLLM key, the caller's e-mail as end user, and the spend-log metadata. nginx replays
+/// the original request (method, query, body) to LiteLLM; the body is never parsed here.
+/// Denied: 401 (bad token, revoked, banned) or 503 (Redis down: fail closed), as OpenAI-style JSON.
+enum JWTAccess {
+    static let upstreamLocation = "@litellm"
+
+    static func check(_ request: Request, _ context: Context) throws -> Response {
+        guard let authorization = request.params["HTTP_AUTHORIZATION"], !authorization.isEmpty else {
+            throw denied("Authorization header required", code: "token_missing")
+        }
+        let parts = authorization.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else {
+            throw denied("Invalid Authorization header format", code: "token_missing")
+        }
+        let text = String(parts[1]).trimmingSpaces()
+        let cache = context.jwtCache
+        if let hit = cache?.allowedEntry(for: text, now: context.now, leeway: context.config.jwt.leeway) {
+            return allowed(email: hit.email, spendMetadata: hit.spendMetadata, context: context)
+        }
+
+        let token: VerifiedToken
+        do {
+            token = try context.config.jwt.verify(text, now: context.now)
+        } catch {
+            context.logger.info("token refused", metadata: ["reason": "\(error.code)"])
+            throw denied("Invalid or expired token: \(error.message)", code: error.code)
+        }
+        guard Email.isValid(token.email) else { throw denied("Invalid token claim: user_email", code: "token_claim") }
+
+        let outcome: Tracking.Outcome
+        // Read before asking Redis: a change during the read leaves the remembered answer stale.
+        let generation = cache?.watch.generationBeforeRead()
+        do {
+            outcome = try Tracking.runJWT(email: token.email, jti: token.jti, tokenName: token.tokenName, context: context)
+        } catch {
+            context.logger.error("redis failure on access check", metadata: ["error": "\(error)"])
+            throw APIError.openAI(
+                503, type: "service_unavailable", code: "redis_unavailable",
+                message: "Token checks are unavailable (\(error)); try again shortly")
+        }
+        switch outcome {
+        case .revoked:
+            throw denied("Token has been revoked", code: "token_revoked")
+        case .banned(let remaining):
+            throw denied(Tracking.banMessage(remaining: remaining), code: "user_banned")
+        case .oauthSignInRequired:
+            throw denied(
+                "No recent browser sign-in: sign in through the gateway (at least every \(context.config.jwtRequireOAuthWithin) seconds) to keep using API tokens",
+                code: "oauth_signin_required")
+        case .allowed:
+            let metadata: JSON = [
+                "user_email": .string(token.email), "token_name": .string(token.tokenName), "auth_method": "jwt",
+            ]
+            let spendMetadata = metadata.asciiText
+            if let cache, let generation {  // nothing to remember while the watch is off
+                cache.remember(
+                    .init(
+                        email: token.email, expiresAt: token.expiresAt, spendMetadata: spendMetadata, generation: generation,
+                        checkedAt: context.now),
+                    for: text)
+            }
+            return allowed(email: token.email, spendMetadata: spendMetadata, context: context)
+        }
+    }
+
+    static func allowed(email: String, spendMetadata: String, context: Context) -> Response {
+        Response(
+            status: 200,
+            headers: [
+                ("X-Accel-Redirect", upstreamLocation),
+                ("X-Gateway-Email", email),
+                ("X-Gateway-Authorization", context.config.litellmAuthorization),
+                ("X-Gateway-Spend-Metadata", spendMetadata),
+            ])
+    }
+
+    static func denied(_ message: String, code: String) -> APIError {
+        .openAI(401, type: "authentication_error", code: code, message: message)
+    }
+}

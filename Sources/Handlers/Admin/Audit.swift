@@ -1,0 +1,66 @@
+import FCGIRuntime
+import GatewayCore
+
+/// The audit log of admin actions (SPEC 7.9): who, what, when, result. A Redis stream
+/// `gw:audit`, trimmed by age on every write (AUDIT_RETENTION_DAYS), newest first when read.
+public enum Audit {
+    public static let stream = "gw:audit"
+
+    /// Records one admin action. A failure to record is logged, not hidden, and does not undo
+    /// the action (which has already happened).
+    public static func record(
+        _ action: String, target: String, result: String = "ok", details: JSON? = nil, context: Context
+    ) {
+        let actor = context.identity ?? "system"
+        let minimumID = String(max(0, context.now - Int64(context.config.auditRetentionDays) * 86400) * 1000)
+        var fields = ["ts", String(context.now), "actor", actor, "action", action, "target", target, "result", result]
+        if let details { fields += ["details", details.text] }
+        do {
+            let reply = try context.redis.command(["XADD", stream, "MINID", "~", minimumID, "*"] + fields)
+            if case .error(let message) = reply { throw RedisError.server(message) }
+        } catch {
+            context.logger.error("audit record failed", metadata: ["audit.action": "\(action)", "error": "\(error)"])
+        }
+        context.logger.notice("audit", metadata: ["audit.action": "\(action)", "audit.target": "\(target)", "audit.result": "\(result)"])
+    }
+
+    /// `GET /api/admin/audit?limit=&cursor=`: newest first; `next_cursor` pages on.
+    static func list(_ request: Request, _ context: Context) throws -> Response {
+        let limit = try Paging.limit(request, default: 100)
+        let cursor = request.queryValue("cursor").flatMap { $0.isEmpty ? nil : $0 }
+        if let cursor, !cursor.allSatisfy({ $0.isNumber || $0 == "-" }) {
+            throw APIError.badRequest("cursor must be a value returned as next_cursor", code: "invalid_cursor")
+        }
+        let upper = cursor.map { "(" + $0 } ?? "+"
+        let reply = try context.redis.command(["XREVRANGE", stream, upper, "-", "COUNT", String(limit ?? 100)])
+        if case .error(let message) = reply { throw RedisError.server(message) }
+        var entries: [JSON] = []
+        var lastID: String?
+        for item in reply.array {
+            let parts = item.array
+            guard parts.count == 2, let id = parts[0].string else { continue }
+            let values = parts[1].strings
+            var fields: [(String, JSON)] = [("id", .string(id))]
+            var index = 0
+            while index + 1 < values.count {
+                let key = values[index]
+                let value = values[index + 1]
+                switch key {
+                case "ts": fields.append(("timestamp", .int(Int64(value) ?? 0)))
+                case "details": fields.append(("details", (try? JSON.parse(value)) ?? .string(value)))
+                default: fields.append((key, .string(value)))
+                }
+                index += 2
+            }
+            entries.append(.object(fields))
+            lastID = id
+        }
+        let total = try context.redis.command("XLEN", stream).integer ?? 0
+        let next: JSON = entries.count == (limit ?? 100) ? JSON(lastID) : .null
+        let body: JSON = [
+            "entries": .array(entries), "count": JSON(entries.count), "total": .int(total), "next_cursor": next,
+            "retention_days": JSON(context.config.auditRetentionDays),
+        ]
+        return .json(200, body.text)
+    }
+}

@@ -1,0 +1,62 @@
+import FCGIRuntime
+import GatewayCore
+import Logging
+
+/// What a handler gets besides the request: configuration, this thread's Redis client,
+/// a logger with the request's metadata, the time, and the caller's identity.
+public struct Context {
+    public let config: Config
+    public let redis: RedisClient
+    private let baseLogger: Logger
+    private let requestPath: String?
+    /// Unix seconds at the start of the request.
+    public let now: Int64
+    /// The e-mail nginx set from OAuth2 Proxy's answer (`GATEWAY_AUTH_EMAIL`), lowercased;
+    /// nil without a browser session. Never taken from a client header.
+    public let identity: String?
+
+    /// This thread's memory of recently checked tokens (nil: every /v1 check asks Redis).
+    let jwtCache: JWTCheckCache?
+
+    init(
+        config: Config, redis: RedisClient, logger: Logger, now: Int64, identity: String?, requestPath: String?,
+        jwtCache: JWTCheckCache?
+    ) {
+        self.jwtCache = jwtCache
+        self.config = config
+        self.redis = redis
+        self.baseLogger = logger
+        self.now = now
+        self.identity = identity
+        self.requestPath = requestPath
+    }
+
+    public init(config: Config, redis: RedisClient, logger: Logger, now: Int64, identity: String?) {
+        self.init(config: config, redis: redis, logger: logger, now: now, identity: identity, requestPath: nil, jwtCache: nil)
+    }
+
+    /// Runs a write that revokes or bans, then waits until this process's revocation watch saw
+    /// it (RevocationWatch.awaitChange), so that the caller's next /v1 request is refused.
+    func revoking<T>(_ write: () throws(RedisError) -> T) throws(RedisError) -> T {
+        let watch = jwtCache?.watch
+        let before = watch?.generationBeforeRead()
+        let result = try write()
+        watch?.awaitChange(from: before)
+        return result
+    }
+
+    /// The logger with the request's path and caller as metadata, built only when a handler
+    /// logs (building it on every /v1 call cost about 3 % of the worker's time).
+    public var logger: Logger {
+        var logger = baseLogger
+        if let requestPath { logger[metadataKey: "request.path"] = .string(requestPath) }
+        if let identity { logger[metadataKey: "user.email"] = .string(identity) }
+        return logger
+    }
+
+    /// The signed-in user's e-mail, or 401.
+    public func requireIdentity() throws(APIError) -> String {
+        guard let identity else { throw .unauthenticated }
+        return identity
+    }
+}

@@ -1,0 +1,21 @@
+import FCGIRuntime
+import GatewayCore
+
+extension Request {
+    /// The FastCGI parameter nginx fills from OAuth2 Proxy's `X-Auth-Request-Email`.
+    public static let identityParam = "GATEWAY_AUTH_EMAIL"
+
+    /// The body as a JSON object; 400 when it is missing, not JSON, or not an object.
+    public func jsonObject(allowEmpty: Bool = false) throws(APIError) -> JSON {
+        if body.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
+            if allowEmpty { return .object([]) }
+            throw .badRequest("Request body is required", code: "body_missing")
+        }
+        let value: JSON
+        do { value = try JSON.parse(body) } catch {
+            throw .badRequest("Invalid JSON in request body: \(error.reason) at byte \(error.offset)", code: "invalid_json")
+        }
+        guard case .object = value else { throw .badRequest("Request body must be a JSON object", code: "invalid_json") }
+        return value
+    }
+}

@@ -1,0 +1,74 @@
+import FCGIRuntime
+import GatewayCore
+
+/// Who may reach a route, enforced by `Router` before the handler runs.
+public enum Access: Sendable {
+    /// No identity needed (the handler checks what it needs itself, as the JWT check does).
+    case `public`
+    /// A browser session (identity from OAuth2 Proxy); banned users get 401 `blocked`, and
+    /// the session is tracked (active_user_tracker, SPEC 5.6).
+    case browser
+    /// As `browser`, for UI pages and admin APIs: banned users get 403 (oauth_check, SPEC 5.7).
+    case browserGuarded
+    /// As `browserGuarded`, and the caller must be an admin (`Admins`, one rule everywhere).
+    case admin
+    /// As `browserGuarded`, and the caller must be the super admin.
+    case superAdmin
+}
+
+/// Access rules for browser routes: identity from OAuth2 Proxy, ban check, session tracking.
+enum BrowserPolicy {
+    static func enforce(_ access: Access, request: Request, context: Context) throws {
+        switch access {
+        case .public:
+            return
+        case .browser, .browserGuarded, .admin, .superAdmin:
+            try SameOrigin.check(request, publicURL: context.config.publicURL)
+            let email = try context.requireIdentity()
+            let session = OAuth2Cookie.sessionID(
+                cookieHeader: request.header("Cookie"), name: context.config.cookieName, secret: context.config.cookieSecret)
+            let outcome = try Tracking.runOAuth2(email: email, sessionID: session, context: context)
+            guard case .banned(let remaining) = outcome else {
+                try requirePrivilege(access, email: email, context: context)
+                return
+            }
+            context.logger.notice("banned user refused")
+            if access != .browser {
+                throw APIError(
+                    status: 403, code: "banned",
+                    body: [
+                        "error": "Access denied", "message": .string(Tracking.banMessage(remaining: remaining)),
+                        "banned_until_seconds": .int(remaining), "user_email": .string(email),
+                    ])
+            }
+            throw APIError(
+                status: 401, code: "banned",
+                body: [
+                    "status": "blocked", "reason": "session_deleted_recently",
+                    "message": .string("Your session was ended by an administrator. \(Tracking.banMessage(remaining: remaining))."),
+                    "email": .string(email),
+                ])
+        }
+    }
+
+    static func requirePrivilege(_ access: Access, email: String, context: Context) throws {
+        switch access {
+        case .admin:
+            guard try Admins.isAdmin(email, context: context) else {
+                context.logger.notice("non-admin refused")
+                throw APIError(
+                    status: 403, code: "not_admin",
+                    body: ["error": "Insufficient privileges. Admin access only.", "code": "not_admin", "user": .string(email)])
+            }
+        case .superAdmin:
+            guard Admins.isSuperAdmin(email, context: context) else {
+                context.logger.notice("non-super-admin refused")
+                throw APIError(
+                    status: 403, code: "not_super_admin",
+                    body: ["error": "Super admin only", "code": "not_super_admin", "user": .string(email)])
+            }
+        default:
+            return
+        }
+    }
+}

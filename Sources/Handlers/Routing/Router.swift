@@ -1,0 +1,68 @@
+import FCGIRuntime
+import GatewayCore
+import Logging
+
+/// One accept thread's responder: finds the route, enforces its access rule, runs the
+/// handler, and turns every error into a JSON answer. This is the only place errors become
+/// responses.
+public final class Router: Responder {
+    let config: Config
+    let redis: RedisClient
+    let logger: Logger
+    let clock: Clock
+
+    let jwtCache: JWTCheckCache?
+
+    /// `watch`: the process's revocation watch, when the /v1 check may remember tokens it let
+    /// through (not with TRACK_INTERVAL_SECONDS=0 or JWT_REQUIRE_OAUTH_WITHIN, which need Redis
+    /// on every call).
+    public init(config: Config, logger: Logger, watch: RevocationWatch? = nil, clock: Clock = .system) {
+        self.config = config
+        self.redis = RedisClient(options: config.redis)
+        self.logger = logger
+        self.clock = clock
+        self.jwtCache =
+            if let watch, config.trackInterval > 0, config.jwtRequireOAuthWithin == 0 {
+                JWTCheckCache(watch: watch, maxAge: config.trackInterval)
+            } else { nil }
+    }
+
+    public func respond(to request: Request) -> Response {
+        let identity = request.params[Request.identityParam].map(Email.normalize).flatMap { $0.isEmpty ? nil : $0 }
+        let context = Context(
+            config: config, redis: redis, logger: logger, now: clock.unixSeconds(), identity: identity, requestPath: request.path,
+            jwtCache: jwtCache)
+        do {
+            let route = try Router.route(for: request)
+            try BrowserPolicy.enforce(route.access, request: request, context: context)
+            return try route.handler(request, context)
+        } catch let error as APIError {
+            return render(error, for: request)
+        } catch let error as RedisError {
+            context.logger.error("redis failure", metadata: ["error": "\(error)"])
+            return render(.redis(error), for: request)
+        } catch {
+            context.logger.error("unhandled error", metadata: ["error": "\(error)"])
+            return render(APIError(500, "internal_error", "Internal server error"), for: request)
+        }
+    }
+
+    /// JSON for APIs; an HTML page when a person loads a UI page.
+    private func render(_ error: APIError, for request: Request) -> Response {
+        request.params["GATEWAY_CHECK"]?.hasPrefix("page-") == true ? Pages.errorPage(error) : error.response
+    }
+
+    static func route(for request: Request) throws(APIError) -> Route {
+        if let check = request.params["GATEWAY_CHECK"] {
+            guard let route = Routes.checks[check] else { throw APIError(500, "unknown_check", "Unknown access check") }
+            return route
+        }
+        let candidates = Routes.endpoints.filter { $0.matches(path: request.path) }
+        guard !candidates.isEmpty else { throw .notFound("Not found") }
+        guard let route = candidates.first(where: { $0.method == nil || $0.method == request.method }) else {
+            let allowed = candidates.compactMap(\.method).joined(separator: ", ")
+            throw APIError(405, "method_not_allowed", "Method \(request.method) not allowed", [("allowed", .string(allowed))])
+        }
+        return route
+    }
+}

@@ -1,0 +1,59 @@
+import FCGIRuntime
+import GatewayCore
+
+/// The whole route table: read this first. `openresty/gateway.conf` sends the same paths here.
+///
+/// Two kinds of entries:
+/// - access checks, named by the `GATEWAY_CHECK` parameter nginx sets: the worker answers
+///   with a denial (JSON) or with `X-Accel-Redirect` to the named location that serves the
+///   content (LiteLLM or a static page), plus headers nginx applies there;
+/// - API endpoints, matched by method and path, that the worker answers itself.
+public enum Routes {
+    public static let checks: [String: Route] = [
+        // jwt_validator + auth_handler: every /v1 call (SPEC 5.5)
+        "jwt": Route(access: .public, JWTAccess.check),
+        // oauth_check in front of the browser UIs (SPEC 5.7, 5.14)
+        "page-user": Route(access: .browserGuarded, Pages.serve),
+        "page-admin": Route(access: .admin, Pages.serve),
+        "page-super-admin": Route(access: .superAdmin, Pages.serve),
+        // admin_check: LiteLLM's own admin surface (SPEC 5.8)
+        "admin": Route(access: .admin, LiteLLMAdmin.check),
+        // key_generate_handler: POST /key/generate by any signed-in user (SPEC 5.9)
+        "litellm-user": Route(access: .browser, LiteLLMAdmin.keyGenerate),
+    ]
+
+    public static let endpoints: [Route] = [
+        Route("GET", "/health", access: .public, Health.get),
+        // token_generator (SPEC 5.1)
+        Route("POST", "/api/token/generate", access: .browser, TokenGenerator.generate),
+        // token_info, token_list, token_revoke (SPEC 5.2-5.4)
+        Route("GET", "/api/token/info", access: .browser, TokenInfo.get),
+        Route("GET", "/api/token/list", access: .browser, TokenList.get),
+        Route("POST", "/api/token/revoke", access: .browser, TokenRevoke.post),
+        // token_admin (SPEC 5.12): `{email}` and `{token_id}` told apart by the `@`
+        Route("GET", "/api/admin/tokens", access: .admin, TokenAdmin.list),
+        Route("POST", "/api/admin/tokens/revoke-user", access: .admin, TokenAdmin.revokeUser),
+        Route("GET", TokenAdmin.prefix, prefix: true, access: .admin, TokenAdmin.user),
+        Route("DELETE", TokenAdmin.prefix, prefix: true, access: .admin, TokenAdmin.revoke),
+        // audit log of admin actions (SPEC 7.9)
+        Route("GET", "/api/admin/audit", access: .admin, Audit.list),
+        // session_admin (SPEC 5.11); unban before the generic {session_key} prefix
+        Route("GET", "/api/admin/sessions", access: .admin, SessionAdmin.list),
+        Route("GET", "/api/admin/sessions/active-users", access: .admin, SessionAdmin.activeUsers),
+        Route("GET", "/api/admin/sessions/stats", access: .admin, SessionAdmin.stats),
+        Route("POST", "/api/admin/sessions/revoke-user", access: .admin, SessionAdmin.revokeUser),
+        Route("POST", "/api/admin/sessions/cleanup-expired", access: .admin, SessionAdmin.cleanupExpired),
+        Route("DELETE", SessionAdmin.unbanPrefix, prefix: true, access: .admin, SessionAdmin.unban),
+        Route("DELETE", SessionAdmin.sessionsPrefix, prefix: true, access: .admin, SessionAdmin.deleteSession),
+        // admin_manager (SPEC 5.10)
+        Route("GET", "/api/admin/manage", access: .superAdmin, AdminManager.list),
+        Route("POST", "/api/admin/manage", access: .superAdmin, AdminManager.add),
+        Route("DELETE", "/api/admin/manage", access: .superAdmin, AdminManager.remove),
+        // redis_cleanup (SPEC 5.13); the scheduled run is CleanupSchedule, not a route
+        Route("GET", "/api/admin/redis/cleanup/preview", access: .admin, RedisCleanup.preview),
+        Route("POST", "/api/admin/redis/cleanup", access: .admin, RedisCleanup.execute),
+        Route("GET", "/api/admin/redis/cleanup/logs", access: .admin, RedisCleanup.logs),
+        Route("GET", "/api/admin/redis/cleanup/job", access: .admin, RedisCleanup.job),
+        Route("POST", "/api/admin/redis/cleanup/cancel", access: .admin, RedisCleanup.cancel),
+    ]
+}

@@ -1,0 +1,362 @@
+import FCGIRuntime
+import GatewayCore
+
+/// Replaces `session_admin.lua`: `/api/admin/sessions…` (SPEC 5.11), admins only (the route's
+/// access rule). Lists OAuth2 Proxy sessions with their owners (from `SessionIndex`), active
+/// users with their ban state, and ends a person's sessions for real: revoke-user deletes every
+/// OAuth2 Proxy session the tracker recorded for them and bans them (SPEC 7.6).
+/// Every change is recorded in the audit log.
+enum SessionAdmin {
+    // MARK: - Reading
+
+    /// `GET /api/admin/sessions[?limit=&cursor=]`: OAuth2 Proxy sessions, newest first (first
+    /// seen), each with its owner, from the session index (`AdminIndex.sessions`); `limit`
+    /// sessions exactly, `next_cursor` pages on. Without `limit` and `cursor`: all of them.
+    static func list(_ request: Request, _ context: Context) throws -> Response {
+        let limit = try Paging.limit(request)
+        let cursor = try IndexCursor.parse(request)
+        func page(after position: IndexCursor?, size: Int) throws -> ([JSON], IndexCursor?) {
+            try IndexPage.page(
+                AdminIndex.sessions, after: position, limit: size, redis: context.redis,
+                resolve: { entries in
+                    guard !entries.isEmpty else { return [] }
+                    let replies = try context.redis.pipeline(
+                        entries.map { ["TTL", $0.member] } + [["HMGET", AdminIndex.sessionOwner] + entries.map(\.member)])
+                    let owners = replies[replies.count - 1].array
+                    return entries.enumerated().map { index, entry in
+                        let ttl = replies[index].integer ?? -2
+                        guard ttl != -2 else { return nil }  // OAuth2 Proxy no longer has it
+                        return [
+                            "session_key": .string(entry.member), "email": JSON(index < owners.count ? owners[index].string : nil),
+                            "created_at": .int(entry.score), "expires_at": ttl >= 0 ? .int(context.now + ttl) : .null,
+                            "ttl_seconds": .int(ttl),
+                        ]
+                    }
+                },
+                stale: { entries in try SessionIndex.forget(entries.map(\.member), context: context) })
+        }
+        var (sessions, next) = try page(after: cursor, size: limit ?? 100)
+        if limit == nil && cursor == nil {
+            while let position = next {
+                let (more, after) = try page(after: position, size: 1000)
+                sessions += more
+                next = after
+            }
+        }
+        let body: JSON = ["sessions": .array(sessions), "total": JSON(sessions.count), "next_cursor": JSON(next?.text)]
+        return .json(200, body.text)
+    }
+
+    /// `GET /api/admin/sessions/active-users[?limit=&cursor=]`: OAuth2 and JWT users together,
+    /// banned users without sessions too, newest `last_access` first, from the active-user
+    /// index (`AdminIndex.activeUsers`); `total` and `banned_count` count all of them.
+    /// A user whose `last_access` moves on while an admin pages moves to the top of the list.
+    static func activeUsers(_ request: Request, _ context: Context) throws -> Response {
+        let limit = try Paging.limit(request)
+        let cursor = try IndexCursor.parse(request)
+        func page(after position: IndexCursor?, size: Int) throws -> ([JSON], IndexCursor?) {
+            try IndexPage.page(
+                AdminIndex.activeUsers, after: position, limit: size, redis: context.redis,
+                resolve: { entries in try activeUserEntries(entries, context: context) },
+                stale: { entries in
+                    let emails = entries.map(\.member)
+                    _ = try context.redis.pipeline([["ZREM", AdminIndex.activeUsers] + emails, ["ZREM", AdminIndex.activeUntil] + emails])
+                })
+        }
+        var (users, next) = try page(after: cursor, size: limit ?? 100)
+        if limit == nil && cursor == nil {
+            while let position = next {
+                let (more, after) = try page(after: position, size: 1000)
+                users += more
+                next = after
+            }
+        }
+        let now = String(context.now)
+        let counts = try context.redis.pipeline([
+            ["ZCOUNT", AdminIndex.activeUntil, "(" + now, "+inf"], ["ZCOUNT", AdminIndex.bans, "(" + now, "+inf"],
+        ])
+        let body: JSON = [
+            "active_users": .array(users), "total": .int(counts[0].integer ?? 0), "banned_count": .int(counts[1].integer ?? 0),
+            "current_time": .int(context.now), "next_cursor": JSON(next?.text),
+        ]
+        return .json(200, body.text)
+    }
+
+    /// What the active-user list shows for these users (nil: neither active nor banned any more).
+    /// `last_access` as the tracker recorded it; the index's (the list's order) where the
+    /// metadata has none (written by hand or by an older tracker).
+    static func activeUserEntries(_ entries: [IndexPage.Entry], context: Context) throws -> [JSON?] {
+        let emails = entries.map(\.member)
+        let commands = emails.flatMap { email in
+            [
+                ["GET", "active_user_metadata:\(email)"], ["SCARD", "active_user:\(email)"], ["TTL", "active_user:\(email)"],
+                ["TTL", "active_user_deleted:\(email)"], ["GET", "active_user_deleted:\(email)"],
+            ]
+        }
+        let replies = commands.isEmpty ? [] : try context.redis.pipeline(commands)
+        return emails.enumerated().map { index, email in
+            let reply = replies[(index * 5)..<(index * 5 + 5)].map { $0 }
+            let metadata = reply[0].string.flatMap { try? JSON.parse($0) } ?? .object([])
+            let sessionTTL = reply[2].integer ?? -2
+            let banTTL = reply[3].integer ?? -2
+            let isBanned = banTTL != -2
+            guard sessionTTL != -2 || isBanned else { return nil }
+            let bannedAt = reply[4].integer
+            let lastAccess = number(metadata["last_access"]) ?? (sessionTTL == -2 ? bannedAt : nil) ?? entries[index].score
+            return [
+                "email": .string(email), "session_count": .int(reply[1].integer ?? 0),
+                "created_at": .int(number(metadata["created_at"]) ?? (sessionTTL == -2 ? bannedAt : nil) ?? 0),
+                "last_access": .int(lastAccess), "expires_at": .int(number(metadata["expires_at"]) ?? 0),
+                "ttl_seconds": .int(max(sessionTTL, 0)), "is_banned": .bool(isBanned),
+                "ban_remaining_seconds": .int(isBanned ? banTTL : 0), "auth_method": metadata["auth_method"] ?? .null,
+            ]
+        }
+    }
+
+    /// `GET /api/admin/sessions/stats`: session counts per owner, from the session indexes
+    /// (sessions whose key still exists); sessions whose owner the tracker has not seen (found
+    /// by the cleanup's keyspace pass) are counted in `unattributed_sessions`.
+    static func stats(_ request: Request, _ context: Context) throws -> Response {
+        let replies = try context.redis.pipeline([
+            ["ZRANGE", AdminIndex.sessionExpiry, "(" + String(context.now), "+inf", "BYSCORE"], ["HGETALL", AdminIndex.sessionOwner],
+        ])
+        for reply in replies {
+            if case .error(let message) = reply { throw RedisError.server(message) }
+        }
+        let live = replies[0].strings
+        var owners: [String: String] = [:]
+        let pairs = replies[1].array
+        owners.reserveCapacity(pairs.count / 2)
+        var index = 0
+        while index + 1 < pairs.count {
+            if let key = pairs[index].string, let email = pairs[index + 1].string { owners[key] = email }
+            index += 2
+        }
+        // A session ended by a sign-out (OAuth2 Proxy deletes its key; the gateway does not see
+        // it) stays in the index until a page or the cleanup drops it: checked here with one
+        // EXISTS per 100 sessions, and one per session only in a group that lost some.
+        let present = try existing(live, redis: context.redis)
+        var perUser: [String: Int] = [:]
+        var unattributed = 0
+        var total = 0
+        for (key, exists) in zip(live, present) where exists {
+            total += 1
+            if let email = owners[key] { perUser[email, default: 0] += 1 } else { unattributed += 1 }
+        }
+        let body: JSON = [
+            "total_sessions": JSON(total), "unique_users": JSON(perUser.count),
+            "user_sessions": .object(perUser.sorted { $0.key < $1.key }.map { ($0.key, JSON($0.value)) }),
+            "unattributed_sessions": JSON(unattributed),
+        ]
+        return .json(200, body.text)
+    }
+
+    /// Which of these keys exist, in two pipelined round trips at most: a multi-key EXISTS per
+    /// group of 100 (its count tells whether all exist), then one EXISTS per key of a group
+    /// that lost some.
+    static func existing(_ keys: [String], redis: RedisClient) throws(RedisError) -> [Bool] {
+        guard !keys.isEmpty else { return [] }
+        let group = 100
+        let starts = Array(stride(from: 0, to: keys.count, by: group))
+        let counts = try redis.pipeline(starts.map { ["EXISTS"] + keys[$0..<min($0 + group, keys.count)] })
+        var result = [Bool](repeating: true, count: keys.count)
+        var unsure: [Int] = []
+        for (start, count) in zip(starts, counts) {
+            if case .error(let message) = count { throw .server(message) }
+            let end = min(start + group, keys.count)
+            if count.integer != Int64(end - start) { unsure += Array(start..<end) }
+        }
+        guard !unsure.isEmpty else { return result }
+        let replies = try redis.pipeline(unsure.map { ["EXISTS", keys[$0]] })
+        for (index, reply) in zip(unsure, replies) { result[index] = reply.integer == 1 }
+        return result
+    }
+
+    // MARK: - Changing
+
+    /// KEYS: active_user:{e}, active_user_metadata:{e}, active_user_deleted:{e},
+    ///       gw:user_sessions:{e}, gw:oauth_seen:{e}, then the `AdminIndex` keys sessions,
+    ///       session_expiry, session_owner, active_users, active_until, bans
+    /// ARGV: now, ban TTL, session key prefix (`<cookie name>-`), index prefix, e-mail
+    /// Returns the number of OAuth2 Proxy sessions deleted.
+    static let revokeScript = RedisScript(
+        """
+        local prefix = ARGV[3]
+        local seen, deleted = {}, 0
+        for _, set in ipairs({KEYS[1], KEYS[4]}) do
+          for _, id in ipairs(redis.call('SMEMBERS', set)) do
+            if not seen[id] and #id == #prefix + 32 and string.sub(id, 1, #prefix) == prefix
+               and not string.find(id, '[^0-9a-f]', #prefix + 1) then
+              seen[id] = true
+              deleted = deleted + redis.call('DEL', id)
+              redis.call('DEL', ARGV[4] .. id)
+              redis.call('ZREM', KEYS[6], id)
+              redis.call('ZREM', KEYS[7], id)
+              redis.call('HDEL', KEYS[8], id)
+            end
+          end
+        end
+        redis.call('DEL', KEYS[1], KEYS[2], KEYS[4], KEYS[5])
+        redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[2])
+        local ends = tonumber(ARGV[1]) + tonumber(ARGV[2])
+        redis.call('ZADD', KEYS[9], ARGV[1], ARGV[5])
+        redis.call('ZADD', KEYS[10], ends, ARGV[5])
+        redis.call('ZADD', KEYS[11], ends, ARGV[5])
+        return deleted
+        """)
+
+    /// `POST /api/admin/sessions/revoke-user {user_email}`: in one atomic step, deletes every
+    /// OAuth2 Proxy session recorded for the user, their active-user keys, and bans them for
+    /// BAN_TTL. Their cookies stop working at `/oauth2/auth`, a fresh sign-in is refused by the
+    /// access check, and their JWTs are refused until the ban ends or is lifted.
+    static func revokeUser(_ request: Request, _ context: Context) throws -> Response {
+        let admin = try context.requireIdentity()
+        let email = try userEmail(try request.jsonObject())
+        guard email != admin else { throw APIError.badRequest("You cannot revoke your own sessions", code: "cannot_revoke_self") }
+        let ttl = context.config.banTTL
+        let reply = try context.revoking { () throws(RedisError) in
+            try context.redis.eval(
+                revokeScript,
+                keys: [
+                    "active_user:\(email)", "active_user_metadata:\(email)", "active_user_deleted:\(email)",
+                    SessionIndex.userKey(email), SessionIndex.oauthSeenKey(email), AdminIndex.sessions, AdminIndex.sessionExpiry,
+                    AdminIndex.sessionOwner, AdminIndex.activeUsers, AdminIndex.activeUntil, AdminIndex.bans,
+                ],
+                arguments: [String(context.now), String(ttl), context.config.cookieName + "-", SessionIndex.keyPrefix, email])
+        }
+        if case .error(let message) = reply { throw RedisError.server(message) }
+        let deleted = reply.integer ?? 0
+        Audit.record(
+            "session.revoke_user", target: email, details: ["deleted_sessions": .int(deleted), "ban_ttl": .int(ttl)], context: context)
+        let body: JSON = [
+            "message": "User sessions deleted successfully (banned)", "user_email": .string(email), "deleted_count": .int(deleted),
+            "deleted_by": .string(admin), "deletion_flag_created": true, "deletion_flag_ttl": .int(ttl),
+        ]
+        return .json(200, body.text)
+    }
+
+    /// KEYS: active_user_deleted:{e}, active_user:{e}, then the `AdminIndex` keys bans,
+    ///       active_users, active_until. ARGV: e-mail, now. Lifts the ban; the user stays listed
+    ///       only while their active-user key lives. Returns 1 when a ban was lifted.
+    static let unbanScript = RedisScript(
+        """
+        local lifted = redis.call('DEL', KEYS[1])
+        redis.call('ZREM', KEYS[3], ARGV[1])
+        local life = redis.call('TTL', KEYS[2])
+        if life == -2 then
+          redis.call('ZREM', KEYS[4], ARGV[1])
+          redis.call('ZREM', KEYS[5], ARGV[1])
+        elseif life > 0 then
+          redis.call('ZADD', KEYS[5], tonumber(ARGV[2]) + life, ARGV[1])
+        end
+        return lifted
+        """)
+
+    /// `DELETE /api/admin/sessions/unban/{email}` (nginx has percent-decoded the path; `+` stays `+`).
+    static func unban(_ request: Request, _ context: Context) throws -> Response {
+        let admin = try context.requireIdentity()
+        let email = Email.normalize(String(request.path.dropFirst(unbanPrefix.count)))
+        guard Email.isValid(email) else { throw APIError.badRequest("A valid e-mail is required", code: "invalid_email") }
+        let reply = try context.redis.eval(
+            unbanScript,
+            keys: [
+                "active_user_deleted:\(email)", "active_user:\(email)", AdminIndex.bans, AdminIndex.activeUsers, AdminIndex.activeUntil,
+            ],
+            arguments: [email, String(context.now)])
+        if case .error(let message) = reply { throw RedisError.server(message) }
+        guard reply.integer == 1 else {
+            Audit.record("session.unban", target: email, result: "not_banned", context: context)
+            throw APIError(404, "not_banned", "User is not currently banned", [("user_email", .string(email))])
+        }
+        Audit.record("session.unban", target: email, context: context)
+        let body: JSON = ["message": "Ban removed successfully", "user_email": .string(email), "unbanned_by": .string(admin)]
+        return .json(200, body.text)
+    }
+
+    /// KEYS: the session key, its index entry, then the `AdminIndex` keys sessions,
+    /// session_expiry, session_owner. ARGV: the per-user index prefix.
+    /// Returns 1 when the session existed.
+    static let deleteScript = RedisScript(
+        """
+        local email = redis.call('HGET', KEYS[2], 'email') or redis.call('HGET', KEYS[5], KEYS[1])
+        local deleted = redis.call('DEL', KEYS[1])
+        redis.call('DEL', KEYS[2])
+        redis.call('ZREM', KEYS[3], KEYS[1])
+        redis.call('ZREM', KEYS[4], KEYS[1])
+        redis.call('HDEL', KEYS[5], KEYS[1])
+        if email then redis.call('SREM', ARGV[1] .. email, KEYS[1]) end
+        return deleted
+        """)
+
+    /// `DELETE /api/admin/sessions/{session_key}`: only OAuth2 Proxy session keys can be named.
+    static func deleteSession(_ request: Request, _ context: Context) throws -> Response {
+        let admin = try context.requireIdentity()
+        let key = String(request.path.dropFirst(sessionsPrefix.count))
+        guard isSessionKey(key, context) else {
+            throw APIError.badRequest(
+                "Not an OAuth2 Proxy session key (\(context.config.cookieName)-<32 hex>)", code: "invalid_session_key")
+        }
+        let reply = try context.redis.eval(
+            deleteScript, keys: [key, SessionIndex.key(key), AdminIndex.sessions, AdminIndex.sessionExpiry, AdminIndex.sessionOwner],
+            arguments: [SessionIndex.userKeyPrefix])
+        if case .error(let message) = reply { throw RedisError.server(message) }
+        guard reply.integer == 1 else { throw APIError.notFound("Session not found") }
+        Audit.record("session.delete", target: key, context: context)
+        let body: JSON = ["message": "Session deleted successfully", "session_key": .string(key), "deleted_by": .string(admin)]
+        return .json(200, body.text)
+    }
+
+    /// `POST /api/admin/sessions/cleanup-expired`: walks the user and session indexes (bounded
+    /// by the number of users and sessions, not by the keyspace) in small batches: removes the
+    /// metadata of users whose `active_user` key is gone, and sessions OAuth2 Proxy no longer
+    /// has from the indexes and their owners' sets. Lua-era leftovers the gateway never indexed
+    /// are the Redis cleanup's (its keyspace pass).
+    static func cleanupExpired(_ request: Request, _ context: Context) throws -> Response {
+        let admin = try context.requireIdentity()
+        let runner = CleanupRunner(
+            id: "", executedBy: admin, manual: true, config: context.config, redis: context.redis, logger: context.logger)
+        try runner.pruneUsers()
+        try runner.pruneSessions()
+        let cleaned = runner.items.compactMap { item in
+            item["type"]?.stringValue == "orphaned_metadata" ? item["user_email"]?.stringValue : nil
+        }
+        let pruned = Int64(runner.counts["stale_sessions"] ?? 0)
+        Audit.record(
+            "session.cleanup_expired", target: "active_user_metadata",
+            details: ["cleaned_count": JSON(cleaned.count), "pruned_index_entries": .int(pruned)], context: context)
+        let body: JSON = [
+            "message": "Cleanup completed", "cleaned_count": JSON(cleaned.count), "cleaned_users": JSON(cleaned),
+            "pruned_index_entries": .int(pruned), "cleaned_by": .string(admin),
+        ]
+        return .json(200, body.text)
+    }
+
+    // MARK: - Helpers
+
+    static let sessionsPrefix = "/api/admin/sessions/"
+    static let unbanPrefix = "/api/admin/sessions/unban/"
+
+    static func sessionPattern(_ context: Context) -> String { context.config.cookieName + "-*" }
+
+    static func isSessionKey(_ key: String, _ context: Context) -> Bool {
+        OAuth2Cookie.isSessionKey(key, cookieName: context.config.cookieName)
+    }
+
+    static func userEmail(_ body: JSON) throws(APIError) -> String {
+        guard let raw = body["user_email"]?.stringValue else {
+            throw .badRequest("user_email is required", code: "invalid_email")
+        }
+        let email = Email.normalize(raw)
+        guard Email.isValid(email) else { throw .badRequest("user_email must be a valid e-mail address", code: "invalid_email") }
+        return email
+    }
+
+    /// A whole number from metadata the Lua or Swift tracker wrote (cjson may write floats).
+    static func number(_ value: JSON?) -> Int64? {
+        switch value {
+        case .int(let whole): whole
+        case .double(let number) where number.isFinite && abs(number) < 1e15: Int64(number)
+        default: nil
+        }
+    }
+}
