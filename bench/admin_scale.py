@@ -180,8 +180,35 @@ def measure(gateway: str, admin_session, budget: float = 20.0, at_most: int = 60
     return rows
 
 
-def run(gateway: str, redis_port: int, admin_session, scale: str) -> list:
-    """Seeds, measures, and returns the report's lines (markdown)."""
+def cleanup_run(gateway: str, admin_session, v1_probe=None, seconds: int = 5, timeout: int = 900):
+    """Runs the cleanup job over the whole data set; with `v1_probe(seconds)` (wrk on /v1, case
+    b) it measures /v1 before and while the job runs. Returns report lines (or none when the
+    code under test has no background job)."""
+    before = v1_probe(seconds) if v1_probe else None
+    started = admin_session.post(gateway + "/api/admin/redis/cleanup", timeout=timeout)
+    if started.status_code != 202:
+        return [f"cleanup: POST answered {started.status_code} in {started.elapsed.total_seconds():.1f} s (no background job)"]
+    during = v1_probe(seconds) if v1_probe else None
+    deadline = time.time() + timeout
+    job = None
+    while time.time() < deadline:
+        job = admin_session.get(gateway + "/api/admin/redis/cleanup/job", timeout=60).json()["job"]
+        if job["state"] != "running":
+            break
+        time.sleep(1)
+    log = (job or {}).get("log") or {}
+    lines = ["", f"Cleanup job over this data set: state {job and job['state']}, {log.get('duration_ms', 0) / 1000:.1f} s, "
+                 f"{log.get('items_examined', 0):,} items looked at, {log.get('total_deleted', 0)} deleted, "
+                 f"{(log.get('results') or {}).get('index_entries_added', 0)} index entries added"]
+    if before and during:
+        lines += ["", "| /v1 (case b, 16 connections) | req/s | p50 ms | p99 ms |", "|---|---:|---:|---:|",
+                  f"| before the job | {before['rps']:.0f} | {before['p50']:.2f} | {before['p99']:.2f} |",
+                  f"| while the job runs | {during['rps']:.0f} | {during['p50']:.2f} | {during['p99']:.2f} |"]
+    return lines
+
+
+def run(gateway: str, redis_port: int, admin_session, scale: str, v1_probe=None) -> list:
+    """Seeds, measures the views, then runs the cleanup job; returns the report's lines (markdown)."""
     seeded = seed(redis_port, scale)
     lines = [f"Admin views at scale `{scale}`: {seeded['tokens']:,} tokens of {seeded['users']:,} users, "
              f"{seeded['sessions']:,} sessions, {seeded['bans']} bans, {seeded['unrelated']:,} unrelated keys "
@@ -189,4 +216,5 @@ def run(gateway: str, redis_port: int, admin_session, scale: str) -> list:
              "| view | requests | median ms | p95 ms | status |", "|---|---:|---:|---:|---|"]
     for label, count, median, high, status in measure(gateway, admin_session):
         lines.append(f"| `{label}` | {count} | {median:.1f} | {high:.1f} | {status} |")
+    lines += cleanup_run(gateway, admin_session, v1_probe)
     return lines

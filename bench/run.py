@@ -84,12 +84,13 @@ def rss_kb(pid: int) -> int:
     return 0
 
 
-def report_admin_scale(args, env, gateway, admin, lines):
-    """Case admin: seeds the scale data set and times every admin view (bench/admin_scale.py)."""
+def report_admin_scale(args, env, gateway, admin, lines, v1_probe=None):
+    """Case admin: seeds the scale data set, times every admin view, then runs the cleanup job
+    and measures /v1 (`v1_probe`) before and during it (bench/admin_scale.py)."""
     sys.path.insert(0, str(ROOT / "bench"))
     import admin_scale
 
-    lines += admin_scale.run(gateway, int(env["REDIS_PORT"]), admin, args.admin_scale)
+    lines += admin_scale.run(gateway, int(env["REDIS_PORT"]), admin, args.admin_scale, v1_probe)
 
 
 def main():
@@ -164,6 +165,9 @@ def main():
         }
         wanted = [c for c in args.cases.split(",") if c in cases]
         admin_case = "admin" in args.cases.split(",")
+
+        def v1_probe(seconds):
+            return wrk(cases["b"]["url"], 16, seconds, cases["b"]["headers"])
         if "e" in wanted:
             probe = admin.get(gateway + "/api/admin/tokens?limit=1")
             seed = ROOT / "scripts" / "seed-tokens"
@@ -193,7 +197,7 @@ def main():
 
         if not wanted:  # only case admin
             lines = []
-            report_admin_scale(args, env, gateway, admin, lines)
+            report_admin_scale(args, env, gateway, admin, lines, v1_probe)
             print("\n".join(lines))
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)
             Path(args.out).write_text("\n".join(lines) + "\n")
@@ -246,7 +250,7 @@ def main():
                          f"({(after - before) * 100 / max(before, 1):+.1f}%)")
         if admin_case:
             lines.append("")
-            report_admin_scale(args, env, gateway, admin, lines)
+            report_admin_scale(args, env, gateway, admin, lines, v1_probe)
         header = (f"Benchmark {time.strftime('%Y-%m-%d %H:%M:%S')} — {args.rounds} interleaved rounds × {args.seconds}s, "
                   f"nginx workers {env['NGINX_WORKERS']}, worker threads {threads}, {os.cpu_count()} cores"
                   + (f", settings {' '.join(args.set)}" if args.set else "") + "\n")
