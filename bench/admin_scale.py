@@ -192,9 +192,13 @@ def cleanup_run(gateway: str, admin_session, v1_probe=None, seconds: int = 5, ti
     deadline = time.time() + timeout
     job = None
     while time.time() < deadline:
-        job = admin_session.get(gateway + "/api/admin/redis/cleanup/job", timeout=60).json()["job"]
-        if job["state"] != "running":
-            break
+        answer = admin_session.get(gateway + "/api/admin/redis/cleanup/job", timeout=60)
+        if answer.status_code == 200:
+            job = answer.json()["job"]
+            if job["state"] != "running":
+                break
+        else:
+            print(f"cleanup job state: {answer.status_code} {answer.text[:200]}", flush=True)
         time.sleep(1)
     log = (job or {}).get("log") or {}
     lines = ["", f"Cleanup job over this data set: state {job and job['state']}, {log.get('duration_ms', 0) / 1000:.1f} s, "
@@ -216,5 +220,9 @@ def run(gateway: str, redis_port: int, admin_session, scale: str, v1_probe=None)
              "| view | requests | median ms | p95 ms | status |", "|---|---:|---:|---:|---|"]
     for label, count, median, high, status in measure(gateway, admin_session):
         lines.append(f"| `{label}` | {count} | {median:.1f} | {high:.1f} | {status} |")
-    lines += cleanup_run(gateway, admin_session, v1_probe)
+    print("\n".join(lines), flush=True)  # kept even if the cleanup step fails
+    try:
+        lines += cleanup_run(gateway, admin_session, v1_probe)
+    except Exception as error:  # noqa: BLE001 - the report says what went wrong
+        lines += ["", f"cleanup step failed: {error!r}"]
     return lines

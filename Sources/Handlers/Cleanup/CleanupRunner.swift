@@ -47,25 +47,48 @@ final class CleanupRunner {
         return reply
     }
 
+    /// Attempts per phase: a phase that fails on Redis (a timeout on a busy machine, a
+    /// reconnect) starts again from its beginning; every phase is safe to repeat.
+    static let attempts = 3
+
     func execute() throws -> JSON {
         total = try estimateTotal()
         do {
             for phase in CleanupJob.Phase.allCases {
                 self.phase = phase
-                try heartbeat()
-                switch phase {
-                case .tokens: try pruneTokens()
-                case .revoked: try pruneRevoked()
-                case .users: try pruneUsers()
-                case .sessions: try pruneSessions()
-                case .keyspace: try reconcileKeyspace()
-                case .activeUsersSet: try pruneActiveUsersSet()
-                }
+                try retrying { try run(phase) }
             }
         } catch is Cancelled {
             cancelled = true
         }
         return try finish()
+    }
+
+    func run(_ phase: CleanupJob.Phase) throws {
+        try heartbeat()
+        switch phase {
+        case .tokens: try pruneTokens()
+        case .revoked: try pruneRevoked()
+        case .users: try pruneUsers()
+        case .sessions: try pruneSessions()
+        case .keyspace: try reconcileKeyspace()
+        case .activeUsersSet: try pruneActiveUsersSet()
+        }
+    }
+
+    func retrying(_ body: () throws -> Void) throws {
+        var attempt = 1
+        while true {
+            do {
+                return try body()
+            } catch let error as RedisError where attempt < Self.attempts {
+                logger.warning(
+                    "cleanup phase failed, starting it again",
+                    metadata: ["cleanup.id": "\(id)", "cleanup.phase": "\(phase.rawValue)", "error": "\(error)"])
+                attempt += 1
+                sleep(1)
+            }
+        }
     }
 
     /// How many items the phases will look at, for the progress bar (the keyspace pass counts
