@@ -7,7 +7,8 @@ import Logging
 /// The Redis cleanup as a background job (`POST /api/admin/redis/cleanup` starts it, the
 /// schedule runs it as the system). It works in bounded batches on a thread and a Redis
 /// connection of its own, so no request thread waits for it and no Redis call it makes takes
-/// more than a few milliseconds; it pauses between batches so /v1 traffic keeps its share.
+/// more than a few milliseconds; it rests three times as long as each batch worked, so /v1
+/// traffic keeps its share.
 ///
 /// One job at a time across every worker process and host: `gw:cleanup:job:lock` (SET NX with
 /// a 30-second expiry the job renews on every batch; a job whose host dies frees it within 30
@@ -37,8 +38,10 @@ public enum CleanupJob {
     static let lockSeconds = 30
     /// Items per Redis call; the keyspace pass reads this many keys per SCAN step.
     static let batch = 300
-    /// Pause between batches: the job leaves Redis and the CPU to requests most of the time.
+    /// Pause between batches: at least this long, and `restPerWork` times as long as the batch
+    /// worked, so the job leaves Redis and the CPU to requests most of the time.
     static let pauseMicroseconds: UInt32 = 1000
+    static let restPerWork: Int64 = 3
 
     enum Phase: String, CaseIterable {
         case tokens, revoked, users, sessions, keyspace

@@ -122,8 +122,21 @@ final class CleanupRunner {
         switch reply.integer {
         case -1: throw LostLock()
         case 1: throw Cancelled()
-        default: usleep(CleanupJob.pauseMicroseconds)
+        default: pause()
         }
+    }
+
+    /// End of the last pause (monotonic ms): the time since is the batch's work.
+    var workStarted = Clock.system.monotonicMilliseconds()
+
+    /// Sleeps `CleanupJob.restPerWork` times as long as the batch worked (at least
+    /// `pauseMicroseconds`, at most 100 ms): the job takes a bounded share of the CPU and of
+    /// Redis, less when the machine is busy (a batch then takes longer, and so does the pause).
+    func pause() {
+        let worked = Clock.system.monotonicMilliseconds() - workStarted
+        let micros = min(max(Int64(CleanupJob.pauseMicroseconds), worked * 1000 * CleanupJob.restPerWork), 100_000)
+        usleep(UInt32(micros))
+        workStarted = Clock.system.monotonicMilliseconds()
     }
 
     func note(_ kind: String, _ item: @autoclosure () -> JSON) {

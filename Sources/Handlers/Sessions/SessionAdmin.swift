@@ -117,31 +117,44 @@ enum SessionAdmin {
     /// (sessions whose key still exists); sessions whose owner the tracker has not seen (found
     /// by the cleanup's keyspace pass) are counted in `unattributed_sessions`.
     static func stats(_ request: Request, _ context: Context) throws -> Response {
-        let replies = try context.redis.pipeline([
-            ["ZRANGE", AdminIndex.sessionExpiry, "(" + String(context.now), "+inf", "BYSCORE"], ["HGETALL", AdminIndex.sessionOwner],
-        ])
-        for reply in replies {
-            if case .error(let message) = reply { throw RedisError.server(message) }
-        }
-        let live = replies[0].strings
-        var owners: [String: String] = [:]
-        let pairs = replies[1].array
-        owners.reserveCapacity(pairs.count / 2)
-        var index = 0
-        while index + 1 < pairs.count {
-            if let key = pairs[index].string, let email = pairs[index + 1].string { owners[key] = email }
-            index += 2
-        }
-        // A session ended by a sign-out (OAuth2 Proxy deletes its key; the gateway does not see
-        // it) stays in the index until a page or the cleanup drops it: checked here with one
-        // EXISTS per 100 sessions, and one per session only in a group that lost some.
-        let present = try existing(live, redis: context.redis)
+        let reply = try context.redis.command("ZRANGE", AdminIndex.sessionExpiry, "(" + String(context.now), "+inf", "BYSCORE")
+        if case .error(let message) = reply { throw RedisError.server(message) }
+        let live = reply.strings
+        // Per group of 100 sessions: one multi-key EXISTS (a session ended by a sign-out stays in
+        // the index until a page or the cleanup drops it: OAuth2 Proxy deletes its key, the
+        // gateway does not see it) and one HMGET of their owners; a group that lost sessions is
+        // checked key by key.
+        let group = 100
+        let starts = Array(stride(from: 0, to: live.count, by: group))
+        let replies = try context.redis.pipeline(
+            starts.flatMap { start -> [[String]] in
+                let keys = live[start..<min(start + group, live.count)]
+                return [["EXISTS"] + keys, ["HMGET", AdminIndex.sessionOwner] + keys]
+            })
         var perUser: [String: Int] = [:]
         var unattributed = 0
         var total = 0
-        for (key, exists) in zip(live, present) where exists {
-            total += 1
-            if let email = owners[key] { perUser[email, default: 0] += 1 } else { unattributed += 1 }
+        var unsure: [(key: String, owner: String?)] = []
+        for (index, start) in starts.enumerated() {
+            let count = replies[index * 2]
+            if case .error(let message) = count { throw RedisError.server(message) }
+            let owners = replies[index * 2 + 1].array
+            let size = min(start + group, live.count) - start
+            for offset in 0..<size {
+                let owner = offset < owners.count ? owners[offset].string : nil
+                if count.integer == Int64(size) {
+                    total += 1
+                    if let owner { perUser[owner, default: 0] += 1 } else { unattributed += 1 }
+                } else {
+                    unsure.append((live[start + offset], owner))
+                }
+            }
+        }
+        if !unsure.isEmpty {
+            for (session, exists) in zip(unsure, try context.redis.pipeline(unsure.map { ["EXISTS", $0.key] })) where exists.integer == 1 {
+                total += 1
+                if let owner = session.owner { perUser[owner, default: 0] += 1 } else { unattributed += 1 }
+            }
         }
         let body: JSON = [
             "total_sessions": JSON(total), "unique_users": JSON(perUser.count),
@@ -149,27 +162,6 @@ enum SessionAdmin {
             "unattributed_sessions": JSON(unattributed),
         ]
         return .json(200, body.text)
-    }
-
-    /// Which of these keys exist, in two pipelined round trips at most: a multi-key EXISTS per
-    /// group of 100 (its count tells whether all exist), then one EXISTS per key of a group
-    /// that lost some.
-    static func existing(_ keys: [String], redis: RedisClient) throws(RedisError) -> [Bool] {
-        guard !keys.isEmpty else { return [] }
-        let group = 100
-        let starts = Array(stride(from: 0, to: keys.count, by: group))
-        let counts = try redis.pipeline(starts.map { ["EXISTS"] + keys[$0..<min($0 + group, keys.count)] })
-        var result = [Bool](repeating: true, count: keys.count)
-        var unsure: [Int] = []
-        for (start, count) in zip(starts, counts) {
-            if case .error(let message) = count { throw .server(message) }
-            let end = min(start + group, keys.count)
-            if count.integer != Int64(end - start) { unsure += Array(start..<end) }
-        }
-        guard !unsure.isEmpty else { return result }
-        let replies = try redis.pipeline(unsure.map { ["EXISTS", keys[$0]] })
-        for (index, reply) in zip(unsure, replies) { result[index] = reply.integer == 1 }
-        return result
     }
 
     // MARK: - Changing
