@@ -21,7 +21,9 @@ enum FuzzTargets {
         return Router(config: config, logger: Logger(label: "fuzz", factory: { _ in SwiftLogNoOpLogHandler() }))
     }()
 
-    static let all: [String: @Sendable ([UInt8]) -> Void] = ["jwt": jwt, "cookie": cookie, "json": json, "fastcgi": fastcgi]
+    static let all: [String: @Sendable ([UInt8]) -> Void] = [
+        "jwt": jwt, "cookie": cookie, "json": json, "fastcgi": fastcgi, "target": target,
+    ]
 
     /// JWTCodec.verify: the input as a token; and, to get past the signature, the input split at
     /// the first 0 byte into header and payload JSON, encoded and signed with the right secret.
@@ -72,5 +74,54 @@ enum FuzzTargets {
         _ = request.header("Cookie")
         let response = router.respond(to: request)
         precondition(response.status != 500, "500 for \(params) \(String(decoding: response.body, as: UTF8.self))")
+    }
+
+    /// RequestTarget.forwardPath (docs/security.md "Exact paths to LiteLLM"): the input split at
+    /// the first 0 byte into the raw target and nginx's normalised path (without a 0 byte, the
+    /// normalised path is a model of nginx's: decoded, dot segments resolved, slashes merged).
+    /// A target judged clean decodes to exactly the normalised path, and what it names to forward
+    /// is plain path characters and escapes only, decoding to the same path.
+    static func target(_ data: [UInt8]) {
+        let parts = data.split(separator: 0, maxSplits: 1, omittingEmptySubsequences: false)
+        let raw = String(decoding: parts[0], as: UTF8.self)
+        let normalised = parts.count > 1 ? String(decoding: parts[1], as: UTF8.self) : modelOfNginx(raw)
+        guard let forward = RequestTarget.forwardPath(raw: raw, normalised: normalised) else { return }
+        let path = raw.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
+        guard let decodedRaw = PercentDecoding.decode(path, plusIsSpace: false),
+            let decodedForward = PercentDecoding.decode(forward, plusIsSpace: false)
+        else { preconditionFailure("clean target or forward path does not decode: \(raw) -> \(forward)") }
+        precondition(decodedRaw.utf8.elementsEqual(normalised.utf8), "clean \(raw) does not decode to \(normalised)")
+        precondition(decodedForward.utf8.elementsEqual(normalised.utf8), "forward \(forward) does not decode to \(normalised)")
+        precondition(forward.utf8.first == UInt8(ascii: "/"), "forward path not absolute: \(forward)")
+        for byte in forward.utf8 {
+            precondition(
+                RequestTarget.isPlain(byte) || byte == UInt8(ascii: "%") || byte.isHexDigit,
+                "forward path byte \(byte) in \(forward)")
+        }
+        precondition(
+            !forward.contains("//") && !forward.contains("/./") && !forward.contains("/../"),
+            "forward path with a dot segment or empty segment: \(forward)")
+    }
+
+    /// nginx's normalisation, roughly: percent-decoded, `//` merged, `.` and `..` resolved.
+    static func modelOfNginx(_ raw: String) -> String {
+        let path = raw.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
+        let decoded = PercentDecoding.decode(path, plusIsSpace: false) ?? path
+        var segments: [Substring] = []
+        for segment in decoded.split(separator: "/", omittingEmptySubsequences: true) {
+            if segment == "." { continue }
+            if segment == ".." {
+                _ = segments.popLast()
+                continue
+            }
+            segments.append(segment)
+        }
+        return "/" + segments.joined(separator: "/") + (decoded.hasSuffix("/") && !segments.isEmpty ? "/" : "")
+    }
+}
+
+extension UInt8 {
+    fileprivate var isHexDigit: Bool {
+        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(self) || (UInt8(ascii: "A")...UInt8(ascii: "F")).contains(self)
     }
 }

@@ -47,6 +47,16 @@ public struct Request: Sendable {
         return nil
     }
 
+    /// Whether every name and value of the query string percent-decodes to valid UTF-8
+    /// without NUL bytes.
+    public var queryIsWellFormed: Bool {
+        query.split(separator: "&").allSatisfy { pair in
+            pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).allSatisfy { part in
+                PercentDecoding.decode(part, plusIsSpace: true).map { !$0.utf8.contains(0) } ?? false
+            }
+        }
+    }
+
     static func paramName(forHeader name: String) -> String {
         "HTTP_" + String(name.uppercased().map { $0 == "-" ? "_" : $0 })
     }

@@ -28,6 +28,7 @@ struct AdminIndexTests {
             "REQUEST_METHOD": method, "DOCUMENT_URI": String(parts[0]), "QUERY_STRING": parts.count > 1 ? String(parts[1]) : "",
             Request.identityParam: email,
         ]
+        if !body.isEmpty { params["CONTENT_TYPE"] = "application/json" }
         if let session {
             let cookie = OAuth2Cookie.makeCookieValue(
                 sessionID: session, ticketSecret: Array(repeating: 1, count: 16), name: "_oauth2_proxy", secret: Array("unused".utf8),
@@ -105,13 +106,16 @@ struct AdminIndexTests {
     }
 
     @Test func cursorsAreValidatedAndOnlyOurOwnAreAccepted() throws {
-        for bad in ["abc", "12", ".", "x.YQ", "1.***", "1.%FF", String(repeating: "1", count: 800) + ".YQ"] {
+        for bad in ["abc", "12", ".", "x.YQ", "1.***", String(repeating: "1", count: 800) + ".YQ"] {
             for path in ["/api/admin/tokens", "/api/admin/sessions", "/api/admin/sessions/active-users", "/api/admin/tokens/a@example.com"]
             {
                 let (status, body) = try call("GET", "\(path)?limit=5&cursor=\(bad)", as: "root@example.com")
                 #expect(status == 400 && body["code"] == "invalid_cursor", "\(path) \(bad)")
             }
         }
+        // A cursor that does not even decode (bad percent-encoding) is refused before the handler.
+        let (status, body) = try call("GET", "/api/admin/tokens?limit=5&cursor=1.%FF", as: "root@example.com")
+        #expect(status == 400 && body["code"]?.stringValue != nil)
     }
 
     // MARK: totals and expiry

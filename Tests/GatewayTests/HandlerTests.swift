@@ -19,6 +19,7 @@ struct HandlerTests {
     func generate(_ email: String?, body: String = "{}") -> Response {
         var params = ["REQUEST_METHOD": "POST", "DOCUMENT_URI": "/api/token/generate"]
         if let email { params[Request.identityParam] = email }
+        params["CONTENT_TYPE"] = "application/json"
         return router.respond(to: Request(params: params, body: Array(body.utf8)))
     }
 
@@ -26,7 +27,8 @@ struct HandlerTests {
         router.respond(
             to: Request(
                 params: [
-                    "REQUEST_METHOD": "POST", "DOCUMENT_URI": "/v1/chat/completions", "GATEWAY_CHECK": "jwt",
+                    "REQUEST_METHOD": "POST", "DOCUMENT_URI": "/v1/chat/completions", "REQUEST_URI": "/v1/chat/completions",
+                    "GATEWAY_CHECK": "jwt",
                     "HTTP_AUTHORIZATION": "Bearer \(token)",
                 ], body: []))
     }

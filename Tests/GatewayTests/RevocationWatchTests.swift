@@ -50,7 +50,8 @@ struct RevocationWatchTests {
         router.respond(
             to: Request(
                 params: [
-                    "REQUEST_METHOD": "POST", "DOCUMENT_URI": "/v1/chat/completions", "GATEWAY_CHECK": "jwt",
+                    "REQUEST_METHOD": "POST", "DOCUMENT_URI": "/v1/chat/completions", "REQUEST_URI": "/v1/chat/completions",
+                    "GATEWAY_CHECK": "jwt",
                     "HTTP_AUTHORIZATION": "Bearer \(token)",
                 ], body: []))
     }
@@ -102,6 +103,7 @@ struct RevocationWatchTests {
                 params: [
                     "REQUEST_METHOD": "POST", "DOCUMENT_URI": "/api/token/revoke", Request.identityParam: "hank@example.com",
                     "GATEWAY_ORIGIN": "http://gw", "HTTP_ORIGIN": "http://gw", "HTTP_SEC_FETCH_SITE": "same-origin",
+                    "CONTENT_TYPE": "application/json",
                 ],
                 body: Array(#"{"token_id":"\#(id)"}"#.utf8)))
         #expect(revoke.status == 200)

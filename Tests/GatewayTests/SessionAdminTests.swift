@@ -30,7 +30,7 @@ struct SessionAdminTests {
             to: Request(
                 params: [
                     "REQUEST_METHOD": method, "DOCUMENT_URI": path, Request.identityParam: email,
-                    "HTTP_COOKIE": "_oauth2_proxy=\(cookie); _oauth2_proxy=ignored",
+                    "HTTP_COOKIE": "_oauth2_proxy=\(cookie); _oauth2_proxy=ignored", "CONTENT_TYPE": "application/json",
                 ], body: Array(body.utf8)))
     }
 
@@ -38,7 +38,8 @@ struct SessionAdminTests {
         router.respond(
             to: Request(
                 params: [
-                    "REQUEST_METHOD": "POST", "DOCUMENT_URI": "/v1/chat/completions", "GATEWAY_CHECK": "jwt",
+                    "REQUEST_METHOD": "POST", "DOCUMENT_URI": "/v1/chat/completions", "REQUEST_URI": "/v1/chat/completions",
+                    "GATEWAY_CHECK": "jwt",
                     "HTTP_AUTHORIZATION": "Bearer \(token)",
                 ], body: []))
     }

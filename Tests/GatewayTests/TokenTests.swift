@@ -45,7 +45,8 @@ struct TokenTests {
             router.respond(
                 to: Request(
                     params: [
-                        "REQUEST_METHOD": "POST", "DOCUMENT_URI": "/v1/chat/completions", "GATEWAY_CHECK": "jwt",
+                        "REQUEST_METHOD": "POST", "DOCUMENT_URI": "/v1/chat/completions", "REQUEST_URI": "/v1/chat/completions",
+                        "GATEWAY_CHECK": "jwt",
                         "HTTP_AUTHORIZATION": "Bearer \(TokenTests.legacyToken)",
                     ], body: []))
         }
@@ -118,6 +119,7 @@ struct TokenTests {
             to: Request(
                 params: [
                     "REQUEST_METHOD": "POST", "DOCUMENT_URI": "/api/token/revoke", Request.identityParam: "mixed@example.com",
+                    "CONTENT_TYPE": "application/json",
                 ], body: Array(#"{"token_id":"lua-era-id"}"#.utf8)))
         #expect(response.status == 200)
         #expect(try client.command("EXISTS", "token:info:\(id)") == .integer(0))

@@ -10,6 +10,8 @@ import jwt
 import pytest
 import requests
 
+JSON_TYPE = {"Content-Type": "application/json"}
+
 ADMIN = "admin@example.com"
 LEGACY_ISSUER = "litellm.nakacya.jp"
 
@@ -107,8 +109,10 @@ def test_expired_ids_are_pruned_from_the_list(stack, email):
     "kwargs, status",
     [
         ({}, 400),  # no body
-        ({"data": "{not json"}, 400),
-        ({"data": "[1]"}, 400),
+        ({"data": "{not json", "headers": JSON_TYPE}, 400),
+        ({"data": "[1]", "headers": JSON_TYPE}, 400),
+        ({"data": '{"token_id": "x"}'}, 415),  # not sent as application/json
+        ({"data": '{"token_id": "x"}', "headers": {"Content-Type": "text/plain"}}, 415),
         ({"json": {}}, 400),
         ({"json": {"token_id": 42}}, 400),
         ({"json": {"token_id": ["x"]}}, 400),
@@ -258,7 +262,7 @@ def test_admin_revokes_all_of_a_users_tokens(stack, email):
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{}, {"data": "{"}, {"json": {}}, {"json": {"user_email": 7}}, {"json": {"user_email": "no-at"}},
+    [{}, {"data": "{", "headers": JSON_TYPE}, {"json": {}}, {"json": {"user_email": 7}}, {"json": {"user_email": "no-at"}},
      {"json": {"user_email": None}}, {"json": ["a@example.com"]}],
 )
 def test_revoke_user_bad_input(stack, kwargs):

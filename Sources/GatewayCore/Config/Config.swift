@@ -35,6 +35,8 @@ public struct Config: Sendable {
     /// through within the tracking interval while Redis pushes every revocation and ban to the
     /// worker (`RevocationWatch`). `off`: every /v1 call reads Redis.
     public var revocationWatch: Bool
+    /// V1_ROUTES and V1_SHARED_OBJECT_ROUTES: the /v1 routes a JWT may reach (`V1RouteList`).
+    public var v1Routes: V1RouteList
 
     public static let minimumSecretBytes = 32
 
@@ -84,6 +86,13 @@ public struct Config: Sendable {
         case "off", "0", "false", "no": revocationWatch = false
         case let other?: throw .invalid("REVOCATION_WATCH", "must be on or off, got \"\(other)\"")
         }
+        let sharedObjects: Bool
+        switch reader.string("V1_SHARED_OBJECT_ROUTES")?.lowercased() {
+        case nil, "off", "0", "false", "no": sharedObjects = false
+        case "on", "1", "true", "yes": sharedObjects = true
+        case let other?: throw .invalid("V1_SHARED_OBJECT_ROUTES", "must be on or off, got \"\(other)\"")
+        }
+        v1Routes = try V1RouteList(routes: reader.string("V1_ROUTES"), sharedObjects: sharedObjects)
         guard tokenDefaultTTL <= tokenMaxTTL else {
             throw .invalid("TOKEN_DEFAULT_TTL", "must not exceed TOKEN_MAX_TTL")
         }

@@ -32,8 +32,9 @@ public struct APIError: Error, Sendable {
     public static let unauthenticated = APIError(
         401, "unauthenticated", "Authentication required. Please login via OAuth first.")
 
-    /// Redis trouble: 503 naming the cause, never a guess at the answer.
+    /// Redis trouble: 503 naming the cause (the code), never a guess at the answer. Redis's own
+    /// error text goes to the worker log only (`Router`), never to a client.
     public static func redis(_ error: RedisError) -> APIError {
-        APIError(503, "redis_unavailable", "Service temporarily unavailable", [("detail", .string(error.description))])
+        APIError(503, "redis_unavailable", "Service temporarily unavailable")
     }
 }

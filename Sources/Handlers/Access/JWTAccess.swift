@@ -11,7 +11,14 @@ import GatewayCore
 enum JWTAccess {
     static let upstreamLocation = "@litellm"
 
+    /// A /v1 path outside the route allow-list (`V1RouteList`, V1_ROUTES): 404 before any
+    /// token work, whoever asks.
+    static let routeNotAllowed = APIError.openAI(
+        404, type: "invalid_request_error", code: "route_not_allowed",
+        message: "This API route is not available through the gateway")
+
     static func check(_ request: Request, _ context: Context) throws -> Response {
+        guard context.config.v1Routes.allows(request.path) else { throw routeNotAllowed }
         guard let authorization = request.params["HTTP_AUTHORIZATION"], !authorization.isEmpty else {
             throw denied("Authorization header required", code: "token_missing")
         }
@@ -43,7 +50,7 @@ enum JWTAccess {
             context.logger.error("redis failure on access check", metadata: ["error": "\(error)"])
             throw APIError.openAI(
                 503, type: "service_unavailable", code: "redis_unavailable",
-                message: "Token checks are unavailable (\(error)); try again shortly")
+                message: "Token checks are unavailable; try again shortly")
         }
         switch outcome {
         case .revoked:
@@ -78,6 +85,7 @@ enum JWTAccess {
                 ("X-Gateway-Email", email),
                 ("X-Gateway-Authorization", context.config.litellmAuthorization),
                 ("X-Gateway-Spend-Metadata", spendMetadata),
+                ("X-Gateway-Path", context.forwardPath),
             ])
     }
 

@@ -25,15 +25,73 @@ enum LiteLLMAdmin {
         return forward(email: email, adminAction: true, context: context)
     }
 
+    // --- boundary-policy: POST /key/generate body allow-list (docs/security.md P3) -----------------
+
+    static let keyGenerateLocation = "@litellm_key_generate"
+    /// The body fields a user may set on their own key; everything else (user_id, user_role,
+    /// team_id, organization_id, key, allowed_routes, budgets, limits, ...) is refused.
+    static let keyGenerateFields = ["key_alias", "duration", "models", "metadata"]
+    /// Largest body accepted, and largest body forwarded (it travels to nginx in a response
+    /// header; `openresty/litellm_key_generate.conf` sizes fastcgi_buffer_size for it).
+    static let keyGenerateMaxBody = 4096
+    static let keyGenerateMaxForwarded = 8192
+
     /// `GATEWAY_CHECK litellm-user`: `POST /key/generate` by any signed-in, non-banned user,
-    /// who obtains a LiteLLM virtual key.
+    /// who obtains a LiteLLM virtual key bound to them. nginx passes the body here; the worker
+    /// checks it against the allow-list, builds the body LiteLLM gets (the allowed fields plus
+    /// `user_id` = the caller's e-mail) and hands it back in `X-Gateway-Body`, which the named
+    /// location sends instead of the client's (`proxy_set_body`).
     static func keyGenerate(_ request: Request, _ context: Context) throws -> Response {
         let email = try context.requireIdentity()
         guard request.method == "POST" else {
             throw APIError(405, "method_not_allowed", "Method \(request.method) not allowed", [("allowed", "POST")])
         }
+        guard request.body.count <= keyGenerateMaxBody else {
+            throw APIError(413, "body_too_large", "Request body must be at most \(keyGenerateMaxBody) bytes")
+        }
+        let forwarded = try keyGenerateBody(try request.jsonObject(allowEmpty: true), email: email)
+        guard forwarded.utf8.count <= keyGenerateMaxForwarded else {
+            throw APIError(413, "body_too_large", "Request body is too large once encoded")
+        }
         Audit.record("litellm.key_generate", target: email, result: "forwarded", context: context)
-        return forward(email: email, adminAction: false, context: context)
+        return Response(
+            status: 200,
+            headers: [
+                ("X-Accel-Redirect", keyGenerateLocation),
+                ("X-Gateway-Authorization", "Bearer \(context.config.litellmMasterKey)"),
+                ("X-Gateway-User", email),
+                ("X-Gateway-Body", forwarded),
+            ])
+    }
+
+    /// The body LiteLLM receives, as one line of ASCII JSON (safe in a header): the allowed
+    /// fields, type-checked, then `user_id`. 400 naming the first field that is not allowed.
+    static func keyGenerateBody(_ body: JSON, email: String) throws(APIError) -> String {
+        guard case .object(let fields) = body else { throw .badRequest("Request body must be a JSON object", code: "invalid_json") }
+        var out: [(String, JSON)] = []
+        for (name, value) in fields {
+            guard keyGenerateFields.contains(name) else {
+                throw APIError(
+                    400, "field_not_allowed", "Field \"\(name)\" is not allowed; allowed: \(keyGenerateFields.joined(separator: ", "))",
+                    [("field", .string(name))])
+            }
+            let valid: Bool =
+                switch (name, value) {
+                case ("key_alias", .string(let text)): !text.isEmpty && text.count <= 256
+                case ("duration", .string(let text)): !text.isEmpty && text.count <= 32
+                case ("duration", .null): true
+                case ("models", .array(let models)):
+                    models.count <= 100 && models.allSatisfy { $0.stringValue.map { !$0.isEmpty } ?? false }
+                case ("metadata", .object): true
+                default: false
+                }
+            guard valid else {
+                throw APIError(400, "invalid_field", "Field \"\(name)\" has an invalid value", [("field", .string(name))])
+            }
+            out.append((name, value))
+        }
+        out.append(("user_id", .string(email)))
+        return JSON.object(out).asciiText
     }
 
     static func forward(email: String, adminAction: Bool, context: Context) -> Response {
@@ -41,6 +99,7 @@ enum LiteLLMAdmin {
             ("X-Accel-Redirect", upstreamLocation),
             ("X-Gateway-Authorization", "Bearer \(context.config.litellmMasterKey)"),
             ("X-Gateway-User", email),
+            ("X-Gateway-Path", context.forwardPath),
         ]
         // Absent for key generation: nginx then sends no X-Admin-Action to LiteLLM.
         if adminAction { headers.append(("X-Gateway-Admin-Action", "true")) }

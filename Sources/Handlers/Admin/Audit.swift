@@ -27,12 +27,12 @@ public enum Audit {
     /// `GET /api/admin/audit?limit=&cursor=`: newest first; `next_cursor` pages on.
     static func list(_ request: Request, _ context: Context) throws -> Response {
         let limit = try Paging.limit(request, default: 100)
-        let cursor = request.queryValue("cursor").flatMap { $0.isEmpty ? nil : $0 }
-        if let cursor, !cursor.allSatisfy({ $0.isNumber || $0 == "-" }) {
-            throw APIError.badRequest("cursor must be a value returned as next_cursor", code: "invalid_cursor")
-        }
+        let cursor = try streamCursor(request)
         let upper = cursor.map { "(" + $0 } ?? "+"
-        let reply = try context.redis.command(["XREVRANGE", stream, upper, "-", "COUNT", String(limit ?? 100)])
+        // Nothing lies before 0-0 (and Redis refuses an exclusive bound below it).
+        let reply: RedisReply =
+            cursor.map({ $0.split(separator: "-").allSatisfy { UInt64($0) == 0 } }) == true
+            ? .array([]) : try context.redis.command(["XREVRANGE", stream, upper, "-", "COUNT", String(limit ?? 100)])
         if case .error(let message) = reply { throw RedisError.server(message) }
         var entries: [JSON] = []
         var lastID: String?

@@ -15,3 +15,21 @@ public enum Paging {
         return value
     }
 }
+
+extension Audit {
+    /// The `cursor` of the audit list: a stream entry id `<ms>-<seq>` as returned in
+    /// `next_cursor` (two decimal numbers that fit 64 bits); anything else is 400, never a
+    /// Redis error.
+    static func streamCursor(_ request: Request) throws(APIError) -> String? {
+        guard let text = request.queryValue("cursor"), !text.isEmpty else { return nil }
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        let valid =
+            parts.count == 2
+            && parts.allSatisfy { part in
+                part.utf8.count <= 20 && part.utf8.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
+                    && UInt64(part) != nil
+            }
+        guard valid else { throw .badRequest("cursor must be a value returned as next_cursor", code: "invalid_cursor") }
+        return text
+    }
+}

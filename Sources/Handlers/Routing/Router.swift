@@ -29,9 +29,18 @@ public final class Router: Responder {
 
     public func respond(to request: Request) -> Response {
         let identity = request.params[Request.identityParam].map(Email.normalize).flatMap { $0.isEmpty ? nil : $0 }
+        // Access checks guard what nginx forwards: an ambiguous raw target is refused before
+        // anything else (RequestTarget), a clean one names the exact path to forward.
+        var forwardPath = ""
+        if let check = request.params["GATEWAY_CHECK"] {
+            guard let path = RequestTarget.forwardPath(raw: request.params["REQUEST_URI"] ?? "", normalised: request.path) else {
+                return render(RequestTarget.refusal(check: check), for: request)
+            }
+            forwardPath = path
+        }
         let context = Context(
             config: config, redis: redis, logger: logger, now: clock.unixSeconds(), identity: identity, requestPath: request.path,
-            jwtCache: jwtCache)
+            jwtCache: jwtCache, forwardPath: forwardPath)
         do {
             let route = try Router.route(for: request)
             try BrowserPolicy.enforce(route.access, request: request, context: context)
@@ -59,6 +68,10 @@ public final class Router: Responder {
         }
         let candidates = Routes.endpoints.filter { $0.matches(path: request.path) }
         guard !candidates.isEmpty else { throw .notFound("Not found") }
+        // A malformed escape in any query parameter is 400, not "parameter absent".
+        guard request.queryIsWellFormed else {
+            throw .badRequest("The query string is not validly percent-encoded UTF-8", code: "invalid_query")
+        }
         guard let route = candidates.first(where: { $0.method == nil || $0.method == request.method }) else {
             let allowed = candidates.compactMap(\.method).joined(separator: ", ")
             throw APIError(405, "method_not_allowed", "Method \(request.method) not allowed", [("allowed", .string(allowed))])

@@ -205,6 +205,10 @@ enum SessionAdmin {
         let admin = try context.requireIdentity()
         let email = try userEmail(try request.jsonObject())
         guard email != admin else { throw APIError.badRequest("You cannot revoke your own sessions", code: "cannot_revoke_self") }
+        guard !Admins.isSuperAdmin(email, context: context) else {
+            Audit.record("session.revoke_user", target: email, result: "refused_super_admin", context: context)
+            throw superAdminProtected(email)
+        }
         let ttl = context.config.banTTL
         let reply = try context.revoking { () throws(RedisError) in
             try context.redis.eval(
@@ -266,11 +270,13 @@ enum SessionAdmin {
     }
 
     /// KEYS: the session key, its index entry, then the `AdminIndex` keys sessions,
-    /// session_expiry, session_owner. ARGV: the per-user index prefix.
-    /// Returns 1 when the session existed.
+    /// session_expiry, session_owner. ARGV: the per-user index prefix, the e-mail whose sessions
+    /// must not be deleted ("" for none). Returns 1 when the session existed, -1 (nothing
+    /// deleted) when it belongs to the protected e-mail.
     static let deleteScript = RedisScript(
         """
         local email = redis.call('HGET', KEYS[2], 'email') or redis.call('HGET', KEYS[5], KEYS[1])
+        if email and ARGV[2] ~= '' and email == ARGV[2] then return -1 end
         local deleted = redis.call('DEL', KEYS[1])
         redis.call('DEL', KEYS[2])
         redis.call('ZREM', KEYS[3], KEYS[1])
@@ -288,10 +294,16 @@ enum SessionAdmin {
             throw APIError.badRequest(
                 "Not an OAuth2 Proxy session key (\(context.config.cookieName)-<32 hex>)", code: "invalid_session_key")
         }
+        // Another admin cannot end the super admin's session (the super admin may end their own).
+        let protected = context.config.superAdmin.flatMap { $0 == admin ? nil : $0 } ?? ""
         let reply = try context.redis.eval(
             deleteScript, keys: [key, SessionIndex.key(key), AdminIndex.sessions, AdminIndex.sessionExpiry, AdminIndex.sessionOwner],
-            arguments: [SessionIndex.userKeyPrefix])
+            arguments: [SessionIndex.userKeyPrefix, protected])
         if case .error(let message) = reply { throw RedisError.server(message) }
+        if reply.integer == -1 {
+            Audit.record("session.delete", target: key, result: "refused_super_admin", context: context)
+            throw superAdminProtected(protected)
+        }
         guard reply.integer == 1 else { throw APIError.notFound("Session not found") }
         Audit.record("session.delete", target: key, context: context)
         let body: JSON = ["message": "Session deleted successfully", "session_key": .string(key), "deleted_by": .string(admin)]
@@ -327,6 +339,13 @@ enum SessionAdmin {
 
     static let sessionsPrefix = "/api/admin/sessions/"
     static let unbanPrefix = "/api/admin/sessions/unban/"
+
+    /// Banning or force-logging-out the super admin: refused for everyone (docs/security.md P4).
+    static func superAdminProtected(_ email: String) -> APIError {
+        APIError(
+            403, "super_admin_protected", "The super admin cannot be banned or logged out by an admin",
+            [("user_email", .string(email))])
+    }
 
     static func sessionPattern(_ context: Context) -> String { context.config.cookieName + "-*" }
 

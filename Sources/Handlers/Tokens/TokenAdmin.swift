@@ -142,7 +142,9 @@ enum TokenAdmin {
         do {
             details = try work()
         } catch {
-            Audit.record(action, target: target, result: "failed", details: ["error": .string("\(error)")], context: context)
+            // The cause's code only: the audit log is shown to admins, Redis's text goes to the worker log.
+            let cause = (error as? APIError)?.code ?? (error is RedisError ? "redis_unavailable" : "internal_error")
+            Audit.record(action, target: target, result: "failed", details: ["error": .string(cause)], context: context)
             throw error
         }
         Audit.record(action, target: target, details: details, context: context)

@@ -69,8 +69,7 @@ enum TokenGenerator {
                 ] + AdminIndex.addToken(id: tokenID, email: email, createdAt: now, expiresAt: expiresAt))
         } catch {
             context.logger.error("token not stored", metadata: ["error": "\(error)"])
-            throw APIError(
-                503, "redis_unavailable", "Token could not be stored; no token was issued", [("detail", .string(error.description))])
+            throw APIError(503, "redis_unavailable", "Token could not be stored; no token was issued")
         }
         context.logger.info("token generated", metadata: ["token.id": "\(tokenID)"])
 
