@@ -1,6 +1,8 @@
 import FCGIRuntime
+import Foundation
 import Glibc
 import Logging
+import Synchronization
 import Testing
 
 @testable import GatewayCore
@@ -281,6 +283,20 @@ struct AdminIndexTests {
         #expect(try client.command("GET", CleanupJob.lockKey) == .string("someone-else"))
         let (_, job) = try call("GET", "/api/admin/redis/cleanup/job", as: "root@example.com")
         #expect(job["job"]?["state"] == "failed")
+    }
+
+    @Test func theJobThreadRunsInTheIdleSchedulingClass() throws {
+        let result = Mutex<(Bool, Int32)>((false, -1))
+        let thread = Thread {
+            let changed = CleanupJob.lowerPriority()
+            var policy: Int32 = -1
+            var parameters = sched_param()
+            pthread_getschedparam(pthread_self(), &policy, &parameters)
+            result.withLock { $0 = (changed, policy) }
+        }
+        thread.start()
+        for _ in 0..<500 where result.withLock({ $0.1 }) == -1 { usleep(2000) }
+        #expect(result.withLock { $0 } == (true, 5))  // SCHED_IDLE
     }
 
     @Test func theEndpointRunsTheJobInTheBackground() throws {

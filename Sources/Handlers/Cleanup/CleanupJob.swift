@@ -80,9 +80,20 @@ public enum CleanupJob {
         let config = context.config
         let logger = context.logger
         Thread.detachNewThread {
+            lowerPriority()
             let redis = RedisClient(options: config.redis)
             run(id: id, executedBy: executedBy, manual: manual, config: config, redis: redis, logger: logger)
         }
+    }
+
+    /// Puts the calling thread in Linux's idle scheduling class (`SCHED_IDLE`, allowed without
+    /// privileges): the job gets the CPU the request threads leave idle.
+    @discardableResult
+    public static func lowerPriority() -> Bool {
+        let schedIdle: Int32 = 5  // SCHED_IDLE in <bits/sched.h> (a GNU extension Swift does not import)
+        var parameters = sched_param()
+        parameters.sched_priority = 0
+        return pthread_setschedparam(pthread_self(), schedIdle, &parameters) == 0
     }
 
     /// Runs a started job to its end on the calling thread; never throws (a failure is recorded

@@ -24,6 +24,7 @@ public enum CleanupSchedule {
     /// The loop a worker's background thread runs forever when CLEANUP_INTERVAL_SECONDS > 0.
     /// Failures (Redis down) are logged and retried at the next interval.
     public static func loop(config: Config, logger: Logger) -> Never {
+        CleanupJob.lowerPriority()
         let redis = RedisClient(options: config.redis)
         let interval = config.cleanupInterval
         while true {
