@@ -38,7 +38,7 @@ def test_cleanup_endpoints_are_for_admins_only(stack, email, method, path):
     wait_for_job(stack, stack.sign_in("root@example.com"))
 
 
-def wait_for_job(stack, admin, started=None, timeout=60):
+def wait_for_job(stack, admin, started=None, timeout=180):
     """Waits until the cleanup job (the one `started`, if given) has ended; returns its state."""
     deadline = time.time() + timeout
     while time.time() < deadline:

@@ -439,7 +439,7 @@ def test_admin_previews_runs_cancels_and_reads_a_cleanup(stack, browsers):
 
     admin.click("#cleanup-run")
     admin.confirm()
-    admin.wait(lambda d: job_state(d) == "Cleanup done", timeout=60)
+    admin.wait(lambda d: job_state(d) == "Cleanup done", timeout=180)
     log = admin.find("#cleanup-job details.cleanup-log")  # the finished job's log, open (polling has stopped)
     admin.wait(lambda d: orphan in log.text)
     assert not stack.redis.sismember(f"user:tokens:{owner}", short)  # removed by the first (cancelled) run's first phase

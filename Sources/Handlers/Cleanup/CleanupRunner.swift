@@ -257,80 +257,6 @@ final class CleanupRunner {
         }
     }
 
-    func reconcileKeyspace() throws {
-        let cookieName = config.cookieName
-        var cursor = "0"
-        repeat {
-            let reply = try check(try redis.command("SCAN", cursor, "COUNT", String(CleanupJob.batch)))
-            let parts = reply.array
-            guard parts.count == 2, let next = parts[0].string else { throw RedisError.protocolError("unexpected SCAN reply") }
-            cursor = next
-            let keys = parts[1].strings
-            processed += Int64(keys.count)
-            var tokenSets: [String] = []
-            var metadata: [String] = []
-            var adopt: [String] = []
-            for key in keys {
-                if key.hasPrefix("user:tokens:") {
-                    tokenSets.append(key)
-                } else if key.hasPrefix("active_user_metadata:") {
-                    metadata.append(key)
-                } else if key.hasPrefix("active_user_deleted:") {
-                    adopt += ["ban", key]
-                } else if key.hasPrefix("active_user:") {
-                    adopt += ["active", key]
-                } else if key.hasPrefix("revoked:token:") {
-                    adopt += ["revoked", key]
-                } else if OAuth2Cookie.isSessionKey(key, cookieName: cookieName) {
-                    adopt += ["session", key]
-                }
-            }
-            if !adopt.isEmpty {
-                indexed += try check(try redis.eval(CleanupJob.adoptKeysScript, keys: [], arguments: [String(now)] + adopt)).integer ?? 0
-            }
-            try adoptTokenSets(tokenSets)
-            try removeOrphanedMetadata(metadata)
-            try heartbeat()
-        } while cursor != "0"
-    }
-
-    func adoptTokenSets(_ sets: [String]) throws {
-        guard !sets.isEmpty else { return }
-        let members = try redis.pipeline(sets.map { ["SMEMBERS", $0] })
-        for (set, reply) in zip(sets, members) {
-            guard case .array = reply else { continue }  // not a set: not ours to touch
-            let email = String(set.dropFirst("user:tokens:".count))
-            let ids = reply.strings
-            var start = 0
-            while start < ids.count {
-                let part = Array(ids[start..<min(start + CleanupJob.batch, ids.count)])
-                let results = try check(try redis.eval(CleanupJob.adoptTokensScript, keys: [set], arguments: [email] + part)).array
-                for (id, result) in zip(part, results) {
-                    switch result.integer ?? 0 {
-                    case 1: indexed += 1
-                    case 2: orphanedID(id, email: email, emptied: false)
-                    case 3: orphanedID(id, email: email, emptied: true)
-                    default: break
-                    }
-                }
-                start += CleanupJob.batch
-            }
-        }
-    }
-
-    func removeOrphanedMetadata(_ keys: [String]) throws {
-        guard !keys.isEmpty else { return }
-        let emails = keys.map { String($0.dropFirst("active_user_metadata:".count)) }
-        let results = try check(
-            try redis.eval(
-                RedisCleanup.removeScript, keys: zip(keys, emails).flatMap { [$0, "active_user:\($1)"] },
-                arguments: keys.map { _ in "" })
-        ).array
-        for (email, result) in zip(emails, results) where (result.integer ?? 0) > 0 {
-            userRemoved(email, bits: 2)
-        }
-    }
-
     func pruneActiveUsersSet() throws {
         var cursor = "0"
         repeat {
@@ -381,6 +307,8 @@ final class CleanupRunner {
         if itemsTruncated { record.append(("deleted_items_truncated", true)) }
         let retention = Int64(config.cleanupLogRetentionDays) * 86400
         let text = JSON.object(record).text
+        // Done: the total becomes what was really looked at (keys come and go during a run).
+        if !cancelled { total = processed }
         _ = try redis.transaction([
             ["SET", RedisCleanup.logKey(id), text, "EX", String(retention)],
             ["ZADD", RedisCleanup.logsKey, String(now), id],
