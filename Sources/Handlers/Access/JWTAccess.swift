@@ -52,6 +52,7 @@ enum JWTAccess {
                 503, type: "service_unavailable", code: "redis_unavailable",
                 message: "Token checks are unavailable; try again shortly")
         }
+        cache?.beforeRemember?()  // tests only: the window between Redis's answer and the remember
         switch outcome {
         case .revoked:
             throw denied("Token has been revoked", code: "token_revoked")
@@ -62,8 +63,11 @@ enum JWTAccess {
                 "No recent browser sign-in: sign in through the gateway (at least every \(context.config.jwtRequireOAuthWithin) seconds) to keep using API tokens",
                 code: "oauth_signin_required")
         case .allowed:
+            // token_id: LiteLLM's cut-off hook (deploy/litellm/gateway_cutoff.py) ends this call's
+            // stream when the token is revoked; also attributes spend per token.
             let metadata: JSON = [
                 "user_email": .string(token.email), "token_name": .string(token.tokenName), "auth_method": "jwt",
+                "token_id": .string(token.jti),
             ]
             let spendMetadata = metadata.asciiText
             if let cache, let generation {  // nothing to remember while the watch is off
