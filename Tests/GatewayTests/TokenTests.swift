@@ -74,10 +74,10 @@ struct TokenTests {
         let router = try router()
         // Written the Lua gateway's way: not in the gateway's indexes until the cleanup's keyspace pass.
         #expect(try get(router, "/api/admin/tokens?limit=100", as: "root@example.com").1["tokens"]?.arrayValue?.count == 0)
-        let config = try Config(environment: [
-            "JWT_SECRET": "token-test-secret-0123456789abcdef", "LITELLM_SHARED_KEY": "sk-shared", "LITELLM_MASTER_KEY": "sk-master",
-            "REDIS_PORT": String(redis.port),
-        ])
+        let config = try Config(
+            environment: [
+                "JWT_SECRET": "token-test-secret-0123456789abcdef", "LITELLM_SHARED_KEY": "sk-shared", "LITELLM_MASTER_KEY": "sk-master",
+            ].merging(redis.environment) { $1 })
         let id = try #require(
             try CleanupJob.start(executedBy: "root@example.com", manual: true, redis: client, now: Clock.system.unixSeconds()))
         let record = try #require(
