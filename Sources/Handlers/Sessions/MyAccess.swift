@@ -132,7 +132,9 @@ enum MyAccess {
         var ended: Int64 = 0
         for key in keys {
             let reply = try context.redis.eval(
-                SessionAdmin.deleteScript, keys: [key, SessionIndex.key(key)], arguments: [SessionIndex.userKeyPrefix])
+                SessionAdmin.deleteScript,
+                keys: [key, SessionIndex.key(key), AdminIndex.sessions, AdminIndex.sessionExpiry, AdminIndex.sessionOwner],
+                arguments: [SessionIndex.userKeyPrefix, ""])
             if case .error(let message) = reply { throw RedisError.server(message) }
             ended += reply.integer ?? 0
         }
