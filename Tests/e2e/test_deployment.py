@@ -3,6 +3,7 @@ spec, .env.example, the nginx configuration in the local and the container layou
 image's runtime packages against ldd), worker supervision (WORKER_PROCESSES), and scaling out
 (two gateway instances on one Redis)."""
 
+import contextlib
 import json
 import os
 import re
@@ -117,23 +118,34 @@ def test_the_workers_environment_in_compose_passes_the_workers_own_config_check(
                   OAUTH2_PROXY_EMAIL_DOMAINS="example.com")
     workers = compose()["services"]["workers"]
     environment = {key: interpolate(str(value), filled) for key, value in workers["environment"].items()}
-    environment["PATH"] = os.environ["PATH"]
+    with worker_secrets(workers) as mounted:
+        result = check_worker_config(environment, mounted)
+        assert result.returncode == 0, result.stderr
+        (mounted / "JWT_SECRET").chmod(0o644)
+        (mounted / "JWT_SECRET").write_text("")
+        result = check_worker_config(environment, mounted)
+        assert result.returncode != 0 and "JWT_SECRET" in result.stderr
+
+
+@contextlib.contextmanager
+def worker_secrets(workers: dict):
+    """The workers' compose secrets as the container sees them: deploy/init-secrets fills
+    secrets/ as an operator would, and the service's own secrets are mounted into a folder."""
     with tempfile.TemporaryDirectory() as secrets:
-        # deploy/init-secrets fills secrets/ as an operator would; the image's entrypoint
-        # (deploy/secrets-env.sh) exports the service's secrets, then runs the worker.
         subprocess.run([str(ROOT / "deploy" / "init-secrets"), secrets], check=True, capture_output=True)
         mounted = Path(secrets) / "mounted"
         mounted.mkdir()
         for name in workers["secrets"]:
             shutil.copy(Path(secrets) / name, mounted / name)
-        environment["SECRETS_DIR"] = str(mounted)
-        command = ["sh", str(ROOT / "deploy" / "secrets-env.sh"), str(WORKER_BINARY), "--check-config"]
-        result = subprocess.run(command, env=environment, capture_output=True, text=True)
-        assert result.returncode == 0, result.stderr
-        (mounted / "JWT_SECRET").chmod(0o644)
-        (mounted / "JWT_SECRET").write_text("")
-        result = subprocess.run(command, env=environment, capture_output=True, text=True)
-        assert result.returncode != 0 and "JWT_SECRET" in result.stderr
+        yield mounted
+
+
+def check_worker_config(environment: dict, mounted: Path) -> subprocess.CompletedProcess:
+    """`gateway-worker --check-config` started as the image's entrypoint starts it
+    (deploy/secrets-env.sh exports the mounted secrets, then runs the worker)."""
+    command = ["sh", str(ROOT / "deploy" / "secrets-env.sh"), str(WORKER_BINARY), "--check-config"]
+    env = dict(environment, PATH=os.environ["PATH"], SECRETS_DIR=str(mounted))
+    return subprocess.run(command, env=env, capture_output=True, text=True)
 
 
 # --- nginx configuration ----------------------------------------------------------------------

@@ -169,7 +169,7 @@ def test_sentinel_loss_then_failover_the_workers_follow_through_the_remaining_se
 # --- compose.yaml's "ha" profile (no Docker engine here: checked on the file) -----------------
 
 def test_compose_ha_profile_points_workers_and_oauth2_proxy_at_the_same_sentinels():
-    from test_deployment import WORKER_BINARY, compose, env_example, interpolate
+    from test_deployment import check_worker_config, compose, env_example, interpolate, worker_secrets
     services = compose()["services"]
     ha_services = {name for name, service in services.items() if "ha" in service.get("profiles", [])}
     assert ha_services == {"redis-replica", "redis-sentinel-1", "redis-sentinel-2", "redis-sentinel-3"}
@@ -200,11 +200,10 @@ def test_compose_ha_profile_points_workers_and_oauth2_proxy_at_the_same_sentinel
         "REDIS_SENTINEL_MASTER"] == "gateway"
     assert [url.removeprefix("redis://") for url in oauth2["OAUTH2_PROXY_REDIS_SENTINEL_CONNECTION_URLS"].split(",")] == \
         workers["REDIS_SENTINELS"].split(",") == sentinels
-    result = subprocess.run([str(WORKER_BINARY), "--check-config"], env=dict(workers, PATH=os.environ["PATH"]),
-                            capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    # A misspelt sentinel list stops the workers at start instead of running on the wrong Redis.
-    workers["REDIS_SENTINELS"] = "redis-sentinel-1"
-    result = subprocess.run([str(WORKER_BINARY), "--check-config"], env=dict(workers, PATH=os.environ["PATH"]),
-                            capture_output=True, text=True)
+    with worker_secrets(services["workers"]) as mounted:
+        result = check_worker_config(workers, mounted)
+        assert result.returncode == 0, result.stderr
+        # A misspelt sentinel list stops the workers at start instead of running on the wrong Redis.
+        workers["REDIS_SENTINELS"] = "redis-sentinel-1"
+        result = check_worker_config(workers, mounted)
     assert result.returncode != 0 and "REDIS_SENTINELS" in result.stderr
