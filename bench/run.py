@@ -12,6 +12,8 @@ Cases (all through the same nginx, LiteLLM replaced by a static upstream):
   s  case b on a second gateway instance configured with Redis Sentinel (REDIS_SENTINELS: a
      replica of the same Redis and one sentinel): compare its responder CPU µs/req with b's (its
      req/s also pays for a second nginx on the same cores)
+  admin  every admin view at scale, timed with sequential requests, then the cleanup job with /v1
+     measured before and during it (bench/admin_scale.py; runs last; --admin-scale small|full)
 
 Each case runs at 16 and 64 connections, repeated in interleaved rounds; the table shows
 medians, the ratios b/n, b/a, c/a, d/a, and the CPU time the responders (the noop for n, the
@@ -75,12 +77,24 @@ def cpu_seconds(pids) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def report_admin_scale(args, env, gateway, admin, lines, v1_probe=None):
+    """Case admin: seeds the scale data set, times every admin view, then runs the cleanup job
+    and measures /v1 (`v1_probe`) before and during it (bench/admin_scale.py)."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import admin_scale
+
+    lines += admin_scale.run(gateway, int(env["REDIS_PORT"]), admin, args.admin_scale, v1_probe)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=5, help="duration of one measurement")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved repetitions (medians are reported)")
     parser.add_argument("--connections", default="16,64")
-    parser.add_argument("--cases", default="a,n,b,r,c,d,e,s")
+    parser.add_argument("--cases", default="a,n,b,r,c,d,e,s,admin")
+    parser.add_argument("--admin-scale", default="small", choices=["small", "full"],
+                        help="data set of case admin: small (a tenth) or full (1M tokens, 20k users/sessions, "
+                             "2M unrelated keys)")
     parser.add_argument("--tokens", type=int, default=100_000, help="tokens seeded for case e")
     parser.add_argument("--soak", type=int, default=0, help="then run case b for this many seconds and report worker RSS")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
@@ -189,6 +203,10 @@ def measure(args, run_dir, env, noop, threads, ref_port, sentinel_side=None):
         cases["s"] = dict(url=sentinel_side[0] + "/v1/models", headers=[f"Authorization: Bearer {token}"])
         responders["s"] = [sentinel_side[1]]
     wanted = [c for c in args.cases.split(",") if c in cases]
+    admin_case = "admin" in args.cases.split(",")
+
+    def v1_probe(seconds):
+        return wrk(cases["b"]["url"], 16, seconds, cases["b"]["headers"])
     if "e" in wanted:
         probe = admin.get(gateway + "/api/admin/tokens?limit=1")
         seed = ROOT / "scripts" / "seed-tokens"
@@ -218,6 +236,13 @@ def measure(args, run_dir, env, noop, threads, ref_port, sentinel_side=None):
                             if line.strip() and not line.startswith("#"))[:8000])
         return
 
+    if not wanted:  # only case admin
+        lines = []
+        report_admin_scale(args, env, gateway, admin, lines, v1_probe)
+        print("\n".join(lines))
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text("\n".join(lines) + "\n")
+        return
     connections = [int(c) for c in args.connections.split(",")]
     results = {(case, c): [] for case in wanted for c in connections}
     rss_start = rss_kb(pid)
@@ -264,6 +289,9 @@ def measure(args, run_dir, env, noop, threads, ref_port, sentinel_side=None):
         after = rss_kb(pid)
         lines.append(f"soak: case b at 64 connections for {args.soak}s: worker RSS {before} kB → {after} kB "
                      f"({(after - before) * 100 / max(before, 1):+.1f}%)")
+    if admin_case:
+        lines.append("")
+        report_admin_scale(args, env, gateway, admin, lines, v1_probe)
     header = (f"Benchmark {time.strftime('%Y-%m-%d %H:%M:%S')} — {args.rounds} interleaved rounds × {args.seconds}s, "
               f"nginx workers {env['NGINX_WORKERS']}, worker threads {threads}, {os.cpu_count()} cores"
               + (f", settings {' '.join(args.set)}" if args.set else "") + "\n")

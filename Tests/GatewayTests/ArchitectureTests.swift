@@ -50,6 +50,8 @@ struct ArchitectureTests {
             "Sources/GatewayCore/Redis/RevocationWatch.swift",  // subscribes to changes under the prefixes
             "Sources/Handlers/Access/Tracking.swift",  // the access check reads revocation and ban
             "Sources/Handlers/Sessions/SessionAdmin.swift",  // lists bans
+            "Sources/Handlers/Cleanup/CleanupReconcile.swift",  // indexes the bans and revocations it finds
+            "Sources/Handlers/Cleanup/RedisCleanup.swift",  // the preview checks whether a user is still banned
         ]
         let writes = ["\"SET\"", "\"DEL\"", "\"EXPIRE\"", "\"PERSIST\"", "\"RENAME\"", "\"UNLINK\"", "\"GETDEL\""]
         var offenders: [String] = []

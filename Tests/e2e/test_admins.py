@@ -1,6 +1,6 @@
 """LiteLLM's admin surface behind the admin check, POST /key/generate for any
-signed-in user (5.9), the admin manager (5.10) and the Redis cleanup with its logs and its
-scheduled run (5.13, 7.11), all through nginx against the real stack."""
+signed-in user and the admin manager, all through nginx against the real stack (the Redis
+cleanup: test_cleanup.py)."""
 
 import time
 import uuid
@@ -8,19 +8,12 @@ import uuid
 import pytest
 import requests
 
-from harness.checks import wait_until
-from harness.stack import running_stack
-
 ADMIN_PATHS = [
     ("GET", "/ui/"), ("GET", "/admin/settings"), ("GET", "/key/info"), ("GET", "/user/info"),
     ("POST", "/team/new"), ("GET", "/organization/list"), ("GET", "/spend/logs"),
     ("GET", "/sso/key/generate"), ("GET", "/v1/mcp/tools"), ("POST", "/v1/internal/probe"),
 ]
 ADMINS = ("root@example.com", "admin@example.com", "someone@admins.example.org")
-GATEWAY_ENDPOINTS = [
-    ("GET", "/api/admin/redis/cleanup/preview"), ("POST", "/api/admin/redis/cleanup"),
-    ("GET", "/api/admin/redis/cleanup/logs"),
-]
 MANAGE = "/api/admin/manage"
 
 
@@ -219,141 +212,9 @@ def test_admin_manager_bad_input_is_400(stack, method, body):
     assert "error" in response.json()
 
 
-# --- Redis cleanup -----------------------------------------------------------------------
-
-@pytest.mark.parametrize("method,path", GATEWAY_ENDPOINTS)
-def test_cleanup_endpoints_are_for_admins_only(stack, email, method, path):
-    assert requests.request(method, stack.url(path)).status_code == 401
-    # A header value cannot make a caller the scheduled system run (the Lua trusted cron@system).
-    forged = {"X-Forwarded-Email": "cron@system", "X-Auth-Request-Email": "cron@system"}
-    assert requests.request(method, stack.url(path), headers=forged).status_code == 401
-    refused = stack.sign_in(email).request(method, stack.url(path), headers=forged)
-    assert refused.status_code == 403
-    assert refused.json()["code"] == "not_admin"
-    for admin in ADMINS:
-        assert stack.sign_in(admin).request(method, stack.url(path)).status_code == 200, admin
-
-
-def plant_orphans(r, tag):
-    users = {name: f"{name}-{tag}@example.com" for name in ("mixed", "allgone", "meta", "live")}
-    r.sadd(f"user:tokens:{users['mixed']}", "kept-" + tag, "gone-" + tag)
-    r.set(f"token:info:kept-{tag}", "{}", ex=600)
-    r.sadd(f"user:tokens:{users['allgone']}", "gone1-" + tag, "gone2-" + tag)
-    r.set(f"active_user_metadata:{users['meta']}", "{}")
-    r.set(f"active_user_metadata:{users['live']}", "{}")
-    r.sadd(f"active_user:{users['live']}", "session")
-    r.sadd("active_users", users["meta"], users["live"])
-    return users
-
-
-def test_cleanup_preview_run_and_logs(stack):
-    tag = uuid.uuid4().hex[:8]
-    users = plant_orphans(stack.redis, tag)
-    admin = stack.sign_in("admin@example.com")
-
-    preview = admin.get(stack.url("/api/admin/redis/cleanup/preview")).json()
-    assert preview["preview"] is True
-    token_targets = {(t["user_email"], t["token_id"]) for t in preview["targets"]["orphaned_jwt_token_ids"]}
-    assert (users["mixed"], "gone-" + tag) in token_targets
-    assert (users["mixed"], "kept-" + tag) not in token_targets
-    assert {(users["allgone"], "gone1-" + tag), (users["allgone"], "gone2-" + tag)} <= token_targets
-    assert f"user:tokens:{users['allgone']}" in preview["targets"]["empty_token_sets"]
-    assert f"user:tokens:{users['mixed']}" not in preview["targets"]["empty_token_sets"]
-    metadata = {t["user_email"] for t in preview["targets"]["orphaned_metadata"]}
-    assert users["meta"] in metadata and users["live"] not in metadata
-    stale = {t["user_email"] for t in preview["targets"]["stale_active_users"]}
-    assert users["meta"] in stale and users["live"] not in stale
-    assert preview["counts"]["total"] >= 5
-    assert preview["config"]["log_retention_days"] == 30
-    # The preview changes nothing.
-    assert stack.redis.exists(f"active_user_metadata:{users['meta']}")
-
-    ran = admin.post(stack.url("/api/admin/redis/cleanup"))
-    assert ran.status_code == 200
-    result = ran.json()
-    assert result["executed_by"] == "admin@example.com" and result["manual"] is True
-    assert result["results"]["orphaned_jwt_token_ids_deleted"] >= 3
-    assert result["results"]["empty_token_sets_deleted"] >= 1
-    assert result["results"]["orphaned_metadata_deleted"] >= 1
-    assert result["results"]["stale_active_users_removed"] >= 1
-    assert result["total_deleted"] == sum(result["results"].values())
-    items = {(i["type"], i.get("user_email"), i.get("token_id")) for i in result["deleted_items"]}
-    assert ("orphaned_jwt_token_id", users["mixed"], "gone-" + tag) in items
-    assert ("empty_token_set", users["allgone"], None) in items
-    assert ("orphaned_metadata", users["meta"], None) in items
-    assert ("stale_active_user", users["meta"], None) in items
-
-    r = stack.redis
-    assert r.smembers(f"user:tokens:{users['mixed']}") == {"kept-" + tag}
-    assert not r.exists(f"user:tokens:{users['allgone']}")
-    assert not r.exists(f"active_user_metadata:{users['meta']}")
-    assert r.exists(f"active_user_metadata:{users['live']}")
-    assert not r.sismember("active_users", users["meta"]) and r.sismember("active_users", users["live"])
-
-    cleanup_id = result["cleanup_id"]
-    ttl = r.ttl(f"cleanup:log:{cleanup_id}")
-    assert 30 * 86400 - 60 < ttl <= 30 * 86400
-    assert r.zscore("cleanup:logs", cleanup_id) == result["executed_at"]
-
-    logs = admin.get(stack.url("/api/admin/redis/cleanup/logs")).json()
-    assert logs["retention_days"] == 30 and logs["total_logs"] == len(logs["logs"])
-    newest = next(log for log in logs["logs"] if log["cleanup_id"] == cleanup_id)
-    assert newest["executed_by"] == "admin@example.com"
-    assert {(i["type"], i.get("user_email")) for i in newest["deleted_items"]} >= {("orphaned_metadata", users["meta"])}
-    entries = admin.get(stack.url("/api/admin/audit?limit=50")).json()["entries"]
-    assert any(e["action"] == "redis.cleanup" and e["target"] == cleanup_id and e["actor"] == "admin@example.com"
-               for e in entries)
-
-
-def test_cleanup_ids_are_unique_and_old_log_entries_trimmed(stack):
-    stack.redis.zadd("cleanup:logs", {"ancient": time.time() - 31 * 86400})
-    admin = stack.sign_in("root@example.com")
-    ids = {admin.post(stack.url("/api/admin/redis/cleanup")).json()["cleanup_id"] for _ in range(5)}
-    assert len(ids) == 5
-    assert stack.redis.zscore("cleanup:logs", "ancient") is None
-    listed = [log["cleanup_id"] for log in admin.get(stack.url("/api/admin/redis/cleanup/logs")).json()["logs"]]
-    assert ids <= set(listed)
-
-
 def test_no_master_key_in_worker_or_nginx_logs(stack):
     # Runs after the tests above in this file (pytest keeps file order).
     for name in ("worker.log", "nginx-error.log", "access.log", "error.log", "identity.log"):
         path = stack.run_dir / "logs" / name
         if path.exists():
             assert stack.master_key not in path.read_text(errors="replace"), name
-
-
-# --- scheduled cleanup -------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def scheduled_stack():
-    """A second stack (without LiteLLM) whose workers run the cleanup every 2 seconds."""
-    with running_stack("gateway-e2e-cleanup", CLEANUP_INTERVAL_SECONDS="2", START_LITELLM="0") as started:
-        yield started
-
-
-def test_scheduled_cleanup_runs_as_the_system(scheduled_stack):
-    r = scheduled_stack.redis
-    email = f"sched-{uuid.uuid4().hex[:8]}@example.com"
-    r.set(f"active_user_metadata:{email}", "{}")
-    deadline = time.time() + 15
-    while r.exists(f"active_user_metadata:{email}") and time.time() < deadline:
-        time.sleep(0.2)
-    assert not r.exists(f"active_user_metadata:{email}")
-
-    logs = scheduled_stack.sign_in("root@example.com").get(scheduled_stack.url("/api/admin/redis/cleanup/logs")).json()["logs"]
-    run = next(log for log in logs if any(i.get("user_email") == email for i in log["deleted_items"]))
-    assert run["executed_by"] == "system" and run["manual"] is False
-    # One run per interval across the worker's threads and processes (the Redis lock).
-    first = min(log["timestamp"] for log in logs)
-    admin = scheduled_stack.sign_in("root@example.com")
-
-    def logs_spanning_four_seconds():
-        current = admin.get(scheduled_stack.url("/api/admin/redis/cleanup/logs")).json()["logs"]
-        return current if max(log["timestamp"] for log in current) >= first + 4 else None
-
-    logs = wait_until(logs_spanning_four_seconds, timeout=15, interval=0.2, what="cleanup runs 4 s after the first")
-    span = max(log["timestamp"] for log in logs) - first
-    assert len(logs) <= span // 2 + 2, [log["timestamp"] for log in logs]
-    entries = scheduled_stack.sign_in("root@example.com").get(scheduled_stack.url("/api/admin/audit")).json()["entries"]
-    assert any(e["action"] == "redis.cleanup" and e["actor"] == "system" for e in entries)

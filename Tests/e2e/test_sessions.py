@@ -230,16 +230,21 @@ def test_delete_one_session_ends_only_that_session(stack, email):
 
 def test_cleanup_expired_removes_orphaned_metadata_only(stack, email):
     orphan = "orphan-" + email
-    stack.redis.set(f"active_user_metadata:{orphan}", '{"email":"x","created_at":1}', ex=600)
-    signed_in_and_tracked(stack, email)
-    stack.redis.sadd(f"gw:user_sessions:{email}", "_oauth2_proxy-" + "e" * 32)  # a session OAuth2 Proxy ended
+    signed_in_and_tracked(stack, orphan)
+    stack.redis.delete(f"active_user:{orphan}")  # its active period ended (TTL); the metadata stayed
+    browser, _ = signed_in_and_tracked(stack, email)
+    ended, _ = signed_in_and_tracked(stack, email)
+    ended_key = session_key(ended)
+    stack.redis.delete(ended_key)  # OAuth2 Proxy ended this session (sign-out)
+    assert stack.redis.scard(f"gw:user_sessions:{email}") == 2
     body = admin(stack).post(stack.url("/api/admin/sessions/cleanup-expired")).json()
     assert orphan in body["cleaned_users"] and email not in body["cleaned_users"]
     assert body["cleaned_count"] == len(body["cleaned_users"]) and body["cleaned_by"] == ADMIN
     assert body["pruned_index_entries"] >= 1
     assert stack.redis.exists(f"active_user_metadata:{orphan}") == 0
     assert stack.redis.exists(f"active_user_metadata:{email}") == 1
-    assert stack.redis.scard(f"gw:user_sessions:{email}") == 1
+    assert stack.redis.smembers(f"gw:user_sessions:{email}") == {session_key(browser)}
+    assert stack.redis.zscore("gw:idx:sessions", ended_key) is None
     assert "session.cleanup_expired" in audit_actions(stack, "active_user_metadata")
 
 

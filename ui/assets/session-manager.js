@@ -2,7 +2,7 @@
 // tokens, Redis cleanup and the audit log. Every list pages with
 // limit/cursor, so a deployment with 100,000 tokens never loads them all into the tab.
 import {
-  $, PagedTable, api, confirmAction, duration, el, guarded, initPage, notify, pageQuery, relative, size, t, time,
+  $, PagedTable, api, confirmAction, duration, el, guarded, initPage, notify, pageQuery, relative, showError, size, t, time,
 } from "./common.js";
 
 const enc = encodeURIComponent;
@@ -17,22 +17,16 @@ function badge(text, kind) { return el("span", { class: `badge ${kind}`, text })
 
 function setText(id, value) { $("#" + id).textContent = value ?? "–"; }
 
-const USERS_PAGE = 100;
-
 // --- Active users ---------------------------------------------------------------------
 tables.users = new PagedTable({
-  body: $("#users-list"), footer: $("#users-pager"),
+  body: $("#users-list"), footer: $("#users-pager"), key: (user) => user.email,
   matches: (user, query) => user.email.toLowerCase().includes(query),
-  // This list is sorted by last access over all users, so it grows by asking for the newest
-  // N + 100 (`limit` keeps the newest N) rather than with a cursor.
+  // Newest last access first; `next_cursor` pages on over all users.
   async fetchPage(cursor) {
-    const limit = cursor ?? USERS_PAGE;
-    const answer = await api("GET", `/api/admin/sessions/active-users?limit=${limit}`);
-    const users = answer.active_users || [];
+    const answer = await api("GET", "/api/admin/sessions/active-users?" + pageQuery(cursor));
     setText("users-total", answer.total);
     setText("users-banned", answer.banned_count);
-    const next = answer.next_cursor ?? (users.length < (answer.total ?? 0) ? Math.min(limit + USERS_PAGE, 1000) : null);
-    return { items: users, next: limit >= 1000 ? null : next, total: answer.total, replace: true };
+    return { items: answer.active_users || [], next: answer.next_cursor, total: answer.total };
   },
   row: (user) => el("tr", { dataset: { email: user.email } },
     el("td", { class: "mono", text: user.email }),
@@ -107,7 +101,6 @@ async function deleteSession(session) {
 
 // --- Tokens ---------------------------------------------------------------------------
 let tokenEmail = null;
-let tokenCounts = {};
 const statusKind = { active: "ok", expired: "warn", revoked: "danger" };
 
 tables.tokens = new PagedTable({
@@ -120,13 +113,9 @@ tables.tokens = new PagedTable({
       const tokens = (answer.tokens || []).map((token) => ({ user_email: answer.user_email || tokenEmail, ...token }));
       return { items: tokens, next: answer.next_cursor };
     }
-    // A paged answer's summary counts that page: the figures add up the pages loaded so far.
+    // The summary counts every token in Redis, not the page.
     const answer = await api("GET", "/api/admin/tokens?" + pageQuery(cursor));
-    if (cursor === null) tokenCounts = {};
-    for (const key of ["total", "active", "expired", "revoked"]) {
-      tokenCounts[key] = (tokenCounts[key] || 0) + (answer.summary?.[key] || 0);
-      setText("tokens-" + key, tokenCounts[key] + (answer.next_cursor ? "+" : ""));
-    }
+    for (const key of ["total", "active", "expired", "revoked"]) setText("tokens-" + key, answer.summary?.[key]);
     return { items: answer.tokens || [], next: answer.next_cursor };
   },
   row: (token) => {
@@ -209,9 +198,58 @@ async function runCleanup() {
   if (!(await confirmAction(t("sm.cleanup.runConfirm")))) return;
   await guarded(async () => {
     const answer = await api("POST", "/api/admin/redis/cleanup");
-    notify(t("sm.cleanup.ran", { n: answer.total_deleted ?? 0, ms: answer.duration_ms ?? 0 }));
-    await Promise.all([previewCleanup(), loadCleanupLogs()]);
+    showJob(answer.job);
+    watchJob();
   });
+}
+
+async function cancelCleanup() {
+  await guarded(async () => {
+    await api("POST", "/api/admin/redis/cleanup/cancel");
+    notify(t("sm.cleanup.cancelRequested"));
+  });
+}
+
+// The running (or last) cleanup job: a progress bar with counts while it runs, its log when done.
+let jobTimer = null;
+
+function showJob(job) {
+  const box = $("#cleanup-job");
+  if (!job) { box.replaceChildren(); box.classList.add("hidden"); return; }
+  box.classList.remove("hidden");
+  box.dataset.state = job.state;
+  const running = job.state === "running";
+  const total = Math.max(job.total || 0, job.processed || 0, 1);
+  const percent = Math.min(100, Math.floor(((job.processed || 0) * 100) / total));
+  const parts = [
+    el("div", { class: "row" },
+      el("strong", { id: "cleanup-job-state", text: t("sm.cleanup.state." + job.state) }),
+      el("span", { class: "hint", text: t("sm.cleanup.phase", { phase: job.phase || "", i: job.phase_index || 0, n: job.phase_count || 0 }) }),
+      running ? button(t("sm.cleanup.cancel"), cancelCleanup, "danger cleanup-cancel") : null),
+    el("progress", { id: "cleanup-progress", max: String(total), value: String(Math.min(job.processed || 0, total)) }),
+    el("p", { class: "hint", id: "cleanup-job-counts",
+      text: t("sm.cleanup.progress", { done: job.processed ?? 0, total: job.total ?? 0, p: percent, removed: job.removed ?? 0, indexed: job.indexed ?? 0 }) }),
+  ];
+  if (job.log) {
+    const items = job.log.deleted_items || [];
+    parts.push(el("details", { class: "cleanup-log", open: true, dataset: { cleanupId: job.cleanup_id || "" } },
+      el("summary", { text: t("sm.cleanup.logLine", { when: time(job.log.timestamp), by: job.log.executed_by || "system", n: job.log.total_deleted ?? 0, ms: job.log.duration_ms ?? 0 }) }),
+      keyValues(job.log.results), el("h3", { text: t("sm.cleanup.items", { n: items.length }) }), itemList(items)));
+  }
+  box.replaceChildren(...parts);
+  $("#cleanup-run").disabled = running;
+}
+
+async function watchJob() {
+  clearTimeout(jobTimer);
+  const answer = await api("GET", "/api/admin/redis/cleanup/job");
+  showJob(answer.job);
+  if (answer.job?.state === "running") {
+    jobTimer = setTimeout(() => watchJob().catch(showError), 1000);
+  } else if (answer.job && ["done", "cancelled"].includes(answer.job.state) && $("#cleanup-job").dataset.reported !== answer.job.cleanup_id) {
+    $("#cleanup-job").dataset.reported = answer.job.cleanup_id;
+    await loadCleanupLogs();
+  }
 }
 
 async function loadCleanupLogs() {
@@ -260,7 +298,7 @@ const loaders = {
   users: () => tables.users.reload(),
   sessions: () => tables.sessions.reload(),
   tokens: () => tables.tokens.reload(),
-  cleanup: () => Promise.all([previewCleanup(), loadCleanupLogs()]),
+  cleanup: () => Promise.all([previewCleanup(), loadCleanupLogs(), guarded(watchJob)]),
   audit: () => tables.audit.reload(),
 };
 
@@ -290,4 +328,17 @@ $("#cleanup-preview").addEventListener("click", previewCleanup);
 $("#cleanup-run").addEventListener("click", runCleanup);
 $("#cleanup-logs-refresh").addEventListener("click", loadCleanupLogs);
 $("#audit-refresh").addEventListener("click", () => tables.audit.reload());
+// Tab links (`#users`, `#sessions`, `#tokens`, `#cleanup`, `#audit`, also as
+// `/token-session-manager#cleanup`) switch tabs from anywhere: a changed hash, and a click on
+// a link to the tab already named in the address (no hashchange then).
+window.addEventListener("hashchange", () => selectTab(location.hash.slice(1)));
+document.addEventListener("click", (event) => {
+  const link = event.target.closest?.("a[href*='#']");
+  if (!link || event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey) return;
+  const url = new URL(link.href, location.href);
+  const name = url.hash.slice(1);
+  if (url.origin !== location.origin || url.pathname !== location.pathname || !(name in loaders)) return;
+  event.preventDefault();
+  selectTab(name);
+});
 selectTab(location.hash.slice(1));

@@ -83,6 +83,34 @@ public enum Keyspace {
 
     /// One scheduled cleanup per interval across worker processes; TTL `CLEANUP_INTERVAL_SECONDS`.
     public static let cleanupLock = "gw:cleanup:lock"
+    /// Hash: the cleanup job (id, state, phase, progress, counts, cancel request); kept after it ends.
+    public static let cleanupJob = "gw:cleanup:job"
+    /// The running cleanup job's id: one job at a time across processes and hosts; TTL 30 s,
+    /// renewed by the job while it runs.
+    public static let cleanupJobLock = "gw:cleanup:job:lock"
+
+    // MARK: The admin indexes (docs/admin-indexes.md)
+
+    /// Sorted set: token id → `created_at` (the admin token list, newest first).
+    public static let indexTokens = "gw:idx:tokens"
+    /// Sorted set: `"{id} {email}"` → `expires_at` (counts of active and expired tokens).
+    public static let indexTokenExpiry = "gw:idx:token_expiry"
+    /// A member of `indexTokenExpiry`: the id and the `user:tokens:{email}` set that lists it.
+    public static func indexTokenExpiryMember(id: String, email: String) -> String { "\(id) \(email)" }
+    /// Sorted set: token id → end of its `revoked:token:{id}` record (the revoked count).
+    public static let indexRevoked = "gw:idx:revoked"
+    /// Sorted set: OAuth2 Proxy session key → first seen (the session list, newest first).
+    public static let indexSessions = "gw:idx:sessions"
+    /// Sorted set: OAuth2 Proxy session key → when the session key expires, as last seen.
+    public static let indexSessionExpiry = "gw:idx:session_expiry"
+    /// Hash: OAuth2 Proxy session key → owner's e-mail.
+    public static let indexSessionOwner = "gw:idx:session_owner"
+    /// Sorted set: e-mail → last access (active users and banned users, newest first).
+    public static let indexActiveUsers = "gw:idx:active_users"
+    /// Sorted set: e-mail → until when the user is listed (end of `active_user:{email}` or of the ban).
+    public static let indexActiveUntil = "gw:idx:active_until"
+    /// Sorted set: e-mail → end of the ban; far future without expiry.
+    public static let indexBans = "gw:idx:bans"
 
     // MARK: Watching
 
@@ -102,6 +130,8 @@ public enum Keyspace {
         activeUserMetadata("{email}"), activeUsers, ban("{email}"), admins, cleanupLogs, cleanupLog("{cleanup_id}"),
         oauth2Session(cookieName: "{cookie_name}", hex: "{32 hex}"),
         trackThrottle(method: "{method}", email: "{email}", session: "{session}"), sessionOwner("{session_key}"),
-        userSessions("{email}"), oauthSeen("{email}"), audit, cleanupLock,
+        userSessions("{email}"), oauthSeen("{email}"), audit, cleanupLock, cleanupJob, cleanupJobLock, indexTokens,
+        indexTokenExpiry, indexRevoked, indexSessions, indexSessionExpiry, indexSessionOwner, indexActiveUsers,
+        indexActiveUntil, indexBans,
     ]
 }

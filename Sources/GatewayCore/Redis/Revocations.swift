@@ -33,15 +33,21 @@ public struct Revocations {
     }
 
     /// Revokes the tokens in one MULTI/EXEC: for each, `revoked:token:{id}` = "1", its
-    /// `token:info` deleted, its id removed from its owners' sets. A crash leaves either all of
-    /// it or none of it.
-    public func revoke(_ tokens: [Token]) throws(RedisError) {
+    /// `token:info` deleted, its id removed from its owners' sets and moved from the admin token
+    /// indexes to the revoked index (`Keyspace.indexTokens`, `indexRevoked`). A crash leaves
+    /// either all of it or none of it.
+    public func revoke(_ tokens: [Token], now: Int64) throws(RedisError) {
         guard !tokens.isEmpty else { return }
         var commands: [[String]] = []
         for token in tokens {
-            commands.append(["SET", Keyspace.revokedToken(token.id), "1", "EX", String(max(token.seconds, 1))])
+            let seconds = max(token.seconds, 1)
+            commands.append(["SET", Keyspace.revokedToken(token.id), "1", "EX", String(seconds)])
             commands.append(["DEL", Keyspace.tokenInfo(token.id)])
             for owner in token.owners { commands.append(["SREM", Keyspace.userTokens(owner), token.id]) }
+            commands.append(["ZREM", Keyspace.indexTokens, token.id])
+            commands.append(
+                ["ZREM", Keyspace.indexTokenExpiry] + token.owners.map { Keyspace.indexTokenExpiryMember(id: token.id, email: $0) })
+            commands.append(["ZADD", Keyspace.indexRevoked, String(now + seconds), token.id])
         }
         _ = try takingAccessAway { () throws(RedisError) in try redis.transaction(commands, confirmed: true) }
     }
@@ -54,7 +60,9 @@ public struct Revocations {
 
     /// Bans a user and ends every OAuth2 Proxy session the tracker recorded for them, in one
     /// script: the sessions (`deleted` counts them), `active_user:{email}`, its metadata, the
-    /// session index and `gw:oauth_seen:{email}` are deleted, and the ban is set for `seconds`.
+    /// session index and `gw:oauth_seen:{email}` are deleted, and the ban is set for `seconds`;
+    /// the admin indexes follow in the same script (the sessions leave them, the user is listed
+    /// as banned until the ban ends).
     /// `sessionKeyPrefix` is `<cookie name>-`: only keys of that form are deleted.
     public func banAndEndSessions(email: String, now: Int64, seconds: Int64, sessionKeyPrefix: String) throws(RedisError) -> Int64 {
         let reply = try takingAccessAway { () throws(RedisError) in
@@ -63,19 +71,25 @@ public struct Revocations {
                 keys: [
                     "active_user": Keyspace.activeUser(email), "metadata": Keyspace.activeUserMetadata(email),
                     "ban": Keyspace.ban(email), "user_sessions": Keyspace.userSessions(email),
-                    "oauth_seen": Keyspace.oauthSeen(email),
+                    "oauth_seen": Keyspace.oauthSeen(email), "idx_sessions": Keyspace.indexSessions,
+                    "idx_session_expiry": Keyspace.indexSessionExpiry, "idx_session_owner": Keyspace.indexSessionOwner,
+                    "idx_active_users": Keyspace.indexActiveUsers, "idx_active_until": Keyspace.indexActiveUntil,
+                    "idx_bans": Keyspace.indexBans,
                 ],
                 arguments: [
                     "now": String(now), "ban_seconds": String(seconds), "session_prefix": sessionKeyPrefix,
-                    "owner_prefix": Keyspace.sessionOwnerPrefix,
+                    "owner_prefix": Keyspace.sessionOwnerPrefix, "email": email,
                 ], confirmed: true)
         }
         return reply.integer ?? 0
     }
 
     static let banScript = RedisScript(
-        keys: ["active_user", "metadata", "ban", "user_sessions", "oauth_seen"],
-        arguments: ["now", "ban_seconds", "session_prefix", "owner_prefix"],
+        keys: [
+            "active_user", "metadata", "ban", "user_sessions", "oauth_seen", "idx_sessions", "idx_session_expiry",
+            "idx_session_owner", "idx_active_users", "idx_active_until", "idx_bans",
+        ],
+        arguments: ["now", "ban_seconds", "session_prefix", "owner_prefix", "email"],
         """
         local prefix = ARG.session_prefix
         local seen, deleted = {}, 0
@@ -86,21 +100,57 @@ public struct Revocations {
               seen[id] = true
               deleted = deleted + redis.call('DEL', id)
               redis.call('DEL', ARG.owner_prefix .. id)
+              redis.call('ZREM', KEY.idx_sessions, id)
+              redis.call('ZREM', KEY.idx_session_expiry, id)
+              redis.call('HDEL', KEY.idx_session_owner, id)
             end
           end
         end
         redis.call('DEL', KEY.active_user, KEY.metadata, KEY.user_sessions, KEY.oauth_seen)
         redis.call('SET', KEY.ban, ARG.now, 'EX', ARG.ban_seconds)
+        local ends = tonumber(ARG.now) + tonumber(ARG.ban_seconds)
+        redis.call('ZADD', KEY.idx_active_users, ARG.now, ARG.email)
+        redis.call('ZADD', KEY.idx_active_until, ends, ARG.email)
+        redis.call('ZADD', KEY.idx_bans, ends, ARG.email)
         return deleted
         """)
 
     /// Lifts a ban, under every spelling given (the Lua gateway keyed bans by the e-mail as
-    /// OAuth2 Proxy spelled it, capitals kept); false when none was banned. Gives access back,
-    /// so nothing waits: the /v1 check never remembers a refusal.
-    public func unban(_ spellings: [String]) throws(RedisError) -> Bool {
+    /// OAuth2 Proxy spelled it, capitals kept); false when none was banned. The admin indexes
+    /// follow in the same script: each spelling leaves the ban index, and stays listed only while
+    /// its `active_user` key lives. Gives access back, so nothing waits: the /v1 check never
+    /// remembers a refusal.
+    public func unban(_ spellings: [String], now: Int64) throws(RedisError) -> Bool {
         guard !spellings.isEmpty else { return false }
-        return (try redis.confirmedPipeline([["DEL"] + spellings.map(Keyspace.ban)])[0].integer ?? 0) >= 1
+        var lifted = false
+        for email in spellings {
+            let reply = try redis.eval(
+                Revocations.unbanScript,
+                keys: [
+                    "ban": Keyspace.ban(email), "active_user": Keyspace.activeUser(email), "idx_bans": Keyspace.indexBans,
+                    "idx_active_users": Keyspace.indexActiveUsers, "idx_active_until": Keyspace.indexActiveUntil,
+                ],
+                arguments: ["email": email, "now": String(now)], confirmed: true)
+            lifted = lifted || reply.integer == 1
+        }
+        return lifted
     }
+
+    /// Lifts one spelling's ban; returns 1 when a ban was lifted.
+    static let unbanScript = RedisScript(
+        keys: ["ban", "active_user", "idx_bans", "idx_active_users", "idx_active_until"], arguments: ["email", "now"],
+        """
+        local lifted = redis.call('DEL', KEY.ban)
+        redis.call('ZREM', KEY.idx_bans, ARG.email)
+        local life = redis.call('TTL', KEY.active_user)
+        if life == -2 then
+          redis.call('ZREM', KEY.idx_active_users, ARG.email)
+          redis.call('ZREM', KEY.idx_active_until, ARG.email)
+        elseif life > 0 then
+          redis.call('ZADD', KEY.idx_active_until, tonumber(ARG.now) + life, ARG.email)
+        end
+        return lifted
+        """)
 
     /// Runs a write that takes access away, then waits until this process's revocation watch
     /// saw it (Redis sends the invalidation to every watch in the same turn as its answer).

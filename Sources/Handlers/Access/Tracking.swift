@@ -25,10 +25,14 @@ enum Tracking {
     /// OAuth2 Proxy encrypts it, and for the owner's "My access" page when it was first and last
     /// seen, from where and with which browser (written only when tracking is due, like
     /// everything here). `session` empty: checks only; `address`, `user_agent` empty: unknown.
+    /// Every tracking write also keeps the admin indexes (`AdminIndex`: the user's last access
+    /// and listing end, the session's first sighting, expiry and owner), in this same script
+    /// call, so the admin views stay current without a round trip more on any request.
     static let script = RedisScript(
         keys: [
             "revoked", "ban", "active_user", "metadata", "active_users", "throttle", "token_info", "session_owner",
-            "user_sessions", "oauth_seen", "oauth2_session",
+            "user_sessions", "oauth_seen", "oauth2_session", "idx_sessions", "idx_session_expiry", "idx_session_owner",
+            "idx_active_users", "idx_active_until",
         ],
         arguments: [
             "session", "email", "method", "token_name", "now", "active_user_ttl", "track_interval", "oauth_window", "address",
@@ -65,8 +69,11 @@ enum Tracking {
           expire_at = now + remaining, session_ttl = ttl, session_count = redis.call('SCARD', KEY.active_user), auth_method = method}
         if method == 'jwt' then meta.token_name = ARG.token_name end
         redis.call('SET', KEY.metadata, cjson.encode(meta), 'EX', remaining)
+        redis.call('ZADD', KEY.idx_active_users, now, ARG.email)
+        redis.call('ZADD', KEY.idx_active_until, now + remaining, ARG.email)
         if method == 'oauth2' then
           local life = redis.call('TTL', KEY.oauth2_session)
+          local present = life ~= -2
           if life < 1 then life = ttl end
           redis.call('HSET', KEY.session_owner, 'email', ARG.email)
           redis.call('HSETNX', KEY.session_owner, 'first_seen', now)
@@ -76,6 +83,11 @@ enum Tracking {
           redis.call('EXPIRE', KEY.session_owner, life)
           redis.call('SADD', KEY.user_sessions, ARG.session)
           if redis.call('TTL', KEY.user_sessions) < life then redis.call('EXPIRE', KEY.user_sessions, life) end
+          if present then
+            redis.call('ZADD', KEY.idx_sessions, 'NX', now, ARG.session)
+            redis.call('ZADD', KEY.idx_session_expiry, now + life, ARG.session)
+            redis.call('HSET', KEY.idx_session_owner, ARG.session, ARG.email)
+          end
         end
         if method == 'jwt' then
           redis.call('SADD', KEY.active_users, ARG.email)
@@ -192,6 +204,9 @@ enum Tracking {
                 "throttle": Keyspace.trackThrottle(method: method.rawValue, email: email, session: session),
                 "token_info": Keyspace.tokenInfo(jti), "session_owner": Keyspace.sessionOwner(session),
                 "user_sessions": Keyspace.userSessions(email), "oauth_seen": Keyspace.oauthSeen(email), "oauth2_session": session,
+                "idx_sessions": AdminIndex.sessions, "idx_session_expiry": AdminIndex.sessionExpiry,
+                "idx_session_owner": AdminIndex.sessionOwner, "idx_active_users": AdminIndex.activeUsers,
+                "idx_active_until": AdminIndex.activeUntil,
             ],
             arguments: [
                 "session": session, "email": email, "method": method.rawValue, "token_name": tokenName,

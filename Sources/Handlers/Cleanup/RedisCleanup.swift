@@ -6,86 +6,166 @@ import Logging
 /// Replaces `redis_cleanup.lua`: finds and removes what no TTL removes (docs/admin.md), keeps
 /// a log of every run with the deleted items, and runs on a schedule inside the workers.
 ///
-/// Targets, found with `SCAN`/`SSCAN` only:
-/// - token ids in `user:tokens:{email}` whose `token:info:{id}` is gone (and the sets that
-///   become empty with them);
-/// - `active_user_metadata:{email}` whose `active_user:{email}` is gone;
-/// - members of `active_users` whose `active_user:{email}` is gone.
-/// Each removal re-checks its condition inside one server-side script, so a target that came
-/// back to life between the scan and the removal (a user signing in again) is left alone.
+/// Targets (the Lua gateway's): token ids in `user:tokens:{email}` whose `token:info:{id}` is
+/// gone (and the sets that become empty with them); `active_user_metadata:{email}` whose
+/// `active_user:{email}` is gone; members of `active_users` whose `active_user:{email}` is
+/// gone; and, for the gateway's own indexes, entries whose data is gone. A run is a background
+/// job in bounded batches (`CleanupJob`); the preview reads the indexes only, so it answers in
+/// milliseconds however large the keyspace is.
 public enum RedisCleanup {
     /// A log keeps at most this many deleted items (the counts are always complete).
     static let maxLoggedItems = 1000
-    static let chunk = 500
-
-    struct Target {
-        enum Kind: String {
-            case orphanedTokenID = "orphaned_jwt_token_id"
-            case orphanedMetadata = "orphaned_metadata"
-            case staleActiveUser = "stale_active_user"
-        }
-
-        let kind: Kind
-        /// The key to change: a set to remove `member` from, or a key to delete (`member` empty).
-        let key: String
-        let member: String
-        /// The removal happens only while this key does not exist.
-        let guardKey: String
-        let email: String
-
-        var reason: String { kind == .orphanedTokenID ? "token_info_expired_and_deleted" : "no_active_user" }
-
-        func item(timestamp: Int64? = nil) -> JSON {
-            var fields: [(String, JSON)] = [("type", .string(kind.rawValue)), ("user_email", .string(email))]
-            if kind == .orphanedTokenID { fields.append(("token_id", .string(member))) }
-            fields += [("key", .string(key)), ("reason", .string(reason))]
-            if let timestamp { fields.append(("timestamp", .int(timestamp))) }
-            return .object(fields)
-        }
-    }
-
-    struct Targets {
-        var tokenIDs: [Target] = []
-        var metadata: [Target] = []
-        var activeUsers: [Target] = []
-        /// `user:tokens:*` sets all of whose members are orphaned.
-        var emptySets: [String] = []
-
-        var all: [Target] { tokenIDs + metadata + activeUsers }
-    }
 
     // MARK: endpoints
 
-    /// `GET /api/admin/redis/cleanup/preview`: what a run would remove; nothing is changed.
+    /// Entries verified per kind by the preview.
+    static let previewSample = 100
+
+    /// `GET /api/admin/redis/cleanup/preview`: what a run would remove, from the indexes:
+    /// index entries due (expired tokens, users past their active period or ban, sessions past
+    /// their expiry), the first `previewSample` of each kind checked one by one and listed. A
+    /// count is exact when all of its kind were checked (`estimated: false`), else the number
+    /// of due index entries (an upper bound). Data the gateway has not indexed yet (written by
+    /// the Lua gateway) is found by the run's keyspace pass, not here. Nothing is changed.
     static func preview(_ request: Request, _ context: Context) throws -> Response {
-        let targets = try find(context.redis)
-        let total = targets.tokenIDs.count + targets.metadata.count + targets.activeUsers.count
+        let redis = context.redis
+        let now = String(context.now)
+        let sample = String(previewSample)
+        let replies = try redis.pipeline([
+            ["ZCOUNT", AdminIndex.tokenExpiry, "-inf", now], ["ZCOUNT", AdminIndex.activeUntil, "-inf", now],
+            ["ZCOUNT", AdminIndex.sessionExpiry, "-inf", now], ["DBSIZE"],
+            ["ZRANGE", AdminIndex.tokenExpiry, "-inf", now, "BYSCORE", "LIMIT", "0", sample],
+            ["ZRANGE", AdminIndex.activeUntil, "-inf", now, "BYSCORE", "LIMIT", "0", sample],
+            ["ZRANGE", AdminIndex.sessionExpiry, "-inf", now, "BYSCORE", "LIMIT", "0", sample],
+        ])
+        for reply in replies {
+        }
+        let due = replies[0...3].map { $0.integer ?? 0 }
+        let tokenMembers = replies[4].strings.compactMap { member -> (id: String, email: String)? in
+            guard let space = member.firstIndex(of: " ") else { return nil }
+            return (String(member[..<space]), String(member[member.index(after: space)...]))
+        }
+        let emails = replies[5].strings
+        let sessions = replies[6].strings
+        var checks: [[String]] = tokenMembers.flatMap { token in
+            [
+                ["EXISTS", Keyspace.tokenInfo(token.id)], ["SISMEMBER", Keyspace.userTokens(token.email), token.id],
+                ["SCARD", Keyspace.userTokens(token.email)],
+            ]
+        }
+        checks += emails.flatMap { email in
+            [
+                ["EXISTS", Keyspace.activeUser(email), Keyspace.ban(email)], ["EXISTS", Keyspace.activeUserMetadata(email)],
+                ["SISMEMBER", Keyspace.activeUsers, email],
+            ]
+        }
+        checks += sessions.map { ["EXISTS", $0] }
+        let results = checks.isEmpty ? [] : try redis.pipeline(checks).map { $0.integer ?? 0 }
+
+        var orphanedIDs: [JSON] = []
+        var orphansPerSet: [String: (orphans: Int64, size: Int64)] = [:]
+        for (index, token) in tokenMembers.enumerated() where results[index * 3] == 0 && results[index * 3 + 1] == 1 {
+            let set = Keyspace.userTokens(token.email)
+            orphanedIDs.append([
+                "type": "orphaned_jwt_token_id", "user_email": .string(token.email), "token_id": .string(token.id), "key": .string(set),
+                "reason": "token_info_expired_and_deleted",
+            ])
+            orphansPerSet[set] = ((orphansPerSet[set]?.orphans ?? 0) + 1, results[index * 3 + 2])
+        }
+        let emptySets = orphansPerSet.filter { $0.value.orphans == $0.value.size }.keys.sorted()
+        var metadata: [JSON] = []
+        var staleUsers: [JSON] = []
+        var offset = tokenMembers.count * 3
+        for email in emails {
+            defer { offset += 3 }
+            guard results[offset] == 0 else { continue }  // still active or banned
+            if results[offset + 1] == 1 {
+                metadata.append([
+                    "type": "orphaned_metadata", "user_email": .string(email), "key": .string(Keyspace.activeUserMetadata(email)),
+                    "reason": "no_active_user",
+                ])
+            }
+            if results[offset + 2] == 1 {
+                staleUsers.append([
+                    "type": "stale_active_user", "user_email": .string(email), "key": .string(Keyspace.activeUsers),
+                    "reason": "no_active_user",
+                ])
+            }
+        }
+        let staleSessions = sessions.enumerated().filter { results[offset + $0.offset] == 0 }.map { JSON.string($0.element) }
+
+        let estimated = due[0] > Int64(tokenMembers.count) || due[1] > Int64(emails.count) || due[2] > Int64(sessions.count)
+        func count(_ found: Int, due: Int64, sampled: Int) -> Int64 { due > Int64(sampled) ? due : Int64(found) }
+        let counts = (
+            ids: count(orphanedIDs.count, due: due[0], sampled: tokenMembers.count),
+            metadata: count(metadata.count, due: due[1], sampled: emails.count),
+            users: count(staleUsers.count, due: due[1], sampled: emails.count),
+            sessions: count(staleSessions.count, due: due[2], sampled: sessions.count)
+        )
+        let total = counts.ids + counts.metadata + counts.users + counts.sessions
         let body: JSON = [
             "preview": true,
             "targets": [
-                "orphaned_jwt_token_ids": .array(targets.tokenIDs.map { $0.item() }),
-                "orphaned_metadata": .array(targets.metadata.map { $0.item() }),
-                "stale_active_users": .array(targets.activeUsers.map { $0.item() }),
-                "empty_token_sets": JSON(targets.emptySets),
+                "orphaned_jwt_token_ids": .array(orphanedIDs), "orphaned_metadata": .array(metadata),
+                "stale_active_users": .array(staleUsers), "empty_token_sets": JSON(emptySets), "stale_sessions": .array(staleSessions),
             ],
             "counts": [
-                "orphaned_jwt_token_ids": JSON(targets.tokenIDs.count), "orphaned_metadata": JSON(targets.metadata.count),
-                "stale_active_users": JSON(targets.activeUsers.count), "empty_token_sets": JSON(targets.emptySets.count),
-                "total": JSON(total),
+                "orphaned_jwt_token_ids": .int(counts.ids), "orphaned_metadata": .int(counts.metadata),
+                "stale_active_users": .int(counts.users), "empty_token_sets": JSON(emptySets.count),
+                "stale_sessions": .int(counts.sessions), "total": .int(total),
             ],
-            "estimated_freed_memory": .string(estimatedMemory(items: total)),
+            "estimated": .bool(estimated), "keyspace_keys": .int(due[3]),
+            "estimated_freed_memory": .string(estimatedMemory(items: Int(total))),
             "config": ["log_retention_days": JSON(context.config.cleanupLogRetentionDays)],
         ]
         return .json(200, body.text)
     }
 
-    /// `POST /api/admin/redis/cleanup`: removes the targets and answers with the log record.
+    /// `POST /api/admin/redis/cleanup`: starts a cleanup job and answers at once, 202
+    /// `{cleanup_id, state:"running", job}`; 409 `cleanup_running` (with the running job) while
+    /// one runs anywhere. Progress and the log: `GET …/cleanup/job`.
     static func execute(_ request: Request, _ context: Context) throws -> Response {
         let executor = try context.requireIdentity()
-        let (id, record) = try run(executedBy: executor, manual: true, context: context)
-        var fields: [(String, JSON)] = [("cleanup_id", .string(id)), ("executed_at", record["timestamp"] ?? .null)]
-        if case .object(let recorded) = record { fields += recorded.filter { $0.0 != "timestamp" } }
-        return .json(200, JSON.object(fields).text)
+        guard let id = try CleanupJob.start(executedBy: executor, manual: true, redis: context.redis, now: context.now) else {
+            throw APIError(
+                409, "cleanup_running", "A cleanup is already running", [("job", try CleanupJob.state(context.redis) ?? .null)])
+        }
+        CleanupJob.launch(id: id, executedBy: executor, manual: true, context: context)
+        Audit.record("redis.cleanup_start", target: id, context: context)
+        let body: JSON = ["cleanup_id": .string(id), "state": "running", "job": try CleanupJob.state(context.redis) ?? .null]
+        return .json(202, body.text)
+    }
+
+    /// `GET /api/admin/redis/cleanup/job`: the running or last job `{job}` (null when none ran):
+    /// state (`running`, `done`, `cancelled`, `failed`, `abandoned`), phase, processed/total
+    /// items, removed and indexed counts; when it ended, its log record as `log`.
+    static func job(_ request: Request, _ context: Context) throws -> Response {
+        guard case .object(var fields)? = try CleanupJob.state(context.redis) else {
+            return .json(200, #"{"job":null}"#)
+        }
+        let state = fields.first { $0.0 == "state" }?.1.stringValue
+        if state == "done" || state == "cancelled", let id = fields.first(where: { $0.0 == "cleanup_id" })?.1.stringValue {
+            let stored = try context.redis.command("GET", logKey(id))
+            if let text = stored.string, case .object(let record)? = try? JSON.parse(text) {
+                fields.append(("log", .object([("cleanup_id", .string(id))] + record)))
+            }
+        }
+        let body: JSON = ["job": .object(fields)]
+        return .json(200, body.text)
+    }
+
+    /// `POST /api/admin/redis/cleanup/cancel`: asks the running job to stop after its current
+    /// batch (202); it stores its log of what it did so far. 409 `no_cleanup_running` otherwise.
+    static func cancel(_ request: Request, _ context: Context) throws -> Response {
+        _ = try context.requireIdentity()
+        let current = try CleanupJob.state(context.redis)
+        guard let current, current["state"]?.stringValue == "running", let id = current["cleanup_id"]?.stringValue else {
+            throw APIError(409, "no_cleanup_running", "No cleanup is running", [])
+        }
+        let reply = try context.redis.command("HSET", CleanupJob.stateKey, "cancel", "1")
+        Audit.record("redis.cleanup_cancel", target: id, context: context)
+        let body: JSON = ["message": "Cancel requested", "cleanup_id": .string(id)]
+        return .json(202, body.text)
     }
 
     /// `GET /api/admin/redis/cleanup/logs`: the newest 100 runs → `{logs, total_logs, retention_days}`.
@@ -104,70 +184,7 @@ public enum RedisCleanup {
         return .json(200, body.text)
     }
 
-    // MARK: the run
-
-    /// One cleanup: find, remove, record the log (`cleanup:log:{id}` with the retention as TTL,
-    /// the id in `cleanup:logs`, entries past the retention trimmed) and the audit entry.
-    public static func run(executedBy: String, manual: Bool, context: Context) throws(RedisError) -> (id: String, record: JSON) {
-        let started = context.clock.monotonicMilliseconds()
-        let targets = try find(context.redis)
-        let all = targets.all
-        var outcomes: [Int64] = []
-        var start = 0
-        while start < all.count {
-            let part = all[start..<min(start + chunk, all.count)]
-            let reply = try context.redis.eval(
-                removeScript, keyList: part.flatMap { [$0.key, $0.guardKey] }, argumentList: part.map(\.member))
-            let values = reply.array.map { $0.integer ?? 0 }
-            guard values.count == part.count else { throw .protocolError("unexpected cleanup reply") }
-            outcomes += values
-            start += chunk
-        }
-
-        var counts: [Target.Kind: Int] = [:]
-        var emptySets = 0
-        var items: [JSON] = []
-        for (target, outcome) in zip(all, outcomes) where outcome > 0 {
-            counts[target.kind, default: 0] += 1
-            items.append(target.item(timestamp: context.now))
-            if outcome == 2 && target.kind == .orphanedTokenID {
-                emptySets += 1
-                items.append([
-                    "type": "empty_token_set", "user_email": .string(target.email), "key": .string(target.key),
-                    "reason": "became_empty_after_cleanup", "timestamp": .int(context.now),
-                ])
-            }
-        }
-        let total = counts.values.reduce(0, +) + emptySets
-        var record: [(String, JSON)] = [
-            ("timestamp", .int(context.now)), ("executed_by", .string(executedBy)), ("manual", .bool(manual)),
-            (
-                "results",
-                [
-                    "orphaned_jwt_token_ids_deleted": JSON(counts[.orphanedTokenID] ?? 0),
-                    "orphaned_metadata_deleted": JSON(counts[.orphanedMetadata] ?? 0),
-                    "empty_token_sets_deleted": JSON(emptySets),
-                    "stale_active_users_removed": JSON(counts[.staleActiveUser] ?? 0),
-                ]
-            ),
-            ("total_deleted", JSON(total)), ("duration_ms", .int(context.clock.monotonicMilliseconds() - started)),
-            ("freed_memory", .string(estimatedMemory(items: total))),
-            ("deleted_items", .array(Array(items.prefix(maxLoggedItems)))),
-        ]
-        if items.count > maxLoggedItems { record.append(("deleted_items_truncated", true)) }
-
-        let id = "\(context.now)-\(Hex.encode(Crypto.randomBytes(4)))"
-        let retention = Int64(context.config.cleanupLogRetentionDays) * 86400
-        try context.redis.transaction([
-            ["SET", Keyspace.cleanupLog(id), JSON.object(record).text, "EX", String(retention)],
-            ["ZADD", Keyspace.cleanupLogs, String(context.now), id],
-            ["ZREMRANGEBYSCORE", Keyspace.cleanupLogs, "-inf", "(\(context.now - retention)"],
-        ])
-        Audit.record(
-            "redis.cleanup", target: id,
-            details: ["manual": .bool(manual), "total_deleted": JSON(total)], context: context)
-        return (id, .object(record))
-    }
+    static func logKey(_ id: String) -> String { Keyspace.cleanupLog(id) }
 
     /// KEYS: pairs (target, guard); ARGV: one member per pair ("" = delete the target key).
     /// Per pair: 0 nothing removed (the guard exists again, or already gone), 1 removed,
@@ -191,66 +208,6 @@ public enum RedisCleanup {
             end
             return out
             """)
-
-    static func find(_ redis: RedisClient) throws(RedisError) -> Targets {
-        var targets = Targets()
-        let setPrefix = Keyspace.userTokensPrefix
-        let setKeys = try redis.scanAll(["SCAN"], match: Keyspace.pattern(prefix: setPrefix))
-        for part in chunks(setKeys) {
-            // Error replies stay values: a key of another type under the prefix is not ours to touch.
-            let memberReplies = try redis.replies(part.map { ["SMEMBERS", $0] })
-            var candidates: [(set: String, id: String)] = []
-            for (key, reply) in zip(part, memberReplies) {
-                guard case .array = reply else { continue }  // not a set: not ours to touch
-                candidates += reply.strings.map { (key, $0) }
-            }
-            let exists = try existence(redis, candidates.map { Keyspace.tokenInfo($0.id) })
-            var orphanedPerSet: [String: Int] = [:]
-            for (candidate, present) in zip(candidates, exists) where !present {
-                let email = String(candidate.set.dropFirst(setPrefix.count))
-                targets.tokenIDs.append(
-                    Target(
-                        kind: .orphanedTokenID, key: candidate.set, member: candidate.id,
-                        guardKey: Keyspace.tokenInfo(candidate.id), email: email))
-                orphanedPerSet[candidate.set, default: 0] += 1
-            }
-            for (key, reply) in zip(part, memberReplies) where orphanedPerSet[key] == reply.array.count && !reply.array.isEmpty {
-                targets.emptySets.append(key)
-            }
-        }
-
-        let metadataPrefix = Keyspace.activeUserMetadataPrefix
-        let metadataKeys = try redis.scanAll(["SCAN"], match: Keyspace.pattern(prefix: metadataPrefix))
-        let emails = metadataKeys.map { String($0.dropFirst(metadataPrefix.count)) }
-        for (index, present) in try existence(redis, emails.map(Keyspace.activeUser)).enumerated() where !present {
-            targets.metadata.append(
-                Target(
-                    kind: .orphanedMetadata, key: metadataKeys[index], member: "",
-                    guardKey: Keyspace.activeUser(emails[index]), email: emails[index]))
-        }
-
-        let users = try redis.scanAll(["SSCAN", Keyspace.activeUsers])
-        for (index, present) in try existence(redis, users.map(Keyspace.activeUser)).enumerated() where !present {
-            targets.activeUsers.append(
-                Target(
-                    kind: .staleActiveUser, key: Keyspace.activeUsers, member: users[index],
-                    guardKey: Keyspace.activeUser(users[index]), email: users[index]))
-        }
-        return targets
-    }
-
-    /// `EXISTS` for each key, pipelined in chunks.
-    static func existence(_ redis: RedisClient, _ keys: [String]) throws(RedisError) -> [Bool] {
-        var result: [Bool] = []
-        for part in chunks(keys) {
-            for reply in try redis.pipeline(part.map { ["EXISTS", $0] }) { result.append(reply.integer == 1) }
-        }
-        return result
-    }
-
-    static func chunks<T>(_ values: [T]) -> [ArraySlice<T>] {
-        stride(from: 0, to: values.count, by: chunk).map { values[$0..<min($0 + chunk, values.count)] }
-    }
 
     /// The Lua gateway's estimate, kept for the UI: about 500 bytes per removed item.
     static func estimatedMemory(items: Int) -> String {

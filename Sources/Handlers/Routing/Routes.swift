@@ -59,5 +59,7 @@ public enum Routes {
         Route("GET", "/api/admin/redis/cleanup/preview", access: .admin, RedisCleanup.preview),
         Route("POST", "/api/admin/redis/cleanup", access: .admin, RedisCleanup.execute),
         Route("GET", "/api/admin/redis/cleanup/logs", access: .admin, RedisCleanup.logs),
+        Route("GET", "/api/admin/redis/cleanup/job", access: .admin, RedisCleanup.job),
+        Route("POST", "/api/admin/redis/cleanup/cancel", access: .admin, RedisCleanup.cancel),
     ]
 }

@@ -129,7 +129,7 @@ enum MyAccess {
         for key in keys {
             // A logout the person is told about: a replica has it before the answer (REDIS_WAIT_REPLICAS).
             let reply = try context.redis.eval(
-                SessionAdmin.deleteScript, keys: ["session": key, "owner": Keyspace.sessionOwner(key)],
+                SessionAdmin.deleteScript, keys: SessionAdmin.deleteKeys(key),
                 arguments: ["user_sessions_prefix": Keyspace.userSessionsPrefix, "protected_email": ""], confirmed: true)
             ended += max(reply.integer ?? 0, 0)
         }

@@ -9,83 +9,159 @@ import GatewayCore
 enum SessionAdmin {
     // MARK: - Reading
 
-    /// `GET /api/admin/sessions?limit=&cursor=`: OAuth2 Proxy sessions, each with its owner
-    /// where the tracker has seen it; `next_cursor` pages on (a SCAN cursor).
+    /// `GET /api/admin/sessions[?limit=&cursor=]`: OAuth2 Proxy sessions, newest first (first
+    /// seen), each with its owner, from the session index (`AdminIndex.sessions`); `limit`
+    /// sessions exactly, `next_cursor` pages on. Without `limit` and `cursor`: all of them.
     static func list(_ request: Request, _ context: Context) throws -> Response {
-        let page = try ScanPage.read(request, command: ["SCAN"], match: sessionPattern(context), redis: context.redis)
-        let keys = page.items.filter { isSessionKey($0, context) }
-        var sessions: [JSON] = []
-        for (key, replies) in zip(
-            keys,
-            try chunkedPipeline(keys, context: context) { [["TTL", $0], ["HMGET", Keyspace.sessionOwner($0), "email", "first_seen"]] })
-        {
-            let ttl = replies[0].integer ?? -2
-            guard ttl != -2 else { continue }
-            let owner = replies[1].array
-            sessions.append([
-                "session_key": .string(key), "email": JSON(owner.first?.string),
-                "created_at": JSON(owner.count > 1 ? owner[1].integer : nil),
-                "expires_at": ttl >= 0 ? .int(context.now + ttl) : .null, "ttl_seconds": .int(ttl),
-            ])
+        let limit = try Paging.limit(request)
+        let cursor = try IndexCursor.parse(request)
+        func page(after position: IndexCursor?, size: Int) throws -> ([JSON], IndexCursor?) {
+            try IndexPage.page(
+                AdminIndex.sessions, after: position, limit: size, redis: context.redis,
+                resolve: { entries in
+                    guard !entries.isEmpty else { return [] }
+                    let replies = try context.redis.pipeline(
+                        entries.map { ["TTL", $0.member] } + [["HMGET", AdminIndex.sessionOwner] + entries.map(\.member)])
+                    let owners = replies[replies.count - 1].array
+                    return entries.enumerated().map { index, entry in
+                        let ttl = replies[index].integer ?? -2
+                        guard ttl != -2 else { return nil }  // OAuth2 Proxy no longer has it
+                        return [
+                            "session_key": .string(entry.member), "email": JSON(index < owners.count ? owners[index].string : nil),
+                            "created_at": .int(entry.score), "expires_at": ttl >= 0 ? .int(context.now + ttl) : .null,
+                            "ttl_seconds": .int(ttl),
+                        ]
+                    }
+                },
+                stale: { entries in try SessionIndex.forget(entries.map(\.member), context: context) })
         }
-        let body: JSON = ["sessions": .array(sessions), "total": JSON(sessions.count), "next_cursor": JSON(page.nextCursor)]
+        var (sessions, next) = try page(after: cursor, size: limit ?? 100)
+        if limit == nil && cursor == nil {
+            while let position = next {
+                let (more, after) = try page(after: position, size: 1000)
+                sessions += more
+                next = after
+            }
+        }
+        let body: JSON = ["sessions": .array(sessions), "total": JSON(sessions.count), "next_cursor": JSON(next?.text)]
         return .json(200, body.text)
     }
 
-    /// `GET /api/admin/sessions/active-users?limit=`: OAuth2 and JWT users together, banned
-    /// users without sessions too, newest `last_access` first (so the whole set is read;
-    /// it is bounded by the 24-hour and ban lifetimes). `limit` keeps the newest entries.
+    /// `GET /api/admin/sessions/active-users[?limit=&cursor=]`: OAuth2 and JWT users together,
+    /// banned users without sessions too, newest `last_access` first, from the active-user
+    /// index (`AdminIndex.activeUsers`); `total` and `banned_count` count all of them.
+    /// A user whose `last_access` moves on while an admin pages moves to the top of the list.
     static func activeUsers(_ request: Request, _ context: Context) throws -> Response {
         let limit = try Paging.limit(request)
-        let active = try emails(under: Keyspace.activeUserPrefix, context)
-        let banned = try emails(under: Keyspace.banPrefix, context)
-        let emails = Array(Set(active + banned))
-        var users: [(lastAccess: Int64, entry: JSON, banned: Bool)] = []
-        let replies = try chunkedPipeline(emails, context: context) { email in
+        let cursor = try IndexCursor.parse(request)
+        func page(after position: IndexCursor?, size: Int) throws -> ([JSON], IndexCursor?) {
+            try IndexPage.page(
+                AdminIndex.activeUsers, after: position, limit: size, redis: context.redis,
+                resolve: { entries in try activeUserEntries(entries, context: context) },
+                stale: { entries in
+                    let emails = entries.map(\.member)
+                    _ = try context.redis.pipeline([["ZREM", AdminIndex.activeUsers] + emails, ["ZREM", AdminIndex.activeUntil] + emails])
+                })
+        }
+        var (users, next) = try page(after: cursor, size: limit ?? 100)
+        if limit == nil && cursor == nil {
+            while let position = next {
+                let (more, after) = try page(after: position, size: 1000)
+                users += more
+                next = after
+            }
+        }
+        let now = String(context.now)
+        let counts = try context.redis.pipeline([
+            ["ZCOUNT", AdminIndex.activeUntil, "(" + now, "+inf"], ["ZRANGE", AdminIndex.bans, "(" + now, "+inf", "BYSCORE"],
+        ])
+        // Bans are few: each is checked (a ban lifted with redis-cli or by the Lua gateway stays in
+        // the index until the cleanup), one multi-key EXISTS per 100.
+        let banned = counts[1].strings.map(Keyspace.ban)
+        let groups = stride(from: 0, to: banned.count, by: 100).map { ["EXISTS"] + banned[$0..<min($0 + 100, banned.count)] }
+        let bannedCount = groups.isEmpty ? 0 : try context.redis.pipeline(groups).reduce(Int64(0)) { $0 + ($1.integer ?? 0) }
+        let body: JSON = [
+            "active_users": .array(users), "total": .int(counts[0].integer ?? 0), "banned_count": .int(bannedCount),
+            "current_time": .int(context.now), "next_cursor": JSON(next?.text),
+        ]
+        return .json(200, body.text)
+    }
+
+    /// What the active-user list shows for these users (nil: neither active nor banned any more).
+    /// `last_access` as the tracker recorded it; the index's (the list's order) where the
+    /// metadata has none (written by hand or by an older tracker).
+    static func activeUserEntries(_ entries: [IndexPage.Entry], context: Context) throws -> [JSON?] {
+        let emails = entries.map(\.member)
+        let commands = emails.flatMap { email in
             [
                 ["GET", Keyspace.activeUserMetadata(email)], ["SCARD", Keyspace.activeUser(email)],
                 ["TTL", Keyspace.activeUser(email)], ["TTL", Keyspace.ban(email)], ["GET", Keyspace.ban(email)],
             ]
         }
-        for (email, reply) in zip(emails, replies) {
+        let replies = commands.isEmpty ? [] : try context.redis.pipeline(commands)
+        return emails.enumerated().map { index, email in
+            let reply = replies[(index * 5)..<(index * 5 + 5)].map { $0 }
             let metadata = reply[0].string.flatMap { try? JSON.parse($0) } ?? .object([])
             let sessionTTL = reply[2].integer ?? -2
             let banTTL = reply[3].integer ?? -2
             let isBanned = banTTL != -2
-            guard sessionTTL != -2 || isBanned else { continue }
+            guard sessionTTL != -2 || isBanned else { return nil }
             let bannedAt = reply[4].integer
-            let lastAccess = number(metadata["last_access"]) ?? (sessionTTL == -2 ? bannedAt : nil) ?? 0
-            let entry: JSON = [
+            let lastAccess = number(metadata["last_access"]) ?? (sessionTTL == -2 ? bannedAt : nil) ?? entries[index].score
+            return [
                 "email": .string(email), "session_count": .int(reply[1].integer ?? 0),
                 "created_at": .int(number(metadata["created_at"]) ?? (sessionTTL == -2 ? bannedAt : nil) ?? 0),
                 "last_access": .int(lastAccess), "expires_at": .int(number(metadata["expires_at"]) ?? 0),
                 "ttl_seconds": .int(max(sessionTTL, 0)), "is_banned": .bool(isBanned),
                 "ban_remaining_seconds": .int(isBanned ? banTTL : 0), "auth_method": metadata["auth_method"] ?? .null,
             ]
-            users.append((lastAccess, entry, isBanned))
         }
-        users.sort { ($0.lastAccess, $1.entry["email"]?.stringValue ?? "") > ($1.lastAccess, $0.entry["email"]?.stringValue ?? "") }
-        let total = users.count
-        let bannedCount = users.filter(\.banned).count
-        if let limit { users = Array(users.prefix(limit)) }
-        let body: JSON = [
-            "active_users": .array(users.map(\.entry)), "total": JSON(total), "banned_count": JSON(bannedCount),
-            "current_time": .int(context.now),
-        ]
-        return .json(200, body.text)
     }
 
-    /// `GET /api/admin/sessions/stats`: session counts per owner; sessions whose owner the
-    /// tracker has not seen are counted in `unattributed_sessions`.
+    /// `GET /api/admin/sessions/stats`: session counts per owner, from the session indexes
+    /// (sessions whose key still exists); sessions whose owner the tracker has not seen (found
+    /// by the cleanup's keyspace pass) are counted in `unattributed_sessions`.
     static func stats(_ request: Request, _ context: Context) throws -> Response {
-        let keys = try context.redis.scanAll(["SCAN"], match: sessionPattern(context)).filter { isSessionKey($0, context) }
+        let reply = try context.redis.command("ZRANGE", AdminIndex.sessionExpiry, "(" + String(context.now), "+inf", "BYSCORE")
+        let live = reply.strings
+        // Per group of 100 sessions: one multi-key EXISTS (a session ended by a sign-out stays in
+        // the index until a page or the cleanup drops it: OAuth2 Proxy deletes its key, the
+        // gateway does not see it) and one HMGET of their owners; a group that lost sessions is
+        // checked key by key.
+        let group = 100
+        let starts = Array(stride(from: 0, to: live.count, by: group))
+        let replies = try context.redis.pipeline(
+            starts.flatMap { start -> [[String]] in
+                let keys = live[start..<min(start + group, live.count)]
+                return [["EXISTS"] + keys, ["HMGET", AdminIndex.sessionOwner] + keys]
+            })
         var perUser: [String: Int] = [:]
         var unattributed = 0
-        for reply in try chunkedPipeline(keys, context: context, { [["HGET", Keyspace.sessionOwner($0), "email"]] }) {
-            if let email = reply[0].string { perUser[email, default: 0] += 1 } else { unattributed += 1 }
+        var total = 0
+        var unsure: [(key: String, owner: String?)] = []
+        for (index, start) in starts.enumerated() {
+            let count = replies[index * 2]
+            if case .error(let message) = count { throw RedisError.server(message) }
+            let owners = replies[index * 2 + 1].array
+            let size = min(start + group, live.count) - start
+            for offset in 0..<size {
+                let owner = offset < owners.count ? owners[offset].string : nil
+                if count.integer == Int64(size) {
+                    total += 1
+                    if let owner { perUser[owner, default: 0] += 1 } else { unattributed += 1 }
+                } else {
+                    unsure.append((live[start + offset], owner))
+                }
+            }
+        }
+        if !unsure.isEmpty {
+            for (session, exists) in zip(unsure, try context.redis.pipeline(unsure.map { ["EXISTS", $0.key] })) where exists.integer == 1 {
+                total += 1
+                if let owner = session.owner { perUser[owner, default: 0] += 1 } else { unattributed += 1 }
+            }
         }
         let body: JSON = [
-            "total_sessions": JSON(keys.count), "unique_users": JSON(perUser.count),
+            "total_sessions": JSON(total), "unique_users": JSON(perUser.count),
             "user_sessions": .object(perUser.sorted { $0.key < $1.key }.map { ($0.key, JSON($0.value)) }),
             "unattributed_sessions": JSON(unattributed),
         ]
@@ -118,6 +194,23 @@ enum SessionAdmin {
         return .json(200, body.text)
     }
 
+    /// KEYS: active_user_deleted:{e}, active_user:{e}, then the `AdminIndex` keys bans,
+    ///       active_users, active_until. ARGV: e-mail, now. Lifts the ban; the user stays listed
+    ///       only while their active-user key lives. Returns 1 when a ban was lifted.
+    static let unbanScript = RedisScript(
+        lists: """
+            local lifted = redis.call('DEL', KEYS[1])
+            redis.call('ZREM', KEYS[3], ARGV[1])
+            local life = redis.call('TTL', KEYS[2])
+            if life == -2 then
+              redis.call('ZREM', KEYS[4], ARGV[1])
+              redis.call('ZREM', KEYS[5], ARGV[1])
+            elseif life > 0 then
+              redis.call('ZADD', KEYS[5], tonumber(ARGV[2]) + life, ARGV[1])
+            end
+            return lifted
+            """)
+
     /// `DELETE /api/admin/sessions/unban/{email}` (nginx has percent-decoded the path; `+` stays `+`).
     static func unban(_ request: Request, _ context: Context) throws -> Response {
         let admin = try context.requireIdentity()
@@ -127,7 +220,7 @@ enum SessionAdmin {
         let spellings = try LegacyEmailKeys.otherSpellings(prefix: Keyspace.banPrefix, email: email, context: context).map {
             String($0.dropFirst(Keyspace.banPrefix.count))
         }
-        guard try context.revocations.unban([email] + spellings) else {
+        guard try context.revocations.unban([email] + spellings, now: context.now) else {
             Audit.record("session.unban", target: email, result: "not_banned", context: context)
             throw APIError(404, "not_banned", "User is not currently banned", [("user_email", .string(email))])
         }
@@ -136,18 +229,30 @@ enum SessionAdmin {
         return .json(200, body.text)
     }
 
-    /// Deletes one session and its index entry: 1 when the session existed, -1 (nothing
-    /// deleted) when it belongs to the protected e-mail ("" for none).
+    /// Deletes one session, its owner record and its admin index entries: 1 when the session
+    /// existed, -1 (nothing deleted) when it belongs to the protected e-mail ("" for none).
     static let deleteScript = RedisScript(
-        keys: ["session", "owner"], arguments: ["user_sessions_prefix", "protected_email"],
+        keys: ["session", "owner", "idx_sessions", "idx_session_expiry", "idx_session_owner"],
+        arguments: ["user_sessions_prefix", "protected_email"],
         """
-        local email = redis.call('HGET', KEY.owner, 'email')
+        local email = redis.call('HGET', KEY.owner, 'email') or redis.call('HGET', KEY.idx_session_owner, KEY.session)
         if email and ARG.protected_email ~= '' and email == ARG.protected_email then return -1 end
         local deleted = redis.call('DEL', KEY.session)
         redis.call('DEL', KEY.owner)
+        redis.call('ZREM', KEY.idx_sessions, KEY.session)
+        redis.call('ZREM', KEY.idx_session_expiry, KEY.session)
+        redis.call('HDEL', KEY.idx_session_owner, KEY.session)
         if email then redis.call('SREM', ARG.user_sessions_prefix .. email, KEY.session) end
         return deleted
         """)
+
+    /// The keys of `deleteScript` for one session (`MyAccess` ends sessions with it too).
+    static func deleteKeys(_ key: String) -> KeyValuePairs<String, String> {
+        [
+            "session": key, "owner": Keyspace.sessionOwner(key), "idx_sessions": AdminIndex.sessions,
+            "idx_session_expiry": AdminIndex.sessionExpiry, "idx_session_owner": AdminIndex.sessionOwner,
+        ]
+    }
 
     /// `DELETE /api/admin/sessions/{session_key}`: only OAuth2 Proxy session keys can be named.
     static func deleteSession(_ request: Request, _ context: Context) throws -> Response {
@@ -160,7 +265,7 @@ enum SessionAdmin {
         // Another admin cannot end the super admin's session (the super admin may end their own).
         let protected = context.config.superAdmin.flatMap { $0 == admin ? nil : $0 } ?? ""
         let reply = try context.redis.eval(
-            deleteScript, keys: ["session": key, "owner": Keyspace.sessionOwner(key)],
+            deleteScript, keys: deleteKeys(key),
             arguments: ["user_sessions_prefix": Keyspace.userSessionsPrefix, "protected_email": protected], confirmed: true)
         if reply.integer == -1 {
             Audit.record("session.delete", target: key, result: "refused_super_admin", context: context)
@@ -172,47 +277,21 @@ enum SessionAdmin {
         return .json(200, body.text)
     }
 
-    /// KEYS: pairs of (`Keyspace.activeUserMetadata`, `Keyspace.activeUser`) of one user each.
-    /// Deletes metadata whose active-user key is gone; returns the metadata keys deleted.
-    static let orphanScript = RedisScript(
-        lists:
-            """
-            local cleaned = {}
-            for i = 1, #KEYS, 2 do
-              if redis.call('EXISTS', KEYS[i + 1]) == 0 and redis.call('DEL', KEYS[i]) == 1 then cleaned[#cleaned + 1] = KEYS[i] end
-            end
-            return cleaned
-            """)
-
-    /// KEYS: `Keyspace.userSessions` sets. Removes members whose session is gone; returns how many.
-    static let pruneScript = RedisScript(
-        lists:
-            """
-            local pruned = 0
-            for _, set in ipairs(KEYS) do
-              for _, id in ipairs(redis.call('SMEMBERS', set)) do
-                if redis.call('EXISTS', id) == 0 then pruned = pruned + redis.call('SREM', set, id) end
-              end
-            end
-            return pruned
-            """)
-
-    /// `POST /api/admin/sessions/cleanup-expired`: removes metadata whose `active_user` key is
-    /// gone, and index entries of sessions OAuth2 Proxy no longer has.
+    /// `POST /api/admin/sessions/cleanup-expired`: walks the user and session indexes (bounded
+    /// by the number of users and sessions, not by the keyspace) in small batches: removes the
+    /// metadata of users whose `active_user` key is gone, and sessions OAuth2 Proxy no longer
+    /// has from the indexes and their owners' sets. Lua-era leftovers the gateway never indexed
+    /// are the Redis cleanup's (its keyspace pass).
     static func cleanupExpired(_ request: Request, _ context: Context) throws -> Response {
         let admin = try context.requireIdentity()
-        let metadataPrefix = Keyspace.activeUserMetadataPrefix
-        var cleaned: [String] = []
-        for chunk in try emails(under: metadataPrefix, context).chunked(500) {
-            let keys = chunk.flatMap { [Keyspace.activeUserMetadata($0), Keyspace.activeUser($0)] }
-            let reply = try context.redis.eval(orphanScript, keyList: keys)
-            cleaned += reply.strings.map { String($0.dropFirst(metadataPrefix.count)) }
+        let runner = CleanupRunner(
+            id: "", executedBy: admin, manual: true, config: context.config, redis: context.redis, logger: context.logger)
+        try runner.pruneUsers()
+        try runner.pruneSessions()
+        let cleaned = runner.items.compactMap { item in
+            item["type"]?.stringValue == "orphaned_metadata" ? item["user_email"]?.stringValue : nil
         }
-        var pruned: Int64 = 0
-        let indexSets = try context.redis.scanAll(["SCAN"], match: Keyspace.pattern(prefix: Keyspace.userSessionsPrefix))
-        for chunk in indexSets.chunked(100) {
-            pruned += try context.redis.eval(pruneScript, keyList: Array(chunk)).integer ?? 0
-        }
+        let pruned = Int64(runner.counts["stale_sessions"] ?? 0)
         Audit.record(
             "session.cleanup_expired", target: "active_user_metadata",
             details: ["cleaned_count": JSON(cleaned.count), "pruned_index_entries": .int(pruned)], context: context)
@@ -263,31 +342,4 @@ enum SessionAdmin {
         default: nil
         }
     }
-
-    /// Runs `commands(item)` for every item in pipelines of bounded size; one reply group per item.
-    /// Error replies stay values: a key of an unexpected type reads as absent in the lists.
-    static func chunkedPipeline(
-        _ items: [String], context: Context, _ commands: (String) -> [[String]]
-    ) throws(RedisError) -> [[RedisReply]] {
-        var groups: [[RedisReply]] = []
-        for chunk in items.chunked(500) {
-            let perItem = chunk.map(commands)
-            var replies = try context.redis.replies(perItem.flatMap { $0 })[...]
-            for commands in perItem {
-                groups.append(Array(replies.prefix(commands.count)))
-                replies = replies.dropFirst(commands.count)
-            }
-        }
-        return groups
-    }
-}
-
-extension Array {
-    fileprivate func chunked(_ size: Int) -> [ArraySlice<Element>] {
-        stride(from: 0, to: count, by: size).map { self[$0..<Swift.min($0 + size, count)] }
-    }
-}
-
-extension Character {
-    fileprivate var isASCIIDigit: Bool { ("0"..."9").contains(self) }
 }

@@ -2,46 +2,88 @@ import FCGIRuntime
 import GatewayCore
 
 /// Replaces `token_admin.lua`: the admins' token management. Lists page with
-/// `limit`/`cursor` over SCAN/SSCAN (a caller that sends neither gets the whole list, as the
-/// Lua gave it); every revocation, refused or done, is written to the audit log.
+/// `limit`/`cursor` over the token index (`AdminIndex`, keyset cursors; a caller that sends
+/// neither gets the whole list, as the Lua gave it); every revocation, refused or done, is
+/// written to the audit log.
 enum TokenAdmin {
     static let prefix = "/api/admin/tokens/"
 
-    /// `GET /api/admin/tokens`: every stored token with its status, and a summary.
+    /// `GET /api/admin/tokens[?limit=&cursor=]`: stored tokens with their status, newest first,
+    /// read from the token index (`AdminIndex.tokens`), and the totals of the whole keyspace.
+    /// `limit` items exactly (fewer only on the last page); without `limit` and `cursor` the
+    /// whole list, as the Lua gave it.
     static func list(_ request: Request, _ context: Context) throws -> Response {
-        let (keys, next) = try page(["SCAN"], match: Keyspace.pattern(prefix: Keyspace.tokenInfoPrefix), request, context)
-        let ids = keys.map { String($0.dropFirst(Keyspace.tokenInfoPrefix.count)) }
-        let records = try TokenStore.load(ids, context: context).compactMap { $0 }.sorted(by: TokenStore.newestFirst)
-        let revoked = try TokenStore.revokedFlags(records.map(\.id), context: context)
-        var active: Int64 = 0
-        var expired: Int64 = 0
-        for (record, isRevoked) in zip(records, revoked) {
-            if record.isExpired(now: context.now) { expired += 1 } else if !isRevoked { active += 1 }
+        let limit = try Paging.limit(request)
+        let cursor = try IndexCursor.parse(request)
+        func page(after position: IndexCursor?, size: Int) throws -> ([TokenStore.Record], IndexCursor?) {
+            try IndexPage.page(
+                AdminIndex.tokens, after: position, limit: size, redis: context.redis,
+                resolve: { entries in try TokenStore.load(entries.map(\.member), context: context) },
+                stale: { entries in
+                    // Record gone (expired, or revoked by the Lua gateway): out of the list index;
+                    // the cleanup removes the id from its owner's set and the expiry index.
+                    _ = try context.redis.command(["ZREM", AdminIndex.tokens] + entries.map(\.member))
+                })
         }
-        let total = Int64(records.count)
+        var (records, next) = try page(after: cursor, size: limit ?? 100)
+        if limit == nil && cursor == nil {
+            while let position = next {
+                let (more, after) = try page(after: position, size: 1000)
+                records += more
+                next = after
+            }
+        }
+        let revoked = try TokenStore.revokedFlags(records.map(\.id), context: context)
         let body: JSON = [
             "tokens": .array(zip(records, revoked).map { TokenStore.view($0, now: context.now, owner: true, revoked: $1) }),
-            "summary": ["total": .int(total), "active": .int(active), "expired": .int(expired), "revoked": .int(total - active - expired)],
-            "next_cursor": next,
+            "summary": try summary(context), "next_cursor": JSON(next?.text),
         ]
         return .json(200, body.text)
     }
 
-    /// `GET /api/admin/tokens/{email}` (nginx has percent-decoded the path; `+` stays `+`).
+    /// The totals of the whole keyspace from the indexes, in one round trip: `active` tokens
+    /// (not expired, not revoked), `expired` ones the cleanup has not yet pruned, `revoked`
+    /// ones whose revocation is still in force; `total` is their sum.
+    static func summary(_ context: Context) throws(RedisError) -> JSON {
+        let now = String(context.now)
+        let replies = try context.redis.pipeline([
+            ["ZCOUNT", AdminIndex.tokenExpiry, "(" + now, "+inf"], ["ZCOUNT", AdminIndex.tokenExpiry, "-inf", now],
+            ["ZCOUNT", AdminIndex.revoked, "(" + now, "+inf"],
+        ])
+        let counts = replies.map { $0.integer ?? 0 }
+        return [
+            "total": .int(counts.reduce(0, +)), "active": .int(counts[0]), "expired": .int(counts[1]), "revoked": .int(counts[2]),
+        ]
+    }
+
+    /// `GET /api/admin/tokens/{email}[?limit=&cursor=]` (nginx has percent-decoded the path; `+`
+    /// stays `+`): one user's tokens, newest first, paged like the whole list. The user's set
+    /// is read whole (it is one person's tokens) and ordered here.
     static func user(_ request: Request, _ context: Context) throws -> Response {
         let rest = String(request.path.dropFirst(prefix.count))
         guard rest.contains("@") else {
             throw APIError.badRequest("Expected a user e-mail: GET /api/admin/tokens/{email}", code: "invalid_user_email")
         }
         let email = try TokenStore.email(rest, field: "user_email")
-        var (ids, next) = try page(["SSCAN", Keyspace.userTokens(email)], match: nil, request, context)
-        if (try ScanPage.cursor(request) ?? "0") == "0" {  // Lua-era sets (capitals), with the first page
-            ids += try legacyTokenIDs(email, excluding: Set(ids), context: context)
+        let limit = try Paging.limit(request)
+        let cursor = try IndexCursor.parse(request)
+        var ids = try context.redis.scanAll(["SSCAN", Keyspace.userTokens(email)])
+        ids += try legacyTokenIDs(email, excluding: Set(ids), context: context)  // Lua-era sets (capitals)
+        var records = try TokenStore.load(ids, context: context).compactMap { $0 }.sorted(by: TokenStore.newestFirstThenID)
+        if let cursor { records = records.filter { cursor.precedes(score: $0.createdAt, member: $0.id) } }
+        var next: IndexCursor?
+        if limit != nil || cursor != nil {
+            let size = limit ?? 100
+            if records.count > size, let last = records.prefix(size).last {
+                next = IndexCursor(score: last.createdAt, member: last.id)
+            }
+            records = Array(records.prefix(size))
         }
-        let records = try TokenStore.load(ids, context: context).compactMap { $0 }.sorted(by: TokenStore.newestFirst)
         let revoked = try TokenStore.revokedFlags(records.map(\.id), context: context)
         let tokens = zip(records, revoked).map { TokenStore.view($0, now: context.now, owner: false, revoked: $1) }
-        let body: JSON = ["user_email": .string(email), "tokens": .array(tokens), "count": JSON(tokens.count), "next_cursor": next]
+        let body: JSON = [
+            "user_email": .string(email), "tokens": .array(tokens), "count": JSON(tokens.count), "next_cursor": JSON(next?.text),
+        ]
         return .json(200, body.text)
     }
 
@@ -117,17 +159,5 @@ enum TokenAdmin {
             throw error
         }
         Audit.record(action, target: target, details: details, context: context)
-    }
-
-    /// The items of a list: all of them without `limit` and `cursor` (and `next_cursor` null),
-    /// else one `ScanPage` (`limit` defaults to 100).
-    static func page(_ command: [String], match: String?, _ request: Request, _ context: Context) throws -> ([String], JSON) {
-        let limit = try Paging.limit(request)
-        let cursor = try ScanPage.cursor(request)
-        guard limit != nil || cursor != nil else {
-            return (try context.redis.scanAll(command, match: match), .null)
-        }
-        let page = try ScanPage.fetch(command, match: match, cursor: cursor ?? "0", limit: limit ?? 100, redis: context.redis)
-        return (page.items, JSON(page.nextCursor))
     }
 }

@@ -66,7 +66,7 @@ enum TokenGenerator {
                 [
                     ["SET", Keyspace.tokenInfo(tokenID), info.text, "EX", String(expiresIn)],
                     ["SADD", Keyspace.userTokens(email), tokenID],
-                ], confirmed: true)
+                ] + AdminIndex.addToken(id: tokenID, email: email, createdAt: now, expiresAt: expiresAt), confirmed: true)
         } catch {
             context.logger.error("token not stored", metadata: ["error": "\(error)"])
             if case .notReplicated = error { throw APIError.notReplicated }

@@ -23,7 +23,8 @@ enum TokenList {
             // Only ids without a live record: their info is gone or past its expiry.
             try context.redis.transaction(
                 gone.map { ["DEL", Keyspace.tokenInfo($0)] } + [["SREM", Keyspace.userTokens(email)] + gone]
-                    + (spelled.map { [["SREM", Keyspace.userTokens($0)] + gone] } ?? []))
+                    + (spelled.map { [["SREM", Keyspace.userTokens($0)] + gone] } ?? [])
+                    + gone.flatMap { AdminIndex.removeToken(id: $0, emails: [email] + (spelled.map { [$0] } ?? [])) })
             context.logger.info("expired token ids pruned", metadata: ["count": "\(gone.count)"])
         }
         let tokens = live.sorted(by: TokenStore.newestFirst).map {

@@ -97,8 +97,9 @@ enum TokenStore {
 
     // MARK: Revocation
 
-    /// Revokes the tokens (`Revocations.revoke`): each stays refused for its remaining lifetime
-    /// plus the JWT clock leeway, so for as long as its signature could still pass.
+    /// Revokes the tokens (`Revocations.revoke`, which also moves them from the admin token
+    /// indexes to the revoked index): each stays refused for its remaining lifetime plus the JWT
+    /// clock leeway, so for as long as its signature could still pass.
     static func revoke(_ records: [Record], context: Context) throws(RedisError) {
         let leeway = context.config.jwt.leeway
         try context.revocations.revoke(
@@ -107,7 +108,7 @@ enum TokenStore {
                 var owners = [record.email]
                 if record.storedEmail != record.email, !record.storedEmail.isEmpty { owners.append(record.storedEmail) }
                 return Revocations.Token(id: record.id, owners: owners, seconds: max(remaining, 0) + leeway)
-            })
+            }, now: context.now)
     }
 
     // MARK: Views
@@ -132,5 +133,10 @@ enum TokenStore {
     /// Newest first; ties by id, so the order is stable.
     static func newestFirst(_ lhs: Record, _ rhs: Record) -> Bool {
         lhs.createdAt != rhs.createdAt ? lhs.createdAt > rhs.createdAt : lhs.id < rhs.id
+    }
+
+    /// Newest first, ties by id descending: the order of the admin lists' cursors (`IndexCursor`).
+    static func newestFirstThenID(_ lhs: Record, _ rhs: Record) -> Bool {
+        lhs.createdAt != rhs.createdAt ? lhs.createdAt > rhs.createdAt : lhs.id > rhs.id
     }
 }

@@ -1,0 +1,117 @@
+"""The admin page at scale in real headless Chromium (issue: admin plane that scales): the cleanup
+job with its progress bar, cancel button and log, tab links that switch tabs from anywhere, and
+the token list's exact pages with the whole keyspace's totals."""
+
+import time
+import uuid
+
+from selenium.webdriver.common.by import By
+
+from harness.browser import fresh_email
+
+
+def open_tab(browser, name):
+    browser.open_tab(name)
+
+
+def test_admin_previews_runs_cancels_and_reads_a_cleanup(stack, browsers):
+    # The preview reads the indexes: a token whose lifetime ended (Redis dropped its record).
+    owner = fresh_email("expiring")
+    short = stack.mint(owner, token_name="short", expires_in=1)["token_id"]
+    deadline = time.time() + 10
+    while stack.redis.exists(f"token:info:{short}") and time.time() < deadline:
+        time.sleep(0.1)  # Redis expires the record by its TTL
+    # The run's keyspace pass finds what the Lua gateway left (never indexed).
+    orphan = fresh_email("orphan")
+    stack.redis.sadd(f"user:tokens:{orphan}", str(uuid.uuid4()))
+    # Enough unrelated keys (another application's) that the first run is still going when cancelled.
+    fill = "for i = ARGV[1], ARGV[1] + 49999 do redis.call('SET', 'unrelated:ui-cancel:' .. i, 'x', 'EX', 600) end"
+    for start in range(0, 300_000, 50_000):  # in parts: a script blocks Redis while it runs
+        stack.redis.eval(fill, 0, start)
+
+    admin = browsers()
+    admin.sign_in("admin@example.com", then="/token-session-manager")
+    open_tab(admin, "cleanup")
+    admin.wait(lambda d: short in d.find_element(By.CSS_SELECTOR, "#cleanup-preview-result").get_attribute("textContent"))
+    admin.click("#cleanup-run")
+    admin.confirm()
+    # A progress bar with counts and a cancel button while it runs; cancelled, it says so.
+    admin.find("#cleanup-job progress")
+    admin.click("#cleanup-job button.cleanup-cancel")
+    assert "items looked at" in admin.text("#cleanup-job-counts")
+    admin.screenshot("session-manager-cleanup-running")
+    # The job box is rebuilt on every poll: read its text in the page, not through an element handle.
+    job_state = lambda d: d.execute_script("return document.querySelector('#cleanup-job-state')?.textContent")
+    admin.wait(lambda d: job_state(d) == "Cleanup cancelled")
+    for start in range(0, 300_000, 50_000):
+        stack.redis.eval("for i = ARGV[1], ARGV[1] + 49999 do redis.call('DEL', 'unrelated:ui-cancel:' .. i) end", 0, start)
+
+    admin.click("#cleanup-run")
+    admin.confirm()
+    admin.wait(lambda d: job_state(d) == "Cleanup done", timeout=180)
+    log = admin.find("#cleanup-job details.cleanup-log")  # the finished job's log, open (polling has stopped)
+    admin.wait(lambda d: orphan in log.text)
+    assert not stack.redis.sismember(f"user:tokens:{owner}", short)  # removed by the first (cancelled) run's first phase
+    progress = admin.find("#cleanup-job progress")
+    assert progress.get_attribute("value") == progress.get_attribute("max")
+    assert stack.redis.exists(f"user:tokens:{orphan}") == 0
+    newest = admin.find("#cleanup-logs details.cleanup-log")
+    assert "admin@example.com" in newest.text
+    admin.screenshot("session-manager-cleanup")
+
+
+def test_tab_links_switch_tabs_from_anywhere_also_on_the_page(stack, browsers):
+    admin = browsers()
+    admin.sign_in("admin@example.com", then="/token-session-manager")
+    admin.find("#panel-users")
+    shown = lambda: [p.get_attribute("id") for p in admin.driver.find_elements(By.CSS_SELECTOR, "[role=tabpanel]") if p.is_displayed()]
+    for name in ("cleanup", "sessions", "audit", "tokens", "users"):
+        # Opening the page's address with a tab while already on the page (no reload).
+        admin.open(f"/token-session-manager#{name}")
+        admin.wait(lambda d: shown() == [f"panel-{name}"])
+        assert admin.driver.find_element(By.ID, f"tab-{name}").get_attribute("aria-selected") == "true"
+    # A link on the page to the tab already named in the address, after a tab click moved away.
+    admin.driver.execute_script(
+        "const a = document.createElement('a'); a.id = 'to-cleanup'; a.href = '/token-session-manager#cleanup';"
+        "a.textContent = 'cleanup'; document.querySelector('.subtitle').append(a);")
+    admin.click("#to-cleanup")
+    admin.wait(lambda d: shown() == ["panel-cleanup"])
+    admin.click("#tab-audit")
+    admin.wait(lambda d: shown() == ["panel-audit"] and d.current_url.endswith("#audit"))
+    admin.click("#to-cleanup")
+    admin.wait(lambda d: shown() == ["panel-cleanup"])
+    # From another page.
+    admin.open("/token-manager")
+    admin.find("#token-table")
+    admin.open("/token-session-manager#sessions")
+    admin.wait(lambda d: shown() == ["panel-sessions"])
+
+
+def test_admin_token_list_pages_with_load_more(stack, browsers):
+    owner = fresh_email("bulk")
+    browser = stack.sign_in(owner)
+    ids = [browser.post(stack.url("/api/token/generate"), json={"token_name": f"bulk {n}"}).json()["token_id"]
+           for n in range(250)]
+    admin = browsers()
+    admin.sign_in("admin@example.com", then="/token-session-manager")
+    open_tab(admin, "tokens")
+    admin.find("#tokens-list tr[data-token-id]")
+    shown = lambda: len(admin.driver.find_elements(By.CSS_SELECTOR, "#tokens-list tr[data-token-id]"))
+    assert shown() == 100  # `limit` exactly
+    # The totals are the whole keyspace's (not the page's, no "100+"); they add up.
+    shown_totals = {key: admin.text(f"#tokens-{key}") for key in ("total", "active", "expired", "revoked")}
+    assert all(value.isdigit() for value in shown_totals.values()), shown_totals
+    counts = {key: int(value) for key, value in shown_totals.items()}
+    assert counts["total"] == counts["active"] + counts["expired"] + counts["revoked"] and counts["active"] >= 250
+    assert admin.find("#tokens-pager .load-more").is_displayed()
+    clicks = 0
+    while admin.driver.find_element(By.CSS_SELECTOR, "#tokens-pager .load-more").is_displayed():
+        before = shown()
+        admin.click("#tokens-pager .load-more")
+        admin.wait(lambda d: shown() > before or not d.find_element(By.CSS_SELECTOR, "#tokens-pager .load-more").is_displayed())
+        clicks += 1
+        assert clicks < 200
+    seeded = admin.driver.execute_script(
+        "return [...document.querySelectorAll('#tokens-list tr[data-token-id]')].map(r => r.dataset.tokenId)")
+    assert set(ids) <= set(seeded) and len(seeded) == len(set(seeded))
+    assert clicks >= 2
