@@ -85,6 +85,13 @@ class Stack:
             return []
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
+    def litellm_headers(self) -> list:
+        """What LiteLLM received per request (dev/litellm: request id, which credentials)."""
+        path = Path(self.env["LITELLM_HEADERS_RECORD_FILE"])
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
     def wait_for_litellm_call(self, predicate, timeout=10.0):
         deadline = time.time() + timeout
         while time.time() < deadline:
@@ -112,6 +119,7 @@ def stack_env(run_dir: Path, **overrides) -> dict:
         NGINX_WORKERS="2",
         LITELLM_RECORD_FILE=str(run_dir / "litellm-calls.jsonl"),
         LITELLM_KEY_GENERATE_RECORD_FILE=str(run_dir / "litellm-key-generate.jsonl"),
+        LITELLM_HEADERS_RECORD_FILE=str(run_dir / "litellm-headers.jsonl"),
     )
     env.update(overrides)
     return env
@@ -165,6 +173,7 @@ def sibling_stack(stack, name: str, **overrides):
     settings = dict(
         START_REDIS="0", START_LITELLM="0", REDIS_PORT=str(stack.redis_port),
         LITELLM_PORT=stack.env["LITELLM_PORT"], LITELLM_RECORD_FILE=stack.env["LITELLM_RECORD_FILE"],
+        LITELLM_HEADERS_RECORD_FILE=stack.env["LITELLM_HEADERS_RECORD_FILE"],
         JWT_SECRET=stack.jwt_secret, LITELLM_MASTER_KEY=stack.master_key, LITELLM_SHARED_KEY=stack.shared_key,
         OAUTH2_PROXY_COOKIE_SECRET=stack.cookie_secret, WORKER_THREADS="8")
     settings.update(overrides)
