@@ -105,13 +105,14 @@ class Stack:
 def stack_env(run_dir: Path, **overrides) -> dict:
     env = dict(os.environ)
     for key in list(env):
-        if key.startswith(("REDIS_", "LITELLM_", "JWT_", "GATEWAY_", "WORKER_", "ADMIN_", "SUPER_ADMIN", "OAUTH2_PROXY_")):
+        if key.startswith(("REDIS_", "LITELLM_", "JWT_", "GATEWAY_", "WORKER_", "ADMIN_", "SUPER_ADMIN", "OAUTH2_PROXY_", "METRICS_", "LOG_FORMAT")):
             del env[key]
     env.update(
         RUN_DIR=str(run_dir),
         GATEWAY_PORT=str(free_port()),
         REDIS_PORT=str(free_port()),
         LITELLM_PORT=str(free_port()),
+        METRICS_PORT=str(free_port()),
         SUPER_ADMIN_EMAIL="root@example.com",
         ADMIN_EMAILS="admin@example.com",
         ADMIN_DOMAINS="admins.example.org",

@@ -22,6 +22,7 @@ enum JWTAccess {
         let text = try presentedToken(request)
         let cache = context.jwtCache
         if let hit = cache?.allowedEntry(for: text, now: context.now, leeway: context.config.jwt.leeway) {
+            GatewayMetrics.shared.watchHits.increment()
             return allowed(email: hit.email, spendMetadata: hit.spendMetadata, context: context)
         }
 

@@ -12,6 +12,7 @@ public final class Router: Responder {
     let clock: Clock
 
     let jwtCache: JWTCheckCache?
+    let metrics = GatewayMetrics.shared
 
     /// `watch`: the process's revocation watch, when the /v1 check may remember tokens it let
     /// through (not with TRACK_INTERVAL_SECONDS=0 or JWT_REQUIRE_OAUTH_WITHIN, which need Redis
@@ -28,21 +29,36 @@ public final class Router: Responder {
     }
 
     public func respond(to request: Request) -> Response {
+        let started = GatewayMetrics.monotonicNanoseconds()
+        let check = request.params["GATEWAY_CHECK"]
+        let metrics = self.metrics.check(check)
+        let response = answer(request, check: check, metrics: metrics)
+        metrics.duration.recordNanoseconds(GatewayMetrics.monotonicNanoseconds() - started)
+        return response
+    }
+
+    /// The answer; counts its outcome (`ok` or the error's code) in `metrics`.
+    private func answer(_ request: Request, check: String?, metrics: CheckMetrics) -> Response {
         let identity = request.params[Request.identityParam].map(Email.normalize).flatMap { $0.isEmpty ? nil : $0 }
         let context = Context(
             config: config, redis: redis, logger: logger, now: clock.unixSeconds(), identity: identity, requestPath: request.path,
-            jwtCache: jwtCache)
+            jwtCache: jwtCache, requestParams: request.params)
         do {
-            let route = try Router.route(for: request)
+            let route = try Router.route(for: request, check: check)
             try BrowserPolicy.enforce(route.access, request: request, context: context)
-            return try route.handler(request, context)
+            let response = try route.handler(request, context)
+            metrics.ok.increment()
+            return response
         } catch let error as APIError {
+            metrics.refused(error.code)
             return render(error, for: request)
         } catch let error as RedisError {
             context.logger.error("redis failure", metadata: ["error": "\(error)"])
+            metrics.refused("redis_unavailable")
             return render(.redis(error), for: request)
         } catch {
             context.logger.error("unhandled error", metadata: ["error": "\(error)"])
+            metrics.refused("internal_error")
             return render(APIError(500, "internal_error", "Internal server error"), for: request)
         }
     }
@@ -53,7 +69,11 @@ public final class Router: Responder {
     }
 
     static func route(for request: Request) throws(APIError) -> Route {
-        if let check = request.params["GATEWAY_CHECK"] {
+        try route(for: request, check: request.params["GATEWAY_CHECK"])
+    }
+
+    static func route(for request: Request, check: String?) throws(APIError) -> Route {
+        if let check {
             guard let route = Routes.checks[check] else { throw APIError(500, "unknown_check", "Unknown access check") }
             return route
         }
