@@ -29,6 +29,9 @@ lint:
 
 test: build lint
 	swift test
+	@# The committed fuzz corpora, replayed with every target's invariants (a plain debug build).
+	swift build --product gateway-fuzz
+	@for corpus in Fuzz/corpus/*/; do .build/debug/gateway-fuzz "$$(basename "$$corpus")" "$$corpus" || exit 1; done
 	.venv/bin/python -m pytest -q Tests/e2e
 
 .PHONY: help deps build run stop lint test

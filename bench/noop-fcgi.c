@@ -19,6 +19,7 @@ static void *serve(void *unused) {
         FCGX_PutS("Status: 200 OK\r\nX-Accel-Redirect: @litellm\r\nX-Gateway-Email: bench@example.com\r\n"
                   "X-Gateway-Authorization: Bearer sk-bench\r\n"
                   "X-Gateway-Spend-Metadata: {\"user_email\":\"bench@example.com\",\"token_name\":\"bench\",\"auth_method\":\"jwt\"}\r\n"
+                  "X-Gateway-Path: /n/chat/completions\r\n"
                   "\r\n", request.out);
         FCGX_Finish_r(&request);
     }

@@ -20,7 +20,7 @@ measured in one run, not absolute numbers across runs.
 import argparse
 import os
 import re
-import socket
+import shutil
 import statistics
 import subprocess
 import sys
@@ -31,12 +31,8 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, str(ROOT / "Tests"))
+from harness.stack import free_port, pid_of, rss_kb, started_stack  # noqa: E402
 
 
 def parse_wrk(output: str):
@@ -75,13 +71,6 @@ def cpu_seconds(pids) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=5, help="duration of one measurement")
@@ -99,142 +88,140 @@ def main():
     parser.add_argument("--out", default=str(ROOT / "test-artifacts" / "bench.md"))
     args = parser.parse_args()
 
-    run_dir = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
-    env = dict(os.environ)
-    for key in list(env):
-        if key.startswith(("REDIS_", "LITELLM_", "JWT_", "GATEWAY_", "WORKER_")):
-            del env[key]
+    bench_dir = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
     static_port, ref_port = free_port(), free_port()
-    env.update(
-        RUN_DIR=str(run_dir), GATEWAY_PORT=str(free_port()), REDIS_PORT=str(free_port()),
+    settings = dict(
         START_LITELLM="0", LITELLM_UPSTREAM=f"127.0.0.1:{static_port}", SUPER_ADMIN_EMAIL="root@example.com",
         BENCH_STATIC_PORT=str(static_port), BENCH_REF_PORT=str(ref_port),
-        BENCH_NOOP_SOCKET=str(run_dir / "noop.sock"), NGINX_EXTRA_CONF=str(ROOT / "bench" / "bench.conf"),
-        NGINX_WORKERS=env.get("NGINX_WORKERS", "2"),
+        BENCH_NOOP_SOCKET=str(bench_dir / "noop.sock"), NGINX_EXTRA_CONF=str(ROOT / "bench" / "bench.conf"),
+        NGINX_WORKERS=os.environ.get("NGINX_WORKERS", "2"),
     )
     for setting in args.set:
         name, _, value = setting.partition("=")
-        env[name] = value
-    threads = env.get("WORKER_THREADS", "16")  # scripts/env.sh's default
-    noop_binary = run_dir / "noop-fcgi"
+        settings[name] = value
+    threads = settings.get("WORKER_THREADS", "16")  # scripts/env.sh's default
+    noop_binary = bench_dir / "noop-fcgi"
     subprocess.run(["gcc", "-O2", "-o", str(noop_binary), str(ROOT / "bench" / "noop-fcgi.c"), "-lfcgi", "-lpthread"], check=True)
-    noop = subprocess.Popen([str(noop_binary), env["BENCH_NOOP_SOCKET"], threads])
-    stack = [str(ROOT / "scripts" / "stack")]
+    noop = subprocess.Popen([str(noop_binary), settings["BENCH_NOOP_SOCKET"], threads])
     try:
-        subprocess.run(stack + ["start"], env=env, cwd=ROOT, check=True)
-        gateway = f"http://127.0.0.1:{env['GATEWAY_PORT']}"
-        reference = f"http://127.0.0.1:{ref_port}"
-        session = requests.Session()
-        session.post(gateway + "/oauth2/sign_in", data={"email": "bench@example.com"}, allow_redirects=False)
-        cookie = "; ".join(f"{k}={v}" for k, v in session.cookies.items())
-        token = session.post(gateway + "/api/token/generate", json={"token_name": "bench"}).json()["token"]
-        admin = requests.Session()
-        admin.post(gateway + "/oauth2/sign_in", data={"email": "root@example.com"}, allow_redirects=False)
-        admin_cookie = "; ".join(f"{k}={v}" for k, v in admin.cookies.items())
-        generate_script = run_dir / "generate.lua"
-        generate_script.write_text('wrk.method = "POST"\nwrk.body = \'{"token_name":"bench","expires_in":60}\'\n'
-                                   'wrk.headers["Content-Type"] = "application/json"\n')
-        pid = int((run_dir / "pids" / "worker.pid").read_text())
-        identity_pid = int((run_dir / "pids" / "identity.pid").read_text())
-        # Whose CPU time each case costs beyond nginx and Redis (µs per request in the table).
-        responders = {"n": [noop.pid], "b": [pid], "r": [pid], "c": [pid, identity_pid], "d": [pid, identity_pid],
-                      "e": [pid]}
-
-        cases = {
-            "a": dict(url=reference + "/a/v1/models"),
-            "n": dict(url=reference + "/n/v1/models"),
-            "b": dict(url=gateway + "/v1/models", headers=[f"Authorization: Bearer {token}"]),
-            "r": dict(url=reference + "/r/v1/models", headers=[f"Authorization: Bearer {token}"]),
-            "c": dict(url=gateway + "/token-manager", headers=[f"Cookie: {cookie}"]),
-            "d": dict(url=gateway + "/api/token/generate", headers=[f"Cookie: {cookie}"], script=str(generate_script)),
-            "e": dict(url=gateway + "/api/admin/tokens?limit=100", headers=[f"Cookie: {admin_cookie}"]),
-        }
-        wanted = [c for c in args.cases.split(",") if c in cases]
-        if "e" in wanted:
-            probe = admin.get(gateway + "/api/admin/tokens?limit=1")
-            seed = ROOT / "scripts" / "seed-tokens"
-            if probe.status_code != 200 or not seed.exists():
-                print(f"case e skipped: the token admin list is not available ({probe.status_code})")
-                wanted.remove("e")
-            else:
-                subprocess.run([str(seed), "--port", env["REDIS_PORT"], "--tokens", str(args.tokens)], check=True, cwd=ROOT)
-        probe = requests.get(cases["b"]["url"], headers={"Authorization": f"Bearer {token}"})
-        assert probe.status_code == 200, probe.text
-
-        if args.profile:
-            data = run_dir / "perf.data"
-            spec = cases[args.profile_case]
-            recorder = subprocess.Popen(["perf", "record", "-a", "-F", "1999", "-g", "-o", str(data)],
-                                        stderr=subprocess.DEVNULL)
-            result = wrk(spec["url"], 64, args.profile, spec.get("headers", ()), spec.get("script"))
-            recorder.terminate()
-            recorder.wait()
-            print(f"case {args.profile_case}: {result['rps']:.0f} req/s at 64 connections under perf")
-            for sort, extra in (("comm", []), ("dso,symbol", ["--comm", "gateway-worker"])):
-                report = subprocess.run(["perf", "report", "-i", str(data), "--no-children", "--sort", sort, *extra,
-                                         "--stdio", "-g", "none", "--percent-limit", "0.7"], capture_output=True, text=True)
-                print("\n".join(line[:140].rstrip() for line in report.stdout.splitlines()
-                                if line.strip() and not line.startswith("#"))[:8000])
-            return
-
-        connections = [int(c) for c in args.connections.split(",")]
-        results = {(case, c): [] for case in wanted for c in connections}
-        rss_start = rss_kb(pid)
-        for case in wanted:  # warm-up
-            wrk(cases[case]["url"], 16, 1, cases[case].get("headers", ()), cases[case].get("script"))
-        for round_number in range(args.rounds):
-            for c in connections:
-                for case in wanted:
-                    spec = cases[case]
-                    before = cpu_seconds(responders.get(case, []))
-                    result = wrk(spec["url"], c, args.seconds, spec.get("headers", ()), spec.get("script"))
-                    spent = cpu_seconds(responders.get(case, [])) - before
-                    result["cpu_us"] = spent * 1e6 / max(result["rps"] * args.seconds, 1) if case in responders else float("nan")
-                    results[(case, c)].append(result)
-            print(f"round {round_number + 1}/{args.rounds} done", file=sys.stderr)
-        rss_end = rss_kb(pid)
-
-        def median(case, c, key):
-            return statistics.median(r[key] for r in results[(case, c)])
-
-        lines = ["| case | conns | req/s (median) | p50 ms | p99 ms | non-2xx | responder CPU µs/req |",
-                 "|---|---|---|---|---|---|---|"]
-        for case in wanted:
-            for c in connections:
-                non2xx = sum(r["non2xx"] for r in results[(case, c)])
-                cpu = median(case, c, "cpu_us")
-                lines.append(f"| {case} | {c} | {median(case, c, 'rps'):.0f} | {median(case, c, 'p50'):.2f} | "
-                             f"{median(case, c, 'p99'):.2f} | {non2xx} | {'' if cpu != cpu else f'{cpu:.1f}'} |")
-        lines.append("")
-        lines.append("| ratio | " + " | ".join(f"{c} conns" for c in connections) + " |")
-        lines.append("|---|" + "---|" * len(connections))
-        for top, bottom in (("b", "n"), ("b", "a"), ("r", "b"), ("c", "a"), ("d", "a"), ("n", "a")):
-            if top in wanted and bottom in wanted:
-                ratios = [median(top, c, "rps") / median(bottom, c, "rps") for c in connections]
-                lines.append(f"| {top}/{bottom} | " + " | ".join(f"{r:.2f}" for r in ratios) + " |")
-        if "b" in wanted and "n" in wanted:
-            deltas = [median("b", c, "p99") - median("n", c, "p99") for c in connections]
-            lines.append("| p99(b) − p99(n) ms | " + " | ".join(f"{d:+.2f}" for d in deltas) + " |")
-        lines.append("")
-        lines.append(f"worker RSS: {rss_start} kB before, {rss_end} kB after the measurements")
-        if args.soak:
-            before = rss_kb(pid)
-            wrk(cases["b"]["url"], 64, args.soak, cases["b"]["headers"])
-            after = rss_kb(pid)
-            lines.append(f"soak: case b at 64 connections for {args.soak}s: worker RSS {before} kB → {after} kB "
-                         f"({(after - before) * 100 / max(before, 1):+.1f}%)")
-        header = (f"Benchmark {time.strftime('%Y-%m-%d %H:%M:%S')} — {args.rounds} interleaved rounds × {args.seconds}s, "
-                  f"nginx workers {env['NGINX_WORKERS']}, worker threads {threads}, {os.cpu_count()} cores"
-                  + (f", settings {' '.join(args.set)}" if args.set else "") + "\n")
-        text = header + "\n" + "\n".join(lines) + "\n"
-        print(text)
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text)
-        print(f"written to {args.out}")
+        with started_stack("gateway-bench", **settings) as (run_dir, env):
+            measure(args, run_dir, env, noop, threads, ref_port)
     finally:
-        subprocess.run(stack + ["stop"], env=env, cwd=ROOT)
         noop.kill()  # libfcgi catches SIGTERM and keeps serving
         noop.wait()
+        shutil.rmtree(bench_dir, ignore_errors=True)
+
+
+def measure(args, run_dir, env, noop, threads, ref_port):
+    gateway = f"http://127.0.0.1:{env['GATEWAY_PORT']}"
+    reference = f"http://127.0.0.1:{ref_port}"
+    session = requests.Session()
+    session.post(gateway + "/oauth2/sign_in", data={"email": "bench@example.com"}, allow_redirects=False)
+    cookie = "; ".join(f"{k}={v}" for k, v in session.cookies.items())
+    token = session.post(gateway + "/api/token/generate", json={"token_name": "bench"}).json()["token"]
+    admin = requests.Session()
+    admin.post(gateway + "/oauth2/sign_in", data={"email": "root@example.com"}, allow_redirects=False)
+    admin_cookie = "; ".join(f"{k}={v}" for k, v in admin.cookies.items())
+    generate_script = run_dir / "generate.lua"
+    generate_script.write_text('wrk.method = "POST"\nwrk.body = \'{"token_name":"bench","expires_in":60}\'\n'
+                               'wrk.headers["Content-Type"] = "application/json"\n')
+    pid = pid_of(run_dir, "worker")
+    identity_pid = pid_of(run_dir, "identity")
+    # Whose CPU time each case costs beyond nginx and Redis (µs per request in the table).
+    responders = {"n": [noop.pid], "b": [pid], "r": [pid], "c": [pid, identity_pid], "d": [pid, identity_pid],
+                  "e": [pid]}
+
+    cases = {
+        "a": dict(url=reference + "/a/v1/models"),
+        "n": dict(url=reference + "/n/v1/models"),
+        "b": dict(url=gateway + "/v1/models", headers=[f"Authorization: Bearer {token}"]),
+        "r": dict(url=reference + "/r/v1/models", headers=[f"Authorization: Bearer {token}"]),
+        "c": dict(url=gateway + "/token-manager", headers=[f"Cookie: {cookie}"]),
+        "d": dict(url=gateway + "/api/token/generate", headers=[f"Cookie: {cookie}"], script=str(generate_script)),
+        "e": dict(url=gateway + "/api/admin/tokens?limit=100", headers=[f"Cookie: {admin_cookie}"]),
+    }
+    wanted = [c for c in args.cases.split(",") if c in cases]
+    if "e" in wanted:
+        probe = admin.get(gateway + "/api/admin/tokens?limit=1")
+        seed = ROOT / "scripts" / "seed-tokens"
+        if probe.status_code != 200 or not seed.exists():
+            print(f"case e skipped: the token admin list is not available ({probe.status_code})")
+            wanted.remove("e")
+        else:
+            subprocess.run([str(seed), "--port", env["REDIS_PORT"], "--tokens", str(args.tokens)], check=True, cwd=ROOT)
+    probe = requests.get(cases["b"]["url"], headers={"Authorization": f"Bearer {token}"})
+    assert probe.status_code == 200, probe.text
+
+    if args.profile:
+        data = run_dir / "perf.data"
+        spec = cases[args.profile_case]
+        recorder = subprocess.Popen(["perf", "record", "-a", "-F", "1999", "-g", "-o", str(data)],
+                                    stderr=subprocess.DEVNULL)
+        result = wrk(spec["url"], 64, args.profile, spec.get("headers", ()), spec.get("script"))
+        recorder.terminate()
+        recorder.wait()
+        print(f"case {args.profile_case}: {result['rps']:.0f} req/s at 64 connections under perf")
+        for sort, extra in (("comm", []), ("dso,symbol", ["--comm", "gateway-worker"])):
+            report = subprocess.run(["perf", "report", "-i", str(data), "--no-children", "--sort", sort, *extra,
+                                     "--stdio", "-g", "none", "--percent-limit", "0.7"], capture_output=True, text=True)
+            print("\n".join(line[:140].rstrip() for line in report.stdout.splitlines()
+                            if line.strip() and not line.startswith("#"))[:8000])
+        return
+
+    connections = [int(c) for c in args.connections.split(",")]
+    results = {(case, c): [] for case in wanted for c in connections}
+    rss_start = rss_kb(pid)
+    for case in wanted:  # warm-up
+        wrk(cases[case]["url"], 16, 1, cases[case].get("headers", ()), cases[case].get("script"))
+    for round_number in range(args.rounds):
+        for c in connections:
+            for case in wanted:
+                spec = cases[case]
+                before = cpu_seconds(responders.get(case, []))
+                result = wrk(spec["url"], c, args.seconds, spec.get("headers", ()), spec.get("script"))
+                spent = cpu_seconds(responders.get(case, [])) - before
+                result["cpu_us"] = spent * 1e6 / max(result["rps"] * args.seconds, 1) if case in responders else float("nan")
+                results[(case, c)].append(result)
+        print(f"round {round_number + 1}/{args.rounds} done", file=sys.stderr)
+    rss_end = rss_kb(pid)
+
+    def median(case, c, key):
+        return statistics.median(r[key] for r in results[(case, c)])
+
+    lines = ["| case | conns | req/s (median) | p50 ms | p99 ms | non-2xx | responder CPU µs/req |",
+             "|---|---|---|---|---|---|---|"]
+    for case in wanted:
+        for c in connections:
+            non2xx = sum(r["non2xx"] for r in results[(case, c)])
+            cpu = median(case, c, "cpu_us")
+            lines.append(f"| {case} | {c} | {median(case, c, 'rps'):.0f} | {median(case, c, 'p50'):.2f} | "
+                         f"{median(case, c, 'p99'):.2f} | {non2xx} | {'' if cpu != cpu else f'{cpu:.1f}'} |")
+    lines.append("")
+    lines.append("| ratio | " + " | ".join(f"{c} conns" for c in connections) + " |")
+    lines.append("|---|" + "---|" * len(connections))
+    for top, bottom in (("b", "n"), ("b", "a"), ("r", "b"), ("c", "a"), ("d", "a"), ("n", "a")):
+        if top in wanted and bottom in wanted:
+            ratios = [median(top, c, "rps") / median(bottom, c, "rps") for c in connections]
+            lines.append(f"| {top}/{bottom} | " + " | ".join(f"{r:.2f}" for r in ratios) + " |")
+    if "b" in wanted and "n" in wanted:
+        deltas = [median("b", c, "p99") - median("n", c, "p99") for c in connections]
+        lines.append("| p99(b) − p99(n) ms | " + " | ".join(f"{d:+.2f}" for d in deltas) + " |")
+    lines.append("")
+    lines.append(f"worker RSS: {rss_start} kB before, {rss_end} kB after the measurements")
+    if args.soak:
+        before = rss_kb(pid)
+        wrk(cases["b"]["url"], 64, args.soak, cases["b"]["headers"])
+        after = rss_kb(pid)
+        lines.append(f"soak: case b at 64 connections for {args.soak}s: worker RSS {before} kB → {after} kB "
+                     f"({(after - before) * 100 / max(before, 1):+.1f}%)")
+    header = (f"Benchmark {time.strftime('%Y-%m-%d %H:%M:%S')} — {args.rounds} interleaved rounds × {args.seconds}s, "
+              f"nginx workers {env['NGINX_WORKERS']}, worker threads {threads}, {os.cpu_count()} cores"
+              + (f", settings {' '.join(args.set)}" if args.set else "") + "\n")
+    text = header + "\n" + "\n".join(lines) + "\n"
+    print(text)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(text)
+    print(f"written to {args.out}")
 
 
 if __name__ == "__main__":

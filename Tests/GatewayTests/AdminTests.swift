@@ -20,7 +20,7 @@ struct AdminTests {
     }
 
     func request(_ method: String, _ path: String, as email: String?, check: String? = nil, body: String = "") -> Response {
-        var params = ["REQUEST_METHOD": method, "DOCUMENT_URI": path]
+        var params = ["REQUEST_METHOD": method, "DOCUMENT_URI": path, "REQUEST_URI": path]
         if let email { params[Request.identityParam] = email }
         if let check { params["GATEWAY_CHECK"] = check }
         params["CONTENT_TYPE"] = "application/json"

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import GatewayCore
@@ -19,6 +20,36 @@ struct CookieTests {
         #expect(parts.count == 3 && parts[1] == "1795000000" && parts[2].hasSuffix("="))
         #expect(OAuth2Cookie.sessionID(cookieHeader: "_oauth2_proxy=\(value)", name: "_oauth2_proxy", secret: secret) == id)
         #expect(OAuth2Cookie.sessionID(cookieHeader: "_oauth2_proxy=\(value)", name: "_oauth2_proxy", secret: nil) == id)
+    }
+
+    /// A cookie as OAuth2 Proxy itself sets it, computed outside this code base from OAuth2
+    /// Proxy's published source by Tests/vectors/oauth2_proxy_cookie.py (which cites the files
+    /// and commits it follows), not with `makeCookieValue`/`signature`.
+    static let proxyVector = (
+        secret: "vector-cookie-secret-0123456789ab",
+        value:
+            "djIuWDI5aGRYUm9NbDl3Y205NGVTMWhNR0V4WVRKaE0yRTBZVFZoTm1FM1lUaGhPV0ZoWVdKaFkyRmtZV1ZoWmcuRUJFU0V4UVZGaGNZR1JvYkhCMGVIdw==|1795000000|AXpDs3_cEFSHu_SIX5X8G83h5eVaHIbhsl4TNkf3Hn8=",
+        sessionKey: "_oauth2_proxy-a0a1a2a3a4a5a6a7a8a9aaabacadaeaf"
+    )
+
+    @Test func aCookieMadeByOAuth2ProxysAlgorithmIsVerified() throws {
+        let vector = CookieTests.proxyVector
+        let header = "theme=dark; _oauth2_proxy=\(vector.value)"
+        let value = try #require(OAuth2Cookie.firstCookie(named: "_oauth2_proxy", in: header))
+        let ticket = try #require(OAuth2Cookie.ticket(cookieValue: value, name: "_oauth2_proxy", secret: Array(vector.secret.utf8)))
+        #expect(ticket.id == vector.sessionKey)
+        #expect(ticket.secret == Array(0x10..<0x20))  // the AES key that decrypts the session in Redis
+        // The same bytes under another secret, or with the time changed, are refused.
+        #expect(OAuth2Cookie.sessionID(cookieHeader: header, name: "_oauth2_proxy", secret: Array("other".utf8)) == nil)
+        let shifted = vector.value.replacingOccurrences(of: "|1795000000|", with: "|1795000001|")
+        #expect(
+            OAuth2Cookie.sessionID(cookieHeader: "_oauth2_proxy=\(shifted)", name: "_oauth2_proxy", secret: Array(vector.secret.utf8))
+                == nil)
+        // Our own signer agrees with OAuth2 Proxy's (the dev identity service uses it).
+        #expect(
+            OAuth2Cookie.makeCookieValue(
+                sessionID: vector.sessionKey, ticketSecret: Array(0x10..<0x20), name: "_oauth2_proxy", secret: Array(vector.secret.utf8),
+                now: 1_795_000_000) == vector.value)
     }
 
     @Test func onlyTheFirstCookieOfThatNameCounts() {

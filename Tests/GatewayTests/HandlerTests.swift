@@ -1,4 +1,5 @@
 import FCGIRuntime
+import Glibc
 import Logging
 import Testing
 
@@ -27,7 +28,8 @@ struct HandlerTests {
         router.respond(
             to: Request(
                 params: [
-                    "REQUEST_METHOD": "POST", "DOCUMENT_URI": "/v1/chat/completions", "GATEWAY_CHECK": "jwt",
+                    "REQUEST_METHOD": "POST", "DOCUMENT_URI": "/v1/chat/completions", "REQUEST_URI": "/v1/chat/completions",
+                    "GATEWAY_CHECK": "jwt",
                     "HTTP_AUTHORIZATION": "Bearer \(token)",
                 ], body: []))
     }
@@ -78,6 +80,14 @@ struct HandlerTests {
         #expect(down.status == 503)
         #expect(try json(down)["error"]?["type"] == "service_unavailable")
         #expect(generate("erin@example.com").status == 503)
+
+        // Redis comes back (empty, as after a restart without persistence): the same Router,
+        // i.e. the same worker thread and its client, serves again once the client's reconnect
+        // backoff (RedisOptions.reconnectBackoffMS, 200 ms) has passed. No worker restart.
+        try redis.start()
+        usleep(useconds_t((config.redis.reconnectBackoffMS + 50) * 1000))  // a time rule, not a synchronisation
+        #expect(check(token).status == 200)
+        #expect(generate("erin@example.com").status == 200)
     }
 
     @Test func generateWithoutIdentityIs401AndUnknownRoutes404And405() throws {

@@ -38,7 +38,8 @@ struct SessionAdminTests {
         router.respond(
             to: Request(
                 params: [
-                    "REQUEST_METHOD": "POST", "DOCUMENT_URI": "/v1/chat/completions", "GATEWAY_CHECK": "jwt",
+                    "REQUEST_METHOD": "POST", "DOCUMENT_URI": "/v1/chat/completions", "REQUEST_URI": "/v1/chat/completions",
+                    "GATEWAY_CHECK": "jwt",
                     "HTTP_AUTHORIZATION": "Bearer \(token)",
                 ], body: []))
     }

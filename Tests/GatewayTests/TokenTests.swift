@@ -18,8 +18,8 @@ struct TokenTests {
     func router(_ extra: [String: String] = [:]) throws -> Router {
         let environment = [
             "JWT_SECRET": "token-test-secret-0123456789abcdef", "LITELLM_SHARED_KEY": "sk-shared", "LITELLM_MASTER_KEY": "sk-master",
-            "REDIS_PORT": String(redis.port), "SUPER_ADMIN_EMAIL": "root@example.com",
-        ].merging(extra) { $1 }
+            "SUPER_ADMIN_EMAIL": "root@example.com",
+        ].merging(redis.environment) { $1 }.merging(extra) { $1 }
         return Router(config: try Config(environment: environment), logger: Logger(label: "test"))
     }
 
@@ -45,7 +45,8 @@ struct TokenTests {
             router.respond(
                 to: Request(
                     params: [
-                        "REQUEST_METHOD": "POST", "DOCUMENT_URI": "/v1/chat/completions", "GATEWAY_CHECK": "jwt",
+                        "REQUEST_METHOD": "POST", "DOCUMENT_URI": "/v1/chat/completions", "REQUEST_URI": "/v1/chat/completions",
+                        "GATEWAY_CHECK": "jwt",
                         "HTTP_AUTHORIZATION": "Bearer \(TokenTests.legacyToken)",
                     ], body: []))
         }

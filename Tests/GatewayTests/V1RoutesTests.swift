@@ -91,7 +91,8 @@ import Testing
 
     func keyGenerate(_ body: String, contentType: String? = "application/json") -> Response {
         var params = [
-            "REQUEST_METHOD": "POST", "DOCUMENT_URI": "/key/generate", "GATEWAY_CHECK": "litellm-user",
+            "REQUEST_METHOD": "POST", "DOCUMENT_URI": "/key/generate", "REQUEST_URI": "/key/generate",
+            "GATEWAY_CHECK": "litellm-user",
             Request.identityParam: "Bob@Example.com",
         ]
         params["CONTENT_TYPE"] = contentType

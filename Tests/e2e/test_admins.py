@@ -8,7 +8,8 @@ import uuid
 import pytest
 import requests
 
-from conftest import running_stack
+from harness.checks import wait_until
+from harness.stack import running_stack
 
 ADMIN_PATHS = [
     ("GET", "/ui/"), ("GET", "/admin/settings"), ("GET", "/key/info"), ("GET", "/user/info"),
@@ -345,8 +346,13 @@ def test_scheduled_cleanup_runs_as_the_system(scheduled_stack):
     assert run["executed_by"] == "system" and run["manual"] is False
     # One run per interval across the worker's threads and processes (the Redis lock).
     first = min(log["timestamp"] for log in logs)
-    time.sleep(4.5)
-    logs = scheduled_stack.sign_in("root@example.com").get(scheduled_stack.url("/api/admin/redis/cleanup/logs")).json()["logs"]
+    admin = scheduled_stack.sign_in("root@example.com")
+
+    def logs_spanning_four_seconds():
+        current = admin.get(scheduled_stack.url("/api/admin/redis/cleanup/logs")).json()["logs"]
+        return current if max(log["timestamp"] for log in current) >= first + 4 else None
+
+    logs = wait_until(logs_spanning_four_seconds, timeout=15, interval=0.2, what="cleanup runs 4 s after the first")
     span = max(log["timestamp"] for log in logs) - first
     assert len(logs) <= span // 2 + 2, [log["timestamp"] for log in logs]
     entries = scheduled_stack.sign_in("root@example.com").get(scheduled_stack.url("/api/admin/audit")).json()["entries"]

@@ -15,7 +15,8 @@ import jwt as pyjwt
 import pytest
 import requests
 
-from conftest import sibling_stack
+from harness.checks import assert_json_error
+from harness.stack import sibling_stack
 
 FORGED = {
     "X-Forwarded-Email": "root@example.com", "X-Forwarded-User": "root@example.com",
@@ -255,11 +256,11 @@ def test_oversize_api_body_is_413_json_and_stores_nothing(stack, email):
     assert stack.redis.scard(f"user:tokens:{email}") == 0
 
 
-def test_body_above_the_v1_limit_is_refused_by_nginx(stack, email):
+def test_body_above_the_v1_limit_is_refused_by_nginx_as_json(stack, email):
     token = stack.mint(email)["token"]
     response = requests.post(stack.url("/v1/chat/completions"), data=b"x" * (33 * 1024 * 1024),
                              headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"}, timeout=120)
-    assert response.status_code == 413
+    assert_json_error(response, 413, "request_too_large")
 
 
 @pytest.mark.parametrize("method,path", [

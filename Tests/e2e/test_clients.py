@@ -16,7 +16,7 @@ import openai
 import pytest
 import requests
 
-from conftest import ROOT, free_port, sibling_stack
+from harness.stack import ROOT, free_port, sibling_stack
 
 DOCS = ROOT / "docs" / "clients.md"
 

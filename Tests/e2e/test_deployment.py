@@ -18,7 +18,7 @@ import pytest
 import requests
 import yaml
 
-from conftest import ROOT, sibling_stack
+from harness.stack import ROOT, sibling_stack
 
 COMPOSE = ROOT / "compose.yaml"
 ENV_EXAMPLE = ROOT / ".env.example"
@@ -323,11 +323,19 @@ def test_killing_a_worker_process_mid_load_loses_only_its_own_requests_and_the_p
     threads = [threading.Thread(target=load) for _ in range(20)]
     for thread in threads:
         thread.start()
-    time.sleep(1.5)
+    def answered_since(moment, count):
+        with lock:
+            return sum(1 for r in results if r[0] > moment) >= count
+
+    assert wait_until(lambda: answered_since(0, 200))  # the load is running
     victim = sorted(before)[0]
     killed_at = time.time()
     os.kill(victim, signal.SIGKILL)
-    time.sleep(2.5)
+    # The supervisor replaced the process, and the pool served plenty with the replacement.
+    replaced = wait_until(lambda: (lambda now: now if len(now) == 3 and victim not in now else None)(children_of(supervisor)))
+    assert replaced
+    replaced_at = time.time()
+    assert wait_until(lambda: answered_since(replaced_at, 200), timeout=20)
     stop.set()
     for thread in threads:
         thread.join(timeout=15)

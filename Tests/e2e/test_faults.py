@@ -13,7 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from conftest import free_port, sibling_stack
+from harness.checks import assert_json_error, wait_until
+from harness.stack import free_port, sibling_stack
 
 # REDIS_TIMEOUT_MS and REDIS_CONNECT_TIMEOUT_MS are 1000 by default: a request may take one
 # connect attempt plus one command timeout, plus nginx and Python overhead.
@@ -41,6 +42,14 @@ class Load:
             with self.lock:
                 self.results.append(result)
 
+    def wait_for(self, count, since=0.0, status=None, timeout=20.0):
+        """Waits until `count` calls that started after `since` (with `status`, if given) have
+        answered: the load's own progress, not a fixed pause."""
+        def enough():
+            with self.lock:
+                return sum(1 for r in self.results if r[0] > since and (status is None or r[2] == status)) >= count
+        wait_until(enough, timeout=timeout, what=f"{count} answers ({status or 'any'}) after {since}")
+
     def __enter__(self):
         for thread in self.threads:
             thread.start()
@@ -64,13 +73,13 @@ def test_redis_stopped_and_restarted_under_load_fails_closed_and_recovers(stack,
     with Load(lambda session: session.post(
             stack.url("/v1/chat/completions"), headers={"Authorization": f"Bearer {token}"},
             json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}, timeout=30)) as load:
-        time.sleep(1.0)
+        load.wait_for(12, status=200)
         stopped = time.time()
         stack.script("stop-service", "redis")
-        time.sleep(2.5)
+        load.wait_for(12, since=stopped + 0.3, status=503)
         stack.script("start-service", "redis")
         restarted = time.time()
-        time.sleep(2.5)
+        load.wait_for(12, since=restarted + 1.0)
     results = load.results
     print(f"\n{len(results)} calls: {summary(results)}")
     assert {r[2] for r in results} <= {200, 503}, summary(results)
@@ -91,13 +100,15 @@ def test_redis_stalled_longer_than_the_timeout_is_503_in_time_then_recovers(stac
     stack.redis.execute_command("CLIENT", "PAUSE", "2500", "ALL")
     # The revocation watch stops trusting the workers' memory of this token once Redis has not
     # answered its pings for 0.5 s; from then on the check asks Redis and fails closed in time.
+    # (A time rule, not a synchronisation: nothing outside the worker tells when it stopped trusting.)
     time.sleep(0.7)
     started = time.time()
     response = stack.chat(token)
     elapsed = time.time() - started
-    assert response.status_code == 503 and response.json()["error"]["type"] == "service_unavailable", response.text
+    assert assert_json_error(response, 503, "redis_unavailable")["error"]["type"] == "service_unavailable"
     assert elapsed < 1.8, elapsed  # REDIS_TIMEOUT_MS=1000
-    time.sleep(max(0.0, paused + 2.8 - time.time()))
+    stack.redis.ping()  # answered when the pause ends (CLIENT PAUSE ALL holds every client)
+    assert time.time() - paused >= 2.4
     assert stack.chat(token).status_code == 200
 
 
@@ -115,6 +126,24 @@ def test_browser_api_with_redis_down_answers_json_in_time_and_never_a_token(stac
     finally:
         stack.script("start-service", "redis")
     browser = stack.sign_in(email)
+    assert browser.post(stack.url("/api/token/generate"), json={}).status_code == 200
+
+
+def test_redis_refusing_writes_is_the_workers_own_503_and_issues_no_token(stack, email):
+    """The identity service still reads the session (reads go on), the worker's writes hang:
+    the worker's own answer, 503 `redis_unavailable` in time, without Redis's error text."""
+    browser = stack.sign_in(email)
+    stack.redis.execute_command("CLIENT", "PAUSE", "2500", "WRITE")
+    try:
+        started = time.time()
+        response = browser.post(stack.url("/api/token/generate"), json={}, timeout=30)
+        elapsed = time.time() - started
+    finally:
+        stack.redis.execute_command("CLIENT", "UNPAUSE")
+    body = assert_json_error(response, 503, "redis_unavailable")
+    assert elapsed < SLOWEST_ANSWER, elapsed
+    assert set(body) == {"error", "code"} and "redis" not in body["error"].lower() and "timeout" not in body["error"].lower()
+    assert stack.redis.scard(f"user:tokens:{email}") == 0
     assert browser.post(stack.url("/api/token/generate"), json={}).status_code == 200
 
 
@@ -141,7 +170,7 @@ def test_connections_cut_mid_write_leave_no_half_done_token(stack, email):
     cutter = threading.Thread(target=killer)
     with Load(generate, threads=4) as load:
         cutter.start()
-        time.sleep(3.0)
+        load.wait_for(60, since=time.time())  # 60 generate calls under the cutter, whatever their answer
         killer_stop.set()
         cutter.join()
     results = load.results
@@ -157,11 +186,26 @@ def test_connections_cut_mid_write_leave_no_half_done_token(stack, email):
 
 
 class FakeLiteLLM(BaseHTTPRequestHandler):
-    """Answers every POST with a completion and keeps what it received (headers, raw body)."""
+    """Answers every POST with a completion and keeps what it received (headers, raw body). A
+    request with `?stream_probe` gets a stream instead: one event, then a wait until the client
+    says it has that event (`client_has_first`), then the last event."""
     received = []
+    client_has_first = threading.Event()
+    released_by_client = []
 
     def do_POST(self):
         FakeLiteLLM.received.append((dict(self.headers), self.rfile.read(int(self.headers.get("Content-Length", 0)))))
+        if "stream_probe" in self.path:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.end_headers()
+            self.wfile.write(b'data: {"first": true}\n\n')
+            self.wfile.flush()
+            FakeLiteLLM.released_by_client.append(FakeLiteLLM.client_has_first.wait(10))
+            self.wfile.write(b"data: [DONE]\n\n")
+            self.wfile.flush()
+            self.close_connection = True
+            return
         body = json.dumps({"id": "x", "object": "chat.completion", "choices": []}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -230,3 +274,36 @@ def test_v1_body_reaches_litellm_byte_for_byte_and_forged_headers_do_not(no_lite
     assert json.loads(headers["x-litellm-spend-logs-metadata"])["user_email"] == email
     for name in ("x-forwarded-email", "x-litellm-api-key", "x-auth-request-email", "cookie"):
         assert name not in headers, name
+
+
+def test_a_3_mb_v1_body_reaches_litellm_byte_for_byte(no_litellm, email):
+    """Above nginx's in-memory body buffer (1 MB): the body goes through a temporary file and
+    must still arrive unchanged (the worker never reads it)."""
+    token = no_litellm.mint(email)["token"]
+    filler = "".join(chr(0x20 + (i * 7919) % 90) for i in range(3 * 1024 * 1024)).replace('"', "'").replace("\\", "/")
+    raw = ('{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "' + filler + '"}], "n": 1.50}').encode()
+    assert len(raw) > 3 * 1024 * 1024
+    with fake_litellm(no_litellm.litellm_port):
+        FakeLiteLLM.received.clear()
+        response = requests.post(no_litellm.url("/v1/chat/completions"), data=raw, timeout=60,
+                                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        assert response.status_code == 200, response.text[:200]
+    assert FakeLiteLLM.received[-1][1] == raw
+
+
+def test_a_stream_reaches_the_client_event_by_event(no_litellm, email):
+    """LiteLLM holds the rest of the stream until the client has the first event: a gateway
+    that buffered the answer would deliver nothing until LiteLLM gave up waiting (10 s)."""
+    token = no_litellm.mint(email)["token"]
+    FakeLiteLLM.client_has_first.clear()
+    FakeLiteLLM.released_by_client.clear()
+    with fake_litellm(no_litellm.litellm_port):
+        response = requests.post(no_litellm.url("/v1/chat/completions?stream_probe=1"), stream=True, timeout=30,
+                                 headers={"Authorization": f"Bearer {token}"}, json={"model": "gpt-4o-mini", "stream": True})
+        assert response.status_code == 200
+        lines = response.iter_lines()
+        first = next(line for line in lines if line)
+        FakeLiteLLM.client_has_first.set()
+        assert first == b'data: {"first": true}'
+        assert [line for line in lines if line] == [b"data: [DONE]"]
+    assert FakeLiteLLM.released_by_client == [True]

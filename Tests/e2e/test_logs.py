@@ -8,7 +8,7 @@ import uuid
 import pytest
 import requests
 
-from conftest import sibling_stack
+from harness.stack import sibling_stack
 
 
 def json_lines(path):

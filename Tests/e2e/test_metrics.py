@@ -3,11 +3,12 @@
 processes, and nothing of it on the public port."""
 
 import http.client
+import time
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import sibling_stack
+from harness.stack import sibling_stack
 
 
 def scrape(stack) -> dict:
@@ -90,7 +91,12 @@ def test_redis_errors_and_reconnects_are_counted(stack, email):
         assert value(down, "gateway_revocation_watch_up", process="0") == 0
     finally:
         stack.script("start-service", "redis")
-    assert v1(stack, {"Authorization": f"Bearer {stack.mint(email)['token']}"}).status_code == 200
+    # Each worker thread reconnects on its next request after a short back-off: wait until
+    # the check answers again.
+    deadline = time.time() + 15
+    while v1(stack, {"Authorization": f"Bearer {token}"}).status_code != 200:
+        assert time.time() < deadline, "the workers did not reconnect to Redis"
+        time.sleep(0.2)
     after = scrape(stack)
     errors = sum(delta(before, after, "gateway_redis_errors_total", kind=kind)
                  for kind in ("connect", "connection", "timeout", "protocol", "server"))

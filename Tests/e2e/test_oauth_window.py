@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from conftest import running_stack
+from harness.stack import running_stack
 
 WINDOW = 3
 

@@ -6,125 +6,16 @@ Screenshots of each page land in test-artifacts/screenshots/ (ignored); with
 UI_SCREENSHOTS_TO_DOCS=1 they are also copied to docs/screenshots/ for the README.
 """
 
-import os
-import shutil
 import uuid
-from pathlib import Path
 
 import pytest
 import requests
-from selenium import webdriver
-from selenium.common.exceptions import WebDriverException
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
-from selenium.webdriver.support.ui import Select, WebDriverWait
+from selenium.webdriver.support.ui import Select
 
-ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "test-artifacts" / "screenshots"
-DOCS_SHOTS = ROOT / "docs" / "screenshots"
-
-
-def fresh_email(prefix="user"):
-    return f"{prefix}-{uuid.uuid4().hex[:10]}@example.com"
-
-
-class Browser:
-    """One headless Chromium with its own cookies, and the steps a person takes in it."""
-
-    def __init__(self, stack, language="en"):
-        self.stack = stack
-        options = Options()
-        options.binary_location = "/usr/bin/chromium"
-        for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1000",
-                         f"--lang={language}"):
-            options.add_argument(argument)
-        options.add_experimental_option("prefs", {"intl.accept_languages": language})
-        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-        self.driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-        self.driver.execute_cdp_cmd("Browser.grantPermissions", {
-            "origin": stack.base, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]})
-
-    def quit(self):
-        self.driver.quit()
-
-    def wait(self, condition, timeout=30):  # generous: the CI machine is small and shared
-        return WebDriverWait(self.driver, timeout).until(condition)
-
-    def find(self, css):
-        return self.wait(EC.visibility_of_element_located((By.CSS_SELECTOR, css)))
-
-    def click(self, css):
-        self.wait(EC.element_to_be_clickable((By.CSS_SELECTOR, css))).click()
-
-    def text(self, css):
-        return self.find(css).text
-
-    def open(self, path):
-        self.driver.get(self.stack.url(path))
-
-    def sign_in(self, email, then="/token-manager"):
-        """Signs in through the identity service's form, as a person would, and lands on `then`."""
-        self.open(then)
-        self.submit_sign_in(email)
-        self.wait(lambda d: d.current_url.split("#")[0] == self.stack.url(then))
-
-    def submit_sign_in(self, email):
-        field = self.find("input#email")
-        field.clear()
-        field.send_keys(email)
-        field.submit()
-
-    def confirm(self):
-        self.click("#confirm-ok")
-        self.wait(EC.invisibility_of_element_located((By.CSS_SELECTOR, "#confirm-dialog")))
-
-    def row(self, table_body, attribute, value):
-        return self.find(f'#{table_body} tr[data-{attribute}="{value}"]')
-
-    def toast(self):
-        return self.text("#toast")
-
-    def error_banner(self, containing=""):
-        self.wait(lambda d: containing in d.find_element(By.CSS_SELECTOR, "#page-error").text)
-        return self.text("#page-error")
-
-    def csp_violations(self):
-        try:
-            return [entry["message"] for entry in self.driver.get_log("browser")
-                    if "Content Security Policy" in entry["message"]]
-        except WebDriverException:
-            return []
-
-    def screenshot(self, name):
-        """The whole page (the window grows to the page's height for the picture)."""
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        path = SHOTS / f"{name}.png"
-        height = self.driver.execute_script("return document.documentElement.scrollHeight")
-        self.driver.set_window_size(1280, min(max(height + 140, 700), 3000))
-        self.driver.execute_script("window.scrollTo(0, 0)")
-        self.driver.save_screenshot(str(path))
-        self.driver.set_window_size(1280, 1000)
-        if os.environ.get("UI_SCREENSHOTS_TO_DOCS") == "1":
-            DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
-            shutil.copy(path, DOCS_SHOTS / path.name)
-
-
-@pytest.fixture
-def browsers(stack):
-    """Opens browsers on demand (`browsers()` / `browsers("ja")`); all are closed after the test."""
-    opened = []
-
-    def make(language="en"):
-        browser = Browser(stack, language)
-        opened.append(browser)
-        return browser
-
-    yield make
-    for browser in opened:
-        browser.quit()
+from harness.browser import ROOT, fresh_email
 
 
 def test_pages_are_served_with_a_strict_csp_and_no_inline_script(stack):
@@ -198,6 +89,12 @@ def test_user_generates_copies_and_revokes_a_token(stack, browsers):
     assert refused.status_code == 401
     assert refused.json()["error"]["type"] == "authentication_error"
     assert browser.csp_violations() == []
+    # The control: an inline script is refused and the refusal reaches the log read above, so an
+    # empty list means "no violation", not "no log".
+    browser.driver.execute_script(
+        "const s = document.createElement('script'); s.textContent = 'window.injected = 1'; document.body.appendChild(s);")
+    assert browser.driver.execute_script("return window.injected === undefined")
+    assert browser.wait(lambda d: browser.csp_violations(), timeout=5)
 
 
 def test_cancelled_revoke_keeps_the_token(stack, browsers):
@@ -269,8 +166,7 @@ def test_non_admin_is_refused_the_admin_pages(stack, browsers):
 # --- Admin pages (need the session, token and admin APIs) ---------------------------------
 
 def open_tab(browser, name):
-    browser.click(f"#tab-{name}")
-    browser.find(f"#panel-{name}")
+    browser.open_tab(name)
 
 
 def test_admin_bans_a_user_whose_next_page_load_shows_the_ban(stack, browsers):

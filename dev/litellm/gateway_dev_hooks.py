@@ -3,6 +3,10 @@
 - ``user_api_key_auth``: accepts LITELLM_SHARED_KEY (an ordinary caller, limited to LiteLLM's
   LLM API routes as the production shared key is) and LITELLM_MASTER_KEY (proxy admin);
   everything else is refused, as LiteLLM would refuse an unknown virtual key.
+- ``record_request`` (called by ``user_api_key_auth``): appends one JSON line per request
+  LiteLLM authenticates to LITELLM_REQUEST_FILE: method, the raw path and the path LiteLLM
+  routed on, the query, which key it carried (shared/master/other) and the forwarding
+  headers, so tests prove from LiteLLM's side what reached it.
 - ``recorder``: appends one JSON line per successful call to LITELLM_RECORD_FILE with the
   end user and spend-log metadata LiteLLM attributed the call to.
 - LITELLM_HEADERS_RECORD_FILE: per request, its x-request-id and whether a client credential
@@ -46,6 +50,35 @@ async def _record_key_generate(request: Request) -> None:
     with open(path, "a", encoding="utf-8") as handle:
         handle.write(json.dumps(line) + "\n")
 # --- end boundary-policy ---------------------------------------------------------------
+# --- boundary-paths: what reached LiteLLM ---------------------------------------------------
+FORWARDING_HEADERS = ("x-forwarded-for", "x-forwarded-host", "x-real-ip", "forwarded", "x-forwarded-proto")
+
+
+def record_request(request: Request, api_key: str) -> None:
+    path = os.environ.get("LITELLM_REQUEST_FILE")
+    if not path:
+        return
+    shared = os.environ.get("LITELLM_SHARED_KEY", "")
+    master = os.environ.get("LITELLM_MASTER_KEY", "")
+    key = "other"
+    if master and secrets.compare_digest(api_key or "", master):
+        key = "master"
+    elif shared and secrets.compare_digest(api_key or "", shared):
+        key = "shared"
+    scope = request.scope
+    line = {
+        "method": scope.get("method"),
+        "raw_path": (scope.get("raw_path") or b"").decode("latin-1"),
+        "path": scope.get("path"),
+        "query": (scope.get("query_string") or b"").decode("latin-1"),
+        "key": key,
+        "headers": {name: request.headers.getlist(name) for name in FORWARDING_HEADERS if name in request.headers},
+        # A test's marker for requests whose query the gateway does not forward (/key/generate).
+        "probe": request.headers.get("x-gateway-test-probe"),
+    }
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(line) + "\n")
+# --- end boundary-paths ------------------------------------------------------------------------
 
 
 # --- operability: what reached LiteLLM of the client's request (headers, request id) ------
@@ -65,6 +98,7 @@ def _record_headers(request: Request, shared: str) -> None:
 
 
 async def user_api_key_auth(request: Request, api_key: str) -> UserAPIKeyAuth:
+    record_request(request, api_key)  # boundary-paths
     shared = os.environ.get("LITELLM_SHARED_KEY", "")
     master = os.environ.get("LITELLM_MASTER_KEY", "")
     _record_headers(request, shared)  # operability

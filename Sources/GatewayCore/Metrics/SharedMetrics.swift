@@ -126,11 +126,12 @@ public final class SharedMetricsFactory: MetricsFactory, @unchecked Sendable {
         var described = Set<String>()
         for series in self.series {
             if described.insert(series.name).inserted {
-                let type = switch series.kind {
-                case .counter: "counter"
-                case .gauge: "gauge"
-                case .histogram: "histogram"
-                }
+                let type =
+                    switch series.kind {
+                    case .counter: "counter"
+                    case .gauge: "gauge"
+                    case .histogram: "histogram"
+                    }
                 if let line = help[series.name] { text += "# HELP \(series.name) \(line)\n" }
                 text += "# TYPE \(series.name) \(type)\n"
             }

@@ -46,6 +46,7 @@ enum JWTAccess {
                 503, type: "service_unavailable", code: "redis_unavailable",
                 message: "Token checks are unavailable; try again shortly")
         }
+        cache?.beforeRemember?()  // tests only: the window between Redis's answer and the remember
         switch outcome {
         case .revoked:
             throw denied("Token has been revoked", code: "token_revoked")
@@ -102,6 +103,7 @@ enum JWTAccess {
                 ("X-Gateway-Email", email),
                 ("X-Gateway-Authorization", context.config.litellmAuthorization),
                 ("X-Gateway-Spend-Metadata", spendMetadata),
+                ("X-Gateway-Path", context.forwardPath),
             ])
     }
 

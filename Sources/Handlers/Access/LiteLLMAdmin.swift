@@ -99,6 +99,7 @@ enum LiteLLMAdmin {
             ("X-Accel-Redirect", upstreamLocation),
             ("X-Gateway-Authorization", "Bearer \(context.config.litellmMasterKey)"),
             ("X-Gateway-User", email),
+            ("X-Gateway-Path", context.forwardPath),
         ]
         // Absent for key generation: nginx then sends no X-Admin-Action to LiteLLM.
         if adminAction { headers.append(("X-Gateway-Admin-Action", "true")) }

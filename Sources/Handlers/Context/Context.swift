@@ -20,11 +20,16 @@ public struct Context {
     /// This thread's memory of recently checked tokens (nil: every /v1 check asks Redis).
     let jwtCache: JWTCheckCache?
 
+    /// For an access check (`GATEWAY_CHECK`): the exact path nginx forwards on an allow
+    /// (`X-Gateway-Path`), from `RequestTarget.forwardPath`; Router refused the request if none.
+    let forwardPath: String
+
     init(
         config: Config, redis: RedisClient, logger: Logger, now: Int64, identity: String?, requestPath: String?,
-        jwtCache: JWTCheckCache?, requestParams: [String: String]? = nil
+        jwtCache: JWTCheckCache?, forwardPath: String = "", requestParams: [String: String]? = nil
     ) {
         self.jwtCache = jwtCache
+        self.forwardPath = forwardPath
         self.requestParams = requestParams
         self.config = config
         self.redis = redis

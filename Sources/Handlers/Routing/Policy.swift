@@ -44,14 +44,14 @@ enum BrowserPolicy {
                 throw APIError(
                     status: 403, code: "banned",
                     body: [
-                        "error": "Access denied", "message": .string(Tracking.banMessage(remaining: remaining)),
+                        "error": "Access denied", "code": "banned", "message": .string(Tracking.banMessage(remaining: remaining)),
                         "banned_until_seconds": .int(remaining), "user_email": .string(email),
                     ])
             }
             throw APIError(
                 status: 401, code: "banned",
                 body: [
-                    "status": "blocked", "reason": "session_deleted_recently",
+                    "status": "blocked", "code": "banned", "reason": "session_deleted_recently",
                     "message": .string("Your session was ended by an administrator. \(Tracking.banMessage(remaining: remaining))."),
                     "email": .string(email),
                 ])

@@ -40,9 +40,18 @@ public final class Router: Responder {
     /// The answer; counts its outcome (`ok` or the error's code) in `metrics`.
     private func answer(_ request: Request, check: String?, metrics: CheckMetrics) -> Response {
         let identity = request.params[Request.identityParam].map(Email.normalize).flatMap { $0.isEmpty ? nil : $0 }
+        // Access checks guard what nginx forwards: an ambiguous raw target is refused before
+        // anything else (RequestTarget), a clean one names the exact path to forward.
+        var forwardPath = ""
+        if let check {
+            guard let path = RequestTarget.forwardPath(raw: request.params["REQUEST_URI"] ?? "", normalised: request.path) else {
+                return render(RequestTarget.refusal(check: check), for: request)
+            }
+            forwardPath = path
+        }
         let context = Context(
             config: config, redis: redis, logger: logger, now: clock.unixSeconds(), identity: identity, requestPath: request.path,
-            jwtCache: jwtCache, requestParams: request.params)
+            jwtCache: jwtCache, forwardPath: forwardPath, requestParams: request.params)
         do {
             let route = try Router.route(for: request, check: check)
             try BrowserPolicy.enforce(route.access, request: request, context: context)
@@ -65,7 +74,11 @@ public final class Router: Responder {
 
     /// JSON for APIs; an HTML page when a person loads a UI page.
     private func render(_ error: APIError, for request: Request) -> Response {
-        request.params["GATEWAY_CHECK"]?.hasPrefix("page-") == true ? Pages.errorPage(error) : error.response
+        if request.params["GATEWAY_CHECK"]?.hasPrefix("page-") == true { return Pages.errorPage(error) }
+        var response = error.response
+        // RFC 9110: a 405 names the methods the resource has.
+        if error.status == 405, let allowed = error.body["allowed"]?.stringValue { response.headers.append(("Allow", allowed)) }
+        return response
     }
 
     static func route(for request: Request) throws(APIError) -> Route {

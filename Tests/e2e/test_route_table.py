@@ -1,0 +1,89 @@
+"""Every route of the workers' table (read from the Swift source, Tests/harness/routes.py), through
+nginx: the refusals the contract promises for all of them, as JSON with their stable `code`.
+
+- anonymous: 401 `unauthenticated` (the public /health excepted);
+- a state-changing request from another site with a valid super-admin session: 403 `csrf`,
+  and Redis unchanged (also LiteLLM's state-changing surface, which the worker guards alike);
+- a method the path does not have: 405 `method_not_allowed`;
+- an /api path that is not in the table: 404 `not_found`.
+"""
+
+import http.client
+import json
+import uuid
+
+import pytest
+
+from harness.checks import assert_json_error
+from harness.routes import STATE_CHANGING, concrete_path, endpoints
+
+ROUTES = endpoints()
+GUARDED = [(m, concrete_path(p, prefix)) for m, p, prefix, access in ROUTES if access != "public"]
+STATE_CHANGING_ROUTES = [(m, concrete_path(p, prefix)) for m, p, prefix, access in ROUTES if m in STATE_CHANGING]
+# LiteLLM's surface behind the worker's "litellm-user" and "admin" checks (openresty/gateway.conf).
+STATE_CHANGING_CHECKS = [("POST", "/key/generate"), ("POST", "/user/new"), ("DELETE", "/team/delete")]
+CROSS_SITE = {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}
+
+
+def raw(stack, method, path, headers=None, body=b"{}"):
+    """The request exactly as given (no client-side path normalisation); the response read."""
+    connection = http.client.HTTPConnection("127.0.0.1", int(stack.env["GATEWAY_PORT"]), timeout=30)
+    all_headers = {"Content-Type": "application/json", "Content-Length": str(len(body))}
+    all_headers.update(headers or {})
+    connection.request(method, path, body=body, headers=all_headers)
+    response = connection.getresponse()
+    response.body = response.read()
+    connection.close()
+    return response
+
+
+def cookie_header(session):
+    return "; ".join(f"{name}={value}" for name, value in session.cookies.items())
+
+
+def test_the_table_is_read_whole():
+    assert len(ROUTES) >= 20
+    assert len(STATE_CHANGING_ROUTES) >= 11
+
+
+@pytest.mark.parametrize("method,path", GUARDED)
+def test_every_guarded_route_refuses_anonymous_callers_with_json(stack, method, path):
+    assert_json_error(raw(stack, method, path), 401, "unauthenticated")
+
+
+@pytest.fixture(scope="module")
+def super_admin_cookie(stack):
+    return cookie_header(stack.sign_in("root@example.com"))
+
+
+@pytest.mark.parametrize("method,path", STATE_CHANGING_ROUTES + STATE_CHANGING_CHECKS)
+def test_every_state_changing_route_refuses_a_cross_site_request_and_changes_nothing(stack, super_admin_cookie, method, path):
+    marker = uuid.uuid4().hex
+    body = json.dumps({"token_id": marker, "user_email": f"{marker}@example.com", "email": f"{marker}@example.com",
+                       "dry_run": False}).encode()
+    keys_before = stack.redis.dbsize()
+    for headers in (CROSS_SITE, {"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "same-site"}):
+        response = raw(stack, method, path, dict(headers, Cookie=super_admin_cookie), body)
+        assert_json_error(response, 403, "csrf")
+    assert stack.redis.dbsize() == keys_before
+    assert not any(marker in key for key in stack.redis.scan_iter(match=f"*{marker}*", count=1000))
+    # The same request from the gateway's own page is not refused as cross-site (the check is
+    # not a blanket refusal). Not sent for the LiteLLM surface, which would create things.
+    if (method, path) in STATE_CHANGING_ROUTES and "cleanup" not in path:
+        same = raw(stack, method, path, {"Origin": stack.base, "Sec-Fetch-Site": "same-origin", "Cookie": super_admin_cookie}, body)
+        assert same.status != 403, (same.status, same.body[:200])
+
+
+@pytest.mark.parametrize("method,path", sorted({(m, concrete_path(p, prefix)) for m, p, prefix, _ in ROUTES
+                                                 if p.startswith("/api/")}, key=str))
+def test_a_method_the_path_does_not_have_is_405_json(stack, super_admin_cookie, method, path):
+    # As the Router matches: exact paths, and prefixes with something after them.
+    allowed = {m for m, p, prefix, _ in ROUTES if path == p or (prefix and path.startswith(p) and len(path) > len(p))}
+    wrong = next(m for m in ("PUT", "PATCH", "POST", "DELETE", "GET") if m not in allowed)
+    body = assert_json_error(raw(stack, wrong, path, {"Cookie": super_admin_cookie}), 405, "method_not_allowed")
+    assert set(body["allowed"].split(", ")) == allowed
+
+
+@pytest.mark.parametrize("path", ["/api/nope", "/api/token/generate/extra", "/api/admin/tokensx"])
+def test_an_api_path_outside_the_table_is_404_json(stack, super_admin_cookie, path):
+    assert_json_error(raw(stack, "GET", path, {"Cookie": super_admin_cookie}), 404, "not_found")

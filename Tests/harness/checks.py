@@ -1,0 +1,61 @@
+"""Assertions the e2e tests share."""
+
+import json
+import time
+
+
+def _parts(response):
+    """(status, content type, body bytes) of a requests.Response or an http.client.HTTPResponse
+    (read already or not)."""
+    if hasattr(response, "status_code"):
+        return response.status_code, response.headers.get("Content-Type", ""), response.content
+    body = getattr(response, "body", None)
+    if body is None:
+        body = response.read()
+        response.body = body
+    return response.status, response.getheader("Content-Type", ""), body
+
+
+def error_code(body: dict):
+    """The stable code of either error shape: `{"error": msg, "code": c}` (browser and admin APIs)
+    or OpenAI's `{"error": {"message", "type", "code"}}` (/v1 and LiteLLM's surface)."""
+    error = body.get("error")
+    if isinstance(error, dict):
+        return error.get("code")
+    return body.get("code")
+
+
+def assert_json_error(response, status: int, code: str, message_contains: str = None) -> dict:
+    """The contract for every refusal: this status, a JSON body (Content-Type application/json)
+    with this stable `code` (top level, or inside OpenAI's `error` object) and a non-empty
+    message. Returns the body."""
+    actual_status, content_type, raw = _parts(response)
+    assert actual_status == status, f"status {actual_status}, wanted {status}: {raw[:300]!r}"
+    assert content_type.split(";")[0].strip() == "application/json", f"Content-Type {content_type!r}: {raw[:300]!r}"
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise AssertionError(f"not JSON: {raw[:300]!r}") from None
+    assert isinstance(body, dict), body
+    assert error_code(body) == code, f"code {error_code(body)!r}, wanted {code!r}: {body}"
+    # The message: `error` (a sentence, or OpenAI's object with `message`), else `message` (the
+    # Lua-compatible "blocked" answer of a banned browser session).
+    error = body.get("error")
+    message = error.get("message") if isinstance(error, dict) else error if error is not None else body.get("message")
+    assert isinstance(message, str) and message, body
+    if message_contains is not None:
+        assert message_contains in message, body
+    return body
+
+
+def wait_until(condition, timeout=10.0, interval=0.05, what="condition"):
+    """Polls `condition` until it returns something truthy (returned) or fails after `timeout`:
+    for events the tests can only observe from outside (a process gone, a key expired)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
