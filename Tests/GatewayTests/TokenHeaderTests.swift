@@ -26,7 +26,9 @@ struct TokenHeaderTests {
     }
 
     func check(_ headers: [String: String]) -> Response {
-        var params = ["REQUEST_METHOD": "POST", "DOCUMENT_URI": "/v1/messages", "GATEWAY_CHECK": "jwt"]
+        var params = [
+            "REQUEST_METHOD": "POST", "DOCUMENT_URI": "/v1/messages", "REQUEST_URI": "/v1/messages", "GATEWAY_CHECK": "jwt",
+        ]
         params.merge(headers) { $1 }
         return router.respond(to: Request(params: params, body: []))
     }
