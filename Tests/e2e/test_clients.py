@@ -8,6 +8,7 @@ import stat
 import subprocess
 import sys
 import textwrap
+import time
 import uuid
 from pathlib import Path
 
@@ -131,18 +132,6 @@ def test_sdk_error_types_on_403_and_503(stack, email):
         assert raised.value.status_code == 503
 
 
-def test_sdk_error_type_when_redis_is_unreachable(stack, email):
-    token = stack.mint(email)["token"]
-    client, _ = sdk_clients(stack, token)
-    stack.script("stop-service", "redis")
-    try:
-        with pytest.raises(openai.InternalServerError) as raised:
-            client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
-        assert raised.value.status_code == 503 and raised.value.code == "redis_unavailable"
-    finally:
-        stack.script("start-service", "redis")
-
-
 # --- docs/clients.md, run as written ------------------------------------------------------
 
 def examples() -> dict:
@@ -221,3 +210,22 @@ def test_docs_roo_code_settings_work_as_roo_code_uses_them(stack, docs_env):
         model=expand(settings["Model"]), messages=[{"role": "user", "content": "hi"}], stream=True) if chunk.choices)
     assert text == "Hello from the mock gpt-4o-mini."
     stack.wait_for_litellm_call(lambda c: c["end_user"] == email and c["model"] == "gpt-4o-mini")
+
+
+# Last in this file: it stops Redis (the tests above need it).
+def test_sdk_error_type_when_redis_is_unreachable(stack, email):
+    token = stack.mint(email)["token"]
+    client, _ = sdk_clients(stack, token)
+    stack.script("stop-service", "redis")
+    try:
+        with pytest.raises(openai.InternalServerError) as raised:
+            client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+        assert raised.value.status_code == 503 and raised.value.code == "redis_unavailable"
+    finally:
+        stack.script("start-service", "redis")
+    # Each worker thread reconnects on its next request after a short back-off: wait until the
+    # check answers again, so later tests start with a working stack.
+    deadline = time.time() + 15
+    while stack.chat(token).status_code != 200:
+        assert time.time() < deadline, "the workers did not reconnect to Redis"
+        time.sleep(0.2)
