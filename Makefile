@@ -6,6 +6,7 @@ help:
 	@echo "make run     install what is missing, build, start the whole stack on 127.0.0.1 (Ctrl-C stops it)"
 	@echo "make stop    stop a stack started with 'make run' (from another terminal)"
 	@echo "make test    lint (swift format, file sizes), unit tests (swift test), end-to-end tests through nginx"
+	@echo "make test-ha only the Redis Sentinel failover tests (also part of make test)"
 	@echo "make lint    swift format lint --strict and the 400-line limit (scripts/lint)"
 	@echo "make build   release build of the workers"
 	@echo "make deps    install apt packages and the Python venv"
@@ -34,7 +35,11 @@ test: build lint
 	@for corpus in Fuzz/corpus/*/; do .build/debug/gateway-fuzz "$$(basename "$$corpus")" "$$corpus" || exit 1; done
 	.venv/bin/python -m pytest -q Tests/e2e
 
-.PHONY: help deps build run stop lint test
+# Redis high availability alone (real redis-server + redis-sentinel processes; ~1 minute).
+test-ha: build
+	.venv/bin/python -m pytest -q Tests/e2e/test_ha.py
+
+.PHONY: help deps build run stop lint test test-ha
 
 bench: build
 	@WITH_BENCH=1 scripts/install-deps

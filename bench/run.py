@@ -9,6 +9,9 @@ Cases (all through the same nginx, LiteLLM replaced by a static upstream):
   c  a browser path: the dev identity check (auth_request) + the Swift page check
   d  token generation (POST /api/token/generate)
   e  an admin list page (limit=100) over 100,000 seeded tokens (when the token admin API exists)
+  s  case b on a second gateway instance configured with Redis Sentinel (REDIS_SENTINELS: a
+     replica of the same Redis and one sentinel): compare its responder CPU µs/req with b's (its
+     req/s also pays for a second nginx on the same cores)
 
 Each case runs at 16 and 64 connections, repeated in interleaved rounds; the table shows
 medians, the ratios b/n, b/a, c/a, d/a, and the CPU time the responders (the noop for n, the
@@ -18,6 +21,7 @@ measured in one run, not absolute numbers across runs.
 """
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -76,7 +80,7 @@ def main():
     parser.add_argument("--seconds", type=int, default=5, help="duration of one measurement")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved repetitions (medians are reported)")
     parser.add_argument("--connections", default="16,64")
-    parser.add_argument("--cases", default="a,n,b,r,c,d,e")
+    parser.add_argument("--cases", default="a,n,b,r,c,d,e,s")
     parser.add_argument("--tokens", type=int, default=100_000, help="tokens seeded for case e")
     parser.add_argument("--soak", type=int, default=0, help="then run case b for this many seconds and report worker RSS")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
@@ -104,15 +108,56 @@ def main():
     subprocess.run(["gcc", "-O2", "-o", str(noop_binary), str(ROOT / "bench" / "noop-fcgi.c"), "-lfcgi", "-lpthread"], check=True)
     noop = subprocess.Popen([str(noop_binary), settings["BENCH_NOOP_SOCKET"], threads])
     try:
-        with started_stack("gateway-bench", **settings) as (run_dir, env):
-            measure(args, run_dir, env, noop, threads, ref_port)
+        with started_stack("gateway-bench", **settings) as (run_dir, env), \
+                sentinel_instance("s" in args.cases.split(","), run_dir, env) as sentinel_side:
+            measure(args, run_dir, env, noop, threads, ref_port, sentinel_side)
     finally:
         noop.kill()  # libfcgi catches SIGTERM and keeps serving
         noop.wait()
         shutil.rmtree(bench_dir, ignore_errors=True)
 
 
-def measure(args, run_dir, env, noop, threads, ref_port):
+@contextlib.contextmanager
+def sentinel_instance(wanted, run_dir, env):
+    """Case s: a replica of the bench's Redis, one sentinel monitoring it, and a second gateway
+    instance (nginx, workers, identity; same secrets) that finds Redis through the sentinel.
+    Yields (gateway URL, worker pid), or None when case s is not wanted."""
+    if not wanted:
+        yield None
+        return
+    folder = Path(tempfile.mkdtemp(prefix="gateway-bench-sentinel-"))
+    master, replica, sentinel = env["REDIS_PORT"], free_port(), free_port()
+    processes = [subprocess.Popen(
+        ["redis-server", "--bind", "127.0.0.1", "--port", str(replica), "--replicaof", "127.0.0.1", master,
+         "--save", "", "--appendonly", "no", "--dir", str(folder)], stdout=subprocess.DEVNULL)]
+    try:
+        config = folder / "sentinel.conf"
+        config.write_text(f"port {sentinel}\nbind 127.0.0.1\ndir {folder}\nsentinel monitor bench 127.0.0.1 {master} 1\n")
+        processes.append(subprocess.Popen(["redis-sentinel", str(config)], stdout=subprocess.DEVNULL))
+        deadline = time.time() + 20
+        while "master_link_status:up" not in subprocess.run(
+                ["redis-cli", "-p", str(replica), "info", "replication"], capture_output=True, text=True).stdout:
+            if time.time() > deadline:
+                raise RuntimeError("the bench replica did not sync")
+            time.sleep(0.1)
+        secrets = dict(line.split("=", 1) for line in (run_dir / "dev-secrets.env").read_text().split() if "=" in line)
+        settings = dict(
+            START_REDIS="0", START_LITELLM="0", REDIS_PORT=master, LITELLM_UPSTREAM=env["LITELLM_UPSTREAM"],
+            REDIS_SENTINELS=f"127.0.0.1:{sentinel}", REDIS_SENTINEL_MASTER="bench", SUPER_ADMIN_EMAIL="root@example.com",
+            NGINX_WORKERS=env["NGINX_WORKERS"], JWT_SECRET=secrets["DEV_JWT_SECRET"],
+            LITELLM_MASTER_KEY=secrets["DEV_LITELLM_MASTER_KEY"], LITELLM_SHARED_KEY=secrets["DEV_LITELLM_SHARED_KEY"],
+            OAUTH2_PROXY_COOKIE_SECRET=secrets["DEV_COOKIE_SECRET"])
+        settings.update({key: env[key] for key in ("WORKER_THREADS", "TRACK_INTERVAL_SECONDS") if key in env})
+        with started_stack("gateway-bench-sentinel", **settings) as (second_dir, second_env):
+            yield f"http://127.0.0.1:{second_env['GATEWAY_PORT']}", pid_of(second_dir, "worker")
+    finally:
+        for process in processes:
+            process.kill()
+            process.wait()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def measure(args, run_dir, env, noop, threads, ref_port, sentinel_side=None):
     gateway = f"http://127.0.0.1:{env['GATEWAY_PORT']}"
     reference = f"http://127.0.0.1:{ref_port}"
     session = requests.Session()
@@ -140,6 +185,9 @@ def measure(args, run_dir, env, noop, threads, ref_port):
         "d": dict(url=gateway + "/api/token/generate", headers=[f"Cookie: {cookie}"], script=str(generate_script)),
         "e": dict(url=gateway + "/api/admin/tokens?limit=100", headers=[f"Cookie: {admin_cookie}"]),
     }
+    if sentinel_side:
+        cases["s"] = dict(url=sentinel_side[0] + "/v1/models", headers=[f"Authorization: Bearer {token}"])
+        responders["s"] = [sentinel_side[1]]
     wanted = [c for c in args.cases.split(",") if c in cases]
     if "e" in wanted:
         probe = admin.get(gateway + "/api/admin/tokens?limit=1")
@@ -149,8 +197,10 @@ def measure(args, run_dir, env, noop, threads, ref_port):
             wanted.remove("e")
         else:
             subprocess.run([str(seed), "--port", env["REDIS_PORT"], "--tokens", str(args.tokens)], check=True, cwd=ROOT)
-    probe = requests.get(cases["b"]["url"], headers={"Authorization": f"Bearer {token}"})
-    assert probe.status_code == 200, probe.text
+    for case in ("b", "s"):
+        if case == "b" or case in wanted:
+            probe = requests.get(cases[case]["url"], headers={"Authorization": f"Bearer {token}"})
+            assert probe.status_code == 200, (case, probe.text)
 
     if args.profile:
         data = run_dir / "perf.data"
@@ -199,7 +249,7 @@ def measure(args, run_dir, env, noop, threads, ref_port):
     lines.append("")
     lines.append("| ratio | " + " | ".join(f"{c} conns" for c in connections) + " |")
     lines.append("|---|" + "---|" * len(connections))
-    for top, bottom in (("b", "n"), ("b", "a"), ("r", "b"), ("c", "a"), ("d", "a"), ("n", "a")):
+    for top, bottom in (("b", "n"), ("b", "a"), ("r", "b"), ("s", "b"), ("c", "a"), ("d", "a"), ("n", "a")):
         if top in wanted and bottom in wanted:
             ratios = [median(top, c, "rps") / median(bottom, c, "rps") for c in connections]
             lines.append(f"| {top}/{bottom} | " + " | ".join(f"{r:.2f}" for r in ratios) + " |")

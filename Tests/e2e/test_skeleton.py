@@ -73,12 +73,14 @@ def test_generate_rejects_bad_input(stack, email):
 
 
 def test_chat_reaches_litellm_attributed_to_the_user(stack, email):
-    token = stack.mint(email, token_name="attrib")["token"]
+    minted = stack.mint(email, token_name="attrib")
+    token = minted["token"]
     response = stack.chat(token)
     assert response.status_code == 200, response.text
     assert "Hello from the mock" in response.json()["choices"][0]["message"]["content"]
     call = stack.wait_for_litellm_call(lambda c: c["end_user"] == email)
-    assert call["spend_logs_metadata"] == {"user_email": email, "token_name": "attrib", "auth_method": "jwt"}
+    assert call["spend_logs_metadata"] == {"user_email": email, "token_name": "attrib", "auth_method": "jwt",
+                                           "token_id": minted["token_id"]}
 
 
 def test_streaming_passes_through(stack, email):

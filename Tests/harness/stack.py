@@ -26,7 +26,7 @@ STACK_SCRIPT = ROOT / "scripts" / "stack"
 SETTING_PREFIXES = (
     "REDIS_", "LITELLM_", "JWT_", "GATEWAY_", "WORKER_", "ADMIN_", "SUPER_ADMIN", "OAUTH2_PROXY_", "NGINX_",
     "TRACK_", "BAN_", "TOKEN_", "ACTIVE_USER_", "REVOCATION_", "CLEANUP_", "START_", "DEV_IDENTITY_", "UI_ROOT",
-    "MAX_V1_BODY", "LOG_LEVEL", "METRICS_", "LOG_FORMAT",
+    "MAX_V1_BODY", "LOG_LEVEL", "CUTOFF_", "SLOW_PROVIDER_", "METRICS_", "LOG_FORMAT",
 )
 
 
@@ -60,7 +60,8 @@ def stack_env(run_dir: Path, **settings) -> dict:
     nginx, Redis and LiteLLM, then `settings` (which win)."""
     env = clean_environment()
     env.update(RUN_DIR=str(run_dir), GATEWAY_PORT=str(free_port()), REDIS_PORT=str(free_port()),
-               LITELLM_PORT=str(free_port()), LITELLM_RECORD_FILE=str(run_dir / "litellm-calls.jsonl"),
+               LITELLM_PORT=str(free_port()), SLOW_PROVIDER_PORT=str(free_port()),
+               LITELLM_RECORD_FILE=str(run_dir / "litellm-calls.jsonl"),
                LITELLM_KEY_GENERATE_RECORD_FILE=str(run_dir / "litellm-key-generate.jsonl"),
                LITELLM_REQUEST_FILE=str(run_dir / "litellm-requests.jsonl"),
                LITELLM_HEADERS_RECORD_FILE=str(run_dir / "litellm-headers.jsonl"), METRICS_PORT=str(free_port()))

@@ -123,6 +123,7 @@ class AttributionRecorder(CustomLogger):
             "end_user": payload.get("end_user"),
             "spend_logs_metadata": metadata.get("spend_logs_metadata"),
             "user_api_key_user_id": metadata.get("user_api_key_user_id"),
+            "completion_tokens": payload.get("completion_tokens"),
         }
         with open(path, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(line) + "\n")

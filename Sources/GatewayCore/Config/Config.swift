@@ -153,7 +153,7 @@ package struct EnvironmentReader {
 
 extension RedisOptions {
     /// REDIS_HOST (a path starting with `/` means a unix socket), REDIS_PORT, REDIS_PASSWORD,
-    /// REDIS_DB, REDIS_CONNECT_TIMEOUT_MS, REDIS_TIMEOUT_MS.
+    /// REDIS_DB, REDIS_CONNECT_TIMEOUT_MS, REDIS_TIMEOUT_MS, and the Sentinel settings below.
     public init(environment: [String: String]) throws(ConfigError) {
         let reader = EnvironmentReader(environment)
         self.init()
@@ -165,5 +165,26 @@ extension RedisOptions {
         database = Int(try reader.integer("REDIS_DB", default: 0, range: 0...15))
         connectTimeoutMS = Int(try reader.integer("REDIS_CONNECT_TIMEOUT_MS", default: 1000, range: 10...60000))
         commandTimeoutMS = Int(try reader.integer("REDIS_TIMEOUT_MS", default: 1000, range: 10...60000))
+        try readSentinelSettings(reader)
+    }
+
+    /// REDIS_SENTINELS (`host:port` list; a `/path` entry is a unix socket), REDIS_SENTINEL_MASTER,
+    /// REDIS_SENTINEL_PASSWORD, REDIS_SENTINEL_POLL_MS; REDIS_WAIT_REPLICAS (default 1 with
+    /// Sentinel, 0 without) and REDIS_WAIT_TIMEOUT_MS (default 500, below REDIS_TIMEOUT_MS).
+    private mutating func readSentinelSettings(_ reader: EnvironmentReader) throws(ConfigError) {
+        if let list = reader.string("REDIS_SENTINELS") {
+            let (addresses, bad) = SentinelSettings.parseAddresses(list)
+            if let bad { throw .invalid("REDIS_SENTINELS", "must be a comma list of host:port, got \"\(bad)\"") }
+            guard !addresses.isEmpty else { throw .invalid("REDIS_SENTINELS", "names no sentinel") }
+            guard let master = reader.string("REDIS_SENTINEL_MASTER") else { throw .missing("REDIS_SENTINEL_MASTER") }
+            sentinel = SentinelSettings(
+                sentinels: addresses, masterName: master, password: reader.string("REDIS_SENTINEL_PASSWORD"),
+                pollMS: Int(try reader.integer("REDIS_SENTINEL_POLL_MS", default: 1000, range: 10...60000)))
+        }  // REDIS_SENTINEL_MASTER alone (compose's default) leaves the single node
+        waitReplicas = Int(try reader.integer("REDIS_WAIT_REPLICAS", default: sentinel == nil ? 0 : 1, range: 0...16))
+        waitTimeoutMS = Int(try reader.integer("REDIS_WAIT_TIMEOUT_MS", default: Int64(min(500, commandTimeoutMS / 2)), range: 1...60000))
+        if waitReplicas > 0, waitTimeoutMS >= commandTimeoutMS {
+            throw .invalid("REDIS_WAIT_TIMEOUT_MS", "must be below REDIS_TIMEOUT_MS (\(commandTimeoutMS))")
+        }
     }
 }

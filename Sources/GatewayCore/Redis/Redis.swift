@@ -37,6 +37,9 @@ public enum RedisError: Error, Sendable, Equatable, CustomStringConvertible {
     case connection(String)
     case server(String)
     case protocolError(String)
+    /// A write the gateway was about to confirm reached the master, but fewer replicas than
+    /// REDIS_WAIT_REPLICAS acknowledged it within REDIS_WAIT_TIMEOUT_MS (`WAIT`).
+    case notReplicated(acknowledged: Int, wanted: Int)
 
     public var description: String {
         switch self {
@@ -45,6 +48,7 @@ public enum RedisError: Error, Sendable, Equatable, CustomStringConvertible {
         case .connection(let reason): "Redis connection failed: \(reason)"
         case .server(let reason): "Redis error: \(reason)"
         case .protocolError(let reason): "Redis protocol error: \(reason)"
+        case .notReplicated(let acknowledged, let wanted): "Redis replicas confirmed \(acknowledged) of \(wanted) in time"
         }
     }
 }
@@ -61,6 +65,13 @@ public struct RedisOptions: Sendable {
     /// After a failed connect, calls fail at once for this long instead of each waiting
     /// for a connect timeout.
     public var reconnectBackoffMS = 200
+    /// Sentinel mode (REDIS_SENTINELS): host and port above are ignored; the master is asked
+    /// from the sentinels (RedisSentinel.swift). Nil: one Redis node, as before.
+    public var sentinel: SentinelSettings?
+    /// Writes the gateway confirms to a person (revocations, bans, forced logouts, token
+    /// records, admin changes) wait until this many replicas have them (`WAIT`); 0: off.
+    public var waitReplicas = 0
+    public var waitTimeoutMS = 500
 
     public init() {}
 }
@@ -90,15 +101,28 @@ final class HiredisContext {
 
     deinit { redisFree(raw) }
 
-    /// Connects, then authenticates and selects the database when the options say so.
+    /// Connects to the node the options name (with Sentinel: the master the sentinels name,
+    /// after checking its ROLE), then authenticates and selects the database.
     static func open(_ options: RedisOptions) throws(RedisError) -> HiredisContext {
+        if let sentinel = options.sentinel { return try SentinelResolver.openMaster(options, sentinel) }
+        return try openNode(options)
+    }
+
+    /// Connects to exactly the node in `options`; `requireMaster`: its ROLE must be master.
+    static func openNode(_ options: RedisOptions, requireMaster: Bool = false) throws(RedisError) -> HiredisContext {
         let fresh = try HiredisContext(options: options)
         var setup: [[String]] = []
         if let password = options.password, !password.isEmpty { setup.append(["AUTH", password]) }
         if options.database != 0 { setup.append(["SELECT", String(options.database)]) }
+        if requireMaster { setup.append(["ROLE"]) }
         if !setup.isEmpty {
-            for reply in try fresh.run(setup) {
+            let replies = try fresh.run(setup)
+            for reply in replies {
                 if case .error(let message) = reply { throw .connect(message) }
+            }
+            if requireMaster, replies.last?.array.first?.string != "master" {
+                let role = replies.last?.array.first?.string ?? "node of unknown role"
+                throw .connect("the node the sentinels named is a \(role), not the master")
             }
         }
         return fresh
@@ -218,12 +242,17 @@ final class HiredisContext {
 /// never after a timeout (Redis may still be working on it).
 public final class RedisClient {
     public let options: RedisOptions
-    private var context: HiredisContext?
+    var context: HiredisContext?
     /// Monotonic milliseconds before which a new connect is not tried (after a failed one).
     private var retryAfterMS: Int64?
+    /// Sentinel mode: commands go through `pipelineFollowingMaster` (RedisSentinel.swift).
+    let followsSentinel: Bool
+    /// Sentinel mode: the master epoch (`SentinelMonitor`) this connection was opened under.
+    var connectedEpoch: UInt64 = 0
 
     public init(options: RedisOptions) {
         self.options = options
+        self.followsSentinel = options.sentinel != nil
     }
 
     /// Runs one command.
@@ -238,6 +267,7 @@ public final class RedisClient {
     /// Runs the commands in one round trip; replies in order. Redis errors are returned as
     /// `.error` replies, transport failures thrown.
     public func pipeline(_ commands: [[String]]) throws(RedisError) -> [RedisReply] {
+        if followsSentinel { return try pipelineFollowingMaster(commands) }
         do {
             return try connected().run(commands)
         } catch {
@@ -253,10 +283,28 @@ public final class RedisClient {
         }
     }
 
+    /// Runs writes whose success the gateway is about to confirm to a person. With
+    /// REDIS_WAIT_REPLICAS above 0, `WAIT` follows them in the same round trip, on the same
+    /// connection (so it counts exactly these writes), and fewer acknowledgements than asked
+    /// within REDIS_WAIT_TIMEOUT_MS throw `.notReplicated`: the caller answers with an error,
+    /// never with a success that a failover could undo. Returns the commands' own replies.
+    public func confirmedPipeline(_ commands: [[String]]) throws(RedisError) -> [RedisReply] {
+        let wanted = options.waitReplicas
+        guard wanted > 0 else { return try pipeline(commands) }
+        var replies = try pipeline(commands + [["WAIT", String(wanted), String(options.waitTimeoutMS)]])
+        let acknowledged = replies.removeLast()
+        guard let count = acknowledged.integer, count >= Int64(wanted) else {
+            throw .notReplicated(acknowledged: Int(acknowledged.integer ?? 0), wanted: wanted)
+        }
+        return replies
+    }
+
     /// Runs the commands atomically (MULTI/EXEC) in one round trip and returns their replies.
-    /// A command Redis refuses while queueing aborts the whole transaction.
-    public func transaction(_ commands: [[String]]) throws(RedisError) -> [RedisReply] {
-        let replies = try pipeline([["MULTI"]] + commands + [["EXEC"]])
+    /// A command Redis refuses while queueing aborts the whole transaction. `confirmed`: see
+    /// `confirmedPipeline`.
+    public func transaction(_ commands: [[String]], confirmed: Bool = false) throws(RedisError) -> [RedisReply] {
+        let all = [["MULTI"]] + commands + [["EXEC"]]
+        let replies = confirmed ? try confirmedPipeline(all) : try pipeline(all)
         for reply in replies.dropLast() {
             if case .error(let message) = reply { throw .server(message) }
         }
@@ -265,8 +313,18 @@ public final class RedisClient {
     }
 
     /// Runs a Lua script by its SHA, loading it on first use (EVALSHA, then EVAL on NOSCRIPT).
-    public func eval(_ script: RedisScript, keys: [String], arguments: [String]) throws(RedisError) -> RedisReply {
+    /// `confirmed`: see `confirmedPipeline`.
+    public func eval(_ script: RedisScript, keys: [String], arguments: [String], confirmed: Bool = false) throws(RedisError)
+        -> RedisReply
+    {
         let tail = [String(keys.count)] + keys + arguments
+        if confirmed {
+            let reply = try confirmedPipeline([["EVALSHA", script.sha1] + tail])[0]
+            if case .error(let message) = reply, message.hasPrefix("NOSCRIPT") {
+                return try confirmedPipeline([["EVAL", script.source] + tail])[0]
+            }
+            return reply
+        }
         let reply = try command(["EVALSHA", script.sha1] + tail)
         if case .error(let message) = reply, message.hasPrefix("NOSCRIPT") {
             return try command(["EVAL", script.source] + tail)
@@ -292,7 +350,7 @@ public final class RedisClient {
         return found
     }
 
-    private func connected() throws(RedisError) -> HiredisContext {
+    func connected() throws(RedisError) -> HiredisContext {
         if let context { return context }
         let now = Clock.system.monotonicMilliseconds()
         if let retryAfterMS, now < retryAfterMS {

@@ -37,6 +37,9 @@ public final class RevocationWatch: Sendable {
     private let socket = Atomic<Int32>(-1)
     private let draining = Atomic<Bool>(false)
     private let lastHeardMS = Atomic<Int64>(0)
+    /// Sentinel mode: the master epoch (`SentinelMonitor`) the subscription was made under; the
+    /// watch resubscribes on the new master when it moves.
+    private let subscribedEpoch = Atomic<UInt64>(0)
     /// The subscribed connection; read by the watching thread and, when a message waits and
     /// nobody else is reading, by the request thread that noticed it.
     private let connection = Mutex<HiredisContext?>(nil)
@@ -160,13 +163,17 @@ public final class RevocationWatch: Sendable {
                 if !warned { logger.warning("revocation watch off; every /v1 check asks Redis", metadata: ["reason": "\(error)"]) }
                 warned = true
                 usleep(useconds_t(backoffMS * 1000))
-                backoffMS = min(backoffMS * 2, 5000)
+                // With Sentinel a new master is usually there within seconds: look again sooner.
+                backoffMS = min(backoffMS * 2, options.sentinel == nil ? 5000 : 500)
             }
         }
     }
 
-    /// Opens the connection, turns tracking on for the prefixes and subscribes.
+    /// Opens the connection, turns tracking on for the prefixes and subscribes. The generation
+    /// moves, so nothing remembered before (under another connection, maybe another master)
+    /// is used again: whatever the watch may have missed counts as changed.
     private func subscribe() throws(RedisError) {
+        subscribedEpoch.store(SentinelMonitor.current, ordering: .sequentiallyConsistent)
         let fd = try connection.withLock { (slot) throws(RedisError) -> Int32 in
             let context = try HiredisContext.open(options)
             guard let id = try context.run([["CLIENT", "ID"]])[0].integer else { throw .protocolError("unexpected CLIENT ID reply") }
@@ -198,6 +205,9 @@ public final class RevocationWatch: Sendable {
             let now = clock.monotonicMilliseconds()
             if now - lastHeardMS.load(ordering: .sequentiallyConsistent) > Int64(options.commandTimeoutMS) + pingMS {
                 throw .timeout
+            }
+            if options.sentinel != nil, SentinelMonitor.current != subscribedEpoch.load(ordering: .sequentiallyConsistent) {
+                throw .connection("the sentinels named another master")
             }
             if now - lastPing >= pingMS {
                 try connection.withLock { (context) throws(RedisError) in

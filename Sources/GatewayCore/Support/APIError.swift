@@ -35,6 +35,14 @@ public struct APIError: Error, Sendable {
     /// Redis trouble: 503 naming the cause (the code), never a guess at the answer. Redis's own
     /// error text goes to the worker log only (`Router`), never to a client.
     public static func redis(_ error: RedisError) -> APIError {
-        APIError(503, "redis_unavailable", "Service temporarily unavailable")
+        if case .notReplicated = error { return .notReplicated }
+        return APIError(503, "redis_unavailable", "Service temporarily unavailable")
     }
+
+    /// A change made on the Redis master that no replica confirmed in time (REDIS_WAIT_REPLICAS):
+    /// it is in effect now but could be undone by a failover, so it is not reported as done.
+    /// Repeating the request is safe.
+    public static let notReplicated = APIError(
+        503, "redis_not_replicated",
+        "The change was not confirmed by a Redis replica in time and may not be durable; repeat the request")
 }

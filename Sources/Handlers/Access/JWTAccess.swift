@@ -57,8 +57,11 @@ enum JWTAccess {
                 "No recent browser sign-in: sign in through the gateway (at least every \(context.config.jwtRequireOAuthWithin) seconds) to keep using API tokens",
                 code: "oauth_signin_required")
         case .allowed:
+            // token_id: LiteLLM's cut-off hook (deploy/litellm/gateway_cutoff.py) ends this call's
+            // stream when the token is revoked; also attributes spend per token.
             let metadata: JSON = [
                 "user_email": .string(token.email), "token_name": .string(token.tokenName), "auth_method": "jwt",
+                "token_id": .string(token.jti),
             ]
             let spendMetadata = metadata.asciiText
             if let cache, let generation {  // nothing to remember while the watch is off

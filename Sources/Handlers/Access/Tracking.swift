@@ -24,10 +24,13 @@ enum Tracking {
     ///       active_user_metadata:{email}, active_users, gw:track:{session}, token:info:{jti},
     ///       gw:session:{session}, gw:user_sessions:{email}, gw:oauth_seen:{email}, the session id
     /// ARGV: session id ("" = check only), email, auth method, token name, now,
-    ///       active-user TTL, tracking interval, JWT_REQUIRE_OAUTH_WITHIN seconds (0 = off)
+    ///       active-user TTL, tracking interval, JWT_REQUIRE_OAUTH_WITHIN seconds (0 = off),
+    ///       client address, browser (User-Agent) ("" = unknown)
     ///
     /// For OAuth2 sessions it also keeps the session index (`SessionIndex`): the session's
-    /// owner, as long as OAuth2 Proxy keeps the session, because OAuth2 Proxy encrypts it.
+    /// owner, as long as OAuth2 Proxy keeps the session, because OAuth2 Proxy encrypts it, and
+    /// for the owner's "My access" page when it was first and last seen, from where and with
+    /// which browser (written only when tracking is due, like everything here).
     static let script = RedisScript(
         """
         local method = ARGV[3]
@@ -65,6 +68,9 @@ enum Tracking {
           if life < 1 then life = ttl end
           redis.call('HSET', KEYS[8], 'email', ARGV[2])
           redis.call('HSETNX', KEYS[8], 'first_seen', now)
+          redis.call('HSET', KEYS[8], 'last_seen', now)
+          if ARGV[9] ~= '' then redis.call('HSET', KEYS[8], 'address', ARGV[9]) end
+          if ARGV[10] ~= '' then redis.call('HSET', KEYS[8], 'user_agent', ARGV[10]) end
           redis.call('EXPIRE', KEYS[8], life)
           redis.call('SADD', KEYS[9], ARGV[1])
           if redis.call('TTL', KEYS[9]) < life then redis.call('EXPIRE', KEYS[9], life) end
@@ -94,15 +100,35 @@ enum Tracking {
     /// Browser requests (identity from OAuth2 Proxy), the same way: ban check and throttle in one
     /// round trip, the script (session index, active user) only when tracking is due. With
     /// JWT_REQUIRE_OAUTH_WITHIN the script runs on every request: it records the sign-in window.
-    static func runOAuth2(email: String, sessionID: String?, context: Context) throws(RedisError) -> Outcome {
+    static func runOAuth2(email: String, sessionID: String?, client: Client = .unknown, context: Context) throws(RedisError) -> Outcome {
         guard context.config.jwtRequireOAuthWithin == 0 else {
-            return try run(.oauth2, email: email, sessionID: sessionID, context: context)
+            return try run(.oauth2, email: email, sessionID: sessionID, client: client, context: context)
         }
-        return try runThrottled(.oauth2, email: email, session: sessionID ?? "", context: context)
+        return try runThrottled(.oauth2, email: email, session: sessionID ?? "", client: client, context: context)
+    }
+
+    /// Where a browser request came from, recorded per session for its owner's "My access" page:
+    /// nginx's REMOTE_ADDR and the User-Agent header (nginx passes it on browser routes only),
+    /// at most `maxAgentBytes` of it.
+    struct Client {
+        var address = ""
+        var agent = ""
+        static let unknown = Client()
+        static let maxAgentBytes = 256
+
+        init() {}
+
+        init(_ request: Request) {
+            address = String((request.params["REMOTE_ADDR"] ?? "").prefix(64))
+            var text = request.header("User-Agent") ?? ""
+            while text.utf8.count > Client.maxAgentBytes { text.removeLast() }
+            agent = text
+        }
     }
 
     private static func runThrottled(
-        _ method: Method, email: String, session: String, jti: String = "", tokenName: String = "", context: Context
+        _ method: Method, email: String, session: String, jti: String = "", tokenName: String = "", client: Client = .unknown,
+        context: Context
     ) throws(RedisError) -> Outcome {
         let config = context.config
         var commands = [["TTL", "active_user_deleted:\(email)"]]
@@ -123,13 +149,14 @@ enum Tracking {
         if checkWindow, replies[2].integer != 1 { return .oauthSignInRequired }
         if session.isEmpty { return .allowed }  // nothing to track without a session
         if throttled, replies[replies.count - 1] == .null { return .allowed }  // tracked recently
-        return try run(method, email: email, sessionID: session, jti: jti, tokenName: tokenName, trackInterval: 0, context: context)
+        return try run(
+            method, email: email, sessionID: session, jti: jti, tokenName: tokenName, trackInterval: 0, client: client, context: context)
     }
 
     /// Runs the checks and, for an allowed caller with a session id, the tracking writes.
     static func run(
         _ method: Method, email: String, sessionID: String?, jti: String = "", tokenName: String = "",
-        trackInterval: Int64? = nil, context: Context
+        trackInterval: Int64? = nil, client: Client = .unknown, context: Context
     ) throws(RedisError) -> Outcome {
         let session = sessionID ?? ""
         let keys = [
@@ -141,6 +168,7 @@ enum Tracking {
         let arguments = [
             session, email, method.rawValue, tokenName, String(context.now), String(context.config.activeUserTTL),
             String(trackInterval ?? context.config.trackInterval), String(context.config.jwtRequireOAuthWithin),
+            client.address, client.agent,
         ]
         let reply = try context.redis.eval(script, keys: keys, arguments: arguments)
         if case .error(let message) = reply { throw .server(message) }

@@ -38,7 +38,7 @@ enum AdminManager {
         if let source = try Admins.source(of: email, context: context) {
             throw APIError(409, "already_admin", "Already an admin", [("email", .string(email)), ("source", .string(source.rawValue))])
         }
-        let reply = try context.redis.command("SADD", Admins.redisSet, email)
+        let reply = try context.redis.confirmedPipeline([["SADD", Admins.redisSet, email]])[0]
         if case .error(let message) = reply { throw RedisError.server(message) }
         Audit.record("admin.add", target: email, context: context)
         let body: JSON = ["message": "Admin added successfully", "email": .string(email), "added_by": .string(actor)]
@@ -64,7 +64,7 @@ enum AdminManager {
         case .redis, nil:
             break
         }
-        let reply = try context.redis.command("SREM", Admins.redisSet, email)
+        let reply = try context.redis.confirmedPipeline([["SREM", Admins.redisSet, email]])[0]
         if case .error(let message) = reply { throw RedisError.server(message) }
         guard reply.integer == 1 else { throw APIError(404, "admin_not_found", "Admin not found", [("email", .string(email))]) }
         Audit.record("admin.remove", target: email, context: context)

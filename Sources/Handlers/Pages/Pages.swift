@@ -10,6 +10,7 @@ enum Pages {
         "/token-manager": "token-manager.html",
         "/token-session-manager": "token-session-manager.html",
         "/admin-manager": "admin-manager.html",
+        "/my-access": "my-access.html",
     ]
 
     static func serve(_ request: Request, _ context: Context) throws -> Response {

@@ -27,7 +27,7 @@ enum BrowserPolicy {
             let email = try context.requireIdentity()
             let session = OAuth2Cookie.sessionID(
                 cookieHeader: request.header("Cookie"), name: context.config.cookieName, secret: context.config.cookieSecret)
-            let outcome = try Tracking.runOAuth2(email: email, sessionID: session, context: context)
+            let outcome = try Tracking.runOAuth2(email: email, sessionID: session, client: .init(request), context: context)
             guard case .banned(let remaining) = outcome else {
                 try requirePrivilege(access, email: email, context: context)
                 return

@@ -32,6 +32,10 @@ public enum Routes {
         Route("GET", "/api/token/info", access: .browser, TokenInfo.get),
         Route("GET", "/api/token/list", access: .browser, TokenList.get),
         Route("POST", "/api/token/revoke", access: .browser, TokenRevoke.post),
+        // "My access": the caller's own sign-in sessions (tokens: the two routes above)
+        Route("GET", MyAccess.sessionsPath, access: .browser, MyAccess.list),
+        Route("POST", MyAccess.endOthersPath, access: .browser, MyAccess.endOthers),
+        Route("DELETE", MyAccess.sessionPrefix, prefix: true, access: .browser, MyAccess.end),
         // token_admin (SPEC 5.12): `{email}` and `{token_id}` told apart by the `@`
         Route("GET", "/api/admin/tokens", access: .admin, TokenAdmin.list),
         Route("POST", "/api/admin/tokens/revoke-user", access: .admin, TokenAdmin.revokeUser),

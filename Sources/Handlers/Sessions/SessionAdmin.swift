@@ -138,7 +138,8 @@ enum SessionAdmin {
                     "active_user:\(email)", "active_user_metadata:\(email)", "active_user_deleted:\(email)",
                     SessionIndex.userKey(email), SessionIndex.oauthSeenKey(email),
                 ],
-                arguments: [String(context.now), String(ttl), context.config.cookieName + "-", SessionIndex.keyPrefix])
+                arguments: [String(context.now), String(ttl), context.config.cookieName + "-", SessionIndex.keyPrefix],
+                confirmed: true)
         }
         if case .error(let message) = reply { throw RedisError.server(message) }
         let deleted = reply.integer ?? 0
@@ -156,7 +157,7 @@ enum SessionAdmin {
         let admin = try context.requireIdentity()
         let email = Email.normalize(String(request.path.dropFirst(unbanPrefix.count)))
         guard Email.isValid(email) else { throw APIError.badRequest("A valid e-mail is required", code: "invalid_email") }
-        let reply = try context.redis.command("DEL", "active_user_deleted:\(email)")
+        let reply = try context.redis.confirmedPipeline([["DEL", "active_user_deleted:\(email)"]])[0]
         if case .error(let message) = reply { throw RedisError.server(message) }
         guard reply.integer == 1 else {
             Audit.record("session.unban", target: email, result: "not_banned", context: context)
@@ -191,7 +192,8 @@ enum SessionAdmin {
         // Another admin cannot end the super admin's session (the super admin may end their own).
         let protected = context.config.superAdmin.flatMap { $0 == admin ? nil : $0 } ?? ""
         let reply = try context.redis.eval(
-            deleteScript, keys: [key, SessionIndex.key(key)], arguments: [SessionIndex.userKeyPrefix, protected])
+            deleteScript, keys: [key, SessionIndex.key(key)], arguments: [SessionIndex.userKeyPrefix, protected],
+            confirmed: true)
         if case .error(let message) = reply { throw RedisError.server(message) }
         if reply.integer == -1 {
             Audit.record("session.delete", target: key, result: "refused_super_admin", context: context)

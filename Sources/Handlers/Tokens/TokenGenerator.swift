@@ -62,12 +62,14 @@ enum TokenGenerator {
             "created_at": .int(now), "expires_at": .int(expiresAt),
         ]
         do {
-            _ = try context.redis.transaction([
-                ["SET", "token:info:\(tokenID)", info.text, "EX", String(expiresIn)],
-                ["SADD", "user:tokens:\(email)", tokenID],
-            ])
+            _ = try context.redis.transaction(
+                [
+                    ["SET", "token:info:\(tokenID)", info.text, "EX", String(expiresIn)],
+                    ["SADD", "user:tokens:\(email)", tokenID],
+                ], confirmed: true)
         } catch {
             context.logger.error("token not stored", metadata: ["error": "\(error)"])
+            if case .notReplicated = error { throw APIError.notReplicated }
             throw APIError(503, "redis_unavailable", "Token could not be stored; no token was issued")
         }
         context.logger.info("token generated", metadata: ["token.id": "\(tokenID)"])

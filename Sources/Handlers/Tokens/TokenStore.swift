@@ -125,7 +125,7 @@ enum TokenStore {
                 commands.append(["SREM", setKey(record.storedEmail), record.id])
             }
         }
-        let replies = try context.revoking { () throws(RedisError) in try context.redis.transaction(commands) }
+        let replies = try context.revoking { () throws(RedisError) in try context.redis.transaction(commands, confirmed: true) }
         for reply in replies {
             if case .error(let message) = reply { throw .server(message) }
         }

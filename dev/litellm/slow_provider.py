@@ -1,0 +1,126 @@
+"""A slow mock LLM provider for local runs and tests (development only).
+
+LiteLLM's own ``mock_response`` streams its whole answer at once; the cut-off tests need a
+stream that stays open for a while. This tiny server speaks just enough of the two provider
+APIs LiteLLM calls, so that real LiteLLM sits between the gateway and it:
+
+- ``POST /v1/chat/completions`` (OpenAI): with ``"stream": true`` one SSE chunk every
+  SLOW_PROVIDER_CHUNK_MS (default 200) milliseconds, SLOW_PROVIDER_CHUNKS (default 150) chunks,
+  then a usage chunk and ``[DONE]``; without, one answer after the same total time.
+- ``POST /v1/messages`` (Anthropic): the same as Anthropic's event stream
+  (message_start ... message_stop) or one message.
+
+Each chunk carries one word ("tick"), counted as one output token. Started by scripts/stack on
+SLOW_PROVIDER_PORT; dev/litellm/config.yaml's models ``slow-gpt`` and ``slow-claude`` use it.
+"""
+
+import asyncio
+import json
+import os
+import time
+import uuid
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, StreamingResponse
+from starlette.routing import Route
+
+CHUNK_SECONDS = int(os.environ.get("SLOW_PROVIDER_CHUNK_MS", "200")) / 1000
+CHUNKS = int(os.environ.get("SLOW_PROVIDER_CHUNKS", "150"))
+PROMPT_TOKENS = 7
+
+
+def note(path: str, body: dict) -> None:
+    """One line per request as it starts (logs/provider.log), so tests can wait for a call to
+    be in progress at the provider."""
+    print(f"request {path} stream={bool(body.get('stream'))}", flush=True)
+
+
+def sse(data: dict, event: str | None = None) -> bytes:
+    head = f"event: {event}\n" if event else ""
+    return f"{head}data: {json.dumps(data)}\n\n".encode()
+
+
+async def chat_completions(request: Request):
+    body = await request.json()
+    note("/v1/chat/completions", body)
+    model = body.get("model", "slow-gpt")
+    ident = f"chatcmpl-{uuid.uuid4().hex}"
+    created = int(time.time())
+    if not body.get("stream"):
+        await asyncio.sleep(CHUNK_SECONDS * CHUNKS)
+        return JSONResponse({
+            "id": ident, "object": "chat.completion", "created": created, "model": model,
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": "tick " * CHUNKS}}],
+            "usage": {"prompt_tokens": PROMPT_TOKENS, "completion_tokens": CHUNKS,
+                      "total_tokens": PROMPT_TOKENS + CHUNKS},
+        })
+
+    def chunk(delta: dict, finish=None, usage=None) -> bytes:
+        data = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+        if usage is not None:
+            data["choices"] = []
+            data["usage"] = usage
+        return b"data: " + json.dumps(data).encode() + b"\n\n"
+
+    async def stream():
+        yield chunk({"role": "assistant", "content": ""})
+        for _ in range(CHUNKS):
+            await asyncio.sleep(CHUNK_SECONDS)
+            yield chunk({"content": "tick "})
+        yield chunk({}, finish="stop")
+        yield chunk({}, usage={"prompt_tokens": PROMPT_TOKENS, "completion_tokens": CHUNKS,
+                               "total_tokens": PROMPT_TOKENS + CHUNKS})
+        yield b"data: [DONE]\n\n"
+
+    return StreamingResponse(stream(), media_type="text/event-stream")
+
+
+async def messages(request: Request):
+    body = await request.json()
+    note("/v1/messages", body)
+    model = body.get("model", "slow-claude")
+    ident = f"msg_{uuid.uuid4().hex}"
+    if not body.get("stream"):
+        await asyncio.sleep(CHUNK_SECONDS * CHUNKS)
+        return JSONResponse({
+            "id": ident, "type": "message", "role": "assistant", "model": model,
+            "content": [{"type": "text", "text": "tick " * CHUNKS}],
+            "stop_reason": "end_turn", "stop_sequence": None,
+            "usage": {"input_tokens": PROMPT_TOKENS, "output_tokens": CHUNKS},
+        })
+
+    async def stream():
+        yield sse({"type": "message_start", "message": {
+            "id": ident, "type": "message", "role": "assistant", "model": model, "content": [],
+            "stop_reason": None, "stop_sequence": None,
+            "usage": {"input_tokens": PROMPT_TOKENS, "output_tokens": 1}}}, "message_start")
+        yield sse({"type": "content_block_start", "index": 0,
+                   "content_block": {"type": "text", "text": ""}}, "content_block_start")
+        for _ in range(CHUNKS):
+            await asyncio.sleep(CHUNK_SECONDS)
+            yield sse({"type": "content_block_delta", "index": 0,
+                       "delta": {"type": "text_delta", "text": "tick "}}, "content_block_delta")
+        yield sse({"type": "content_block_stop", "index": 0}, "content_block_stop")
+        yield sse({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                   "usage": {"output_tokens": CHUNKS}}, "message_delta")
+        yield sse({"type": "message_stop"}, "message_stop")
+
+    return StreamingResponse(stream(), media_type="text/event-stream")
+
+
+async def health(request: Request):
+    return JSONResponse({"status": "ok"})
+
+
+app = Starlette(routes=[
+    Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+    Route("/v1/messages", messages, methods=["POST"]),
+    Route("/health", health, methods=["GET"]),
+])
+
+if __name__ == "__main__":
+    uvicorn.run(app, host="127.0.0.1", port=int(os.environ["SLOW_PROVIDER_PORT"]), log_level="warning")
