@@ -22,7 +22,7 @@ public final class GatewayMetrics: Sendable {
     public static let codes = [
         "token_missing", "token_conflict", "token_too_large", "token_malformed", "token_algorithm", "token_signature",
         "token_expired", "token_not_yet_valid", "token_missing_email", "token_claim", "token_revoked", "user_banned",
-        "oauth_signin_required", "route_not_allowed", "redis_unavailable", "unauthenticated", "banned", "not_admin",
+        "oauth_signin_required", "route_not_allowed", "redis_unavailable", "redis_not_replicated", "unauthenticated", "banned", "not_admin",
         "not_super_admin", "forbidden", "csrf", "not_found", "method_not_allowed", "bad_request", "invalid_json",
         "invalid_field", "invalid_query", "body_too_large", "unsupported_media_type", "internal_error",
     ]
@@ -37,7 +37,7 @@ public final class GatewayMetrics: Sendable {
         "gateway_requests_total": "Requests answered by the workers, by access check and outcome code (ok = allowed/answered).",
         "gateway_check_duration_seconds": "Time a worker spent on one request, by access check.",
         "gateway_redis_round_trips_total": "Round trips to Redis (one per pipeline or command).",
-        "gateway_redis_errors_total": "Redis failures by kind (connect, connection, timeout, protocol, server).",
+        "gateway_redis_errors_total": "Redis failures by kind (connect, connection, timeout, protocol, server, not_replicated).",
         "gateway_redis_connects_total": "Redis connections opened (first connects and reconnects).",
         "gateway_revocation_watch_up": "1 while the process's revocation watch is connected (remembered /v1 checks allowed).",
         "gateway_revocation_watch_hits_total": "/v1 checks answered from memory thanks to the revocation watch.",
@@ -71,7 +71,7 @@ public final class GatewayMetrics: Sendable {
         api = checks["api"] ?? CheckMetrics(check: "api", factory: factory)
         redisRoundTrips = Counter(label: "gateway_redis_round_trips_total", factory: factory)
         var redisErrors: [String: Counter] = [:]
-        for kind in ["connect", "connection", "timeout", "protocol", "server"] {
+        for kind in ["connect", "connection", "timeout", "protocol", "server", "not_replicated"] {
             redisErrors[kind] = Counter(label: "gateway_redis_errors_total", dimensions: [("kind", kind)], factory: factory)
         }
         self.redisErrors = redisErrors
@@ -110,6 +110,7 @@ public final class GatewayMetrics: Sendable {
             case .timeout: "timeout"
             case .protocolError: "protocol"
             case .server: "server"
+            case .notReplicated: "not_replicated"
             }
         redisErrors[kind]?.increment()
     }
