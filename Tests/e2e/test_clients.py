@@ -229,3 +229,9 @@ def test_sdk_error_type_when_redis_is_unreachable(stack, email):
     while stack.chat(token).status_code != 200:
         assert time.time() < deadline, "the workers did not reconnect to Redis"
         time.sleep(0.2)
+    # ... and until every process's revocation watch is back on (its own connection reconnects
+    # on its own back-off), so a later test does not see the watch off.
+    metrics = f"http://127.0.0.1:{stack.env['METRICS_PORT']}/metrics"
+    while re.search(r"^gateway_revocation_watch_up\{[^}]*\} 0(\.0)?$", requests.get(metrics, timeout=10).text, re.M):
+        assert time.time() < deadline + 15, "the revocation watch did not come back"
+        time.sleep(0.2)
