@@ -14,17 +14,24 @@ let package = Package(
         .executable(name: "dev-identity", targets: ["dev-identity"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2")
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        // The metrics API (CoreMetrics only; the handlers are ours: docs/operations.md "Metrics").
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
     ],
     targets: [
         // C libraries, one system-library target each (module.modulemap + shim.h).
         .systemLibrary(name: "CFCGI", pkgConfig: "fcgi", providers: [.apt(["libfcgi-dev"])]),
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        // Header only: atomics on memory shared between worker processes, memfd_create.
+        .systemLibrary(name: "CSharedMemory"),
 
         .target(
             name: "GatewayCore",
-            dependencies: ["CHiredis", "COpenSSL", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "CHiredis", "COpenSSL", "CSharedMemory", .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ]
         ),
         .target(
             name: "FCGIRuntime",

@@ -44,6 +44,7 @@ public final class FCGIServer: Sendable {
     // Lock-free on the request path (a mutex here was the worker's hottest symbol under load).
     private let stopping = Atomic<Bool>(false)
     private let busy = Atomic<Int>(0)
+    private let metrics = GatewayMetrics.shared
     private let slots: [Slot]
 
     /// One accept thread's state that `stop` reads: the kept-alive connection it waits on.
@@ -77,6 +78,7 @@ public final class FCGIServer: Sendable {
             listener = socket.fd
         }
         let threadCount = slots.count
+        metrics.threads.set(Int64(threadCount))
         for slot in slots {
             let thread = Thread { [self] in
                 self.serve(slot: slot, listener: listener, responder: makeResponder())
@@ -123,7 +125,10 @@ public final class FCGIServer: Sendable {
             slot.idleConnection.store(keptAlive, ordering: .sequentiallyConsistent)
             if stopping.load(ordering: .sequentiallyConsistent) { return }
             let accepted = FCGX_Accept_r(request.raw)
-            if accepted >= 0 { busy.add(1, ordering: .sequentiallyConsistent) }
+            if accepted >= 0 {
+                busy.add(1, ordering: .sequentiallyConsistent)
+                metrics.threadsBusy.increment()
+            }
             slot.idleConnection.store(-1, ordering: .sequentiallyConsistent)
             guard accepted >= 0 else {
                 if stopping.load(ordering: .sequentiallyConsistent) { return }
@@ -134,6 +139,7 @@ public final class FCGIServer: Sendable {
             handle(request, responder: responder)
             FCGX_Finish_r(request.raw)
             busy.subtract(1, ordering: .sequentiallyConsistent)
+            metrics.threadsBusy.decrement()
             if stopping.load(ordering: .sequentiallyConsistent) { return }
         }
     }

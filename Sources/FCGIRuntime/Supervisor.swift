@@ -66,6 +66,10 @@ public final class Supervisor {
     private func start(slot: Int, listener: Int32) throws {
         var environment = ProcessInfo.processInfo.environment
         environment[Self.listenFDVariable] = String(listener)
+        // The metrics memory all processes share (GatewayMetrics), and which process this is.
+        let metricsFD = GatewayMetrics.shared.factory.slots.fd
+        if metricsFD >= 0 { environment[SharedSlots.fdVariable] = String(metricsFD) }
+        environment[GatewayMetrics.slotVariable] = String(slot)
         let pid = try Self.spawn(arguments: CommandLine.arguments, environment: environment)
         children[pid] = slot
         lastStart[slot] = Date()

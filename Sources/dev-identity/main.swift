@@ -6,7 +6,7 @@ import Logging
 // DEVELOPMENT ONLY. A stand-in for OAuth2 Proxy (see DevIdentity.swift). It refuses to start
 // unless GATEWAY_DEV_RUN=1 says, explicitly, that this is a developer's machine or a test run.
 
-LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+JSONLogHandler.bootstrap(environment: ProcessInfo.processInfo.environment)
 let logger = Logger(label: "dev-identity")
 let environment = ProcessInfo.processInfo.environment
 

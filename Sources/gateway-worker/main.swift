@@ -10,11 +10,8 @@ import Logging
 //   gateway-worker --cgi           answer one request from the environment and stdin (debugging)
 //   gateway-worker --check-config  validate the environment and exit
 
-LoggingSystem.bootstrap { label in
-    var handler = StreamLogHandler.standardError(label: label)
-    handler.logLevel = Logger.Level(rawValue: ProcessInfo.processInfo.environment["LOG_LEVEL"] ?? "info") ?? .info
-    return handler
-}
+// LOG_LEVEL; LOG_FORMAT=json: one JSON object a line (docs/operations.md).
+JSONLogHandler.bootstrap(environment: ProcessInfo.processInfo.environment)
 let logger = Logger(label: "gateway-worker")
 let environment = ProcessInfo.processInfo.environment
 let arguments = CommandLine.arguments.dropFirst()

@@ -26,7 +26,7 @@ STACK_SCRIPT = ROOT / "scripts" / "stack"
 SETTING_PREFIXES = (
     "REDIS_", "LITELLM_", "JWT_", "GATEWAY_", "WORKER_", "ADMIN_", "SUPER_ADMIN", "OAUTH2_PROXY_", "NGINX_",
     "TRACK_", "BAN_", "TOKEN_", "ACTIVE_USER_", "REVOCATION_", "CLEANUP_", "START_", "DEV_IDENTITY_", "UI_ROOT",
-    "MAX_V1_BODY", "LOG_LEVEL", "CUTOFF_", "SLOW_PROVIDER_",
+    "MAX_V1_BODY", "LOG_LEVEL", "CUTOFF_", "SLOW_PROVIDER_", "METRICS_", "LOG_FORMAT",
 )
 
 
@@ -63,7 +63,8 @@ def stack_env(run_dir: Path, **settings) -> dict:
                LITELLM_PORT=str(free_port()), SLOW_PROVIDER_PORT=str(free_port()),
                LITELLM_RECORD_FILE=str(run_dir / "litellm-calls.jsonl"),
                LITELLM_KEY_GENERATE_RECORD_FILE=str(run_dir / "litellm-key-generate.jsonl"),
-               LITELLM_REQUEST_FILE=str(run_dir / "litellm-requests.jsonl"))
+               LITELLM_REQUEST_FILE=str(run_dir / "litellm-requests.jsonl"),
+               LITELLM_HEADERS_RECORD_FILE=str(run_dir / "litellm-headers.jsonl"), METRICS_PORT=str(free_port()))
     env.update({key: str(value) for key, value in settings.items()})
     return env
 
@@ -185,6 +186,14 @@ class Stack:
             return []
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
+    def litellm_headers(self) -> list:
+        """What LiteLLM received per request (dev hook _record_headers): request id, path, and
+        which credentials (x-api-key present, Authorization is the shared key)."""
+        path = Path(self.env["LITELLM_HEADERS_RECORD_FILE"])
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
     def wait_for_litellm_call(self, predicate, timeout=10.0):
         deadline = time.time() + timeout
         while time.time() < deadline:
@@ -219,6 +228,7 @@ def sibling_stack(stack, name: str, **overrides):
         START_REDIS="0", START_LITELLM="0", REDIS_PORT=str(stack.redis_port),
         LITELLM_PORT=stack.env["LITELLM_PORT"], LITELLM_RECORD_FILE=stack.env["LITELLM_RECORD_FILE"],
         LITELLM_REQUEST_FILE=stack.env["LITELLM_REQUEST_FILE"],
+        LITELLM_HEADERS_RECORD_FILE=stack.env["LITELLM_HEADERS_RECORD_FILE"],
         JWT_SECRET=stack.jwt_secret, LITELLM_MASTER_KEY=stack.master_key, LITELLM_SHARED_KEY=stack.shared_key,
         OAUTH2_PROXY_COOKIE_SECRET=stack.cookie_secret, WORKER_THREADS="8")
     settings.update(overrides)

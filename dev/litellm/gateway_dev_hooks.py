@@ -9,6 +9,8 @@
   headers, so tests prove from LiteLLM's side what reached it.
 - ``recorder``: appends one JSON line per successful call to LITELLM_RECORD_FILE with the
   end user and spend-log metadata LiteLLM attributed the call to.
+- LITELLM_HEADERS_RECORD_FILE: per request, its x-request-id and whether a client credential
+  (x-api-key) or the shared key (Authorization) arrived.
 """
 
 import json
@@ -79,10 +81,27 @@ def record_request(request: Request, api_key: str) -> None:
 # --- end boundary-paths ------------------------------------------------------------------------
 
 
+# --- operability: what reached LiteLLM of the client's request (headers, request id) ------
+def _record_headers(request: Request, shared: str) -> None:
+    """Appends, per request, the request id and which credentials LiteLLM received to
+    LITELLM_HEADERS_RECORD_FILE (never the values: whether Authorization is the shared key)."""
+    path = os.environ.get("LITELLM_HEADERS_RECORD_FILE")
+    if not path:
+        return
+    headers = request.headers
+    line = {"path": request.url.path, "request_id": headers.get("x-request-id"),
+            "x_api_key_present": "x-api-key" in headers,
+            "authorization_is_shared_key": bool(shared) and headers.get("authorization") == f"Bearer {shared}"}
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(line) + "\n")
+# --- end operability ---------------------------------------------------------------------
+
+
 async def user_api_key_auth(request: Request, api_key: str) -> UserAPIKeyAuth:
     record_request(request, api_key)  # boundary-paths
     shared = os.environ.get("LITELLM_SHARED_KEY", "")
     master = os.environ.get("LITELLM_MASTER_KEY", "")
+    _record_headers(request, shared)  # operability
     if master and secrets.compare_digest(api_key, master):
         await _record_key_generate(request)  # boundary-policy
         return UserAPIKeyAuth(api_key=api_key, user_role=LitellmUserRoles.PROXY_ADMIN)

@@ -109,6 +109,7 @@ final class HiredisContext {
 
     /// Sends the commands in one write and reads their replies in order (pipelining).
     func run(_ commands: [[String]]) throws(RedisError) -> [RedisReply] {
+        GatewayMetrics.shared.redisRoundTrips.increment()
         for command in commands {
             let appended = HiredisContext.withArgv(command) { argc, argv, lengths in
                 redisAppendCommandArgv(raw, argc, argv, lengths)
@@ -239,9 +240,15 @@ public final class RedisClient {
         do {
             return try connected().run(commands)
         } catch {
+            GatewayMetrics.shared.recordRedisError(error)
             context = nil
             guard case .connection = error else { throw error }
-            return try connected().run(commands)
+            do {
+                return try connected().run(commands)
+            } catch {
+                GatewayMetrics.shared.recordRedisError(error)
+                throw error
+            }
         }
     }
 
@@ -346,6 +353,7 @@ public final class RedisClient {
         }
         do throws(RedisError) {
             let fresh = try HiredisContext.open(options)
+            GatewayMetrics.shared.redisConnects.increment()
             context = fresh
             retryAfterMS = nil
             return fresh

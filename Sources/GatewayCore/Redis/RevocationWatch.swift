@@ -186,6 +186,7 @@ public final class RevocationWatch: Sendable {
         generation.add(1, ordering: .sequentiallyConsistent)
         socket.store(fd, ordering: .sequentiallyConsistent)
         live.store(true, ordering: .sequentiallyConsistent)
+        GatewayMetrics.shared.watchUp.set(1)
     }
 
     /// Reads messages and pings until the connection fails or Redis stops answering.
@@ -216,6 +217,7 @@ public final class RevocationWatch: Sendable {
     }
 
     private func turnOff() {
+        GatewayMetrics.shared.watchUp.set(0)
         live.store(false, ordering: .sequentiallyConsistent)
         socket.store(-1, ordering: .sequentiallyConsistent)
         generation.add(1, ordering: .sequentiallyConsistent)

@@ -2,7 +2,8 @@ import FCGIRuntime
 import GatewayCore
 
 /// Replaces `jwt_validator.lua` + `auth_handler.lua`: the access check of every /v1 call
-/// (docs/api.md, "/v1").
+/// (docs/api.md, "/v1"; docs/clients.md: the token is sent as `Authorization: Bearer` or
+/// `x-api-key`).
 ///
 /// Allowed: `X-Accel-Redirect: @litellm` and the headers nginx applies there: the shared
 /// LiteLLM key, the caller's e-mail as end user, and the spend-log metadata. nginx replays
@@ -19,16 +20,10 @@ enum JWTAccess {
 
     static func check(_ request: Request, _ context: Context) throws -> Response {
         guard context.config.v1Routes.allows(request.path) else { throw routeNotAllowed }
-        guard let authorization = request.params["HTTP_AUTHORIZATION"], !authorization.isEmpty else {
-            throw denied("Authorization header required", code: "token_missing")
-        }
-        let parts = authorization.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else {
-            throw denied("Invalid Authorization header format", code: "token_missing")
-        }
-        let text = String(parts[1]).trimmingSpaces()
+        let text = try presentedToken(request)
         let cache = context.jwtCache
         if let hit = cache?.allowedEntry(for: text, now: context.now, leeway: context.config.jwt.leeway) {
+            GatewayMetrics.shared.watchHits.increment()
             return allowed(email: hit.email, spendMetadata: hit.spendMetadata, context: context)
         }
 
@@ -80,6 +75,29 @@ enum JWTAccess {
             }
             return allowed(email: token.email, spendMetadata: spendMetadata, context: context)
         }
+    }
+
+    /// The token from `Authorization: Bearer <token>` (OpenAI convention) or `x-api-key: <token>`
+    /// (Anthropic convention). Both headers may be sent only with the same token: two different
+    /// tokens in one request are refused (`token_conflict`), so no layer can pick one the other
+    /// did not check. One header present (the common case) costs what it did before.
+    static func presentedToken(_ request: Request) throws -> String {
+        let apiKey = request.params["HTTP_X_API_KEY"]
+        guard let authorization = request.params["HTTP_AUTHORIZATION"], !authorization.isEmpty else {
+            guard let apiKey, !apiKey.isEmpty else {
+                throw denied("Authorization header or x-api-key required", code: "token_missing")
+            }
+            return apiKey.trimmingSpaces()
+        }
+        let parts = authorization.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else {
+            throw denied("Invalid Authorization header format", code: "token_missing")
+        }
+        let text = String(parts[1]).trimmingSpaces()
+        if let apiKey, !apiKey.isEmpty, apiKey.trimmingSpaces() != text {
+            throw denied("Authorization and x-api-key carry different tokens; send one", code: "token_conflict")
+        }
+        return text
     }
 
     static func allowed(email: String, spendMetadata: String, context: Context) -> Response {

@@ -9,6 +9,7 @@ public enum Audit {
     public static func record(
         _ action: String, target: String, result: String = "ok", details: JSON? = nil, context: Context
     ) {
+        if result == "ok" { GatewayMetrics.shared.action(action) }
         let actor = context.identity ?? "system"
         let minimumID = String(max(0, context.now - Int64(context.config.auditRetentionDays) * 86400) * 1000)
         var fields = ["ts", String(context.now), "actor", actor, "action", action, "target", target, "result", result]

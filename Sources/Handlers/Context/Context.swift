@@ -11,6 +11,8 @@ public struct Context {
     private let requestPath: String?
     /// The clock `now` was read from (durations in handlers use its monotonic time).
     public let clock: Clock
+    /// The request's parameters, kept (not copied) for the logger's `request.id`.
+    private let requestParams: [String: String]?
     /// Unix seconds at the start of the request.
     public let now: Int64
     /// The e-mail nginx set from OAuth2 Proxy's answer (`GATEWAY_AUTH_EMAIL`), lowercased;
@@ -26,10 +28,11 @@ public struct Context {
 
     init(
         config: Config, redis: RedisClient, logger: Logger, clock: Clock, identity: String?, requestPath: String?,
-        jwtCache: JWTCheckCache?, forwardPath: String = ""
+        jwtCache: JWTCheckCache?, forwardPath: String = "", requestParams: [String: String]? = nil
     ) {
         self.jwtCache = jwtCache
         self.forwardPath = forwardPath
+        self.requestParams = requestParams
         self.config = config
         self.redis = redis
         self.baseLogger = logger
@@ -57,6 +60,9 @@ public struct Context {
     public var logger: Logger {
         var logger = baseLogger
         if let requestPath { logger[metadataKey: "request.path"] = .string(requestPath) }
+        // nginx's $request_id: the same id as the access log, LiteLLM's x-request-id and the
+        // client's X-Request-Id header.
+        if let id = requestParams?["REQUEST_ID"] { logger[metadataKey: "request.id"] = .string(id) }
         if let identity { logger[metadataKey: "user.email"] = .string(identity) }
         return logger
     }

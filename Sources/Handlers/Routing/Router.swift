@@ -12,6 +12,7 @@ public final class Router: Responder {
     let clock: Clock
 
     let jwtCache: JWTCheckCache?
+    let metrics = GatewayMetrics.shared
 
     /// `watch`: the process's revocation watch, when the /v1 check may remember tokens it let
     /// through (not with TRACK_INTERVAL_SECONDS=0 or JWT_REQUIRE_OAUTH_WITHIN, which need Redis
@@ -28,11 +29,21 @@ public final class Router: Responder {
     }
 
     public func respond(to request: Request) -> Response {
+        let started = GatewayMetrics.monotonicNanoseconds()
+        let check = request.params["GATEWAY_CHECK"]
+        let metrics = self.metrics.check(check)
+        let response = answer(request, check: check, metrics: metrics)
+        metrics.duration.recordNanoseconds(GatewayMetrics.monotonicNanoseconds() - started)
+        return response
+    }
+
+    /// The answer; counts its outcome (`ok` or the error's code) in `metrics`.
+    private func answer(_ request: Request, check: String?, metrics: CheckMetrics) -> Response {
         let identity = request.params[Request.identityParam].map(Email.normalize).flatMap { $0.isEmpty ? nil : $0 }
         // Access checks guard what nginx forwards: an ambiguous raw target is refused before
         // anything else (RequestTarget), a clean one names the exact path to forward.
         var forwardPath = ""
-        if let check = request.params["GATEWAY_CHECK"] {
+        if let check {
             guard let path = RequestTarget.forwardPath(raw: request.params["REQUEST_URI"] ?? "", normalised: request.path) else {
                 return respond(to: RequestTarget.refusal(check: check), for: request)
             }
@@ -40,18 +51,24 @@ public final class Router: Responder {
         }
         let context = Context(
             config: config, redis: redis, logger: logger, clock: clock, identity: identity, requestPath: request.path,
-            jwtCache: jwtCache, forwardPath: forwardPath)
+            jwtCache: jwtCache, forwardPath: forwardPath, requestParams: request.params)
         do {
-            let route = try Router.route(for: request)
+            let route = try Router.route(for: request, check: check)
             try BrowserPolicy.enforce(route.access, request: request, context: context)
-            return try route.handler(request, context)
+            let response = try route.handler(request, context)
+            metrics.ok.increment()
+            return response
         } catch let error as APIError {
+            metrics.refused(error.code)
             return respond(to: error, for: request)
         } catch let error as RedisError {
             context.logger.error("redis failure", metadata: ["error": "\(error)"])
-            return respond(to: .redis(error), for: request)
+            let refusal = APIError.redis(error)
+            metrics.refused(refusal.code)
+            return respond(to: refusal, for: request)
         } catch {
             context.logger.error("unhandled error", metadata: ["error": "\(error)"])
+            metrics.refused("internal_error")
             return respond(to: APIError(500, "internal_error", "Internal server error"), for: request)
         }
     }
@@ -59,11 +76,19 @@ public final class Router: Responder {
     /// The one place an error becomes an answer: JSON for APIs, an HTML page when a person
     /// loads a UI page. The runtime's own refusals (413) come here too.
     public func respond(to error: APIError, for request: Request) -> Response {
-        request.params["GATEWAY_CHECK"]?.hasPrefix("page-") == true ? Pages.errorPage(error) : error.response
+        if request.params["GATEWAY_CHECK"]?.hasPrefix("page-") == true { return Pages.errorPage(error) }
+        var response = error.response
+        // RFC 9110: a 405 names the methods the resource has.
+        if error.status == 405, let allowed = error.body["allowed"]?.stringValue { response.headers.append(("Allow", allowed)) }
+        return response
     }
 
     static func route(for request: Request) throws(APIError) -> Route {
-        if let check = request.params["GATEWAY_CHECK"] {
+        try route(for: request, check: request.params["GATEWAY_CHECK"])
+    }
+
+    static func route(for request: Request, check: String?) throws(APIError) -> Route {
+        if let check {
             guard let route = Routes.checks[check] else { throw APIError(500, "unknown_check", "Unknown access check") }
             return route
         }

@@ -22,6 +22,8 @@ public enum Routes {
         "admin": Route(access: .admin, LiteLLMAdmin.check),
         // key_generate_handler: POST /key/generate by any signed-in user
         "litellm-user": Route(access: .browser, LiteLLMAdmin.keyGenerate),
+        // Prometheus metrics: only on nginx's internal metrics listener (docs/operations.md)
+        "metrics": Route(access: .public, MetricsEndpoint.serve),
     ]
 
     public static let endpoints: [Route] = [

@@ -73,6 +73,7 @@ enum TokenGenerator {
             throw APIError(503, "redis_unavailable", "Token could not be stored; no token was issued")
         }
         context.logger.info("token generated", metadata: ["token.id": "\(tokenID)"])
+        GatewayMetrics.shared.action("token.generate")
 
         let base = config.publicURL ?? request.params["GATEWAY_ORIGIN"] ?? "http://127.0.0.1:8080"
         let answer: JSON = [
