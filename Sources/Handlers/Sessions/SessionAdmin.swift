@@ -80,8 +80,10 @@ enum SessionAdmin {
         let banned = counts[1].strings.map(Keyspace.ban)
         let groups = stride(from: 0, to: banned.count, by: 100).map { ["EXISTS"] + banned[$0..<min($0 + 100, banned.count)] }
         let bannedCount = groups.isEmpty ? 0 : try context.redis.pipeline(groups).reduce(Int64(0)) { $0 + ($1.integer ?? 0) }
+        // The whole list was read (stale index entries dropped on the way): its length is the total.
+        let total = limit == nil && cursor == nil ? Int64(users.count) : counts[0].integer ?? 0
         let body: JSON = [
-            "active_users": .array(users), "total": .int(counts[0].integer ?? 0), "banned_count": .int(bannedCount),
+            "active_users": .array(users), "total": .int(total), "banned_count": .int(bannedCount),
             "current_time": .int(context.now), "next_cursor": JSON(next?.text),
         ]
         return .json(200, body.text)
