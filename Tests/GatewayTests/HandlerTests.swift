@@ -24,15 +24,7 @@ struct HandlerTests {
         return router.respond(to: Request(params: params, body: Array(body.utf8)))
     }
 
-    func check(_ token: String) -> Response {
-        router.respond(
-            to: Request(
-                params: [
-                    "REQUEST_METHOD": "POST", "DOCUMENT_URI": "/v1/chat/completions", "REQUEST_URI": "/v1/chat/completions",
-                    "GATEWAY_CHECK": "jwt",
-                    "HTTP_AUTHORIZATION": "Bearer \(token)",
-                ], body: []))
-    }
+    func check(_ token: String) -> Response { router.checkJWT(token) }
 
     func json(_ response: Response) throws -> JSON { try JSON.parse(response.body) }
 

@@ -46,15 +46,7 @@ struct RevocationWatchTests {
         return (try #require(body["token"]?.stringValue), try #require(body["token_id"]?.stringValue))
     }
 
-    func check(_ token: String) -> Response {
-        router.respond(
-            to: Request(
-                params: [
-                    "REQUEST_METHOD": "POST", "DOCUMENT_URI": "/v1/chat/completions", "REQUEST_URI": "/v1/chat/completions",
-                    "GATEWAY_CHECK": "jwt",
-                    "HTTP_AUTHORIZATION": "Bearer \(token)",
-                ], body: []))
-    }
+    func check(_ token: String) -> Response { router.checkJWT(token) }
 
     /// Runs a write by another Redis client and waits (at most 2 s) until Redis's message about
     /// it has reached this process's watch, as the gateway's own revokes do before answering.

@@ -34,15 +34,7 @@ struct SessionAdminTests {
                 ], body: Array(body.utf8)))
     }
 
-    func jwt(_ token: String) -> Response {
-        router.respond(
-            to: Request(
-                params: [
-                    "REQUEST_METHOD": "POST", "DOCUMENT_URI": "/v1/chat/completions", "REQUEST_URI": "/v1/chat/completions",
-                    "GATEWAY_CHECK": "jwt",
-                    "HTTP_AUTHORIZATION": "Bearer \(token)",
-                ], body: []))
-    }
+    func jwt(_ token: String) -> Response { router.checkJWT(token) }
 
     static func sessionID(_ n: Int) -> String { "_oauth2_proxy-" + String(repeating: String(n % 10), count: 32) }
 
