@@ -73,14 +73,15 @@ enum SessionAdmin {
         }
         let now = String(context.now)
         let counts = try context.redis.pipeline([
-            ["ZCOUNT", AdminIndex.activeUntil, "(" + now, "+inf"], ["ZRANGE", AdminIndex.bans, "(" + now, "+inf", "BYSCORE"],
+            ["ZCARD", AdminIndex.activeUsers], ["ZRANGE", AdminIndex.bans, "(" + now, "+inf", "BYSCORE"],
         ])
         // Bans are few: each is checked (a ban lifted with redis-cli or by the Lua gateway stays in
         // the index until the cleanup), one multi-key EXISTS per 100.
         let banned = counts[1].strings.map(Keyspace.ban)
         let groups = stride(from: 0, to: banned.count, by: 100).map { ["EXISTS"] + banned[$0..<min($0 + 100, banned.count)] }
         let bannedCount = groups.isEmpty ? 0 : try context.redis.pipeline(groups).reduce(Int64(0)) { $0 + ($1.integer ?? 0) }
-        // The whole list was read (stale index entries dropped on the way): its length is the total.
+        // The index the list walks counts its entries; a complete listing has dropped the stale
+        // ones (keys deleted outside the gateway) on the way, so its length is exact.
         let total = limit == nil && cursor == nil ? Int64(users.count) : counts[0].integer ?? 0
         let body: JSON = [
             "active_users": .array(users), "total": .int(total), "banned_count": .int(bannedCount),
