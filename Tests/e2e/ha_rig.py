@@ -15,6 +15,7 @@ import redis as redis_lib
 import requests
 
 from conftest import free_port
+from harness.threads import BackgroundThreads
 
 MASTER_NAME = "gw"
 DOWN_AFTER_MS = 1000
@@ -184,7 +185,7 @@ class Users:
         return [entry for entry in self.entries.values() if entry["kind"] == kind]
 
 
-class Traffic:
+class Traffic(BackgroundThreads):
     """/v1 load over every token (live, to be revoked, to be banned) plus a revoker and a
     banner working through their lists. Records every answer with its start time and every
     confirmed (200) revocation and ban with the time the confirmation arrived."""
@@ -200,16 +201,6 @@ class Traffic:
         self.threads.append(threading.Thread(target=self.writer, args=("revoke",)))
         self.threads.append(threading.Thread(target=self.writer, args=("ban",)))
         self.admin = stack.sign_in(ADMIN)
-
-    def __enter__(self):
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(timeout=30)
 
     @staticmethod
     def code_of(response):

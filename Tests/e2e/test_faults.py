@@ -15,13 +15,14 @@ import requests
 
 from harness.checks import assert_json_error, wait_until
 from harness.stack import free_port, sibling_stack
+from harness.threads import BackgroundThreads
 
 # REDIS_TIMEOUT_MS and REDIS_CONNECT_TIMEOUT_MS are 1000 by default: a request may take one
 # connect attempt plus one command timeout, plus nginx and Python overhead.
 SLOWEST_ANSWER = 3.0
 
 
-class Load:
+class Load(BackgroundThreads):
     """Threads calling `request()` in a loop, recording (start, seconds, status, is_json)."""
 
     def __init__(self, request, threads=6):
@@ -49,16 +50,6 @@ class Load:
             with self.lock:
                 return sum(1 for r in self.results if r[0] > since and (status is None or r[2] == status)) >= count
         wait_until(enough, timeout=timeout, what=f"{count} answers ({status or 'any'}) after {since}")
-
-    def __enter__(self):
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(timeout=30)
 
 
 def summary(results):
