@@ -7,6 +7,7 @@ help:
 	@echo "make stop    stop a stack started with 'make run' (from another terminal)"
 	@echo "make test    lint (swift format, file sizes), unit tests (swift test), end-to-end tests through nginx"
 	@echo "make test-ha only the Redis Sentinel failover tests (also part of make test)"
+	@echo "make test-multihost  three gateway hosts, Redis + Sentinel, LiteLLM in network namespaces (root; also part of make test)"
 	@echo "make lint    swift format lint --strict and the 400-line limit (scripts/lint)"
 	@echo "make build   release build of the workers"
 	@echo "make deps    install apt packages and the Python venv"
@@ -39,7 +40,11 @@ test: build lint
 test-ha: build
 	.venv/bin/python -m pytest -q Tests/e2e/test_ha.py
 
-.PHONY: help deps build run stop lint test test-ha
+# Several gateway hosts across a network: the namespace rig (scripts/netns-rig; root; ~1.5 minutes).
+test-multihost: build
+	.venv/bin/python -m pytest -q Tests/e2e/test_multihost.py
+
+.PHONY: help deps build run stop lint test test-ha test-multihost
 
 bench: build
 	@WITH_BENCH=1 scripts/install-deps
