@@ -86,7 +86,9 @@ def test_every_compose_variable_is_documented_in_env_example_and_none_has_a_usab
 
 def test_only_nginx_publishes_ports_and_every_service_has_a_health_check_and_restart_policy():
     services = compose()["services"]
-    assert [name for name, service in services.items() if service.get("ports")] == ["openresty"]
+    # nginx of the first gateway host, and of the second one in profile "ha".
+    assert [name for name, service in services.items() if service.get("ports")] == ["openresty", "openresty-2"]
+    assert services["openresty-2"]["profiles"] == ["ha"]
     for name, service in services.items():
         assert service.get("restart") in ("always", "unless-stopped"), name
         assert service.get("healthcheck", {}).get("test"), name
@@ -107,6 +109,20 @@ def test_nginx_and_workers_share_the_socket_through_one_volume():
     mount = f"worker-socket:{os.path.dirname(socket)}"
     assert mount in workers["volumes"] and mount in nginx["volumes"]
     assert nginx["depends_on"]["workers"]["condition"] == "service_healthy"
+
+
+def test_the_ha_profile_adds_a_second_gateway_host_with_its_own_socket_and_the_same_settings():
+    """Profile "ha": openresty-2 + workers-2 are the first pair with everything shared (Redis,
+    LiteLLM, OAuth2 Proxy, secrets, settings) except their socket volume and published port."""
+    services = compose()["services"]
+    for first, second in (("openresty", "openresty-2"), ("workers", "workers-2")):
+        assert services[second]["profiles"] == ["ha"] and "profiles" not in services[first]
+        assert services[second]["volumes"] == ["worker-socket-2:/run/llm-gateway"]
+        differing = {key for key in set(services[first]) | set(services[second])
+                     if services[first].get(key) != services[second].get(key)}
+        assert differing <= {"profiles", "volumes", "ports", "depends_on"}, (second, differing)
+    assert services["openresty-2"]["depends_on"]["workers-2"]["condition"] == "service_healthy"
+    assert "worker-socket-2" in compose()["volumes"]
 
 
 def test_the_workers_environment_in_compose_passes_the_workers_own_config_check():

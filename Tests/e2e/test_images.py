@@ -20,7 +20,7 @@ from harness.stack import ROOT
 
 COMPOSE = yaml.safe_load((ROOT / "compose.yaml").read_text())
 SERVICES = COMPOSE["services"]
-OUR_IMAGES = ("openresty", "workers")
+OUR_IMAGES = ("openresty", "workers", "openresty-2", "workers-2")  # -2: the second gateway host of profile "ha"
 
 
 # --- build contexts ------------------------------------------------------------------------------
