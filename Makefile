@@ -11,7 +11,7 @@ help:
 	@echo "make lint    swift format lint --strict and the 400-line limit (scripts/lint)"
 	@echo "make build   release build of the workers"
 	@echo "make deps    install apt packages and the Python venv"
-	@echo "make bench   measure the gateway's own cost with wrk (BENCH_ARGS=--help for options)"
+	@echo "make bench   measure the gateway's own cost with wrk (BENCH_ARGS=--help), then three hosts vs Redis round trip (MULTIHOST_BENCH_ARGS=--help)"
 	@echo "make fuzz    libFuzzer on the JWT, cookie, JSON and FastCGI parsers (FUZZ_SECONDS per target, default 60)"
 
 deps:
@@ -49,6 +49,8 @@ test-multihost: build
 bench: build
 	@WITH_BENCH=1 scripts/install-deps
 	.venv/bin/python bench/run.py $(BENCH_ARGS)
+	@# Three gateway hosts across network namespaces, /v1 per host against Redis's round trip (root).
+	.venv/bin/python bench/multihost.py $(MULTIHOST_BENCH_ARGS)
 
 .PHONY: bench
 

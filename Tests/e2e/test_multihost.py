@@ -13,7 +13,7 @@ hosts:
   follows, and no confirmed revocation is lost.
 
 Each test prints one `MULTIHOST {...}` line (docs/performance.md, docs/deployment.md). Needs
-root (ip netns); ~80 s.
+root (ip netns); about 65 s, 35 of them the rig's start (LiteLLM's).
 """
 
 import http.client

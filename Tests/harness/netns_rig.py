@@ -18,6 +18,7 @@ Needs root (ip netns). Everything lives under NETNS_RIG_PREFIX-* namespaces, rem
 import ctypes
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -140,6 +141,19 @@ class Rig:
                 process.kill()
                 process.wait(timeout=10)
         rig_network("down")  # also kills anything left in the rig's namespaces (LiteLLM's children)
+        self.keep_logs()
+
+    def keep_logs(self):
+        """Every log of the run into test-artifacts/netns-rig-logs/, then the run folder goes
+        (unless E2E_KEEP_RUN_DIR=1)."""
+        destination = ROOT / "test-artifacts" / "netns-rig-logs"
+        shutil.rmtree(destination, ignore_errors=True)
+        for log in list(self.folder.glob("*.log")) + list(self.folder.glob("*/logs/*.log")):
+            target = destination / log.relative_to(self.folder)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(log, target)
+        if os.environ.get("E2E_KEEP_RUN_DIR") != "1":
+            shutil.rmtree(self.folder, ignore_errors=True)
 
     def enter_client(self):
         """From here on, this thread's sockets (requests, Redis clients) are opened in the client
@@ -286,7 +300,21 @@ class Rig:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+        wait_until(lambda: not any(_alive(pid) for pid in pids), 10, f"host {name}'s processes to end")
+        # A dead process may stay a zombie for a while (PID 1 reaps it), and `kill -0` in
+        # scripts/stack would take it for alive: its pid files go.
+        if name in self.hosts:
+            for pid_file in (Path(self.hosts[name].env["RUN_DIR"]) / "pids").glob("*.pid"):
+                pid_file.unlink()
         return pids
+
+
+def _alive(pid) -> bool:
+    """True while the process runs (a zombie is dead)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def _pairs(flat):
