@@ -3,6 +3,8 @@ Tests/harness/netns_rig.py (three gateway hosts, Redis master + replica + three 
 LiteLLM, a client, each in its own network namespace on one bridge). Under /v1 load on all three
 hosts:
 
+- (first, without the rig) scripts/netns-rig removes a crashed run's leftovers and adds nothing
+  to the machine's own network namespace;
 - a token revoked or a person banned through host A is refused at B and C on the very next call
   after A's answer, and no call that started after a confirmation is accepted anywhere;
 - open streams on every host are cut within 2 s by a revocation made on one of them;
@@ -52,6 +54,37 @@ def report(name, **numbers):
     line = "MULTIHOST " + json.dumps(dict(test=name, **numbers))
     MEASURED.append(line)
     print("\n" + line, flush=True)
+
+
+def test_the_network_of_the_rig_cleans_a_crashed_runs_leftovers_and_leaves_nothing_behind():
+    """scripts/netns-rig under its own prefix: a namespace and a process left by a "crashed" run
+    are removed by `up`; `up` adds nothing to the machine's own namespace (the bridge lives in a
+    namespace of its own); `down` removes every namespace of the prefix."""
+    env = dict(os.environ, NETNS_RIG_PREFIX="gwmt")
+
+    def run(*args, check=True):
+        return subprocess.run(list(args), env=env, capture_output=True, text=True, check=check)
+
+    def own(listing):
+        return sorted(line.split()[0] for line in listing.splitlines() if line.startswith("gwmt-"))
+    links_before = run("ip", "-o", "link").stdout.count("\n")
+    run("ip", "netns", "add", "gwmt-a")
+    leftover = subprocess.Popen(["ip", "netns", "exec", "gwmt-a", "sleep", "600"])
+    try:
+        wait_until(lambda: run("ip", "netns", "pids", "gwmt-a").stdout.strip(), 5, "the leftover process")
+        run(str(ROOT / "scripts" / "netns-rig"), "up")
+        assert leftover.wait(timeout=5) != 0  # killed by the clean-up
+        hosts = run(str(ROOT / "scripts" / "netns-rig"), "hosts").stdout.split("\n")
+        assert own(run("ip", "netns", "list").stdout) == sorted(["gwmt-net"] + [h.split()[1] for h in hosts if h])
+        assert run("ip", "netns", "pids", "gwmt-a").stdout.strip() == ""
+        assert "10.231.0.11/24" in run("ip", "-n", "gwmt-a", "addr", "show", "eth0").stdout
+        assert "br0" in run("ip", "-n", "gwmt-net", "link", "show", "type", "bridge").stdout
+        assert run("ip", "-o", "link").stdout.count("\n") == links_before
+    finally:
+        if leftover.poll() is None:
+            leftover.kill()
+        run(str(ROOT / "scripts" / "netns-rig"), "down", check=False)
+    assert own(run("ip", "netns", "list").stdout) == []
 
 
 def test_revocation_on_one_host_is_refused_on_the_others_at_the_next_call(rig):
