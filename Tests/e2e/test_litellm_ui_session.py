@@ -55,8 +55,7 @@ def test_ui_answers_by_who_asks(stack, target):
     """Signed out: off to sign-in. Non-admin: the gateway's HTML page. Admin: LiteLLM's UI with
     the gateway's UI session cookie, whose key is a placeholder and which the master key did not sign."""
     status, headers, body = raw(stack, "GET", target)
-    assert status == 302 and header(headers, "Location").endswith("/oauth2/start?rd=" + target.replace("?", "%3F")
-                                                                  if False else "/oauth2/start?rd=" + target), headers
+    assert status == 302 and header(headers, "Location").endswith("/oauth2/start?rd=" + target), headers
 
     user = cookie_header(stack.sign_in(f"ui-user-{uuid.uuid4().hex[:8]}@example.com"))
     status, headers, body = raw(stack, "GET", target, {"Cookie": user})
@@ -265,7 +264,6 @@ def test_a_non_admin_who_opens_ui_gets_the_gateways_page(public_stack):
     browser = public_browser(stack)
     try:
         browser.sign_in(f"ui-nonadmin-{uuid.uuid4().hex[:8]}@example.com")
-        assert not browser.find("#nav-tokens, nav, body") is None
         links = browser.driver.find_elements("css selector", "#nav-litellm-ui")
         assert links and not links[0].is_displayed(), "a non-admin sees the LiteLLM UI link"
         browser.open("/ui")
