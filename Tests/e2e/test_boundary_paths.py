@@ -336,7 +336,7 @@ def test_litellm_cannot_steer_nginx_and_trusted_proxy_names_the_client(stack, cr
                 # The trusted proxy (127.0.0.1) named the client; nginx forwarded its own value.
                 assert headers.get("x-forwarded-for") == ["198.51.100.66"], (request_line, headers)
                 assert headers.get("x-real-ip") == ["198.51.100.66"], (request_line, headers)
-                assert "x-forwarded-host" not in headers and "forwarded" not in headers, headers
+                assert headers.get("x-forwarded-host") == [f"127.0.0.1:{port}"] and "forwarded" not in headers, headers
     finally:
         fake.close()
 
