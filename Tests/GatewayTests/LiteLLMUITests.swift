@@ -14,7 +14,8 @@ struct LiteLLMUITests {
         let config = try Config(environment: [
             "JWT_SECRET": String(repeating: "s", count: 32), "LITELLM_SHARED_KEY": "a", "LITELLM_MASTER_KEY": masterKey,
         ])
-        return Context(config: config, redis: RedisClient(options: config.redis), logger: Logger(label: "test"), now: 1_800_000_000, identity: nil)
+        return Context(
+            config: config, redis: RedisClient(options: config.redis), logger: Logger(label: "test"), now: 1_800_000_000, identity: nil)
     }
 
     func claims(of cookie: String) throws -> JSON {
