@@ -272,3 +272,24 @@ def test_a_non_admin_who_opens_ui_gets_the_gateways_page(public_stack):
         assert browser.driver.get_cookie("token") is None
     finally:
         browser.quit()
+
+
+def test_no_get_answer_of_the_admin_surface_holds_the_master_key(stack):
+    """Every path LiteLLM's UI calls (scripts/litellm-ui-routes --paths), read by an admin: no
+    answer body or header holds the master key (LiteLLM answers the master key's own identity
+    with an alias; configuration reads mask it)."""
+    import subprocess
+    import sys
+
+    from harness.stack import ROOT
+
+    paths = subprocess.run([sys.executable, str(ROOT / "scripts" / "litellm-ui-routes"), "--paths"], capture_output=True,
+                           text=True, check=True).stdout.split()
+    admin = cookie_header(stack.sign_in("admin@example.com"))
+    leaks, answered = [], 0
+    for path in sorted(set(paths)):
+        status, headers, body = raw(stack, "GET", path, {"Cookie": admin})
+        answered += status not in (403, 404)
+        if stack.master_key.encode() in body or any(stack.master_key in value for _, value in headers):
+            leaks.append(path)
+    assert answered > 100 and leaks == [], leaks
