@@ -9,10 +9,12 @@ import pytest
 import requests
 
 ADMIN_PATHS = [
-    ("GET", "/ui/"), ("GET", "/admin/settings"), ("GET", "/key/info"), ("GET", "/user/info"),
+    ("GET", "/sso/get/ui_settings"), ("GET", "/admin/settings"), ("GET", "/key/info"), ("GET", "/user/info"),
     ("POST", "/team/new"), ("GET", "/organization/list"), ("GET", "/spend/logs"),
-    ("GET", "/sso/key/generate"), ("GET", "/v1/mcp/tools"), ("POST", "/v1/internal/probe"),
+    ("GET", "/gateway/daily/activity"), ("GET", "/v1/mcp/tools"), ("POST", "/v1/internal/probe"),
 ]
+# /ui (HTML refusals, the UI session cookie) and LiteLLM's closed sign-in routes (/sso/key/generate,
+# ...): test_litellm_ui_session.py.
 ADMINS = ("root@example.com", "admin@example.com", "someone@admins.example.org")
 MANAGE = "/api/admin/manage"
 

@@ -271,7 +271,8 @@ def test_client_forwarding_headers_never_reach_litellm(stack, credentials):
     for record in recorded:
         assert record["headers"].get("x-forwarded-for") == ["127.0.0.1"], record
         assert record["headers"].get("x-real-ip") == ["127.0.0.1"], record
-        assert "x-forwarded-host" not in record["headers"], record
+        # nginx's own value (the listener's host and port), never the client's: test_litellm_forwarding.py
+        assert record["headers"].get("x-forwarded-host") == [f"127.0.0.1:{port}"], record
         assert "forwarded" not in record["headers"], record
 
 
@@ -335,7 +336,7 @@ def test_litellm_cannot_steer_nginx_and_trusted_proxy_names_the_client(stack, cr
                 # The trusted proxy (127.0.0.1) named the client; nginx forwarded its own value.
                 assert headers.get("x-forwarded-for") == ["198.51.100.66"], (request_line, headers)
                 assert headers.get("x-real-ip") == ["198.51.100.66"], (request_line, headers)
-                assert "x-forwarded-host" not in headers and "forwarded" not in headers, headers
+                assert headers.get("x-forwarded-host") == [f"127.0.0.1:{port}"] and "forwarded" not in headers, headers
     finally:
         fake.close()
 

@@ -192,7 +192,9 @@ def test_nginx_configuration_passes_nginx_t_with_the_container_values(scratch):
             key, _, value = line.partition("=")
             values[key] = value
     compose_env = compose()["services"]["openresty"]["environment"]
-    values.update({key: interpolate(str(value), {}) for key, value in compose_env.items()})
+    # GATEWAY_PUBLIC_URL is required (.env); LiteLLM's forwarding headers come from it.
+    values.update({key: interpolate(str(value), {"GATEWAY_PUBLIC_URL": "https://gateway.example.org"})
+                   for key, value in compose_env.items()})
     assert values["GATEWAY_IDENTITY"] == "oauth2-proxy" and values["LITELLM_UPSTREAM"] == "litellm:4000"
     container_conf = values["NGINX_CONF_DIR"]
     values.update(NGINX_CONF_DIR=str(scratch / "conf"), NGINX_RUN_DIR=str(scratch / "run"), NGINX_LOG_DIR=str(scratch / "logs"))
@@ -202,6 +204,8 @@ def test_nginx_configuration_passes_nginx_t_with_the_container_values(scratch):
     assert "server unix:/run/llm-gateway/worker.sock;" in rendered
     assert "listen 8080;" in rendered and "user nobody nogroup;" in rendered
     assert "proxy_pass http://oauth2_proxy;" in (scratch / "conf" / "identity.conf").read_text()
+    forwarded = (scratch / "conf" / "litellm-forwarded.conf").read_text()
+    assert 'proxy_set_header Host "gateway.example.org";' in forwarded and "X-Forwarded-Proto https;" in forwarded
     entrypoint = (ROOT / "openresty" / "docker-entrypoint.sh").read_text()
     assert "scripts/render-nginx\" \"$NGINX_CONF_DIR\"" in entrypoint and 'openresty -c "$NGINX_CONF_DIR/nginx.conf"' in entrypoint
     # Rendered into the tmpfs compose mounts (the root filesystem is read-only).

@@ -25,7 +25,7 @@ def fresh_email(prefix="user"):
 class Browser:
     """One headless Chromium with its own cookies, and the steps a person takes in it."""
 
-    def __init__(self, stack, language="en"):
+    def __init__(self, stack, language="en", network_log=False):
         self.stack = stack
         options = Options()
         options.binary_location = "/usr/bin/chromium"
@@ -33,7 +33,8 @@ class Browser:
                          f"--lang={language}"):
             options.add_argument(argument)
         options.add_experimental_option("prefs", {"intl.accept_languages": language})
-        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        # network_log: Chromium's performance log (CDP Network.* events), read by network_events().
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL", **({"performance": "ALL"} if network_log else {})})
         self.driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
         self.driver.execute_cdp_cmd("Browser.grantPermissions", {
             "origin": stack.base, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]})
@@ -97,6 +98,13 @@ class Browser:
         """The browser console since the last call (goog:loggingPrefs browser=ALL). Raises when
         the driver cannot give it: a check built on it must not pass for want of a log."""
         return self.driver.get_log("browser")
+
+    def network_events(self):
+        """The CDP Network.* events since the last call (needs Browser(network_log=True))."""
+        import json
+
+        events = (json.loads(entry["message"])["message"] for entry in self.driver.get_log("performance"))
+        return [event for event in events if event["method"].startswith("Network.")]
 
     def csp_violations(self):
         return [entry["message"] for entry in self.console() if "Content Security Policy" in entry["message"]]

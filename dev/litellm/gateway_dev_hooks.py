@@ -51,7 +51,8 @@ async def _record_key_generate(request: Request) -> None:
         handle.write(json.dumps(line) + "\n")
 # --- end boundary-policy ---------------------------------------------------------------
 # --- boundary-paths: what reached LiteLLM ---------------------------------------------------
-FORWARDING_HEADERS = ("x-forwarded-for", "x-forwarded-host", "x-real-ip", "forwarded", "x-forwarded-proto")
+FORWARDING_HEADERS = ("x-forwarded-for", "x-forwarded-host", "x-real-ip", "forwarded", "x-forwarded-proto", "x-forwarded-port",
+                      "x-forwarded-prefix", "host")
 
 
 def record_request(request: Request, api_key: str) -> None:
@@ -104,7 +105,12 @@ async def user_api_key_auth(request: Request, api_key: str) -> UserAPIKeyAuth:
     _record_headers(request, shared)  # operability
     if master and secrets.compare_digest(api_key, master):
         await _record_key_generate(request)  # boundary-policy
-        return UserAPIKeyAuth(api_key=api_key, user_role=LitellmUserRoles.PROXY_ADMIN)
+        # As LiteLLM's own master-key check answers: the proxy admin's user id and an alias in
+        # place of the key (its UI's "who am I" call, /management/v1/users/me, needs the user id).
+        from litellm.constants import LITELLM_PROXY_ADMIN_NAME, LITELLM_PROXY_MASTER_KEY_ALIAS
+
+        return UserAPIKeyAuth(api_key=LITELLM_PROXY_MASTER_KEY_ALIAS, user_role=LitellmUserRoles.PROXY_ADMIN,
+                              user_id=LITELLM_PROXY_ADMIN_NAME)
     if shared and secrets.compare_digest(api_key, shared):
         return _shared_key_auth(request, api_key)  # boundary-policy
     raise Exception("invalid api key (dev hook: only the gateway's shared key and the master key are accepted)")

@@ -15,7 +15,7 @@ public final class GatewayMetrics: Sendable {
 
     /// The access checks nginx names (GATEWAY_CHECK) and `api` for the /api endpoints.
     public static let checkNames = [
-        "jwt", "admin", "litellm-user", "page-user", "page-admin", "page-super-admin", "metrics", "api",
+        "jwt", "admin", "litellm-user", "page-user", "page-admin", "page-super-admin", "page-litellm-ui", "metrics", "api",
     ]
 
     /// Outcome codes counted by name; any other code is counted as `other`.

@@ -15,8 +15,10 @@ enum LiteLLMAdmin {
 
     /// `GATEWAY_CHECK admin`: `/ui`, `/admin/`, `/key/*`, `/user/*`, `/team/*`,
     /// `/organization/*`, `/spend/*`, `/sso/*`, `/v1/mcp`, `/v1/internal`; admins only.
+    /// Cross-site requests are refused whatever the method (`LiteLLMUI.requireSameOrigin`).
     static func check(_ request: Request, _ context: Context) throws -> Response {
         let email = try context.requireIdentity()
+        try LiteLLMUI.requireSameOrigin(request, publicURL: context.config.publicURL)
         if changesState(request.method) {
             Audit.record(
                 "litellm.admin", target: request.path, result: "forwarded",

@@ -20,6 +20,8 @@ public enum Routes {
         "page-super-admin": Route(access: .superAdmin, Pages.serve),
         // admin_check: LiteLLM's own admin surface
         "admin": Route(access: .admin, LiteLLMAdmin.check),
+        // LiteLLM's admin UI (/ui): as `admin`, HTML refusals, and LiteLLM's UI session cookie
+        "page-litellm-ui": Route(access: .admin, LiteLLMUI.check),
         // key_generate_handler: POST /key/generate by any signed-in user
         "litellm-user": Route(access: .browser, LiteLLMAdmin.keyGenerate),
         // Prometheus metrics: only on nginx's internal metrics listener (docs/operations.md)
