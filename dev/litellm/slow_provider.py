@@ -142,6 +142,7 @@ async def create_response(request: Request):
     note("/v1/responses", body)
     response = stored_response(body.get("model", "store-gpt"))
     STORED[response["id"]] = response
+    print(f"created {response['id']}", flush=True)
     if not body.get("stream"):
         return JSONResponse(response, headers=PROVIDER_HEADERS)
 
@@ -168,6 +169,7 @@ async def one_response(request: Request):
 
 
 async def input_items(request: Request):
+    note(f"/v1/responses/{request.path_params['ident']}/input_items GET", {})
     if request.path_params["ident"] not in STORED:
         return JSONResponse({"error": {"message": "No such response", "type": "invalid_request_error"}}, 404)
     return JSONResponse({"object": "list", "data": [], "first_id": None, "last_id": None, "has_more": False})
