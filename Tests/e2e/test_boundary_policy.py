@@ -82,7 +82,7 @@ NOT_ALLOWED = SHARED_OBJECTS + [
     ("POST", "/v1/chat/completions/extra"), ("POST", "/v1/chat/completionsx"), ("POST", "/v1/chat"),
     ("POST", "/v1/chat/completions/"), ("GET", "/v1/"), ("GET", "/v1/responses/"), ("GET", "/v1/MODELS"),
     ("POST", "/v1/agents"), ("GET", "/v1/search/tools"), ("POST", "/v1/ocr"),
-    ("GET", "/v1/model/info"),  # opt-in group model_info: every deployment's api_base (docs/security.md P6)
+    ("GET", "/v1/model/info"),  # opt-in group model_info: every deployment's api_base (docs/security.md I1)
 ]
 
 

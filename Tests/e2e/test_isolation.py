@@ -1,15 +1,15 @@
-"""Tenant isolation behind the shared key (docs/security.md P3b, P5, P6, P7), through nginx
+"""Tenant isolation behind the shared key (docs/security.md I1-I4), through nginx
 against the real stack, proven from the far side:
 
-- P6 answers carry nothing about the organisation or the deployment: every header of every
+- I1 answers carry nothing about the organisation or the deployment: every header of every
   /v1 answer is on the allow-list (the dev provider sends account headers LiteLLM would pass);
   `/v1/model/info` (every deployment's api_base) is off by default;
-- P5 stored objects belong to their creator: two people, the second gets 404 JSON for every
+- I2 stored objects belong to their creator: two people, the second gets 404 JSON for every
   read, delete, cancel, input-items listing and continuation (previous_response_id) of the
   first's stored response, and the provider behind LiteLLM never sees those calls; object lists
   are 404; the worker's own owner check for the other object routes (files, batches, ...);
-- P3b `/key/generate` metadata holds plain labels only (the body LiteLLM received);
-- P7 behaviour headers reach LiteLLM capped or not at all (what LiteLLM received).
+- I3 `/key/generate` metadata holds plain labels only (the body LiteLLM received);
+- I4 behaviour headers reach LiteLLM capped or not at all (what LiteLLM received).
 
 Requests go over http.client with the target exactly as written."""
 
@@ -80,7 +80,7 @@ def bob(stack):
     return stack.mint(f"bob-{uuid.uuid4().hex[:8]}@example.com")["token"]
 
 
-# --- P6: answer headers -------------------------------------------------------------------
+# --- I1: answer headers -------------------------------------------------------------------
 
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
 ANSWERS = [
@@ -113,7 +113,7 @@ def test_model_info_with_api_bases_is_off_by_default(stack, alice):
     assert recorded_request(stack, marker, timeout=0.5) is None
 
 
-# --- P5: stored responses belong to their creator ------------------------------------------
+# --- I2: stored responses belong to their creator ------------------------------------------
 
 def create_response(stack, token, stream=False):
     body = {"model": "store-gpt", "input": "hi", "stream": stream}
@@ -239,7 +239,7 @@ def test_other_object_routes_are_owner_only_in_the_worker(stack, objects_gateway
     assert reached_litellm(stack, marker)
 
 
-# --- P3b: /key/generate metadata holds plain labels only -----------------------------------
+# --- I3: /key/generate metadata holds plain labels only -----------------------------------
 
 def key_generate(stack, session, body):
     cookie = "; ".join(f"{cookie.name}={cookie.value}" for cookie in session.cookies)
@@ -301,7 +301,7 @@ def test_key_generate_plain_labels_reach_litellm_as_sent(stack, email):
     raise AssertionError("LiteLLM received no /key/generate body")
 
 
-# --- P7: behaviour headers ------------------------------------------------------------------
+# --- I4: behaviour headers ------------------------------------------------------------------
 
 # (header, value sent, what LiteLLM receives: the list of values, or None for no header).
 BEHAVIOUR = [

@@ -1,4 +1,4 @@
-"""Keeps one gateway user's calls apart from another's inside LiteLLM (docs/security.md P5, P6).
+"""Keeps one gateway user's calls apart from another's inside LiteLLM (docs/security.md I1, I2).
 
 Every /v1 call reaches LiteLLM with the gateway's one shared key, so LiteLLM sees every user as
 the same identity. This callback, shipped by the gateway and loaded by both the dev LiteLLM

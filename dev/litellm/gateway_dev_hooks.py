@@ -85,7 +85,7 @@ def record_request(request: Request, api_key: str) -> None:
         "headers": {name: request.headers.getlist(name) for name in FORWARDING_HEADERS if name in request.headers},
         # A test's marker for requests whose query the gateway does not forward (/key/generate).
         "probe": request.headers.get("x-gateway-test-probe"),
-        # isolation: the behaviour headers LiteLLM received (docs/security.md P7).
+        # isolation: the behaviour headers LiteLLM received (docs/security.md I4).
         "behaviour": {name: request.headers.getlist(name) for name in BEHAVIOUR_HEADERS if name in request.headers},
     }
     with open(path, "a", encoding="utf-8") as handle:

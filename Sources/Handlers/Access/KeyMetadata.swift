@@ -1,7 +1,7 @@
 import FCGIRuntime
 import GatewayCore
 
-/// What a user may put in `metadata` of `POST /key/generate` (docs/security.md P3b): labels
+/// What a user may put in `metadata` of `POST /key/generate` (docs/security.md I3): labels
 /// only. LiteLLM reads a key's metadata as settings of the key (callbacks and logging off,
 /// guardrails, per-model limits, routing tags, budgets, trace requirements, ...) and the key is
 /// minted with the master key, so every name LiteLLM or one of its hooks reads is refused, as

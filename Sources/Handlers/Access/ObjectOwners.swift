@@ -1,7 +1,7 @@
 import FCGIRuntime
 import GatewayCore
 
-/// Stored objects belong to the person who made them (docs/security.md P5). Every /v1 call
+/// Stored objects belong to the person who made them (docs/security.md I2). Every /v1 call
 /// reaches LiteLLM with the one shared key, so LiteLLM cannot tell whose stored response, file,
 /// batch, vector store, assistant, thread, container or fine-tuning job an id names. LiteLLM's
 /// gateway callback (deploy/litellm/gateway_isolation.py) records the creator's e-mail under
