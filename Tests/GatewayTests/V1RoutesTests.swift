@@ -29,6 +29,14 @@ import Testing
         }
     }
 
+    @Test func modelInfoIsOptIn() throws {
+        var environment = base
+        environment["V1_ROUTES"] = "default,model_info"
+        let routes = try Config(environment: environment).v1Routes
+        #expect(routes.allows("/v1/model/info") && routes.allows("/v1/models") && routes.allows("/v1/chat/completions"))
+        #expect(!V1RouteList.defaultGroups.contains("model_info"))
+    }
+
     @Test func sharedObjectRoutesAreOneSetting() throws {
         var environment = base
         environment["V1_SHARED_OBJECT_ROUTES"] = "on"
