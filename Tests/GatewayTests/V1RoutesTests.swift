@@ -12,7 +12,7 @@ import Testing
         let routes = try Config(environment: base).v1Routes
         for path in [
             "/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/messages", "/v1/messages/count_tokens",
-            "/v1/models", "/v1/model/info", "/v1/responses", "/v1/responses/resp_1", "/v1/responses/resp_1/input_items",
+            "/v1/models", "/v1/responses", "/v1/responses/resp_1", "/v1/responses/resp_1/input_items",
             "/v1/responses/resp_1/cancel", "/v1/moderations", "/v1/audio/speech", "/v1/audio/transcriptions",
             "/v1/images/generations", "/v1/images/edits", "/v1/rerank",
         ] {
@@ -23,10 +23,18 @@ import Testing
             "/v1/threads/t1/runs", "/v1/access_group", "/v1/memory", "/v1/models/gpt-4o", "/v1/chat/completions/",
             "/v1/chat/completionsx", "/v1/chat/completions/x", "/v1/chat", "/v1/", "/v1", "", "/", "/v1/responses/",
             "/v1/responses//input_items", "/v1//chat/completions", "/V1/chat/completions", "/v2/chat/completions",
-            "/v1/chat/completions\u{0}", "/v1/mcp/tools", "/v1/internal/x",
+            "/v1/chat/completions\u{0}", "/v1/mcp/tools", "/v1/internal/x", "/v1/model/info",
         ] {
             #expect(!routes.allows(path), "\(path)")
         }
+    }
+
+    @Test func modelInfoIsOptIn() throws {
+        var environment = base
+        environment["V1_ROUTES"] = "default,model_info"
+        let routes = try Config(environment: environment).v1Routes
+        #expect(routes.allows("/v1/model/info") && routes.allows("/v1/models") && routes.allows("/v1/chat/completions"))
+        #expect(!V1RouteList.defaultGroups.contains("model_info"))
     }
 
     @Test func sharedObjectRoutesAreOneSetting() throws {

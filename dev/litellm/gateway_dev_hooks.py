@@ -53,6 +53,16 @@ async def _record_key_generate(request: Request) -> None:
 # --- boundary-paths: what reached LiteLLM ---------------------------------------------------
 FORWARDING_HEADERS = ("x-forwarded-for", "x-forwarded-host", "x-real-ip", "forwarded", "x-forwarded-proto", "x-forwarded-port",
                       "x-forwarded-prefix", "host")
+# isolation: headers LiteLLM reads to change how it runs a call, and credential headers it reads.
+BEHAVIOUR_HEADERS = (
+    "x-litellm-timeout", "x-litellm-stream-timeout", "x-litellm-num-retries", "x-litellm-keepalive-seconds",
+    "x-litellm-tags", "x-litellm-trace-id", "x-litellm-session-id", "traceparent", "tracestate", "baggage",
+    "x-litellm-cache-key", "x-litellm-priority", "x-litellm-team-id", "x-litellm-agent-id", "x-litellm-semantic-filter",
+    "x-litellm-semantic-filter-tools", "x-litellm-mcp-debug", "x-litellm-call-id", "litellm-disable-message-redaction",
+    "x-litellm-disable-callbacks", "x-litellm-api-key", "x-litellm-user-id", "x-litellm-customer-id",
+    "litellm_user_api_key", "x-goog-api-key", "api-key", "x-litellm-end-user-id", "x-litellm-spend-logs-metadata",
+    "x-litellm-model", "anthropic-beta", "anthropic-version", "cache-control",
+)
 
 
 def record_request(request: Request, api_key: str) -> None:
@@ -76,6 +86,8 @@ def record_request(request: Request, api_key: str) -> None:
         "headers": {name: request.headers.getlist(name) for name in FORWARDING_HEADERS if name in request.headers},
         # A test's marker for requests whose query the gateway does not forward (/key/generate).
         "probe": request.headers.get("x-gateway-test-probe"),
+        # isolation: the behaviour headers LiteLLM received (docs/security.md I4).
+        "behaviour": {name: request.headers.getlist(name) for name in BEHAVIOUR_HEADERS if name in request.headers},
     }
     with open(path, "a", encoding="utf-8") as handle:
         handle.write(json.dumps(line) + "\n")

@@ -10,8 +10,15 @@ APIs LiteLLM calls, so that real LiteLLM sits between the gateway and it:
 - ``POST /v1/messages`` (Anthropic): the same as Anthropic's event stream
   (message_start ... message_stop) or one message.
 
+- ``/v1/responses`` (OpenAI Responses API, stored objects): ``POST`` answers at once with a
+  fresh id (or as an event stream: response.created, a text delta, response.completed) and
+  keeps the response in memory; ``GET``/``DELETE /v1/responses/{id}`` and ``GET
+  .../input_items`` read it. Its answers carry provider headers (``openai-organization``,
+  ``x-ratelimit-*``) that must never reach a gateway caller.
+
 Each chunk carries one word ("tick"), counted as one output token. Started by scripts/stack on
-SLOW_PROVIDER_PORT; dev/litellm/config.yaml's models ``slow-gpt`` and ``slow-claude`` use it.
+SLOW_PROVIDER_PORT; dev/litellm/config.yaml's models ``slow-gpt``, ``slow-claude`` and
+``store-gpt`` use it.
 """
 
 import asyncio
@@ -112,6 +119,62 @@ async def messages(request: Request):
     return StreamingResponse(stream(), media_type="text/event-stream")
 
 
+# --- stored responses (/v1/responses) -------------------------------------------------------
+STORED: dict[str, dict] = {}
+# What a real provider sends about the organisation's account; LiteLLM would hand them on.
+PROVIDER_HEADERS = {"openai-organization": "org-gateway-secret", "x-ratelimit-limit-requests": "10000",
+                    "x-ratelimit-remaining-requests": "9999", "openai-project": "proj-gateway-secret"}
+
+
+def stored_response(model: str) -> dict:
+    ident = f"resp_{uuid.uuid4().hex}"
+    return {"id": ident, "object": "response", "created_at": int(time.time()), "status": "completed",
+            "model": model, "output": [{"type": "message", "id": f"msg_{uuid.uuid4().hex}", "status": "completed",
+                                        "role": "assistant",
+                                        "content": [{"type": "output_text", "text": "stored", "annotations": []}]}],
+            "parallel_tool_calls": True, "tool_choice": "auto", "tools": [], "store": True,
+            "usage": {"input_tokens": PROMPT_TOKENS, "output_tokens": 1, "total_tokens": PROMPT_TOKENS + 1,
+                      "input_tokens_details": {"cached_tokens": 0}, "output_tokens_details": {"reasoning_tokens": 0}}}
+
+
+async def create_response(request: Request):
+    body = await request.json()
+    note("/v1/responses", body)
+    response = stored_response(body.get("model", "store-gpt"))
+    STORED[response["id"]] = response
+    print(f"created {response['id']}", flush=True)
+    if not body.get("stream"):
+        return JSONResponse(response, headers=PROVIDER_HEADERS)
+
+    async def stream():
+        started = dict(response, status="in_progress", output=[])
+        yield sse({"type": "response.created", "sequence_number": 0, "response": started}, "response.created")
+        yield sse({"type": "response.output_text.delta", "sequence_number": 1, "item_id": response["output"][0]["id"],
+                   "output_index": 0, "content_index": 0, "delta": "stored"}, "response.output_text.delta")
+        yield sse({"type": "response.completed", "sequence_number": 2, "response": response}, "response.completed")
+
+    return StreamingResponse(stream(), media_type="text/event-stream", headers=PROVIDER_HEADERS)
+
+
+async def one_response(request: Request):
+    ident = request.path_params["ident"]
+    note(f"/v1/responses/{ident} {request.method}", {})
+    response = STORED.get(ident)
+    if response is None:
+        return JSONResponse({"error": {"message": "No such response", "type": "invalid_request_error"}}, 404)
+    if request.method == "DELETE":
+        del STORED[ident]
+        return JSONResponse({"id": ident, "object": "response.deleted", "deleted": True})
+    return JSONResponse(response, headers=PROVIDER_HEADERS)
+
+
+async def input_items(request: Request):
+    note(f"/v1/responses/{request.path_params['ident']}/input_items GET", {})
+    if request.path_params["ident"] not in STORED:
+        return JSONResponse({"error": {"message": "No such response", "type": "invalid_request_error"}}, 404)
+    return JSONResponse({"object": "list", "data": [], "first_id": None, "last_id": None, "has_more": False})
+
+
 async def health(request: Request):
     return JSONResponse({"status": "ok"})
 
@@ -119,6 +182,9 @@ async def health(request: Request):
 app = Starlette(routes=[
     Route("/v1/chat/completions", chat_completions, methods=["POST"]),
     Route("/v1/messages", messages, methods=["POST"]),
+    Route("/v1/responses", create_response, methods=["POST"]),
+    Route("/v1/responses/{ident}", one_response, methods=["GET", "DELETE"]),
+    Route("/v1/responses/{ident}/input_items", input_items, methods=["GET"]),
     Route("/health", health, methods=["GET"]),
 ])
 

@@ -4,7 +4,8 @@
 /// Settings:
 /// - `V1_ROUTES`: comma list of route groups (`GroupName.defaults`, ...) and of path patterns
 ///   starting with `/v1/` (`*` is one path segment, a trailing `/**` any deeper rest), or `all`
-///   for every /v1 path (what the Lua gateway forwarded). Default: `default`, the LLM API groups.
+///   for every /v1 path (what the Lua gateway forwarded). Default: `default`, the LLM API groups
+///   (not `model_info`, which names the deployments' provider URLs: `optInGroups`).
 /// - `V1_SHARED_OBJECT_ROUTES` (`off`): `on` adds the groups whose objects all users share
 ///   through the one LiteLLM identity (files, batches, fine-tuning, vector stores, assistants,
 ///   threads): any user could list and read another's.
@@ -41,7 +42,9 @@ public struct V1RouteList: Sendable, Equatable {
         ("completions", false, ["/v1/completions"]),
         ("embeddings", false, ["/v1/embeddings"]),
         ("messages", false, ["/v1/messages", "/v1/messages/count_tokens"]),
-        ("models", false, ["/v1/models", "/v1/model/info"]),
+        ("models", false, ["/v1/models"]),
+        // Opt-in (`optInGroups`): LiteLLM's deployment list (api_base, provider settings).
+        ("model_info", false, ["/v1/model/info"]),
         (
             "responses", false,
             [
@@ -66,7 +69,12 @@ public struct V1RouteList: Sendable, Equatable {
         ("threads", true, ["/v1/threads", "/v1/threads/*", "/v1/threads/*/messages", "/v1/threads/*/runs"]),
     ]
 
-    public static var defaultGroups: [String] { groups.filter { !$0.shared }.map(\.name) }
+    /// Groups neither in `default` nor shared objects: named in `V1_ROUTES` to turn them on.
+    /// `model_info`: LiteLLM's `/v1/model/info` lists every deployment with its `api_base`,
+    /// provider and settings (the organisation's set-up, not something a caller needs;
+    /// `/v1/models` lists the model names).
+    public static let optInGroups: Set<String> = ["model_info"]
+    public static var defaultGroups: [String] { groups.filter { !$0.shared && !optInGroups.contains($0.name) }.map(\.name) }
     public static var sharedObjectGroups: [String] { groups.filter(\.shared).map(\.name) }
 
     /// Every /v1 path: the Lua gateway's behaviour.

@@ -22,8 +22,9 @@ public final class GatewayMetrics: Sendable {
     public static let codes = [
         "token_missing", "token_conflict", "token_too_large", "token_malformed", "token_algorithm", "token_signature",
         "token_expired", "token_not_yet_valid", "token_missing_email", "token_claim", "token_revoked", "user_banned",
-        "oauth_signin_required", "route_not_allowed", "redis_unavailable", "redis_not_replicated", "unauthenticated", "banned", "not_admin",
-        "not_super_admin", "forbidden", "csrf", "not_found", "method_not_allowed", "bad_request", "invalid_json",
+        "oauth_signin_required", "route_not_allowed", "object_not_found", "redis_unavailable", "redis_not_replicated",
+        "unauthenticated", "banned", "not_admin", "not_super_admin", "forbidden", "csrf", "not_found", "method_not_allowed",
+        "bad_request", "invalid_json",
         "invalid_field", "invalid_query", "body_too_large", "unsupported_media_type", "internal_error",
     ]
 

@@ -89,6 +89,14 @@ public enum Keyspace {
     /// renewed by the job while it runs.
     public static let cleanupJobLock = "gw:cleanup:job:lock"
 
+    /// The e-mail of the person who created a stored object (a response, file, batch, vector
+    /// store, assistant, thread, fine-tuning job), by the id LiteLLM answered with; TTL
+    /// `OBJECT_OWNER_TTL_DAYS` (30). Written by LiteLLM's gateway callback
+    /// (deploy/litellm/gateway_isolation.py, which spells the same prefix) when the object is
+    /// created; read by the /v1 check of that object's paths (`ObjectOwners`).
+    @inlinable public static func objectOwner(_ id: String) -> String { "\(objectOwnerPrefix)\(id)" }
+    @inlinable public static var objectOwnerPrefix: String { "gw:owner:" }
+
     // MARK: The admin indexes (docs/admin-indexes.md)
 
     /// Sorted set: token id → `created_at` (the admin token list, newest first).
@@ -130,7 +138,8 @@ public enum Keyspace {
         activeUserMetadata("{email}"), activeUsers, ban("{email}"), admins, cleanupLogs, cleanupLog("{cleanup_id}"),
         oauth2Session(cookieName: "{cookie_name}", hex: "{32 hex}"),
         trackThrottle(method: "{method}", email: "{email}", session: "{session}"), sessionOwner("{session_key}"),
-        userSessions("{email}"), oauthSeen("{email}"), audit, cleanupLock, cleanupJob, cleanupJobLock, indexTokens,
+        userSessions("{email}"), oauthSeen("{email}"), objectOwner("{object_id}"), audit, cleanupLock, cleanupJob, cleanupJobLock,
+        indexTokens,
         indexTokenExpiry, indexRevoked, indexSessions, indexSessionExpiry, indexSessionOwner, indexActiveUsers,
         indexActiveUntil, indexBans,
     ]

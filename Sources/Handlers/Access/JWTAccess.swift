@@ -24,6 +24,7 @@ enum JWTAccess {
         let cache = context.jwtCache
         if let hit = cache?.allowedEntry(for: text, now: context.now, leeway: context.config.jwt.leeway) {
             GatewayMetrics.shared.watchHits.increment()
+            try ObjectOwners.check(request, email: hit.email, context: context)
             return allowed(email: hit.email, spendMetadata: hit.spendMetadata, context: context)
         }
 
@@ -73,6 +74,7 @@ enum JWTAccess {
                         checkedAt: context.now),
                     for: text)
             }
+            try ObjectOwners.check(request, email: token.email, context: context)
             return allowed(email: token.email, spendMetadata: spendMetadata, context: context)
         }
     }

@@ -67,7 +67,8 @@ enum LiteLLMAdmin {
     }
 
     /// The body LiteLLM receives, as one line of ASCII JSON (safe in a header): the allowed
-    /// fields, type-checked, then `user_id`. 400 naming the first field that is not allowed.
+    /// fields, type-checked (`metadata`: plain labels, `KeyMetadata`), then `user_id`. 400 naming
+    /// the first field that is not allowed.
     static func keyGenerateBody(_ body: JSON, email: String) throws(APIError) -> String {
         guard case .object(let fields) = body else { throw .badRequest("Request body must be a JSON object", code: "invalid_json") }
         var out: [(String, JSON)] = []
@@ -90,6 +91,7 @@ enum LiteLLMAdmin {
             guard valid else {
                 throw APIError(400, "invalid_field", "Field \"\(name)\" has an invalid value", [("field", .string(name))])
             }
+            if name == "metadata" { _ = try KeyMetadata.check(value) }  // labels only, never key settings
             out.append((name, value))
         }
         out.append(("user_id", .string(email)))
