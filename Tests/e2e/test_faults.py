@@ -2,7 +2,7 @@
 Redis stalled, Redis connections cut in the middle of writes, LiteLLM down. Expected: the
 checks fail closed with 503 JSON, nothing hangs past the configured timeouts, everything
 recovers by itself, and no Redis write is half done. (A worker process killed under load:
-test_deployment.py::test_killing_a_worker_process_mid_load_loses_only_its_own_requests_and_the_pool_recovers.)"""
+test_instances.py::test_killing_a_worker_process_mid_load_loses_only_its_own_requests_and_the_pool_recovers.)"""
 
 import json
 import threading
