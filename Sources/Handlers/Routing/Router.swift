@@ -57,7 +57,8 @@ public final class Router: Responder {
             jwtCache: jwtCache, forwardPath: forwardPath, requestParams: request.params)
         do {
             if let identity, !Email.isASCII(identity) {
-                IdentityPolicy.audit(identity, source: "oauth2_proxy", context: context)
+                let spelled = request.params[Request.identityParam]?.trimmingSpaces() ?? identity
+                IdentityPolicy.audit(spelled, source: "oauth2_proxy", context: context)
                 throw IdentityPolicy.refusal
             }
             let route = try Router.route(for: request, check: check)
