@@ -4,8 +4,10 @@ Cases (all through the same nginx, LiteLLM replaced by a static upstream):
   a  nginx proxying /v1 with no access check
   n  the same behind a FastCGI hop to a C responder that does nothing (the ceiling)
   b  /v1 through the Swift JWT check (signature, revocation, ban, tracking)
-  r  the same check asked the other stock way: auth_request (how the worker is reached is the
-     only difference to b; the gateway uses b's way, the worker answering the request itself)
+  r  the same check asked the other stock way: the worker answering the request itself
+     (fastcgi_pass, allow = X-Accel-Redirect), the gateway's /v1 wiring before it moved to
+     auth_request (b), which refuses before nginx reads a body (how the worker is reached is the
+     only difference to b)
   c  a browser path: the dev identity check (auth_request) + the Swift page check
   d  token generation (POST /api/token/generate)
   e  an admin list page (limit=100) over 100,000 seeded tokens (when the token admin API exists)

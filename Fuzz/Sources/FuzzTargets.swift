@@ -28,7 +28,7 @@ enum FuzzTargets {
 
     /// JWTCodec.verify: the input as a token (verifies only with the right MAC); and, to get past the signature, the input split at the first 0 byte into header and
     /// payload JSON, encoded and signed with the right secret. What verifies has alg exactly HS256,
-    /// a typ of JWT or none, a live `exp`, a `jti` of 1-128 bytes and an e-mail.
+    /// a typ of JWT or none, no `crit`, a live `exp`, a `jti` of 1-128 bytes and an e-mail.
     static func jwt(_ data: [UInt8]) {
         let now: Int64 = 1_700_000_000
         let text = String(decoding: data, as: UTF8.self)
@@ -51,6 +51,7 @@ enum FuzzTargets {
         guard let decoded = try? JSON.parse(Array(parts[0])) else { preconditionFailure("verified with a header that is not JSON") }
         precondition(decoded["alg"]?.stringValue == "HS256", "verified with alg \(String(describing: decoded["alg"]))")
         if let typ = decoded["typ"] { precondition(typ.stringValue?.uppercased() == "JWT", "verified with typ \(typ)") }
+        precondition(decoded["crit"] == nil, "verified with crit")
     }
 
     /// OAuth2Cookie.sessionID with and without a cookie secret: an id, when found, is a session

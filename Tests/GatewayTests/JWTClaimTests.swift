@@ -86,4 +86,28 @@ struct JWTClaimTests {
     func typAbsentOrAnyCaseOfJWTIsAccepted(header: String) throws {
         #expect(try JWTClaimTests.codec.verify(JWTClaimTests.token(header: header), now: JWTClaimTests.now).jti.isEmpty == false)
     }
+
+    /// RFC 7515 4.1.11: the gateway implements no extension, so every `crit` is refused,
+    /// well-formed or not, before the signature is checked.
+    @Test(arguments: [
+        #"{"typ":"JWT","alg":"HS256","crit":["exp"]}"#, #"{"typ":"JWT","alg":"HS256","crit":["b64"],"b64":false}"#,
+        #"{"alg":"HS256","crit":["x-unknown"],"x-unknown":1}"#, #"{"alg":"HS256","crit":[]}"#,
+        #"{"alg":"HS256","crit":"exp"}"#, #"{"alg":"HS256","crit":null}"#, #"{"alg":"HS256","crit":[1]}"#,
+        #"{"alg":"HS256","crit":{}}"#,
+    ])
+    func anyCritHeaderIsRefused(header: String) {
+        #expect(throws: JWTError.unsupportedCritical) {
+            try JWTClaimTests.codec.verify(JWTClaimTests.token(header: header), now: JWTClaimTests.now)
+        }
+        #expect(JWTError.unsupportedCritical.code == "token_crit")
+    }
+
+    /// `user_email` outside ASCII keeps its bytes: never folded onto another person's address.
+    @Test(arguments: ["\u{212A}ate@example.com", "\u{FF4B}ate@example.com", "b\u{0131}ll@example.com"])
+    func nonASCIIEmailIsNotFolded(email: String) throws {
+        let verified = try JWTClaimTests.codec.verify(
+            JWTClaimTests.token(["user_email": .string(email)]), now: JWTClaimTests.now)
+        #expect(verified.email == email)
+        #expect(!Email.isASCII(verified.email))
+    }
 }

@@ -124,7 +124,7 @@ package struct EnvironmentReader {
 
     package func list(_ name: String, lowercased: Bool) -> [String] {
         (string(name) ?? "").split(separator: ",").map { String($0).trimmingSpaces() }.filter { !$0.isEmpty }
-            .map { lowercased ? $0.lowercased() : $0 }
+            .map { lowercased ? Email.normalize($0) : $0 }
     }
 
     package func integer(_ name: String, default fallback: Int64, range: ClosedRange<Int64>) throws(ConfigError) -> Int64 {

@@ -47,6 +47,9 @@ public struct JWTCodec: Sendable {
         else { throw .malformed }
         guard header["alg"]?.stringValue == "HS256" else { throw .unsupportedAlgorithm }
         if let typ = header["typ"], typ.stringValue?.uppercased() != "JWT" { throw .malformed }
+        // RFC 7515 4.1.11: a `crit` names extensions the recipient must understand. The gateway
+        // implements none, so any `crit` (well-formed or not, even empty) is refused.
+        if header["crit"] != nil { throw .unsupportedCritical }
 
         guard let signature = Base64URL.decode(bytes: parts[2]), signature.count == 32 else {
             throw .badSignature
@@ -114,6 +117,7 @@ public enum JWTError: Error, Equatable, Sendable {
     case tooLarge
     case malformed
     case unsupportedAlgorithm
+    case unsupportedCritical
     case badSignature
     case expired
     case notYetValid
@@ -125,6 +129,7 @@ public enum JWTError: Error, Equatable, Sendable {
         case .tooLarge: "token_too_large"
         case .malformed: "token_malformed"
         case .unsupportedAlgorithm: "token_algorithm"
+        case .unsupportedCritical: "token_crit"
         case .badSignature: "token_signature"
         case .expired: "token_expired"
         case .notYetValid: "token_not_yet_valid"
@@ -138,6 +143,7 @@ public enum JWTError: Error, Equatable, Sendable {
         case .tooLarge: "Token too large"
         case .malformed: "Malformed token"
         case .unsupportedAlgorithm: "Unsupported token algorithm (HS256 only)"
+        case .unsupportedCritical: "Unsupported critical token header extension (crit)"
         case .badSignature: "Invalid token signature"
         case .expired: "Token has expired"
         case .notYetValid: "Token is not yet valid"

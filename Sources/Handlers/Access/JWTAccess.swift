@@ -35,6 +35,10 @@ enum JWTAccess {
             context.logger.info("token refused", metadata: ["reason": "\(error.code)"])
             throw denied("Invalid or expired token: \(error.message)", code: error.code)
         }
+        guard Email.isASCII(token.email) else {
+            IdentityPolicy.audit(token.email, source: "jwt", context: context)
+            throw IdentityPolicy.v1Refusal
+        }
         guard Email.isValid(token.email) else { throw denied("Invalid token claim: user_email", code: "token_claim") }
 
         let outcome: Tracking.Outcome

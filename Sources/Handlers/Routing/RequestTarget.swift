@@ -124,6 +124,21 @@ public enum RequestTarget {
         }
     }
 
+    /// The longest path (as forwarded, re-encoded) a check names in `X-Gateway-Path`. nginx
+    /// accepts request lines up to 8 KB (`large_client_header_buffers`), so a plain path always
+    /// fits; only re-encoding (a `|` becomes `%7C`) can exceed it. The check locations' FastCGI
+    /// buffer (32 KB) holds this path with every other header of an allow answer.
+    public static let maxForwardBytes = 8192
+
+    /// A path whose forwarded form is longer than `maxForwardBytes`: 414 JSON (never nginx's
+    /// "upstream sent too big header" 502/503).
+    static func tooLong(check: String) -> APIError {
+        let message = "Request path too long"
+        return check == "jwt"
+            ? .openAI(414, type: "invalid_request_error", code: "uri_too_long", message: message)
+            : APIError(414, "uri_too_long", message)
+    }
+
     /// The refusal: 400 JSON, OpenAI-shaped on /v1 (`jwt`), the gateway's shape elsewhere.
     static func refusal(check: String) -> APIError {
         let message = "Ambiguous request path (dot segments, repeated slashes, backslashes or encoded separators are not accepted)"

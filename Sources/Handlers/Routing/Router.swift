@@ -47,12 +47,20 @@ public final class Router: Responder {
             guard let path = RequestTarget.forwardPath(raw: request.params["REQUEST_URI"] ?? "", normalised: request.path) else {
                 return respond(to: RequestTarget.refusal(check: check), for: request)
             }
+            guard path.utf8.count <= RequestTarget.maxForwardBytes else {
+                return respond(to: RequestTarget.tooLong(check: check), for: request)
+            }
             forwardPath = path
         }
         let context = Context(
             config: config, redis: redis, logger: logger, clock: clock, identity: identity, requestPath: request.path,
             jwtCache: jwtCache, forwardPath: forwardPath, requestParams: request.params)
         do {
+            if let identity, !Email.isASCII(identity) {
+                let spelled = request.params[Request.identityParam]?.trimmingSpaces() ?? identity
+                IdentityPolicy.audit(spelled, source: "oauth2_proxy", context: context)
+                throw IdentityPolicy.refusal
+            }
             let route = try Router.route(for: request, check: check)
             try BrowserPolicy.enforce(route.access, request: request, context: context)
             let response = try route.handler(request, context)
@@ -77,6 +85,7 @@ public final class Router: Responder {
     /// loads a UI page. The runtime's own refusals (413) come here too.
     public func respond(to error: APIError, for request: Request) -> Response {
         if request.params["GATEWAY_CHECK"]?.hasPrefix("page-") == true { return Pages.errorPage(error) }
+        if request.params[Router.subrequestParam] != nil { return Router.subrequestRefusal(error) }
         var response = error.response
         // RFC 9110: a 405 names the methods the resource has.
         if error.status == 405, let allowed = error.body["allowed"]?.stringValue { response.headers.append(("Allow", allowed)) }
@@ -103,5 +112,17 @@ public final class Router: Responder {
             throw APIError(405, "method_not_allowed", "Method \(request.method) not allowed", [("allowed", .string(allowed))])
         }
         return route
+    }
+
+    /// Set by nginx when it asks a check through `auth_request` (the /v1 check): nginx reads
+    /// only the status of such an answer, and passes on 401 and 403 alone (any other becomes 500).
+    static let subrequestParam = "GATEWAY_SUBREQUEST"
+
+    /// A refusal as `auth_request` can carry it: status 401 or 403, the real status and the
+    /// exact JSON body in headers, which nginx's error location (`@v1_refused`) answers with.
+    static func subrequestRefusal(_ error: APIError) -> Response {
+        Response(
+            status: error.status == 401 ? 401 : 403,
+            headers: [("X-Gateway-Status", String(error.status)), ("X-Gateway-Error", error.body.text)])
     }
 }
