@@ -153,7 +153,8 @@ final class IndexPass {
         while start < pairs.count {
             let part = pairs[start..<min(start + Self.batch, pairs.count)]
             let reply = try redis.eval(
-                IndexScripts.adoptTokens, keyList: [AdminIndex.tokens, AdminIndex.tokenExpiry] + part.flatMap { [$0.set, Keyspace.tokenInfo($0.id)] },
+                IndexScripts.adoptTokens,
+                keyList: [AdminIndex.tokens, AdminIndex.tokenExpiry] + part.flatMap { [$0.set, Keyspace.tokenInfo($0.id)] },
                 argumentList: part.flatMap { [$0.id, $0.email] })
             count(reply.array.first?.integer ?? 0)
             start += Self.batch

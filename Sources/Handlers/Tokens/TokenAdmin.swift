@@ -38,7 +38,7 @@ enum TokenAdmin {
             "tokens": .array(zip(records, revoked).map { TokenStore.view($0, now: context.now, owner: true, revoked: $1) }),
             "summary": try summary(context), "next_cursor": JSON(next?.text),
         ]
-        return .json(200, body.text)
+        return .json(200, try IndexBuild.withProgress(body, context.redis).text)
     }
 
     /// The totals of the whole keyspace from the indexes, in one round trip: `active` tokens
