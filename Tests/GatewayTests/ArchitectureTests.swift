@@ -50,8 +50,8 @@ struct ArchitectureTests {
             "Sources/GatewayCore/Redis/RevocationWatch.swift",  // subscribes to changes under the prefixes
             "Sources/Handlers/Access/Tracking.swift",  // the access check reads revocation and ban
             "Sources/Handlers/Sessions/SessionAdmin.swift",  // lists bans
-            "Sources/Handlers/Cleanup/CleanupReconcile.swift",  // indexes the bans and revocations it finds
-            "Sources/Handlers/Cleanup/RedisCleanup.swift",  // the preview checks whether a user is still banned
+            "Sources/Handlers/Admin/IndexPass.swift",  // indexes the bans and revocations it finds
+            "Sources/Handlers/Cleanup/CleanupRunner.swift",  // its scripts read whether a revocation or ban still stands
         ]
         let writes = ["\"SET\"", "\"DEL\"", "\"EXPIRE\"", "\"PERSIST\"", "\"RENAME\"", "\"UNLINK\"", "\"GETDEL\""]
         var offenders: [String] = []
