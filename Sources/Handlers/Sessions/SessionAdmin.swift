@@ -203,7 +203,7 @@ enum SessionAdmin {
         let email = Email.normalize(String(request.path.dropFirst(unbanPrefix.count)))
         guard Email.isValid(email) else { throw APIError.badRequest("A valid e-mail is required", code: "invalid_email") }
         // With the Lua gateway's spellings of the e-mail (`active_user_deleted:Alice@Example.com`).
-        let spellings = try LegacyEmailKeys.otherSpellings(prefix: Keyspace.banPrefix, email: email, context: context).map {
+        let spellings = try LegacyEmailKeys.otherSpellings(prefix: Keyspace.banPrefix, email: email, complete: true, context: context).map {
             String($0.dropFirst(Keyspace.banPrefix.count))
         }
         guard try context.revocations.unban([email] + spellings, now: context.now) else {
