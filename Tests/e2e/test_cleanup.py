@@ -197,8 +197,9 @@ def test_one_cleanup_job_at_a_time_across_hosts_and_cancel(stack):
     """Two gateway instances on one Redis: while a job runs (started on one), the other refuses
     a second one; a cancel stops it after its batch with a log of what it did."""
     r = stack.redis
-    # Enough keys that the job is still running when the second host asks.
-    fill = "for i = ARGV[1], ARGV[1] + 49999 do redis.call('SET', 'unrelated:cancel-test:' .. i, 'x', 'EX', 600) end"
+    # Enough due index entries (revocations whose record is gone) that the job is still running
+    # when the second host asks.
+    fill = "for i = ARGV[1], ARGV[1] + 49999 do redis.call('ZADD', 'gw:idx:revoked', 0, 'cancel-test:' .. i) end"
     for start in range(0, 300_000, 50_000):  # in parts: a script blocks Redis while it runs
         r.eval(fill, 0, start)
     admin = stack.sign_in("admin@example.com")
@@ -216,7 +217,7 @@ def test_one_cleanup_job_at_a_time_across_hosts_and_cancel(stack):
     assert not r.exists("gw:cleanup:job:lock")
     assert admin.post(stack.url("/api/admin/redis/cleanup/cancel")).status_code == 409
     for start in range(0, 300_000, 50_000):
-        r.eval("for i = ARGV[1], ARGV[1] + 49999 do redis.call('DEL', 'unrelated:cancel-test:' .. i) end", 0, start)
+        r.eval("for i = ARGV[1], ARGV[1] + 49999 do redis.call('ZREM', 'gw:idx:revoked', 'cancel-test:' .. i) end", 0, start)
 
 
 def test_cleanup_ids_are_unique_and_old_log_entries_trimmed(stack):
