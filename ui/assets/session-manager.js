@@ -239,7 +239,7 @@ function showJob(job) {
       el("strong", { id: "cleanup-job-state", text: t("sm.cleanup.state." + job.state) }),
       el("span", { class: "hint", text: t("sm.cleanup.phase", { phase: job.phase || "", i: job.phase_index || 0, n: job.phase_count || 0 }) }),
       running ? button(t("sm.cleanup.cancel"), cancelCleanup, "danger cleanup-cancel") : null),
-    el("progress", { id: "cleanup-progress", max: String(total), value: String(Math.min(job.processed || 0, total)) }),
+    el("progress", { id: "cleanup-progress", max: String(total), value: String(job.state === "done" ? total : Math.min(job.processed || 0, total)) }),
     el("p", { class: "hint", id: "cleanup-job-counts",
       text: t("sm.cleanup.progress", { done: job.processed ?? 0, total: job.total ?? 0, p: percent, removed: job.removed ?? 0, indexed: job.indexed ?? 0 }) }),
   ];

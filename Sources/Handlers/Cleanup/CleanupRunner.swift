@@ -60,7 +60,8 @@ final class CleanupRunner {
     func runPhases() throws {
         total = try estimateTotal()
         do {
-            for phase in CleanupJob.Phase.allCases {
+            // A dry run skips `revoked`: it drops index entries only, which no count shows.
+            for phase in CleanupJob.Phase.allCases where !(dryRun && phase == .revoked) {
                 self.phase = phase
                 try retrying { try run(phase) }
             }
