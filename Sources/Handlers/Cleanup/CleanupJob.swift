@@ -32,7 +32,7 @@ public enum CleanupJob {
     public static let stateKey = Keyspace.cleanupJob
     public static let lockKey = Keyspace.cleanupJobLock
     static let lockSeconds = 30
-    /// Items per Redis call; the keyspace pass reads this many keys per SCAN step.
+    /// Index entries per Redis call.
     static let batch = 300
     /// Pause between batches: at least this long, and `restPerWork` times as long as the batch
     /// worked, so the job leaves Redis and the CPU to requests most of the time.

@@ -123,7 +123,7 @@ enum SessionAdmin {
 
     /// `GET /api/admin/sessions/stats`: session counts per owner, from the session indexes
     /// (sessions whose key still exists); sessions whose owner the tracker has not seen (found
-    /// by the cleanup's keyspace pass) are counted in `unattributed_sessions`.
+    /// by an index pass) are counted in `unattributed_sessions`.
     static func stats(_ request: Request, _ context: Context) throws -> Response {
         let reply = try context.redis.command("ZRANGE", AdminIndex.sessionExpiry, "(" + String(context.now), "+inf", "BYSCORE")
         let live = reply.strings
