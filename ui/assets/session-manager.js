@@ -241,7 +241,7 @@ function showJob(job) {
       running ? button(t("sm.cleanup.cancel"), cancelCleanup, "danger cleanup-cancel") : null),
     el("progress", { id: "cleanup-progress", max: String(total), value: String(job.state === "done" ? total : Math.min(job.processed || 0, total)) }),
     el("p", { class: "hint", id: "cleanup-job-counts",
-      text: t("sm.cleanup.progress", { done: job.processed ?? 0, total: job.total ?? 0, p: percent, removed: job.removed ?? 0, indexed: job.indexed ?? 0 }) }),
+      text: t("sm.cleanup.progress", { done: job.processed ?? 0, total: job.total ?? 0, p: percent, removed: job.removed ?? 0 }) }),
   ];
   if (job.log) {
     const items = job.log.deleted_items || [];

@@ -87,7 +87,7 @@ public enum IndexBuild {
         let due = !current.built || current.running || clock.unixSeconds() - current.finishedAt >= config.indexReconcileInterval
         guard due else { return false }
         guard try redis.string("SET", Keyspace.indexBuildLock, owner, "NX", "EX", String(lockSeconds)) == "OK" else { return false }
-        defer { _ = try? redis.eval(IndexScripts.release, keyList: [Keyspace.indexBuildLock], argumentList: [owner]) }
+        defer { _ = try? redis.eval(CleanupJob.releaseScript, keys: ["lock": Keyspace.indexBuildLock], arguments: ["owner": owner]) }
         let pass = IndexPass(owner: owner, config: config, redis: redis, clock: clock)
         let started = clock.monotonicMilliseconds()
         guard try pass.run(resume: current.running, building: !current.built) else { return false }

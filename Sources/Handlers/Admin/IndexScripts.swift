@@ -132,11 +132,4 @@ enum IndexScripts {
             redis.call('HSET', KEYS[2], unpack(ARGV, 2))
             return 1
             """)
-
-    /// KEYS: the lock. ARGV: owner. Deletes the lock if this owner holds it.
-    static let release = RedisScript(
-        lists: """
-            if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-            return 0
-            """)
 }

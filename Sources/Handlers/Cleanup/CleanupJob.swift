@@ -54,7 +54,7 @@ public enum CleanupJob {
             ["DEL", stateKey],
             [
                 "HSET", stateKey, "cleanup_id", id, "state", "running", "phase", Phase.allCases[0].rawValue, "phase_index", "1",
-                "phase_count", String(Phase.allCases.count), "processed", "0", "total", "0", "removed", "0", "indexed", "0",
+                "phase_count", String(Phase.allCases.count), "processed", "0", "total", "0", "removed", "0",
                 "executed_by", executedBy, "manual", manual ? "1" : "0", "started_at", String(now), "updated_at", String(now),
             ],
         ])
@@ -99,7 +99,7 @@ public enum CleanupJob {
             _ = try? context.redis.pipeline([
                 ["HSET", stateKey, "state", "failed", "error", "redis_unavailable", "finished_at", String(context.clock.unixSeconds())]
             ])
-            _ = try? context.redis.eval(releaseScript, keyList: [lockKey], argumentList: [id])
+            _ = try? context.redis.eval(CleanupJob.releaseScript, keys: ["lock": lockKey], arguments: ["owner": id])
             return nil
         }
     }
@@ -125,7 +125,7 @@ public enum CleanupJob {
             ("cleanup_id", JSON(fields["cleanup_id"])), ("state", .string(state)), ("phase", JSON(fields["phase"])),
             ("phase_index", number("phase_index")), ("phase_count", number("phase_count")),
             ("processed", number("processed")), ("total", number("total")), ("removed", number("removed")),
-            ("indexed", number("indexed")), ("executed_by", JSON(fields["executed_by"])), ("manual", .bool(fields["manual"] == "1")),
+            ("executed_by", JSON(fields["executed_by"])), ("manual", .bool(fields["manual"] == "1")),
             ("started_at", number("started_at")), ("updated_at", number("updated_at")),
             ("cancel_requested", .bool(fields["cancel"] == "1")),
         ]
@@ -148,10 +148,11 @@ public enum CleanupJob {
             return 0
             """)
 
-    /// KEYS: the lock. ARGV: job id. Deletes the lock if this job holds it.
+    /// Deletes a lock if `owner` holds it (the job's lock, the index passes' lock).
     static let releaseScript = RedisScript(
-        lists: """
-            if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-            return 0
-            """)
+        keys: ["lock"], arguments: ["owner"],
+        """
+        if redis.call('GET', KEY.lock) == ARG.owner then return redis.call('DEL', KEY.lock) end
+        return 0
+        """)
 }

@@ -111,7 +111,7 @@ final class CleanupRunner {
             CleanupJob.heartbeatScript, keyList: [CleanupJob.lockKey, CleanupJob.stateKey],
             argumentList: [
                 id, String(now), "phase", phase.rawValue, "phase_index", String(phaseIndex), "processed", String(min(processed, total)),
-                "total", String(total), "removed", String(removedTotal), "indexed", "0",
+                "total", String(total), "removed", String(removedTotal),
             ])
         switch reply.integer {
         case -1: throw LostLock()
@@ -295,10 +295,10 @@ final class CleanupRunner {
             ["ZREMRANGEBYSCORE", Keyspace.cleanupLogs, "-inf", "(\(now - retention)"],
             [
                 "HSET", CleanupJob.stateKey, "state", cancelled ? "cancelled" : "done", "finished_at", String(now),
-                "processed", String(min(processed, total)), "total", String(total), "removed", String(removed), "indexed", "0",
+                "processed", String(min(processed, total)), "total", String(total), "removed", String(removed),
             ],
         ])
-        _ = try redis.eval(CleanupJob.releaseScript, keyList: [CleanupJob.lockKey], argumentList: [id])
+        _ = try redis.eval(CleanupJob.releaseScript, keys: ["lock": CleanupJob.lockKey], arguments: ["owner": id])
         let context = Context(config: config, redis: redis, logger: logger, now: now, identity: executedBy == "system" ? nil : executedBy)
         Audit.record(
             "redis.cleanup", target: id,

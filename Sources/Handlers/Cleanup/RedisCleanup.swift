@@ -67,7 +67,7 @@ public enum RedisCleanup {
 
     /// `GET /api/admin/redis/cleanup/job`: the running or last job `{job}` (null when none ran):
     /// state (`running`, `done`, `cancelled`, `failed`, `abandoned`), phase, processed/total
-    /// items, removed and indexed counts; when it ended, its log record as `log`.
+    /// items, removed count; when it ended, its log record as `log`.
     static func job(_ request: Request, _ context: Context) throws -> Response {
         guard case .object(var fields)? = try CleanupJob.state(context.redis) else {
             return .json(200, #"{"job":null}"#)
