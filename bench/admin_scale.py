@@ -1,18 +1,21 @@
 """Admin views at scale, for `make bench` (bench/run.py, case `admin`).
 
-Seeds one Redis with what a large deployment holds, in the keyspace the Lua gateway and this
-gateway write (docs/keyspace.md): tokens of many users, sign-in sessions with their owners,
-active users (half of them JWT users), some bans, the gateway's admin indexes (`gw:idx:*`, as
-the gateway's write paths keep them), and unrelated keys of another application sharing the
-Redis (LiteLLM's cache in the original deployment). Then it times each admin view with
-sequential requests through nginx and reports the median and p95.
+Seeds one Redis with what a large deployment of the Lua gateway holds, written in the Lua
+gateway's format (docs/architecture.md, "Redis keyspace"; docs/migration.md): `token:info:{id}`
+records and `user:tokens:{email}` sets, OAuth2 Proxy's session keys, active users (half of them
+JWT users, in `active_users`), some bans, and unrelated keys of another application sharing the
+Redis (LiteLLM's cache in the original deployment). No `gw:*` key is written: as on the day an
+operator switches a Lua deployment over, the workers find the admin indexes missing and build
+them (IndexBuild); the bench waits for that build, reports its duration and the token summary,
+then times each admin view with sequential requests through nginx (median and p95).
 
 Seeding writes the Redis protocol straight into `redis-cli --pipe` (about 6 million commands at
 the full scale take well under a minute); the unrelated keys are plain strings.
 
-Scales: `full` = 1,000,000 tokens, 20,000 users, 20,000 sessions, 2,000,000 unrelated keys
-(the issue's target); `small` = a tenth of each (the default of `make bench`, to keep a whole
-bench run short); `--admin-scale full` for the target.
+Scales: `full` = 1,000,000 tokens, 20,000 users, 20,000 sessions, 2,000,000 unrelated keys;
+`migration` = 300,000 tokens of 10,000 users (30 each), 10,000 sessions, 1,000,000 unrelated
+keys (a migrated deployment's day one); `small` = a tenth of `full` (the default of
+`make bench`, to keep a whole bench run short).
 """
 
 import json
@@ -23,6 +26,7 @@ import time
 
 SCALES = {
     "full": dict(tokens=1_000_000, users=20_000, sessions=20_000, unrelated=2_000_000, bans=200),
+    "migration": dict(tokens=300_000, users=10_000, sessions=10_000, unrelated=1_000_000, bans=100),
     "small": dict(tokens=100_000, users=2_000, sessions=2_000, unrelated=200_000, bans=20),
 }
 COOKIE = "_oauth2_proxy"
@@ -79,22 +83,12 @@ def seed(redis_port: int, scale: str) -> dict:
                                "user_email": email, "created_at": created, "token_id": token_id}, separators=(",", ":"))
             yield _resp("SET", "token:info:" + token_id, info, "EX", lifetime - n % lifetime)
             yield _resp("SADD", "user:tokens:" + email, token_id)
-            yield _resp("ZADD", "gw:idx:tokens", created, token_id)
-            yield _resp("ZADD", "gw:idx:token_expiry", created + lifetime, f"{token_id} {email}")
 
     def session_commands():
         for n in range(sessions):
             email = email_of(n % users)
             key = f"{COOKIE}-{n:032x}"
-            first_seen = now - 3600 - n
             yield _resp("SET", key, os.urandom(24).hex(), "EX", 7 * 86400)
-            yield _resp("HSET", "gw:session:" + key, "email", email, "first_seen", first_seen)
-            yield _resp("EXPIRE", "gw:session:" + key, 7 * 86400)
-            yield _resp("SADD", "gw:user_sessions:" + email, key)
-            yield _resp("EXPIRE", "gw:user_sessions:" + email, 7 * 86400)
-            yield _resp("ZADD", "gw:idx:sessions", first_seen, key)
-            yield _resp("ZADD", "gw:idx:session_expiry", now + 7 * 86400, key)
-            yield _resp("HSET", "gw:idx:session_owner", key, email)
         for n in range(users):
             email = email_of(n)
             jwt = n % 2 == 1
@@ -108,14 +102,9 @@ def seed(redis_port: int, scale: str) -> dict:
             yield _resp("SET", "active_user_metadata:" + email, meta, "EX", 79200)
             if jwt:
                 yield _resp("SADD", "active_users", email)
-            yield _resp("ZADD", "gw:idx:active_users", last, email)
-            yield _resp("ZADD", "gw:idx:active_until", now + 79200, email)
         for n in range(sizes["bans"]):
             email = f"banned-{n}@{DOMAIN}"
             yield _resp("SET", "active_user_deleted:" + email, now - n, "EX", 604800)
-            yield _resp("ZADD", "gw:idx:bans", now + 604800, email)
-            yield _resp("ZADD", "gw:idx:active_users", now - n, email)
-            yield _resp("ZADD", "gw:idx:active_until", now + 604800, email)
 
     def unrelated_commands():
         value = b"x" * 64
@@ -125,7 +114,20 @@ def seed(redis_port: int, scale: str) -> dict:
     _pipe(redis_port, token_commands())
     _pipe(redis_port, session_commands())
     _pipe(redis_port, unrelated_commands())
+    # A Redis the Lua gateway filled has no index version: the workers build the indexes.
+    _pipe(redis_port, [_resp("DEL", "gw:idx:version", "gw:idx:build")])
     return dict(sizes, seconds=time.time() - started)
+
+
+def wait_for_build(gateway: str, admin_session, timeout: int = 1800):
+    """Waits until the admin answers no longer say `indexing`; returns (seconds, summary)."""
+    started = time.time()
+    while time.time() - started < timeout:
+        answer = admin_session.get(gateway + "/api/admin/tokens?limit=1", timeout=60).json()
+        if "indexing" not in answer:
+            return time.time() - started, answer["summary"]
+        time.sleep(0.5)
+    raise RuntimeError(f"index build not done after {timeout} s")
 
 
 def _time_view(session, url: str, budget: float, at_least: int, at_most: int):
@@ -202,8 +204,7 @@ def cleanup_run(gateway: str, admin_session, v1_probe=None, seconds: int = 5, ti
         time.sleep(1)
     log = (job or {}).get("log") or {}
     lines = ["", f"Cleanup job over this data set: state {job and job['state']}, {log.get('duration_ms', 0) / 1000:.1f} s, "
-                 f"{log.get('items_examined', 0):,} items looked at, {log.get('total_deleted', 0)} deleted, "
-                 f"{(log.get('results') or {}).get('index_entries_added', 0)} index entries added"]
+                 f"{log.get('items_examined', 0):,} items looked at, {log.get('total_deleted', 0)} deleted"]
     if before and during:
         lines += ["", "| /v1 (case b, 16 connections) | req/s | p50 ms | p99 ms |", "|---|---:|---:|---:|",
                   f"| before the job | {before['rps']:.0f} | {before['p50']:.2f} | {before['p99']:.2f} |",
@@ -214,9 +215,11 @@ def cleanup_run(gateway: str, admin_session, v1_probe=None, seconds: int = 5, ti
 def run(gateway: str, redis_port: int, admin_session, scale: str, v1_probe=None) -> list:
     """Seeds, measures the views, then runs the cleanup job; returns the report's lines (markdown)."""
     seeded = seed(redis_port, scale)
+    build_seconds, summary = wait_for_build(gateway, admin_session)
     lines = [f"Admin views at scale `{scale}`: {seeded['tokens']:,} tokens of {seeded['users']:,} users, "
-             f"{seeded['sessions']:,} sessions, {seeded['bans']} bans, {seeded['unrelated']:,} unrelated keys "
-             f"(seeded in {seeded['seconds']:.0f} s); sequential requests through nginx", "",
+             f"{seeded['sessions']:,} sessions, {seeded['bans']} bans, {seeded['unrelated']:,} unrelated keys, "
+             f"in the Lua gateway's format (seeded in {seeded['seconds']:.0f} s); the workers' index build took "
+             f"{build_seconds:.0f} s (token summary then: {summary}); sequential requests through nginx", "",
              "| view | requests | median ms | p95 ms | status |", "|---|---:|---:|---:|---|"]
     for label, count, median, high, status in measure(gateway, admin_session):
         lines.append(f"| `{label}` | {count} | {median:.1f} | {high:.1f} | {status} |")

@@ -94,7 +94,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=3, help="interleaved repetitions (medians are reported)")
     parser.add_argument("--connections", default="16,64")
     parser.add_argument("--cases", default="a,n,b,r,c,d,e,s,admin")
-    parser.add_argument("--admin-scale", default="small", choices=["small", "full"],
+    parser.add_argument("--admin-scale", default="small", choices=["small", "migration", "full"],
                         help="data set of case admin: small (a tenth) or full (1M tokens, 20k users/sessions, "
                              "2M unrelated keys)")
     parser.add_argument("--tokens", type=int, default=100_000, help="tokens seeded for case e")

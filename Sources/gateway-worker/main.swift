@@ -38,6 +38,12 @@ if config.cleanupInterval > 0 {
     // Redis connection; a Redis lock lets one worker process run it per interval.
     Thread.detachNewThread { CleanupSchedule.loop(config: config, logger: logger) }
 }
+// The admin indexes build themselves when missing or older, and a periodic pass adds what
+// another writer stored (IndexBuild; INDEX_RECONCILE_SECONDS). Not in the supervisor: its
+// worker processes run it (a lock lets one pass run at a time).
+if options.processes <= 1 || options.inheritedListener != nil {
+    Thread.detachNewThread { IndexBuild.loop(config: config, logger: logger) }
+}
 do {
     if options.processes > 1 && options.inheritedListener == nil {
         try Supervisor(options: options, logger: logger).run()

@@ -53,7 +53,18 @@ struct AdminIndexTests {
             try CleanupJob.start(executedBy: "root@example.com", manual: true, redis: client, now: Clock.system.unixSeconds()))
         return try #require(
             CleanupJob.run(
-                id: id, executedBy: "root@example.com", manual: true, config: config, redis: client, logger: Logger(label: "test")))
+                id: id, executedBy: "root@example.com", manual: true,
+                context: Context(config: config, redis: client, logger: Logger(label: "test"), identity: nil)))
+    }
+
+    /// Runs one index pass (a build) on this thread, as a worker's background thread does;
+    /// returns how many entries it added.
+    @discardableResult
+    func indexPass() throws -> Int64 {
+        _ = try client.command("SET", Keyspace.indexBuildLock, "test", "EX", "30")
+        let pass = IndexPass(owner: "test", config: config, redis: client, clock: .system)
+        #expect(try pass.run(resume: false, building: true))
+        return pass.added
     }
 
     static func sessionKey(_ n: Int) -> String { "_oauth2_proxy-" + String(format: "%032x", n) }
@@ -200,6 +211,7 @@ struct AdminIndexTests {
         #expect(emails == (0..<25).reversed().map { "u\($0)@example.com" })
         // Two users' active periods end (TTL): the job drops them and their metadata.
         _ = try writer.command("DEL", "active_user:u3@example.com", "active_user:u4@example.com")
+        try indexPass()  // finds their metadata without an active-user key: due for the cleanup
         let record = try runJob()
         #expect(record["results"]?["orphaned_metadata_deleted"] == 2)
         let (_, body) = try call("GET", "/api/admin/sessions/active-users?limit=100", as: "root@example.com")
@@ -208,9 +220,17 @@ struct AdminIndexTests {
 
     // MARK: the job
 
-    /// Data the Lua gateway wrote during a migration (no index entries) is found by the job's
-    /// keyspace pass: its live data indexed, its leftovers removed as the old cleanup did.
-    @Test func reconcileAdoptsLuaDataAndRemovesItsLeftovers() throws {
+    /// The preview's counts, each kind.
+    static func counts(_ preview: JSON) -> [String: JSON] {
+        var result: [String: JSON] = [:]
+        if case .object(let fields)? = preview["counts"] { for (key, value) in fields { result[key] = value } }
+        return result
+    }
+
+    /// Data the Lua gateway wrote during a migration (no index entries) is found by an index
+    /// pass: its live data indexed, its leftovers due for the cleanup, which removes them as
+    /// the old cleanup did; the preview's counts are the run's.
+    @Test func reconcileAdoptsLuaDataAndTheCleanupRemovesItsLeftovers() throws {
         let now = Clock.system.unixSeconds()
         _ = try client.pipeline([
             [
@@ -229,11 +249,19 @@ struct AdminIndexTests {
             ["SADD", "active_users", "lua@example.com", "stale@example.com"],
             ["SET", "unrelated:key", "x"],
         ])
+        #expect(try indexPass() == 5)  // token, revocation, active user, ban, session
+        let (_, preview) = try call("GET", "/api/admin/redis/cleanup/preview", as: "root@example.com")
         let record = try runJob()
         let results = try #require(record["results"])
         #expect(results["orphaned_jwt_token_ids_deleted"] == 2 && results["empty_token_sets_deleted"] == 1)
         #expect(results["orphaned_metadata_deleted"] == 1 && results["stale_active_users_removed"] == 1)
-        #expect(results["index_entries_added"] == 5)  // token, revocation, active user, ban, session
+        #expect(
+            Self.counts(preview)
+                == [
+                    "orphaned_jwt_token_ids": 2, "empty_token_sets": 1, "orphaned_metadata": 1, "stale_active_users": 1,
+                    "stale_sessions": 0,
+                    "total": 5,
+                ])
         #expect(try client.command("SMEMBERS", "user:tokens:lua@example.com") == .array([.string("lua-1")]))
         #expect(try client.command("EXISTS", "unrelated:key", "active_user_metadata:lua@example.com") == .integer(2))
 
@@ -247,8 +275,9 @@ struct AdminIndexTests {
         let (_, stats) = try call("GET", "/api/admin/sessions/stats", as: "root@example.com")
         #expect(stats["total_sessions"] == 1 && stats["unattributed_sessions"] == 1)
         // A second run finds nothing more to do.
+        #expect(try indexPass() == 0)
         let again = try runJob()
-        #expect(again["total_deleted"] == 0 && again["results"]?["index_entries_added"] == 0)
+        #expect(again["total_deleted"] == 0)
     }
 
     @Test func oneJobAtATimeAndCancelStopsItWithALog() throws {
@@ -264,7 +293,8 @@ struct AdminIndexTests {
         #expect(cancelled == 202)
         let record = try #require(
             CleanupJob.run(
-                id: first, executedBy: "a@example.com", manual: true, config: config, redis: client, logger: Logger(label: "test")))
+                id: first, executedBy: "a@example.com", manual: true,
+                context: Context(config: config, redis: client, logger: Logger(label: "test"), identity: nil)))
         #expect(record["cancelled"] == true)
         let (_, job) = try call("GET", "/api/admin/redis/cleanup/job", as: "root@example.com")
         #expect(job["job"]?["state"] == "cancelled" && job["job"]?["log"]?["cleanup_id"] == .string(first))
@@ -278,7 +308,9 @@ struct AdminIndexTests {
             try CleanupJob.start(executedBy: "a@example.com", manual: true, redis: client, now: Clock.system.unixSeconds()))
         _ = try writer.command("SET", CleanupJob.lockKey, "someone-else")  // its lock expired and another job took it
         #expect(
-            CleanupJob.run(id: id, executedBy: "a@example.com", manual: true, config: config, redis: client, logger: Logger(label: "test"))
+            CleanupJob.run(
+                id: id, executedBy: "a@example.com", manual: true,
+                context: Context(config: config, redis: client, logger: Logger(label: "test"), identity: nil))
                 == nil)
         #expect(try client.command("GET", CleanupJob.lockKey) == .string("someone-else"))
         let (_, job) = try call("GET", "/api/admin/redis/cleanup/job", as: "root@example.com")

@@ -42,6 +42,33 @@ struct ArchitectureTests {
         #expect(offenders.isEmpty, "key literals outside Keyspace.swift:\n\(offenders.joined(separator: "\n"))")
     }
 
+    /// The Lua text of the cleanup's and the index passes' scripts spells no key: every key
+    /// comes in `KEYS` from `Keyspace` (neither a prefix such as `'token:info:' .. id` nor an
+    /// interpolated `\(AdminIndex.tokens)`).
+    @Test func cleanupAndIndexScriptsTakeEveryKeyInKEYS() {
+        var offenders: [String] = []
+        var scripts = 0
+        for file in Self.files(under: "Sources/Handlers", extensions: ["swift"])
+        where file.path.contains("/Cleanup/") || file.path.contains("/Admin/Index") {
+            var inLua = false
+            for line in file.text.split(separator: "\n") {
+                if line.contains("\"\"\"") {
+                    inLua.toggle()
+                    if inLua { scripts += 1 }
+                    continue
+                }
+                guard inLua else { continue }
+                let line = line.replacingOccurrences(of: "\\(AdminIndex.forever)", with: "")  // a number, not a key
+                let spelled = Self.keyPrefixes.contains { line.contains($0) } || line.contains("'active_users'")
+                if spelled || line.contains("\\(AdminIndex.") || line.contains("\\(Keyspace.") {
+                    offenders.append("\(file.path): \(line)")
+                }
+            }
+        }
+        #expect(scripts >= 9)
+        #expect(offenders.isEmpty, "keys spelled in Lua:\n\(offenders.joined(separator: "\n"))")
+    }
+
     /// The revocation watch trusts that every change of a revocation or ban is one it was told
     /// about and waited for: `Revocations` writes them; the others only read.
     @Test func onlyRevocationsWritesWatchedKeys() {
@@ -50,8 +77,8 @@ struct ArchitectureTests {
             "Sources/GatewayCore/Redis/RevocationWatch.swift",  // subscribes to changes under the prefixes
             "Sources/Handlers/Access/Tracking.swift",  // the access check reads revocation and ban
             "Sources/Handlers/Sessions/SessionAdmin.swift",  // lists bans
-            "Sources/Handlers/Cleanup/CleanupReconcile.swift",  // indexes the bans and revocations it finds
-            "Sources/Handlers/Cleanup/RedisCleanup.swift",  // the preview checks whether a user is still banned
+            "Sources/Handlers/Admin/IndexPass.swift",  // indexes the bans and revocations it finds
+            "Sources/Handlers/Cleanup/CleanupRunner.swift",  // its scripts read whether a revocation or ban still stands
         ]
         let writes = ["\"SET\"", "\"DEL\"", "\"EXPIRE\"", "\"PERSIST\"", "\"RENAME\"", "\"UNLINK\"", "\"GETDEL\""]
         var offenders: [String] = []

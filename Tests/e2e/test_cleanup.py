@@ -1,14 +1,16 @@
-"""The Redis cleanup through nginx against the real stack: the preview from
-the indexes, the background job with its lock across hosts, progress, cancel and log, its
-keyspace pass over data the Lua gateway wrote, and the scheduled run."""
+"""The Redis cleanup through nginx against the real stack: the preview (a dry run of the same
+phases, its counts equal to the run's), the background job with its lock across hosts,
+progress, cancel and log, data the Lua gateway wrote (found by the index passes), and the
+scheduled run."""
 
+import json
 import time
 import uuid
 
 import pytest
 import requests
 
-from harness.checks import wait_until
+from harness.checks import wait_for_index_pass, wait_until
 from harness.stack import running_stack, sibling_stack
 
 ADMINS = ("root@example.com", "admin@example.com", "someone@admins.example.org")
@@ -88,7 +90,7 @@ def test_cleanup_preview_shows_expired_tokens_from_the_index(stack, email):
     preview = admin.get(stack.url("/api/admin/redis/cleanup/preview")).json()
     token_targets = {(t["user_email"], t["token_id"]) for t in preview["targets"]["orphaned_jwt_token_ids"]}
     assert (email, short) in token_targets and (email, kept) not in token_targets
-    assert preview["counts"]["orphaned_jwt_token_ids"] >= 1 and preview["keyspace_keys"] > 0
+    assert preview["counts"]["orphaned_jwt_token_ids"] >= 1
     assert preview["config"]["log_retention_days"] == 30
     assert stack.redis.sismember(f"user:tokens:{email}", short)  # the preview changes nothing
 
@@ -100,9 +102,10 @@ def test_cleanup_preview_shows_expired_tokens_from_the_index(stack, email):
 
 
 def test_cleanup_job_removes_lua_era_leftovers_and_keeps_a_log(stack):
-    """Data written by the Lua gateway (no index entries): the job's keyspace pass finds it."""
+    """Data written by the Lua gateway (no index entries): an index pass finds it, the job removes it."""
     tag = uuid.uuid4().hex[:8]
     users = plant_orphans(stack.redis, tag)
+    wait_for_index_pass(stack.redis)
     admin = stack.sign_in("admin@example.com")
     job = run_cleanup(stack, admin)
     result = job["log"]
@@ -146,12 +149,57 @@ def test_cleanup_job_removes_lua_era_leftovers_and_keeps_a_log(stack):
                for e in entries)
 
 
+COUNTED = {"orphaned_jwt_token_ids": "orphaned_jwt_token_ids_deleted", "orphaned_metadata": "orphaned_metadata_deleted",
+           "empty_token_sets": "empty_token_sets_deleted", "stale_active_users": "stale_active_users_removed",
+           "stale_sessions": "stale_sessions_removed"}
+
+
+def test_preview_counts_are_what_the_run_then_removes(stack):
+    """Lua-format leftovers (ids without records, metadata without an active user, stale
+    `active_users` members) and records that expire by their TTL: the preview's counts per kind
+    are exactly what the run then removes, and the confirm dialog's numbers are these."""
+    tag = uuid.uuid4().hex[:8]
+    r = stack.redis
+    admin = stack.sign_in("admin@example.com")
+    wait_for_job(stack, admin)
+    run_cleanup(stack, admin)  # what earlier tests left is gone: the counts below are this test's
+    plant_orphans(r, tag)
+    now = int(time.time())
+    for n in range(40):  # Lua-format tokens whose records expire (TTL 1 s) in sets that keep their ids
+        owner = f"exp{n % 7}-{tag}@example.com"
+        info = {"token_id": f"exp{n}-{tag}", "user_email": owner, "token_name": "t", "created_at": now, "expires_at": now + 1}
+        r.set(f"token:info:exp{n}-{tag}", json.dumps(info), ex=1)
+        r.sadd(f"user:tokens:{owner}", f"exp{n}-{tag}")
+    for n in range(5):  # Lua-format active users whose active period ends, metadata left behind
+        user = f"ended{n}-{tag}@example.com"
+        r.sadd(f"active_user:{user}", "s")
+        r.expire(f"active_user:{user}", 1)
+        r.set(f"active_user_metadata:{user}", "{}")
+        r.sadd("active_users", user)
+    wait_for_index_pass(r)  # indexes the records while they live
+    wait_until(lambda: not r.exists(f"token:info:exp0-{tag}", f"active_user:ended0-{tag}@example.com"), what="TTL")
+    wait_for_index_pass(r)
+    preview = admin.get(stack.url("/api/admin/redis/cleanup/preview")).json()
+    assert preview["preview"] is True
+    assert preview["counts"]["orphaned_jwt_token_ids"] == 3 + 40
+    assert preview["counts"]["empty_token_sets"] == 1 + 7
+    assert preview["counts"]["orphaned_metadata"] == 1 + 5 and preview["counts"]["stale_active_users"] == 1 + 5
+    assert r.scard(f"user:tokens:exp0-{tag}@example.com") > 0  # the preview changed nothing
+    job = run_cleanup(stack, admin)
+    results = job["log"]["results"]
+    assert {kind: results[field] for kind, field in COUNTED.items()} == {kind: preview["counts"][kind] for kind in COUNTED}
+    assert job["log"]["total_deleted"] == preview["counts"]["total"]
+    # Nothing is left: a second preview finds nothing.
+    assert admin.get(stack.url("/api/admin/redis/cleanup/preview")).json()["counts"]["total"] == 0
+
+
 def test_one_cleanup_job_at_a_time_across_hosts_and_cancel(stack):
     """Two gateway instances on one Redis: while a job runs (started on one), the other refuses
     a second one; a cancel stops it after its batch with a log of what it did."""
     r = stack.redis
-    # Enough keys that the job is still running when the second host asks.
-    fill = "for i = ARGV[1], ARGV[1] + 49999 do redis.call('SET', 'unrelated:cancel-test:' .. i, 'x', 'EX', 600) end"
+    # Enough due index entries (revocations whose record is gone) that the job is still running
+    # when the second host asks.
+    fill = "for i = ARGV[1], ARGV[1] + 49999 do redis.call('ZADD', 'gw:idx:revoked', 0, 'cancel-test:' .. i) end"
     for start in range(0, 300_000, 50_000):  # in parts: a script blocks Redis while it runs
         r.eval(fill, 0, start)
     admin = stack.sign_in("admin@example.com")
@@ -169,7 +217,7 @@ def test_one_cleanup_job_at_a_time_across_hosts_and_cancel(stack):
     assert not r.exists("gw:cleanup:job:lock")
     assert admin.post(stack.url("/api/admin/redis/cleanup/cancel")).status_code == 409
     for start in range(0, 300_000, 50_000):
-        r.eval("for i = ARGV[1], ARGV[1] + 49999 do redis.call('DEL', 'unrelated:cancel-test:' .. i) end", 0, start)
+        r.eval("for i = ARGV[1], ARGV[1] + 49999 do redis.call('ZREM', 'gw:idx:revoked', 'cancel-test:' .. i) end", 0, start)
 
 
 def test_cleanup_ids_are_unique_and_old_log_entries_trimmed(stack):

@@ -8,6 +8,7 @@ import uuid
 from selenium.webdriver.common.by import By
 
 from harness.browser import fresh_email
+from harness.checks import wait_for_index_pass
 
 
 def open_tab(browser, name):
@@ -21,11 +22,12 @@ def test_admin_previews_runs_cancels_and_reads_a_cleanup(stack, browsers):
     deadline = time.time() + 10
     while stack.redis.exists(f"token:info:{short}") and time.time() < deadline:
         time.sleep(0.1)  # Redis expires the record by its TTL
-    # The run's keyspace pass finds what the Lua gateway left (never indexed).
+    # The workers' index pass finds what the Lua gateway left (never indexed).
     orphan = fresh_email("orphan")
     stack.redis.sadd(f"user:tokens:{orphan}", str(uuid.uuid4()))
-    # Enough unrelated keys (another application's) that the first run is still going when cancelled.
-    fill = "for i = ARGV[1], ARGV[1] + 49999 do redis.call('SET', 'unrelated:ui-cancel:' .. i, 'x', 'EX', 600) end"
+    wait_for_index_pass(stack.redis)
+    # Enough due index entries (ended revocations) that the first run is still going when cancelled.
+    fill = "for i = ARGV[1], ARGV[1] + 49999 do redis.call('ZADD', 'gw:idx:revoked', 0, 'ui-cancel:' .. i) end"
     for start in range(0, 300_000, 50_000):  # in parts: a script blocks Redis while it runs
         stack.redis.eval(fill, 0, start)
 
@@ -34,6 +36,10 @@ def test_admin_previews_runs_cancels_and_reads_a_cleanup(stack, browsers):
     open_tab(admin, "cleanup")
     admin.wait(lambda d: short in d.find_element(By.CSS_SELECTOR, "#cleanup-preview-result").get_attribute("textContent"))
     admin.click("#cleanup-run")
+    # The confirm dialog states what the run will delete: the preview's (a dry run's) counts.
+    counts = stack.sign_in("root@example.com").get(stack.url("/api/admin/redis/cleanup/preview")).json()["counts"]
+    message = admin.text("#confirm-message")
+    assert message.startswith(f"Delete {counts['total']} entries: {counts['orphaned_jwt_token_ids']} token ids"), message
     admin.confirm()
     # A progress bar with counts and a cancel button while it runs; cancelled, it says so.
     admin.find("#cleanup-job progress")
@@ -44,13 +50,15 @@ def test_admin_previews_runs_cancels_and_reads_a_cleanup(stack, browsers):
     job_state = lambda d: d.execute_script("return document.querySelector('#cleanup-job-state')?.textContent")
     admin.wait(lambda d: job_state(d) == "Cleanup cancelled")
     for start in range(0, 300_000, 50_000):
-        stack.redis.eval("for i = ARGV[1], ARGV[1] + 49999 do redis.call('DEL', 'unrelated:ui-cancel:' .. i) end", 0, start)
+        stack.redis.eval("for i = ARGV[1], ARGV[1] + 49999 do redis.call('ZREM', 'gw:idx:revoked', 'ui-cancel:' .. i) end", 0, start)
 
     admin.click("#cleanup-run")
     admin.confirm()
     admin.wait(lambda d: job_state(d) == "Cleanup done", timeout=180)
-    log = admin.find("#cleanup-job details.cleanup-log")  # the finished job's log, open (polling has stopped)
-    admin.wait(lambda d: orphan in log.text)
+    admin.find("#cleanup-job details.cleanup-log")  # the finished job's log, open (polling has stopped)
+    # The orphan was due first (the index pass put it at 0): the cancelled run's log lists it.
+    logged = "return [...document.querySelectorAll('#cleanup-logs details.cleanup-log')].some(e => e.textContent.includes(arguments[0]))"
+    admin.wait(lambda d: d.execute_script(logged, orphan))
     assert not stack.redis.sismember(f"user:tokens:{owner}", short)  # removed by the first (cancelled) run's first phase
     progress = admin.find("#cleanup-job progress")
     assert progress.get_attribute("value") == progress.get_attribute("max")

@@ -26,7 +26,7 @@ STACK_SCRIPT = ROOT / "scripts" / "stack"
 SETTING_PREFIXES = (
     "REDIS_", "LITELLM_", "JWT_", "GATEWAY_", "WORKER_", "ADMIN_", "SUPER_ADMIN", "OAUTH2_PROXY_", "NGINX_",
     "TRACK_", "BAN_", "TOKEN_", "ACTIVE_USER_", "REVOCATION_", "CLEANUP_", "START_", "DEV_IDENTITY_", "UI_ROOT",
-    "MAX_V1_BODY", "LOG_LEVEL", "CUTOFF_", "SLOW_PROVIDER_", "METRICS_", "LOG_FORMAT",
+    "MAX_V1_BODY", "INDEX_", "LOG_LEVEL", "CUTOFF_", "SLOW_PROVIDER_", "METRICS_", "LOG_FORMAT",
 )
 
 
@@ -208,6 +208,8 @@ class Stack:
 E2E_SETTINGS = dict(
     SUPER_ADMIN_EMAIL="root@example.com", ADMIN_EMAILS="admin@example.com", ADMIN_DOMAINS="admins.example.org",
     JWT_ACCEPTED_ISSUERS="litellm.nakacya.jp", NGINX_WORKERS="2",
+    # An index pass every 2 s (default 60): data written straight into Redis is indexed soon.
+    INDEX_RECONCILE_SECONDS="2",
 )
 
 

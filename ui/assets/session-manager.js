@@ -17,6 +17,12 @@ function badge(text, kind) { return el("span", { class: `badge ${kind}`, text })
 
 function setText(id, value) { $("#" + id).textContent = value ?? "–"; }
 
+// While the admin indexes are being built (a Redis the Lua gateway filled), totals are not
+// known yet: "indexing, N of M" instead of a wrong number.
+function indexingOr(answer, value) {
+  return answer.indexing ? t("sm.indexing", { n: answer.indexing.processed, m: answer.indexing.total }) : value;
+}
+
 // --- Active users ---------------------------------------------------------------------
 tables.users = new PagedTable({
   body: $("#users-list"), footer: $("#users-pager"), key: (user) => user.email,
@@ -24,7 +30,7 @@ tables.users = new PagedTable({
   // Newest last access first; `next_cursor` pages on over all users.
   async fetchPage(cursor) {
     const answer = await api("GET", "/api/admin/sessions/active-users?" + pageQuery(cursor));
-    setText("users-total", answer.total);
+    setText("users-total", indexingOr(answer, answer.total));
     setText("users-banned", answer.banned_count);
     return { items: answer.active_users || [], next: answer.next_cursor, total: answer.total };
   },
@@ -76,7 +82,7 @@ tables.sessions = new PagedTable({
   async fetchPage(cursor) {
     if (cursor === null) {
       const stats = await api("GET", "/api/admin/sessions/stats");
-      setText("sessions-total", stats.total_sessions);
+      setText("sessions-total", indexingOr(stats, stats.total_sessions));
       setText("sessions-users", stats.unique_users);
     }
     const answer = await api("GET", "/api/admin/sessions?" + pageQuery(cursor));
@@ -115,7 +121,9 @@ tables.tokens = new PagedTable({
     }
     // The summary counts every token in Redis, not the page.
     const answer = await api("GET", "/api/admin/tokens?" + pageQuery(cursor));
-    for (const key of ["total", "active", "expired", "revoked"]) setText("tokens-" + key, answer.summary?.[key]);
+    for (const key of ["total", "active", "expired", "revoked"]) {
+      setText("tokens-" + key, key === "total" ? indexingOr(answer, answer.summary?.total) : answer.indexing ? "…" : answer.summary?.[key]);
+    }
     return { items: answer.tokens || [], next: answer.next_cursor };
   },
   row: (token) => {
@@ -195,7 +203,12 @@ async function previewCleanup() {
 }
 
 async function runCleanup() {
-  if (!(await confirmAction(t("sm.cleanup.runConfirm")))) return;
+  // The preview is a dry run of the run: its counts are what the run will delete.
+  const counts = (await api("GET", "/api/admin/redis/cleanup/preview")).counts || {};
+  const n = (kind) => counts[kind] ?? 0;
+  const question = t("sm.cleanup.runConfirmCounts", { total: n("total"), ids: n("orphaned_jwt_token_ids"), sets: n("empty_token_sets"),
+    meta: n("orphaned_metadata"), users: n("stale_active_users"), sessions: n("stale_sessions") });
+  if (!(await confirmAction(question))) return;
   await guarded(async () => {
     const answer = await api("POST", "/api/admin/redis/cleanup");
     showJob(answer.job);
@@ -226,9 +239,9 @@ function showJob(job) {
       el("strong", { id: "cleanup-job-state", text: t("sm.cleanup.state." + job.state) }),
       el("span", { class: "hint", text: t("sm.cleanup.phase", { phase: job.phase || "", i: job.phase_index || 0, n: job.phase_count || 0 }) }),
       running ? button(t("sm.cleanup.cancel"), cancelCleanup, "danger cleanup-cancel") : null),
-    el("progress", { id: "cleanup-progress", max: String(total), value: String(Math.min(job.processed || 0, total)) }),
+    el("progress", { id: "cleanup-progress", max: String(total), value: String(job.state === "done" ? total : Math.min(job.processed || 0, total)) }),
     el("p", { class: "hint", id: "cleanup-job-counts",
-      text: t("sm.cleanup.progress", { done: job.processed ?? 0, total: job.total ?? 0, p: percent, removed: job.removed ?? 0, indexed: job.indexed ?? 0 }) }),
+      text: t("sm.cleanup.progress", { done: job.processed ?? 0, total: job.total ?? 0, p: percent, removed: job.removed ?? 0 }) }),
   ];
   if (job.log) {
     const items = job.log.deleted_items || [];

@@ -17,6 +17,9 @@ public struct Config: Sendable {
     public var cleanupLogRetentionDays: Int
     /// Seconds between scheduled Redis cleanups run by the workers themselves (0: off).
     public var cleanupInterval: Int64
+    /// Seconds between two passes of the index reconcile (INDEX_RECONCILE_SECONDS): data another
+    /// writer (the Lua gateway, a script) adds reaches the admin views within this plus one pass.
+    public var indexReconcileInterval: Int64
     public var auditRetentionDays: Int
     public var cookieName: String
     public var cookieSecret: [UInt8]?
@@ -69,6 +72,7 @@ public struct Config: Sendable {
         adminDomains = Set(reader.list("ADMIN_DOMAINS", lowercased: true).map { $0.hasPrefix("@") ? String($0.dropFirst()) : $0 })
         cleanupLogRetentionDays = Int(try reader.integer("CLEANUP_LOG_RETENTION_DAYS", default: 30, range: 1...3650))
         cleanupInterval = try reader.integer("CLEANUP_INTERVAL_SECONDS", default: 0, range: 0...2_592_000)
+        indexReconcileInterval = try reader.integer("INDEX_RECONCILE_SECONDS", default: 60, range: 1...86_400)
         auditRetentionDays = Int(try reader.integer("AUDIT_RETENTION_DAYS", default: 90, range: 1...3650))
 
         cookieName = reader.string("OAUTH2_PROXY_COOKIE_NAME") ?? "_oauth2_proxy"

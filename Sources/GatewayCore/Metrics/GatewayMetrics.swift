@@ -45,6 +45,10 @@ public final class GatewayMetrics: Sendable {
         "gateway_worker_threads": "Accept threads of the worker process.",
         "gateway_worker_threads_busy": "Accept threads answering a request right now.",
         "gateway_actions_total": "Token, ban, session and admin actions that succeeded.",
+        "gateway_index_building": "1 while the admin indexes are being built (their version marker is missing or older).",
+        "gateway_index_pass_processed": "Keys the running (or last) index pass has looked at.",
+        "gateway_index_pass_total": "Keys the running (or last) index pass will look at (DBSIZE at its start, an estimate).",
+        "gateway_index_entries_added_total": "Index entries added by index passes (data another writer stored).",
     ]
 
     public let factory: SharedMetricsFactory
@@ -60,6 +64,10 @@ public final class GatewayMetrics: Sendable {
     public let threads: Meter
     public let threadsBusy: Meter
     public let actions: [String: Counter]
+    public let indexBuilding: Meter
+    public let indexProcessed: Meter
+    public let indexTotal: Meter
+    public let indexAdded: Counter
 
     public init(environment: [String: String]) {
         let inherited = environment[SharedSlots.fdVariable].flatMap { Int32($0) }
@@ -83,6 +91,10 @@ public final class GatewayMetrics: Sendable {
             actions[action] = Counter(label: "gateway_actions_total", dimensions: [("action", action)], factory: factory)
         }
         self.actions = actions
+        indexBuilding = Meter(label: "gateway_index_building", factory: factory)
+        indexProcessed = Meter(label: "gateway_index_pass_processed", factory: factory)
+        indexTotal = Meter(label: "gateway_index_pass_total", factory: factory)
+        indexAdded = Counter(label: "gateway_index_entries_added_total", factory: factory)
         // Per-process gauges: one series per process of the supervisor, made in every process in
         // the same order; this process holds its own (reset at its start).
         let processes = max(1, min(64, environment["WORKER_PROCESSES"].flatMap { Int($0) } ?? 1))

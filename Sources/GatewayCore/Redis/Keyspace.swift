@@ -119,6 +119,17 @@ public enum Keyspace {
     public static let indexActiveUntil = "gw:idx:active_until"
     /// Sorted set: e-mail → end of the ban; far future without expiry.
     public static let indexBans = "gw:idx:bans"
+    /// String: the layout version the indexes were built for; absent or older: a worker builds them.
+    public static let indexVersion = "gw:idx:version"
+    /// Hash: the index pass running or last run (build or reconcile): SCAN cursor, progress, times.
+    public static let indexBuild = "gw:idx:build"
+    /// String: the worker process running an index pass; TTL 30 s, renewed per batch.
+    public static let indexBuildLock = "gw:idx:build:lock"
+    /// Sorted set (all scores 0, read by lex range): `"{key lowercased} {key}"` for the Lua
+    /// gateway's keys spelled with capitals in the e-mail (`user:tokens:Alice@Example.com`).
+    public static let indexLegacyKeys = "gw:idx:legacy_keys"
+    /// A member of `indexLegacyKeys`.
+    public static func indexLegacyKeyMember(_ key: String) -> String { "\(key.lowercased()) \(key)" }
 
     // MARK: Watching
 
@@ -141,6 +152,6 @@ public enum Keyspace {
         userSessions("{email}"), oauthSeen("{email}"), objectOwner("{object_id}"), audit, cleanupLock, cleanupJob, cleanupJobLock,
         indexTokens,
         indexTokenExpiry, indexRevoked, indexSessions, indexSessionExpiry, indexSessionOwner, indexActiveUsers,
-        indexActiveUntil, indexBans,
+        indexActiveUntil, indexBans, indexVersion, indexBuild, indexBuildLock, indexLegacyKeys,
     ]
 }

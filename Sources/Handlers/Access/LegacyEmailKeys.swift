@@ -13,9 +13,28 @@ enum LegacyEmailKeys {
         return escapedLiteral(prefix) + email.map(caseless).joined()
     }
 
-    /// Every existing key `prefix + email` in another letter case than the lowercased `email`
-    /// (SCAN with `pattern`: admin operations only, never the /v1 path).
-    static func otherSpellings(prefix: String, email: String, context: Context) throws(RedisError) -> [String] {
+    /// Every existing key `prefix + email` in another letter case than the lowercased `email`.
+    /// `complete` (what takes access away or gives it back: revoke-user, unban): a SCAN with
+    /// `pattern` over the whole keyspace, so a spelling written a moment ago is not missed
+    /// (admin operations only, never the /v1 path). Otherwise (the admin views) one lex-range
+    /// read of the index the index passes keep (`Keyspace.indexLegacyKeys`): a spelling
+    /// written later shows within one reconcile interval; while the indexes are still being
+    /// built, the SCAN.
+    static func otherSpellings(prefix: String, email: String, complete: Bool, context: Context) throws(RedisError) -> [String] {
+        guard !complete else { return try scanned(prefix: prefix, email: email, context: context) }
+        let lowered = (prefix + email).lowercased()
+        let replies = try context.redis.pipeline([
+            ["GET", Keyspace.indexVersion],
+            ["ZRANGE", Keyspace.indexLegacyKeys, "[\(lowered) ", "[\(lowered) \u{7f}", "BYLEX"],
+        ])
+        guard replies[0].string == IndexBuild.version else { return try scanned(prefix: prefix, email: email, context: context) }
+        return replies[1].strings.compactMap { member in
+            let key = String(member.dropFirst(lowered.count + 1))
+            return member.hasPrefix(lowered + " ") && key != prefix + email && !key.contains(" ") ? key : nil
+        }
+    }
+
+    private static func scanned(prefix: String, email: String, context: Context) throws(RedisError) -> [String] {
         try context.redis.scanAll(["SCAN"], match: pattern(prefix: prefix, email: email)).filter { $0 != prefix + email }
     }
 

@@ -15,28 +15,24 @@ import Logging
 /// seconds). Progress, cancel request and outcome live in the hash `gw:cleanup:job`; the log of
 /// a finished (or cancelled) job is stored like every cleanup log (`RedisCleanup.logKey`).
 ///
-/// Phases, in order:
-/// 1. `tokens`: every entry of the token expiry index whose `token:info` is gone is dropped
-///    from the token indexes, and its id from the owner's `user:tokens:{email}` set (an
-///    orphaned id; a set that loses its last id is an emptied set);
+/// Phases, in order, each over the entries due in one index (score ≤ now: expired, or put
+/// at 0 by an index pass that found their data gone, `IndexPass`):
+/// 1. `tokens`: entries of the token expiry index whose `token:info` is gone leave the token
+///    indexes, and the id its owner's `user:tokens:{email}` set (an orphaned id; a set that
+///    loses its last id is an emptied set);
 /// 2. `revoked`: revocations past their end leave the revoked index;
 /// 3. `users`: users whose active-user key and ban are both gone leave the user indexes, with
 ///    their orphaned `active_user_metadata` and their `active_users` membership; the others
 ///    get their listing end re-read;
-/// 4. `sessions`: sessions OAuth2 Proxy no longer has (expired, or ended by a sign-out the
-///    gateway does not see) leave the session indexes and their owner's set;
-/// 5. `keyspace` (the reconcile): one SCAN pass over the whole keyspace adds to the indexes
-///    what the gateway did not write itself (the Lua gateway during a migration, `redis-cli`),
-///    and removes the Lua-era leftovers the old cleanup removed: ids without a record in
-///    `user:tokens:*` sets and `active_user_metadata:*` without `active_user:*`;
-/// 6. `active_users_set`: members of the Lua gateway's `active_users` set without `active_user:*`.
+/// 4. `sessions`: sessions OAuth2 Proxy no longer has leave the session indexes and their
+///    owner's set.
 /// Every removal re-checks its condition inside a server-side script, so data that came back
-/// (a user signing in again) is left alone.
+/// (a user signing in again) is left alone. The preview runs the same phases as a dry run.
 public enum CleanupJob {
     public static let stateKey = Keyspace.cleanupJob
     public static let lockKey = Keyspace.cleanupJobLock
     static let lockSeconds = 30
-    /// Items per Redis call; the keyspace pass reads this many keys per SCAN step.
+    /// Index entries per Redis call.
     static let batch = 300
     /// Pause between batches: at least this long, and `restPerWork` times as long as the batch
     /// worked, so the job leaves Redis and the CPU to requests most of the time.
@@ -44,13 +40,7 @@ public enum CleanupJob {
     static let restPerWork: Int64 = 3
 
     enum Phase: String, CaseIterable {
-        case tokens, revoked, users, sessions, keyspace
-        case activeUsersSet = "active_users_set"
-    }
-
-    enum StartError: Error {
-        case running
-        case redis(RedisError)
+        case tokens, revoked, users, sessions
     }
 
     // MARK: starting
@@ -60,16 +50,14 @@ public enum CleanupJob {
         let id = "\(now)-\(Hex.encode(Crypto.randomBytes(4)))"
         let reply = try redis.command("SET", lockKey, id, "NX", "EX", String(lockSeconds))
         guard reply.string == "OK" else { return nil }
-        let replies = try redis.transaction([
+        _ = try redis.transaction([
             ["DEL", stateKey],
             [
                 "HSET", stateKey, "cleanup_id", id, "state", "running", "phase", Phase.allCases[0].rawValue, "phase_index", "1",
-                "phase_count", String(Phase.allCases.count), "processed", "0", "total", "0", "removed", "0", "indexed", "0",
+                "phase_count", String(Phase.allCases.count), "processed", "0", "total", "0", "removed", "0",
                 "executed_by", executedBy, "manual", manual ? "1" : "0", "started_at", String(now), "updated_at", String(now),
             ],
         ])
-        for reply in replies {
-        }
         return id
     }
 
@@ -77,10 +65,12 @@ public enum CleanupJob {
     static func launch(id: String, executedBy: String, manual: Bool, context: Context) {
         let config = context.config
         let logger = context.logger
+        let clock = context.clock
         Thread.detachNewThread {
             lowerPriority()
             let redis = RedisClient(options: config.redis)
-            run(id: id, executedBy: executedBy, manual: manual, config: config, redis: redis, logger: logger)
+            let context = Context(config: config, redis: redis, logger: logger, clock: clock, identity: nil)
+            run(id: id, executedBy: executedBy, manual: manual, context: context)
         }
     }
 
@@ -94,21 +84,22 @@ public enum CleanupJob {
         return pthread_setschedparam(pthread_self(), schedIdle, &parameters) == 0
     }
 
-    /// Runs a started job to its end on the calling thread; never throws (a failure is recorded
-    /// in the job's state and logged).
+    /// Runs a started job to its end on the calling thread (with the context's Redis client
+    /// and clock); never throws (a failure is recorded in the job's state and logged).
     @discardableResult
-    public static func run(id: String, executedBy: String, manual: Bool, config: Config, redis: RedisClient, logger: Logger) -> JSON? {
-        let runner = CleanupRunner(id: id, executedBy: executedBy, manual: manual, config: config, redis: redis, logger: logger)
+    public static func run(id: String, executedBy: String, manual: Bool, context: Context) -> JSON? {
+        let runner = CleanupRunner(id: id, executedBy: executedBy, manual: manual, dryRun: false, context: context)
         do {
-            let record = try runner.execute()
-            logger.info("cleanup done", metadata: ["cleanup.id": "\(id)", "cleanup.removed": "\(runner.removedTotal)"])
+            try runner.runPhases()
+            let record = try runner.finish()
+            context.logger.info("cleanup done", metadata: ["cleanup.id": "\(id)", "cleanup.removed": "\(runner.removedTotal)"])
             return record
         } catch {
-            logger.error("cleanup failed", metadata: ["cleanup.id": "\(id)", "error": "\(error)"])
-            _ = try? redis.pipeline([
-                ["HSET", stateKey, "state", "failed", "error", "redis_unavailable", "finished_at", String(Clock.system.unixSeconds())]
+            context.logger.error("cleanup failed", metadata: ["cleanup.id": "\(id)", "error": "\(error)"])
+            _ = try? context.redis.pipeline([
+                ["HSET", stateKey, "state", "failed", "error", "redis_unavailable", "finished_at", String(context.clock.unixSeconds())]
             ])
-            _ = try? redis.eval(releaseScript, keyList: [lockKey], argumentList: [id])
+            _ = try? context.redis.eval(CleanupJob.releaseScript, keys: ["lock": lockKey], arguments: ["owner": id])
             return nil
         }
     }
@@ -118,8 +109,6 @@ public enum CleanupJob {
     /// The job's state as the API shows it (nil: no job ever ran).
     static func state(_ redis: RedisClient) throws(RedisError) -> JSON? {
         let replies = try redis.pipeline([["HGETALL", stateKey], ["GET", lockKey]])
-        for reply in replies {
-        }
         let pairs = replies[0].strings
         guard !pairs.isEmpty else { return nil }
         var fields: [String: String] = [:]
@@ -136,7 +125,7 @@ public enum CleanupJob {
             ("cleanup_id", JSON(fields["cleanup_id"])), ("state", .string(state)), ("phase", JSON(fields["phase"])),
             ("phase_index", number("phase_index")), ("phase_count", number("phase_count")),
             ("processed", number("processed")), ("total", number("total")), ("removed", number("removed")),
-            ("indexed", number("indexed")), ("executed_by", JSON(fields["executed_by"])), ("manual", .bool(fields["manual"] == "1")),
+            ("executed_by", JSON(fields["executed_by"])), ("manual", .bool(fields["manual"] == "1")),
             ("started_at", number("started_at")), ("updated_at", number("updated_at")),
             ("cancel_requested", .bool(fields["cancel"] == "1")),
         ]
@@ -159,10 +148,11 @@ public enum CleanupJob {
             return 0
             """)
 
-    /// KEYS: the lock. ARGV: job id. Deletes the lock if this job holds it.
+    /// Deletes a lock if `owner` holds it (the job's lock, the index passes' lock).
     static let releaseScript = RedisScript(
-        lists: """
-            if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-            return 0
-            """)
+        keys: ["lock"], arguments: ["owner"],
+        """
+        if redis.call('GET', KEY.lock) == ARG.owner then return redis.call('DEL', KEY.lock) end
+        return 0
+        """)
 }

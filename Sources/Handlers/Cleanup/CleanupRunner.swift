@@ -3,24 +3,30 @@ import GatewayCore
 import Glibc
 import Logging
 
-/// One running cleanup job: its counts, log items and progress.
+/// One cleanup over the indexes: its counts, log items and progress. The run (`CleanupJob`)
+/// and the preview (`RedisCleanup.preview`, `dryRun`) are this same code over the same items:
+/// the entries due in each index (score ≤ now; the index passes put what they found gone at
+/// score 0), in batches, each checked by a script that changes nothing in a dry run.
 final class CleanupRunner {
     let id: String
     let executedBy: String
     let manual: Bool
+    let dryRun: Bool
     let config: Config
     let redis: RedisClient
     let logger: Logger
-    let started = Clock.system.monotonicMilliseconds()
+    let clock: Clock
+    let started: Int64
 
     var counts: [String: Int] = [:]
     var items: [JSON] = []
     var itemsTruncated = false
     var processed: Int64 = 0
     var total: Int64 = 0
-    var indexed: Int64 = 0
     var phase = CleanupJob.Phase.tokens
     var cancelled = false
+    /// A dry run's ids per set so far: a set empties when its last listed id would go.
+    var dryRemovedPerSet: [String: Int64] = [:]
 
     /// Index entries dropped (their data was gone): not counted as deleted data.
     var indexRemoved: Int64 = 0
@@ -28,39 +34,40 @@ final class CleanupRunner {
     /// What the log counts as deleted: the old cleanup's targets and stale sessions.
     var removedTotal: Int { counts.values.reduce(0, +) }
 
-    init(id: String, executedBy: String, manual: Bool, config: Config, redis: RedisClient, logger: Logger) {
+    init(id: String, executedBy: String, manual: Bool, dryRun: Bool, context: Context) {
         self.id = id
         self.executedBy = executedBy
         self.manual = manual
-        self.config = config
-        self.redis = redis
-        self.logger = logger
+        self.dryRun = dryRun
+        config = context.config
+        redis = context.redis
+        logger = context.logger
+        clock = context.clock
+        started = context.clock.monotonicMilliseconds()
+        workStarted = started
     }
 
     struct Cancelled: Error {}
     struct LostLock: Error {}
 
-    var now: Int64 { Clock.system.unixSeconds() }
-
-    func check(_ reply: RedisReply) throws(RedisError) -> RedisReply {
-        return reply
-    }
+    var now: Int64 { clock.unixSeconds() }
 
     /// Attempts per phase: a phase that fails on Redis (a timeout on a busy machine, a
     /// reconnect) starts again from its beginning; every phase is safe to repeat.
     static let attempts = 3
 
-    func execute() throws -> JSON {
+    /// Runs every phase; a cancel ends the run early (what was done is kept and logged).
+    func runPhases() throws {
         total = try estimateTotal()
         do {
-            for phase in CleanupJob.Phase.allCases {
+            // A dry run skips `revoked`: it drops index entries only, which no count shows.
+            for phase in CleanupJob.Phase.allCases where !(dryRun && phase == .revoked) {
                 self.phase = phase
                 try retrying { try run(phase) }
             }
         } catch is Cancelled {
             cancelled = true
         }
-        return try finish()
     }
 
     func run(_ phase: CleanupJob.Phase) throws {
@@ -70,8 +77,6 @@ final class CleanupRunner {
         case .revoked: try pruneRevoked()
         case .users: try pruneUsers()
         case .sessions: try pruneSessions()
-        case .keyspace: try reconcileKeyspace()
-        case .activeUsersSet: try pruneActiveUsersSet()
         }
     }
 
@@ -90,34 +95,24 @@ final class CleanupRunner {
         }
     }
 
-    /// How many items the phases will look at, for the progress bar (the keyspace pass counts
-    /// every key; the other phases the entries of their index).
+    /// How many entries the phases will look at (those due in each index), for the progress bar.
     func estimateTotal() throws(RedisError) -> Int64 {
         let now = String(self.now)
-        let replies = try redis.pipeline([
-            ["ZCARD", AdminIndex.tokenExpiry], ["ZCOUNT", AdminIndex.revoked, "-inf", now], ["ZCARD", AdminIndex.activeUntil],
-            ["ZCARD", AdminIndex.sessionExpiry], ["DBSIZE"], ["SCARD", Keyspace.activeUsers],
-        ])
-        var sum: Int64 = 0
-        for reply in replies { sum += try check(reply).integer ?? 0 }
-        return sum
+        let keys = [AdminIndex.tokenExpiry, AdminIndex.revoked, AdminIndex.activeUntil, AdminIndex.sessionExpiry]
+        return try redis.pipeline(keys.map { ["ZCOUNT", $0, "-inf", now] }).reduce(0) { $0 + ($1.integer ?? 0) }
     }
 
     /// Between batches: renews the lock, records progress, honours a cancel, pauses. A runner
-    /// without a job (`SessionAdmin.cleanupExpired`) only pauses.
+    /// without a job (the preview, `SessionAdmin.cleanupExpired`) goes straight on.
     func heartbeat() throws {
-        guard !id.isEmpty else {
-            usleep(CleanupJob.pauseMicroseconds / 4)
-            return
-        }
+        guard !id.isEmpty else { return }
         let phaseIndex = (CleanupJob.Phase.allCases.firstIndex(of: phase) ?? 0) + 1
-        let reply = try check(
-            try redis.eval(
-                CleanupJob.heartbeatScript, keyList: [CleanupJob.lockKey, CleanupJob.stateKey],
-                argumentList: [
-                    id, String(now), "phase", phase.rawValue, "phase_index", String(phaseIndex), "processed", String(min(processed, total)),
-                    "total", String(total), "removed", String(removedTotal), "indexed", String(indexed),
-                ]))
+        let reply = try redis.eval(
+            CleanupJob.heartbeatScript, keyList: [CleanupJob.lockKey, CleanupJob.stateKey],
+            argumentList: [
+                id, String(now), "phase", phase.rawValue, "phase_index", String(phaseIndex), "processed", String(min(processed, total)),
+                "total", String(total), "removed", String(removedTotal),
+            ])
         switch reply.integer {
         case -1: throw LostLock()
         case 1: throw Cancelled()
@@ -126,16 +121,16 @@ final class CleanupRunner {
     }
 
     /// End of the last pause (monotonic ms): the time since is the batch's work.
-    var workStarted = Clock.system.monotonicMilliseconds()
+    var workStarted: Int64
 
     /// Sleeps `CleanupJob.restPerWork` times as long as the batch worked (at least
     /// `pauseMicroseconds`, at most 100 ms): the job takes a bounded share of the CPU and of
     /// Redis, less when the machine is busy (a batch then takes longer, and so does the pause).
     func pause() {
-        let worked = Clock.system.monotonicMilliseconds() - workStarted
+        let worked = clock.monotonicMilliseconds() - workStarted
         let micros = min(max(Int64(CleanupJob.pauseMicroseconds), worked * 1000 * CleanupJob.restPerWork), 100_000)
         usleep(UInt32(micros))
-        workStarted = Clock.system.monotonicMilliseconds()
+        workStarted = clock.monotonicMilliseconds()
     }
 
     func note(_ kind: String, _ item: @autoclosure () -> JSON) {
@@ -183,62 +178,69 @@ final class CleanupRunner {
 
     // MARK: phases
 
-    func pruneTokens() throws {
-        try walk(AdminIndex.tokenExpiry) { members in
-            let results = try check(try redis.eval(CleanupJob.pruneTokensScript, keyList: [], argumentList: members)).array
-            for (member, result) in zip(members, results) {
-                let code = result.integer ?? 0
-                guard code > 0 else { continue }
-                indexRemoved += 1
-                if code >= 2, let space = member.firstIndex(of: " ") {
-                    orphanedID(String(member[..<space]), email: String(member[member.index(after: space)...]), emptied: code == 3)
-                }
-            }
-        }
-    }
-
-    /// Entries of `key` due (score ≤ now), in batches, until none is left; `handle` must drop
-    /// or re-score every entry it gets (else the phase would see it again: it stops then).
+    /// The one walker: the entries of `key` due (score ≤ now), in batches, until none is left.
+    /// A run drops or re-scores every entry it gets (so the next batch starts at the top); a
+    /// dry run changes nothing and reads on past them.
     func due(_ key: String, _ handle: ([String]) throws -> Void) throws {
+        var offset = 0
         var previous: [String] = []
         while true {
-            let reply = try check(
-                try redis.command("ZRANGE", key, "-inf", String(now), "BYSCORE", "LIMIT", "0", String(CleanupJob.batch)))
-            let members = reply.strings
-            if members.isEmpty || members == previous { return }
+            let members = try redis.command(
+                "ZRANGE", key, "-inf", String(now), "BYSCORE", "LIMIT", String(offset), String(CleanupJob.batch)
+            ).strings
+            if members.isEmpty || (!dryRun && members == previous) { return }
             previous = members
             processed += Int64(members.count)
             try handle(members)
+            if dryRun { offset += members.count }
             try heartbeat()
+        }
+    }
+
+    var mode: [String] { [dryRun ? "1" : "0", String(now)] }
+
+    func pruneTokens() throws {
+        try due(AdminIndex.tokenExpiry) { members in
+            let parsed = members.map { member -> (id: String, email: String) in
+                let parts = member.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
+                return (String(parts[0]), parts.count > 1 ? String(parts[1]) : "")
+            }
+            let results = try redis.eval(
+                CleanupJob.pruneTokensScript,
+                keyList: [AdminIndex.tokens, AdminIndex.tokenExpiry]
+                    + parsed.flatMap { [Keyspace.tokenInfo($0.id), Keyspace.userTokens($0.email)] },
+                argumentList: mode + members
+            ).array
+            for (token, result) in zip(parsed, results) {
+                let code = result.integer ?? 0
+                guard code > 0 else { continue }
+                indexRemoved += 1
+                guard code >= 2 else { continue }
+                let set = Keyspace.userTokens(token.email)
+                // The set's size before this id leaves it; a dry run subtracts the ids it let go before.
+                let remaining = code - 1 - (dryRun ? dryRemovedPerSet[set, default: 0] : 0)
+                if dryRun { dryRemovedPerSet[set, default: 0] += 1 }
+                orphanedID(token.id, email: token.email, emptied: remaining <= 1)
+            }
         }
     }
 
     func pruneRevoked() throws {
         try due(AdminIndex.revoked) { ids in
-            let dropped =
-                try check(try redis.eval(CleanupJob.pruneRevokedScript, keyList: [], argumentList: [String(now)] + ids)).integer ?? 0
-            indexRemoved += dropped
+            let results = try redis.eval(
+                CleanupJob.pruneRevokedScript, keyList: [AdminIndex.revoked] + ids.map(Keyspace.revokedToken), argumentList: mode + ids)
+            indexRemoved += results.array.reduce(0) { $0 + ($1.integer ?? 0) }
         }
     }
 
-    /// Every member of an index, in ZSCAN batches (bounded by the index, not the keyspace).
-    func walk(_ key: String, _ handle: ([String]) throws -> Void) throws {
-        var cursor = "0"
-        repeat {
-            let reply = try check(try redis.command("ZSCAN", key, cursor, "COUNT", String(CleanupJob.batch)))
-            let parts = reply.array
-            guard parts.count == 2, let next = parts[0].string else { throw RedisError.protocolError("unexpected ZSCAN reply") }
-            cursor = next
-            let members = IndexPage.pairs(parts[1]).map(\.member)
-            processed += Int64(members.count)
-            if !members.isEmpty { try handle(members) }
-            try heartbeat()
-        } while cursor != "0"
-    }
-
     func pruneUsers() throws {
-        try walk(AdminIndex.activeUntil) { emails in
-            let results = try check(try redis.eval(CleanupJob.pruneUsersScript, keyList: [], argumentList: [String(now)] + emails)).array
+        try due(AdminIndex.activeUntil) { emails in
+            let results = try redis.eval(
+                CleanupJob.pruneUsersScript,
+                keyList: [AdminIndex.activeUsers, AdminIndex.activeUntil, AdminIndex.bans, Keyspace.activeUsers]
+                    + emails.flatMap { [Keyspace.activeUser($0), Keyspace.ban($0), Keyspace.activeUserMetadata($0)] },
+                argumentList: mode + emails
+            ).array
             for (email, result) in zip(emails, results) {
                 let bits = result.integer ?? 0
                 if bits & 1 != 0 { indexRemoved += 1 }
@@ -248,37 +250,14 @@ final class CleanupRunner {
     }
 
     func pruneSessions() throws {
-        try walk(AdminIndex.sessionExpiry) { keys in
-            let gone = try check(try redis.eval(CleanupJob.dueSessionsScript, keyList: [], argumentList: [String(now)] + keys)).strings
-            let dropped = try SessionIndex.forget(gone, redis: redis)
+        try due(AdminIndex.sessionExpiry) { keys in
+            let gone = try redis.eval(CleanupJob.dueSessionsScript, keyList: [AdminIndex.sessionExpiry] + keys, argumentList: mode).strings
+            let dropped = dryRun ? Int64(gone.count) : try SessionIndex.forget(gone, redis: redis)
             if dropped > 0 { counts["stale_sessions", default: 0] += Int(dropped) }
             for key in gone.prefix(Int(dropped)) where items.count < RedisCleanup.maxLoggedItems {
                 items.append(["type": "stale_session", "key": .string(key), "reason": "session_ended", "timestamp": .int(now)])
             }
         }
-    }
-
-    func pruneActiveUsersSet() throws {
-        var cursor = "0"
-        repeat {
-            let reply = try check(try redis.command("SSCAN", Keyspace.activeUsers, cursor, "COUNT", String(CleanupJob.batch)))
-            let parts = reply.array
-            guard parts.count == 2, let next = parts[0].string else { throw RedisError.protocolError("unexpected SSCAN reply") }
-            cursor = next
-            let emails = parts[1].strings
-            processed += Int64(emails.count)
-            if !emails.isEmpty {
-                let results = try check(
-                    try redis.eval(
-                        RedisCleanup.removeScript, keyList: emails.flatMap { [Keyspace.activeUsers, Keyspace.activeUser($0)] },
-                        argumentList: emails)
-                ).array
-                for (email, result) in zip(emails, results) where (result.integer ?? 0) > 0 {
-                    userRemoved(email, bits: 4)
-                }
-            }
-            try heartbeat()
-        } while cursor != "0"
     }
 
     // MARK: the end
@@ -298,10 +277,9 @@ final class CleanupRunner {
                     "stale_active_users_removed": JSON(counts["stale_active_users"] ?? 0),
                     "stale_sessions_removed": JSON(counts["stale_sessions"] ?? 0),
                     "index_entries_removed": .int(indexRemoved),
-                    "index_entries_added": .int(indexed),
                 ]
             ),
-            ("total_deleted", JSON(removed)), ("duration_ms", .int(Clock.system.monotonicMilliseconds() - started)),
+            ("total_deleted", JSON(removed)), ("duration_ms", .int(clock.monotonicMilliseconds() - started)),
             ("freed_memory", .string(RedisCleanup.estimatedMemory(items: removed))),
             ("cancelled", .bool(cancelled)), ("items_examined", .int(processed)),
             ("deleted_items", .array(items)),
@@ -317,10 +295,10 @@ final class CleanupRunner {
             ["ZREMRANGEBYSCORE", Keyspace.cleanupLogs, "-inf", "(\(now - retention)"],
             [
                 "HSET", CleanupJob.stateKey, "state", cancelled ? "cancelled" : "done", "finished_at", String(now),
-                "processed", String(min(processed, total)), "total", String(total), "removed", String(removed), "indexed", String(indexed),
+                "processed", String(min(processed, total)), "total", String(total), "removed", String(removed),
             ],
         ])
-        _ = try redis.eval(CleanupJob.releaseScript, keyList: [CleanupJob.lockKey], argumentList: [id])
+        _ = try redis.eval(CleanupJob.releaseScript, keys: ["lock": CleanupJob.lockKey], arguments: ["owner": id])
         let context = Context(config: config, redis: redis, logger: logger, now: now, identity: executedBy == "system" ? nil : executedBy)
         Audit.record(
             "redis.cleanup", target: id,

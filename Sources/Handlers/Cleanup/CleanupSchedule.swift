@@ -15,7 +15,7 @@ public enum CleanupSchedule {
         guard let id = try CleanupJob.start(executedBy: "system", manual: false, redis: context.redis, now: context.now) else {
             return nil
         }
-        CleanupJob.run(id: id, executedBy: "system", manual: false, config: context.config, redis: context.redis, logger: context.logger)
+        CleanupJob.run(id: id, executedBy: "system", manual: false, context: context)
         return id
     }
 

@@ -9,116 +9,45 @@ import Logging
 /// Targets (the Lua gateway's): token ids in `user:tokens:{email}` whose `token:info:{id}` is
 /// gone (and the sets that become empty with them); `active_user_metadata:{email}` whose
 /// `active_user:{email}` is gone; members of `active_users` whose `active_user:{email}` is
-/// gone; and, for the gateway's own indexes, entries whose data is gone. A run is a background
-/// job in bounded batches (`CleanupJob`); the preview reads the indexes only, so it answers in
-/// milliseconds however large the keyspace is.
+/// gone; sessions OAuth2 Proxy no longer has; and, for the gateway's own indexes, entries whose
+/// data is gone. The index passes (`IndexBuild`) put every such item in its index, due; a run
+/// is a background job over the due entries in bounded batches (`CleanupJob`), the preview
+/// the same code as a dry run.
 public enum RedisCleanup {
     /// A log keeps at most this many deleted items (the counts are always complete).
     static let maxLoggedItems = 1000
 
     // MARK: endpoints
 
-    /// Entries verified per kind by the preview.
-    static let previewSample = 100
-
-    /// `GET /api/admin/redis/cleanup/preview`: what a run would remove, from the indexes:
-    /// index entries due (expired tokens, users past their active period or ban, sessions past
-    /// their expiry), the first `previewSample` of each kind checked one by one and listed. A
-    /// count is exact when all of its kind were checked (`estimated: false`), else the number
-    /// of due index entries (an upper bound). Data the gateway has not indexed yet (written by
-    /// the Lua gateway) is found by the run's keyspace pass, not here. Nothing is changed.
+    /// `GET /api/admin/redis/cleanup/preview`: what a run would remove now: the cleanup's
+    /// phases as a dry run over the same due index entries (`CleanupRunner`, `dryRun`), so the
+    /// counts are the ones a run started now removes (data that changes in between aside).
+    /// It costs what a run costs without its pauses: in proportion to what is due, not to the
+    /// keyspace. Nothing is changed. While the indexes are still being built, `indexing` says
+    /// how far (what is not indexed yet is not counted).
     static func preview(_ request: Request, _ context: Context) throws -> Response {
-        let redis = context.redis
-        let now = String(context.now)
-        let sample = String(previewSample)
-        let replies = try redis.pipeline([
-            ["ZCOUNT", AdminIndex.tokenExpiry, "-inf", now], ["ZCOUNT", AdminIndex.activeUntil, "-inf", now],
-            ["ZCOUNT", AdminIndex.sessionExpiry, "-inf", now], ["DBSIZE"],
-            ["ZRANGE", AdminIndex.tokenExpiry, "-inf", now, "BYSCORE", "LIMIT", "0", sample],
-            ["ZRANGE", AdminIndex.activeUntil, "-inf", now, "BYSCORE", "LIMIT", "0", sample],
-            ["ZRANGE", AdminIndex.sessionExpiry, "-inf", now, "BYSCORE", "LIMIT", "0", sample],
-        ])
-        for reply in replies {
-        }
-        let due = replies[0...3].map { $0.integer ?? 0 }
-        let tokenMembers = replies[4].strings.compactMap { member -> (id: String, email: String)? in
-            guard let space = member.firstIndex(of: " ") else { return nil }
-            return (String(member[..<space]), String(member[member.index(after: space)...]))
-        }
-        let emails = replies[5].strings
-        let sessions = replies[6].strings
-        var checks: [[String]] = tokenMembers.flatMap { token in
-            [
-                ["EXISTS", Keyspace.tokenInfo(token.id)], ["SISMEMBER", Keyspace.userTokens(token.email), token.id],
-                ["SCARD", Keyspace.userTokens(token.email)],
-            ]
-        }
-        checks += emails.flatMap { email in
-            [
-                ["EXISTS", Keyspace.activeUser(email), Keyspace.ban(email)], ["EXISTS", Keyspace.activeUserMetadata(email)],
-                ["SISMEMBER", Keyspace.activeUsers, email],
-            ]
-        }
-        checks += sessions.map { ["EXISTS", $0] }
-        let results = checks.isEmpty ? [] : try redis.pipeline(checks).map { $0.integer ?? 0 }
-
-        var orphanedIDs: [JSON] = []
-        var orphansPerSet: [String: (orphans: Int64, size: Int64)] = [:]
-        for (index, token) in tokenMembers.enumerated() where results[index * 3] == 0 && results[index * 3 + 1] == 1 {
-            let set = Keyspace.userTokens(token.email)
-            orphanedIDs.append([
-                "type": "orphaned_jwt_token_id", "user_email": .string(token.email), "token_id": .string(token.id), "key": .string(set),
-                "reason": "token_info_expired_and_deleted",
-            ])
-            orphansPerSet[set] = ((orphansPerSet[set]?.orphans ?? 0) + 1, results[index * 3 + 2])
-        }
-        let emptySets = orphansPerSet.filter { $0.value.orphans == $0.value.size }.keys.sorted()
-        var metadata: [JSON] = []
-        var staleUsers: [JSON] = []
-        var offset = tokenMembers.count * 3
-        for email in emails {
-            defer { offset += 3 }
-            guard results[offset] == 0 else { continue }  // still active or banned
-            if results[offset + 1] == 1 {
-                metadata.append([
-                    "type": "orphaned_metadata", "user_email": .string(email), "key": .string(Keyspace.activeUserMetadata(email)),
-                    "reason": "no_active_user",
-                ])
-            }
-            if results[offset + 2] == 1 {
-                staleUsers.append([
-                    "type": "stale_active_user", "user_email": .string(email), "key": .string(Keyspace.activeUsers),
-                    "reason": "no_active_user",
-                ])
-            }
-        }
-        let staleSessions = sessions.enumerated().filter { results[offset + $0.offset] == 0 }.map { JSON.string($0.element) }
-
-        let estimated = due[0] > Int64(tokenMembers.count) || due[1] > Int64(emails.count) || due[2] > Int64(sessions.count)
-        func count(_ found: Int, due: Int64, sampled: Int) -> Int64 { due > Int64(sampled) ? due : Int64(found) }
-        let counts = (
-            ids: count(orphanedIDs.count, due: due[0], sampled: tokenMembers.count),
-            metadata: count(metadata.count, due: due[1], sampled: emails.count),
-            users: count(staleUsers.count, due: due[1], sampled: emails.count),
-            sessions: count(staleSessions.count, due: due[2], sampled: sessions.count)
-        )
-        let total = counts.ids + counts.metadata + counts.users + counts.sessions
+        let runner = CleanupRunner(id: "", executedBy: "", manual: true, dryRun: true, context: context)
+        try runner.runPhases()
+        func listed(_ type: String) -> JSON { .array(runner.items.filter { $0["type"]?.stringValue == type }) }
+        func count(_ kind: String) -> JSON { JSON(runner.counts[kind] ?? 0) }
+        let emptySets = runner.items.filter { $0["type"]?.stringValue == "empty_token_set" }.compactMap { $0["key"] }
         let body: JSON = [
             "preview": true,
             "targets": [
-                "orphaned_jwt_token_ids": .array(orphanedIDs), "orphaned_metadata": .array(metadata),
-                "stale_active_users": .array(staleUsers), "empty_token_sets": JSON(emptySets), "stale_sessions": .array(staleSessions),
+                "orphaned_jwt_token_ids": listed("orphaned_jwt_token_id"), "orphaned_metadata": listed("orphaned_metadata"),
+                "stale_active_users": listed("stale_active_user"), "empty_token_sets": .array(emptySets),
+                "stale_sessions": .array(runner.items.filter { $0["type"]?.stringValue == "stale_session" }.compactMap { $0["key"] }),
             ],
             "counts": [
-                "orphaned_jwt_token_ids": .int(counts.ids), "orphaned_metadata": .int(counts.metadata),
-                "stale_active_users": .int(counts.users), "empty_token_sets": JSON(emptySets.count),
-                "stale_sessions": .int(counts.sessions), "total": .int(total),
+                "orphaned_jwt_token_ids": count("orphaned_jwt_token_ids"), "orphaned_metadata": count("orphaned_metadata"),
+                "stale_active_users": count("stale_active_users"), "empty_token_sets": count("empty_token_sets"),
+                "stale_sessions": count("stale_sessions"), "total": JSON(runner.removedTotal),
             ],
-            "estimated": .bool(estimated), "keyspace_keys": .int(due[3]),
-            "estimated_freed_memory": .string(estimatedMemory(items: Int(total))),
+            "items_truncated": .bool(runner.itemsTruncated), "index_entries_due": .int(runner.processed),
+            "estimated_freed_memory": .string(estimatedMemory(items: runner.removedTotal)),
             "config": ["log_retention_days": JSON(context.config.cleanupLogRetentionDays)],
         ]
-        return .json(200, body.text)
+        return .json(200, try IndexBuild.withProgress(body, context.redis).text)
     }
 
     /// `POST /api/admin/redis/cleanup`: starts a cleanup job and answers at once, 202
@@ -138,7 +67,7 @@ public enum RedisCleanup {
 
     /// `GET /api/admin/redis/cleanup/job`: the running or last job `{job}` (null when none ran):
     /// state (`running`, `done`, `cancelled`, `failed`, `abandoned`), phase, processed/total
-    /// items, removed and indexed counts; when it ended, its log record as `log`.
+    /// items, removed count; when it ended, its log record as `log`.
     static func job(_ request: Request, _ context: Context) throws -> Response {
         guard case .object(var fields)? = try CleanupJob.state(context.redis) else {
             return .json(200, #"{"job":null}"#)
@@ -162,7 +91,7 @@ public enum RedisCleanup {
         guard let current, current["state"]?.stringValue == "running", let id = current["cleanup_id"]?.stringValue else {
             throw APIError(409, "no_cleanup_running", "No cleanup is running", [])
         }
-        let reply = try context.redis.command("HSET", CleanupJob.stateKey, "cancel", "1")
+        _ = try context.redis.command("HSET", CleanupJob.stateKey, "cancel", "1")
         Audit.record("redis.cleanup_cancel", target: id, context: context)
         let body: JSON = ["message": "Cancel requested", "cleanup_id": .string(id)]
         return .json(202, body.text)
@@ -185,29 +114,6 @@ public enum RedisCleanup {
     }
 
     static func logKey(_ id: String) -> String { Keyspace.cleanupLog(id) }
-
-    /// KEYS: pairs (target, guard); ARGV: one member per pair ("" = delete the target key).
-    /// Per pair: 0 nothing removed (the guard exists again, or already gone), 1 removed,
-    /// 2 removed and the set is now empty (Redis dropped it).
-    static let removeScript = RedisScript(
-        lists:
-            """
-            local out = {}
-            for i = 1, #KEYS, 2 do
-              local member = ARGV[(i + 1) / 2]
-              local result = 0
-              if redis.call('EXISTS', KEYS[i + 1]) == 0 then
-                if member == '' then
-                  result = redis.call('DEL', KEYS[i])
-                else
-                  result = redis.call('SREM', KEYS[i], member)
-                  if result == 1 and redis.call('EXISTS', KEYS[i]) == 0 then result = 2 end
-                end
-              end
-              out[#out + 1] = result
-            end
-            return out
-            """)
 
     /// The Lua gateway's estimate, kept for the UI: about 500 bytes per removed item.
     static func estimatedMemory(items: Int) -> String {

@@ -44,7 +44,7 @@ enum SessionAdmin {
             }
         }
         let body: JSON = ["sessions": .array(sessions), "total": JSON(sessions.count), "next_cursor": JSON(next?.text)]
-        return .json(200, body.text)
+        return .json(200, try IndexBuild.withProgress(body, context.redis).text)
     }
 
     /// `GET /api/admin/sessions/active-users[?limit=&cursor=]`: OAuth2 and JWT users together,
@@ -87,7 +87,7 @@ enum SessionAdmin {
             "active_users": .array(users), "total": .int(total), "banned_count": .int(bannedCount),
             "current_time": .int(context.now), "next_cursor": JSON(next?.text),
         ]
-        return .json(200, body.text)
+        return .json(200, try IndexBuild.withProgress(body, context.redis).text)
     }
 
     /// What the active-user list shows for these users (nil: neither active nor banned any more).
@@ -123,7 +123,7 @@ enum SessionAdmin {
 
     /// `GET /api/admin/sessions/stats`: session counts per owner, from the session indexes
     /// (sessions whose key still exists); sessions whose owner the tracker has not seen (found
-    /// by the cleanup's keyspace pass) are counted in `unattributed_sessions`.
+    /// by an index pass) are counted in `unattributed_sessions`.
     static func stats(_ request: Request, _ context: Context) throws -> Response {
         let reply = try context.redis.command("ZRANGE", AdminIndex.sessionExpiry, "(" + String(context.now), "+inf", "BYSCORE")
         let live = reply.strings
@@ -168,7 +168,7 @@ enum SessionAdmin {
             "user_sessions": .object(perUser.sorted { $0.key < $1.key }.map { ($0.key, JSON($0.value)) }),
             "unattributed_sessions": JSON(unattributed),
         ]
-        return .json(200, body.text)
+        return .json(200, try IndexBuild.withProgress(body, context.redis).text)
     }
 
     // MARK: - Changing
@@ -197,30 +197,13 @@ enum SessionAdmin {
         return .json(200, body.text)
     }
 
-    /// KEYS: active_user_deleted:{e}, active_user:{e}, then the `AdminIndex` keys bans,
-    ///       active_users, active_until. ARGV: e-mail, now. Lifts the ban; the user stays listed
-    ///       only while their active-user key lives. Returns 1 when a ban was lifted.
-    static let unbanScript = RedisScript(
-        lists: """
-            local lifted = redis.call('DEL', KEYS[1])
-            redis.call('ZREM', KEYS[3], ARGV[1])
-            local life = redis.call('TTL', KEYS[2])
-            if life == -2 then
-              redis.call('ZREM', KEYS[4], ARGV[1])
-              redis.call('ZREM', KEYS[5], ARGV[1])
-            elseif life > 0 then
-              redis.call('ZADD', KEYS[5], tonumber(ARGV[2]) + life, ARGV[1])
-            end
-            return lifted
-            """)
-
     /// `DELETE /api/admin/sessions/unban/{email}` (nginx has percent-decoded the path; `+` stays `+`).
     static func unban(_ request: Request, _ context: Context) throws -> Response {
         let admin = try context.requireIdentity()
         let email = Email.normalize(String(request.path.dropFirst(unbanPrefix.count)))
         guard Email.isValid(email) else { throw APIError.badRequest("A valid e-mail is required", code: "invalid_email") }
         // With the Lua gateway's spellings of the e-mail (`active_user_deleted:Alice@Example.com`).
-        let spellings = try LegacyEmailKeys.otherSpellings(prefix: Keyspace.banPrefix, email: email, context: context).map {
+        let spellings = try LegacyEmailKeys.otherSpellings(prefix: Keyspace.banPrefix, email: email, complete: true, context: context).map {
             String($0.dropFirst(Keyspace.banPrefix.count))
         }
         guard try context.revocations.unban([email] + spellings, now: context.now) else {
@@ -283,12 +266,12 @@ enum SessionAdmin {
     /// `POST /api/admin/sessions/cleanup-expired`: walks the user and session indexes (bounded
     /// by the number of users and sessions, not by the keyspace) in small batches: removes the
     /// metadata of users whose `active_user` key is gone, and sessions OAuth2 Proxy no longer
-    /// has from the indexes and their owners' sets. Lua-era leftovers the gateway never indexed
-    /// are the Redis cleanup's (its keyspace pass).
+    /// has from the indexes and their owners' sets (what is due in the indexes, as the Redis
+    /// cleanup's phases `users` and `sessions`).
     static func cleanupExpired(_ request: Request, _ context: Context) throws -> Response {
         let admin = try context.requireIdentity()
         let runner = CleanupRunner(
-            id: "", executedBy: admin, manual: true, config: context.config, redis: context.redis, logger: context.logger)
+            id: "", executedBy: admin, manual: true, dryRun: false, context: context)
         try runner.pruneUsers()
         try runner.pruneSessions()
         let cleaned = runner.items.compactMap { item in

@@ -38,7 +38,7 @@ enum TokenAdmin {
             "tokens": .array(zip(records, revoked).map { TokenStore.view($0, now: context.now, owner: true, revoked: $1) }),
             "summary": try summary(context), "next_cursor": JSON(next?.text),
         ]
-        return .json(200, body.text)
+        return .json(200, try IndexBuild.withProgress(body, context.redis).text)
     }
 
     /// The totals of the whole keyspace from the indexes, in one round trip: `active` tokens
@@ -68,7 +68,7 @@ enum TokenAdmin {
         let limit = try Paging.limit(request)
         let cursor = try IndexCursor.parse(request)
         var ids = try context.redis.scanAll(["SSCAN", Keyspace.userTokens(email)])
-        ids += try legacyTokenIDs(email, excluding: Set(ids), context: context)  // Lua-era sets (capitals)
+        ids += try legacyTokenIDs(email, excluding: Set(ids), complete: false, context: context)  // Lua-era sets (capitals)
         var records = try TokenStore.load(ids, context: context).compactMap { $0 }.sorted(by: TokenStore.newestFirstThenID)
         if let cursor { records = records.filter { cursor.precedes(score: $0.createdAt, member: $0.id) } }
         var next: IndexCursor?
@@ -120,7 +120,7 @@ enum TokenAdmin {
         }
         let email = try TokenStore.email(value?.stringValue, field: "user_email")
         var ids = try context.redis.scanAll(["SSCAN", Keyspace.userTokens(email)])
-        ids += try legacyTokenIDs(email, excluding: Set(ids), context: context)
+        ids += try legacyTokenIDs(email, excluding: Set(ids), complete: true, context: context)
         let records = try TokenStore.load(ids, context: context).compactMap { $0 }
         try audited("token.revoke_user", target: email, context: context) {
             try TokenStore.revoke(records, context: context)
@@ -134,11 +134,13 @@ enum TokenAdmin {
     }
 
     /// Token ids the Lua gateway filed under another spelling of the e-mail
-    /// (`user:tokens:Alice@Example.com`), not already in `excluding`.
-    static func legacyTokenIDs(_ email: String, excluding: Set<String>, context: Context) throws(RedisError) -> [String] {
+    /// (`user:tokens:Alice@Example.com`), not already in `excluding` (`complete`: see
+    /// `LegacyEmailKeys.otherSpellings`).
+    static func legacyTokenIDs(_ email: String, excluding: Set<String>, complete: Bool, context: Context) throws(RedisError) -> [String] {
         var found: [String] = []
         var seen = excluding
-        for key in try LegacyEmailKeys.otherSpellings(prefix: Keyspace.userTokensPrefix, email: email, context: context) {
+        for key in try LegacyEmailKeys.otherSpellings(prefix: Keyspace.userTokensPrefix, email: email, complete: complete, context: context)
+        {
             for id in try context.redis.scanAll(["SSCAN", key]) where seen.insert(id).inserted {
                 found.append(id)
             }
