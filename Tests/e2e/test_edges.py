@@ -246,7 +246,7 @@ def test_nginx_answers_are_json(stack, name, request_text, status, code):
     json_body(*raw(stack, request_text.encode())[:3], status, code)
 
 
-@pytest.mark.parametrize("path", ["/v1", "/credentials", "/key", "/model"])
+@pytest.mark.parametrize("path", ["/v1", "/team", "/key", "/model"])
 @pytest.mark.parametrize("host", ["evil.example", "evil.example:8443", "127.0.0.1"])
 def test_slash_redirects_never_echo_the_client_host(stack, path, host):
     status, headers, _, _ = raw(stack, f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
