@@ -8,15 +8,17 @@ from harness.stack import PORT_NAMES, stacks_on_gateway_ports
 
 
 def test_two_stacks_that_differ_only_in_gateway_port_run_side_by_side(stack):
-    """Two stacks started at once with nothing set but GATEWAY_PORT, beside the session's stack:
-    no port is shared, and each one serves a signed-in user a /v1 call and its metrics."""
-    with stacks_on_gateway_ports(2) as pair:
-        used = [{name: int(other.env[name]) for name in PORT_NAMES} for other in pair]
-        used.append({name: int(stack.env[name]) for name in PORT_NAMES})
+    """A second stack started with nothing set but GATEWAY_PORT (its run folder and every other
+    port are scripts/env.sh's choice), beside the session's stack (which the harness also starts
+    with only its run folder and GATEWAY_PORT): no port is shared, and both serve a signed-in
+    user a /v1 call, their metrics and their slow provider."""
+    with stacks_on_gateway_ports(1) as (second,):
+        assert second.run_dir.name == f".run-{second.env['GATEWAY_PORT']}"
+        both = [second, stack]
+        used = [{name: int(each.env[name]) for name in PORT_NAMES} for each in both]
         every_port = [port for ports in used for port in ports.values()]
         assert len(set(every_port)) == len(every_port), used
-        for other, ports in zip(pair, used):
-            assert other.run_dir.name == f".run-{ports['GATEWAY_PORT']}"
+        for other, ports in zip(both, used):
             token = other.mint("side@example.com", token_name="side by side")["token"]
             answer = other.chat(token)
             assert answer.status_code == 200, answer.text
