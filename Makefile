@@ -12,6 +12,7 @@ help:
 	@echo "make build   release build of the workers"
 	@echo "make deps    install apt packages and the Python venv"
 	@echo "make bench   measure the gateway's own cost with wrk (BENCH_ARGS=--help), then three hosts vs Redis round trip (MULTIHOST_BENCH_ARGS=--help)"
+	@echo "make mutants break the code on purpose, row by row (Tests/mutants/table.toml); each row's tests must fail"
 	@echo "make fuzz    libFuzzer on the JWT, cookie, JSON and FastCGI parsers (FUZZ_SECONDS per target, default 60)"
 
 deps:
@@ -60,3 +61,10 @@ fuzz:
 	scripts/fuzz $(FUZZ_SECONDS)
 
 .PHONY: fuzz
+
+# The tests fail when the code is broken: Tests/mutants/table.toml, row by row in a scratch copy
+# (docs/testing.md "Broken on purpose"); not part of `make test` (about 15 minutes).
+mutants: build
+	.venv/bin/python scripts/mutants $(MUTANTS_ARGS)
+
+.PHONY: mutants

@@ -109,6 +109,17 @@ def nginx_normalised(target: bytes) -> str:
     return "/" + "/".join(out) + ("/" if decoded.endswith(("/", "/.", "/..")) and out else "")
 
 
+# RFC 3986 path characters (unreserved, sub-delims, ":", "@", "/"): sent as they are.
+PLAIN_PATH_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=:@/")
+
+
+def forwarded_form(checked: str) -> str:
+    """The exact bytes LiteLLM must receive for a checked path: the path itself, every other
+    byte as an upper-case %XX escape. Never the client's raw spelling (`/v1/model%73` for
+    `/v1/models`): LiteLLM routes on what it receives, without normalising."""
+    return "".join(chr(byte) if byte in PLAIN_PATH_BYTES else f"%{byte:02X}" for byte in checked.encode("latin-1"))
+
+
 def raw_request(port: int, method: str, target: bytes, headers: dict, body: bytes = b"", within: float = 30.0):
     """One HTTP/1.1 request with the target exactly as given; returns (status, headers, body).
     The whole answer must arrive `within` seconds (a trickle, e.g. an upstream-chosen rate
@@ -244,8 +255,9 @@ def test_only_the_checked_path_reaches_litellm(stack, credentials):
         if len(got) != 1 or record["path"] != checked or record["method"] != case["method"]:
             failures.append(f"LiteLLM routed {record['method']} {record['raw_path']!r} (path {record['path']!r}), "
                             f"the gateway checked {checked!r}: {label}")
-        elif unquote_to_bytes(record["raw_path"]).decode("latin-1") != checked:
-            failures.append(f"LiteLLM received {record['raw_path']!r}, which does not decode to {checked!r}: {label}")
+        elif record["raw_path"] != forwarded_form(checked):
+            failures.append(f"LiteLLM received the raw path {record['raw_path']!r}, not the checked path's exact bytes "
+                            f"{forwarded_form(checked)!r}: {label}")
         elif record["key"] != expected_key:
             failures.append(f"LiteLLM got the {record['key']} key, expected {expected_key}: {label}")
     assert not failures, f"{len(failures)} of {len(sent)} cases broke the boundary:\n" + "\n".join(failures[:40])

@@ -18,6 +18,7 @@ import pytest
 import requests
 
 from harness.stack import ROOT, free_port, sibling_stack
+from harness.streams import STREAM_WORDS, assert_spaced, timed
 
 DOCS = ROOT / "docs" / "clients.md"
 
@@ -28,28 +29,34 @@ def sdk_clients(stack, token, **options):
 
 
 def test_openai_sdk_chat_plain_and_streaming(stack, email):
+    """The stream is the provider's (stream-gpt: 8 distinct chunks 150 ms apart): every chunk,
+    in order, arriving apart, as a client shows text while it is written."""
     client, _ = sdk_clients(stack, stack.mint(email)["token"])
     reply = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
     assert reply.choices[0].message.content == "Hello from the mock gpt-4o-mini."
-    text = "".join(chunk.choices[0].delta.content or "" for chunk in client.chat.completions.create(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], stream=True) if chunk.choices)
-    assert text == "Hello from the mock gpt-4o-mini."
-    stack.wait_for_litellm_call(lambda c: c["end_user"] == email)
+    stream = client.chat.completions.create(model="stream-gpt", messages=[{"role": "user", "content": "hi"}], stream=True)
+    arrivals = timed(chunk.choices[0].delta.content for chunk in stream if chunk.choices and chunk.choices[0].delta.content)
+    assert [text for _, text in arrivals] == STREAM_WORDS
+    assert_spaced(arrivals)
+    stack.wait_for_litellm_call(lambda c: c["end_user"] == email and c["model"] == "stream-gpt")
 
 
 def test_anthropic_sdk_messages_plain_and_streaming_with_x_api_key(stack, email):
+    """Streaming: a text/event-stream answer whose content_block_delta events carry the
+    provider's chunks (stream-claude: 8 distinct ones 150 ms apart) one by one."""
     _, client = sdk_clients(stack, stack.mint(email)["token"])
     message = client.messages.create(model="claude-sonnet-4", max_tokens=32, messages=[{"role": "user", "content": "hi"}])
     assert message.content[0].text == "Hello from the mock claude-sonnet-4."
-    # The dev LiteLLM's mock models answer /v1/messages with stream=true without streamed text
-    # (a mock limitation, the same without the gateway); the SDK's stream opens, ends cleanly
-    # and the call reaches LiteLLM as the caller.
     stack.wait_for_litellm_call(lambda c: c["end_user"] == email and c["model"] == "claude-sonnet-4")
-    before = len(stack.litellm_headers())
-    with client.messages.stream(model="claude-sonnet-4", max_tokens=32,
+    with client.messages.stream(model="stream-claude", max_tokens=32,
                                 messages=[{"role": "user", "content": "hi"}]) as stream:
-        list(stream)
-    assert [h for h in stack.litellm_headers()[before:] if h["path"] == "/v1/messages"]
+        assert stream.response.headers["content-type"].startswith("text/event-stream"), stream.response.headers
+        events = timed(stream)
+    deltas = [(at, event.delta.text) for at, event in events if event.type == "content_block_delta"]
+    assert [text for _, text in deltas] == STREAM_WORDS, [event.type for _, event in events]
+    assert_spaced(deltas)
+    assert [event.type for _, event in events][-1] == "message_stop"
+    stack.wait_for_litellm_call(lambda c: c["end_user"] == email and c["model"] == "stream-claude")
 
 
 def test_the_anthropic_sdk_with_auth_token_sends_bearer(stack, email):

@@ -176,7 +176,8 @@ def test_auth_subrequests_reuse_their_connections_to_oauth2_proxy(tmp_path):
                   GATEWAY_LISTEN=f"127.0.0.1:{port}", MAX_V1_BODY="1m", WORKER_SOCKET=str(tmp_path / "none.sock"),
                   WORKER_KEEPALIVE="2", DEV_IDENTITY_SOCKET=str(tmp_path / "none-identity.sock"),
                   LITELLM_UPSTREAM="127.0.0.1:9", OAUTH2_PROXY_UPSTREAM=f"127.0.0.1:{identity.server_port}",
-                  UI_ROOT=str(tmp_path), GATEWAY_IDENTITY="oauth2-proxy")
+                  UI_ROOT=str(tmp_path), GATEWAY_IDENTITY="oauth2-proxy",
+                  METRICS_LISTEN=f"127.0.0.1:{free_port()}")  # not the default 9145 a `make run` stack holds
     for folder in ("run", "logs"):
         (tmp_path / folder).mkdir()
     subprocess.run([str(ROOT / "scripts" / "render-nginx"), str(conf)], env=values, check=True)

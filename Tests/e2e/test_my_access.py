@@ -193,7 +193,7 @@ def test_my_access_page_ends_another_session_and_revokes_a_token(stack, browsers
     browser.confirm()
     browser.wait(lambda d: not d.find_elements(By.CSS_SELECTOR, f'#token-list tr[data-token-id="{minted["token_id"]}"]'))
     assert stack.chat(minted["token"]).status_code == 401
-    assert browser.csp_violations() == []
+    browser.assert_no_csp_violation()
 
     # An admin sees what the person did in the audit log tab.
     admin = browsers()

@@ -61,9 +61,41 @@ def test_served_to_signed_in_users_only(stack, email):
     assert anonymous.status_code == 401 and anonymous.json()["code"] == "unauthenticated"
 
 
+# The admin may end any session, and would find and end the run's own (then rightly 401).
+EXCLUDED = "DELETE /api/admin/sessions/{session_key}"
+
+
+def documented_operations() -> set:
+    """(METHOD, path template) of every operation in docs/openapi.yaml."""
+    paths = yaml.safe_load(DOCUMENT.read_text())["paths"]
+    return {(method.upper(), path) for path, item in paths.items() for method in item}
+
+
+def authentication_failures(output: str) -> dict:
+    """{status: {"METHOD /path"}} from schemathesis' "Authentication failed" warning: the
+    operations that answered only 401/403, grouped by status."""
+    groups, status, inside = {}, None, False
+    for line in output.splitlines():
+        if line.startswith("Authentication failed:"):
+            inside = True
+        elif inside and (match := re.match(r"(\d{3}) .*\(\d+ operations?\):", line)):
+            status = match.group(1)
+        elif inside and status and (match := re.match(r"\s+- (\S+ \S+)$", line)):
+            groups.setdefault(status, set()).add(match.group(1))
+        elif inside and line.startswith("💡"):
+            inside = status = None
+    return groups
+
+
 @pytest.mark.parametrize("who", ["user@example.com", "admin@example.com"])
 def test_schemathesis_against_the_live_stack(stack, who, tmp_path):
+    """Signed in, so no answer may be 401. Schemathesis' "Authentication failed" warning (the
+    operations that answered only 401/403) must name exactly the operations this caller may not
+    use, all 403. Every exchange of its HAR report is read for a 401
+    (a control: the report holds the run's signed-in requests)."""
+    admin = who.startswith("admin")
     cookie = stack.sign_in(who).cookies["_oauth2_proxy"]
+    har = tmp_path / "exchanges.har"
     result = subprocess.run(
         [str(Path(sys.executable).parent / "st"), "run", str(DOCUMENT), "--url", stack.base,
          "--header", f"Cookie: _oauth2_proxy={cookie}", "--max-examples", "8", "--seed", "1",
@@ -75,12 +107,26 @@ def test_schemathesis_against_the_live_stack(stack, who, tmp_path):
          # /api/admin/tokens/{email_or_token_id}) also has the template's methods, so its Allow
          # names them and they answer there (documented under the template), not 405.
          "--exclude-checks", "positive_data_acceptance,allow_header_conformance,unsupported_method",
+         "--report", "har", "--report-har-path", str(har),
+         "--exclude-name", EXCLUDED,
          "--suppress-health-check", "all", "--no-color"],
         capture_output=True, text=True, timeout=400, cwd=tmp_path)
     report = ROOT / "test-artifacts" / f"schemathesis-{who.split('@')[0]}.txt"
     report.parent.mkdir(exist_ok=True)
     report.write_text(result.stdout + result.stderr)
     assert result.returncode == 0, f"see {report}\n" + result.stdout[-6000:] + result.stderr[-2000:]
+    refusing = authentication_failures(result.stdout)
+    # Refused with 403: to a user every admin operation, to an admin who is not the super admin
+    # the admin manager's.
+    refused_prefix = "/api/admin/manage" if admin else "/api/admin/"
+    expected = {"403": {f"{method} {path}" for method, path in documented_operations()
+                        if path.startswith(refused_prefix) and f"{method} {path}" != EXCLUDED}}
+    assert refusing == expected, f"see {report}"
+    entries = json.loads(har.read_text())["log"]["entries"]
+    signed_in = [entry for entry in entries if any(h["name"].lower() == "cookie" for h in entry["request"]["headers"])]
+    assert len(signed_in) >= 200, f"{len(signed_in)} signed-in exchanges in {har}"
+    refused = sorted({f"{e['request']['method']} {e['request']['url']}" for e in signed_in if e["response"]["status"] == 401})
+    assert refused == [], f"{len(refused)} answers 401 to a signed-in {who}: {refused[:20]}"
 
 
 def test_a_method_nginx_refuses_is_json_with_allow(stack):

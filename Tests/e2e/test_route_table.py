@@ -1,7 +1,10 @@
 """Every route of the workers' table (read from the Swift source, Tests/harness/routes.py), through
 nginx: the refusals the contract promises for all of them, as JSON with their stable `code`.
 
-- anonymous: 401 `unauthenticated` (the public /health excepted);
+- anonymous: 401 `unauthenticated` (the public /health excepted), answered by nginx's identity
+  check; so each guarded route is also sent by signed-in callers only the worker refuses: a
+  banned user (401 `banned` on the token routes, 403 `banned` elsewhere), a user without the
+  admin role (403 `not_admin`), an admin on the super admin's routes (403 `not_super_admin`);
 - a state-changing request from another site with a valid super-admin session: 403 `csrf`,
   and Redis unchanged (also LiteLLM's state-changing surface, which the worker guards alike);
 - a method the path does not have: 405 `method_not_allowed`;
@@ -10,6 +13,7 @@ nginx: the refusals the contract promises for all of them, as JSON with their st
 
 import http.client
 import json
+import time
 import uuid
 
 import pytest
@@ -49,6 +53,35 @@ def test_the_table_is_read_whole():
 @pytest.mark.parametrize("method,path", GUARDED)
 def test_every_guarded_route_refuses_anonymous_callers_with_json(stack, method, path):
     assert_json_error(raw(stack, method, path), 401, "unauthenticated")
+
+
+ACCESS = {(m, concrete_path(p, prefix)): access for m, p, prefix, access in ROUTES}
+# The worker's own refusals of a caller nginx's auth_request lets through (a valid session).
+BANNED = {"browser": 401}  # every other guarded access: 403 `banned`
+NOT_ALLOWED = {"admin": "not_admin", "superAdmin": "not_super_admin"}
+
+
+@pytest.fixture(scope="module")
+def banned_cookie(stack):
+    """A signed-in user whose session is alive (so nginx's identity check passes) and who is
+    banned in Redis: only the worker can refuse them."""
+    email = f"banned-{uuid.uuid4().hex[:8]}@example.com"
+    session = stack.sign_in(email)
+    stack.redis.set(f"active_user_deleted:{email}", str(int(time.time())), ex=3600)
+    return cookie_header(session)
+
+
+@pytest.mark.parametrize("method,path", GUARDED)
+def test_every_guarded_route_refuses_a_signed_in_banned_caller_in_the_worker(stack, banned_cookie, method, path):
+    assert_json_error(raw(stack, method, path, {"Cookie": banned_cookie}), BANNED.get(ACCESS[(method, path)], 403), "banned")
+
+
+@pytest.mark.parametrize("method,path", [route for route in GUARDED if ACCESS[route] in NOT_ALLOWED])
+def test_every_admin_route_refuses_a_signed_in_caller_without_the_role_in_the_worker(stack, method, path):
+    """A plain user on admin routes and an admin on the super admin's: signed in, so past nginx."""
+    who = "plain-user@example.com" if ACCESS[(method, path)] == "admin" else "admin@example.com"
+    cookie = cookie_header(stack.sign_in(who))
+    assert_json_error(raw(stack, method, path, {"Cookie": cookie}), 403, NOT_ALLOWED[ACCESS[(method, path)]])
 
 
 @pytest.fixture(scope="module")

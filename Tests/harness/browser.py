@@ -109,6 +109,17 @@ class Browser:
     def csp_violations(self):
         return [entry["message"] for entry in self.console() if "Content Security Policy" in entry["message"]]
 
+    def assert_no_csp_violation(self):
+        """No Content Security Policy violation reported since the last console read; then the
+        control: an inline script injected now is refused and reported, so the empty list came
+        from a log that is read (and from a policy that is on)."""
+        assert self.csp_violations() == []
+        self.driver.execute_script(
+            "const s = document.createElement('script'); s.textContent = 'window.injectedByTest = 1';"
+            " document.body.appendChild(s);")
+        assert self.driver.execute_script("return window.injectedByTest === undefined")
+        assert self.wait(lambda d: self.csp_violations(), timeout=5)
+
     def screenshot(self, name):
         """The whole page (the window grows to the page's height for the picture)."""
         SHOTS.mkdir(parents=True, exist_ok=True)

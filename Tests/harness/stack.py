@@ -55,18 +55,28 @@ def clean_environment() -> dict:
     return {key: value for key, value in os.environ.items() if not key.startswith(SETTING_PREFIXES)}
 
 
+PORT_NAMES = ("GATEWAY_PORT", "REDIS_PORT", "LITELLM_PORT", "SLOW_PROVIDER_PORT", "METRICS_PORT")
+
+
 def stack_env(run_dir: Path, **settings) -> dict:
-    """The environment for scripts/stack: a clean environment, the run folder, fresh ports for
-    nginx, Redis and LiteLLM, then `settings` (which win)."""
+    """The environment for scripts/stack: a clean environment, the run folder, a free
+    GATEWAY_PORT (scripts/env.sh chooses every other port free and records it in
+    <run_dir>/ports.env; `recorded_ports` reads it), then `settings` (which win)."""
     env = clean_environment()
-    env.update(RUN_DIR=str(run_dir), GATEWAY_PORT=str(free_port()), REDIS_PORT=str(free_port()),
-               LITELLM_PORT=str(free_port()), SLOW_PROVIDER_PORT=str(free_port()),
+    env.update(RUN_DIR=str(run_dir), GATEWAY_PORT=str(free_port()),
                LITELLM_RECORD_FILE=str(run_dir / "litellm-calls.jsonl"),
                LITELLM_KEY_GENERATE_RECORD_FILE=str(run_dir / "litellm-key-generate.jsonl"),
                LITELLM_REQUEST_FILE=str(run_dir / "litellm-requests.jsonl"),
-               LITELLM_HEADERS_RECORD_FILE=str(run_dir / "litellm-headers.jsonl"), METRICS_PORT=str(free_port()))
+               LITELLM_HEADERS_RECORD_FILE=str(run_dir / "litellm-headers.jsonl"))
     env.update({key: str(value) for key, value in settings.items()})
     return env
+
+
+def recorded_ports(run_dir: Path) -> dict:
+    """The ports a stack uses, as scripts/env.sh recorded them in <run_dir>/ports.env."""
+    lines = (Path(run_dir) / "ports.env").read_text().split()
+    ports = dict(line.split("=", 1) for line in lines if "=" in line)
+    return {name: ports[name] for name in PORT_NAMES}
 
 
 def run_script(env: dict, *args, check=False) -> subprocess.CompletedProcess:
@@ -90,6 +100,7 @@ def started_stack(name="gateway", keep_logs=None, attempts=3, **settings):
         began = time.time()
         result = run_script(env, "start")
         if result.returncode == 0:
+            env.update(recorded_ports(run_dir))
             break
         errors.append(f"attempt {attempt + 1}:\n{result.stdout}\n{result.stderr}")
         run_script(env, "stop")
@@ -105,6 +116,40 @@ def started_stack(name="gateway", keep_logs=None, attempts=3, **settings):
         _keep_logs(run_dir, keep_logs)
         if os.environ.get("E2E_KEEP_RUN_DIR") != "1":
             shutil.rmtree(run_dir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def stacks_on_gateway_ports(count=2, attempts=3):
+    """`count` stacks started at the same time, each from a clean environment with nothing set
+    but its own free GATEWAY_PORT: run folder (.run-<port>) and every other port are what
+    scripts/env.sh derives or chooses. Yields a list of `Stack`; stops them and removes their run
+    folders. A start that fails (a chosen port taken in between) is retried on a fresh port."""
+    started, errors = [], []
+    try:
+        pending = count
+        for _ in range(attempts):
+            envs = [dict(clean_environment(), GATEWAY_PORT=str(free_port())) for _ in range(pending)]
+            processes = [subprocess.Popen([str(STACK_SCRIPT), "start"], env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                                          stderr=subprocess.STDOUT, text=True) for env in envs]
+            for env, process in zip(envs, processes):
+                output = process.communicate()[0]
+                run_dir = ROOT / f".run-{env['GATEWAY_PORT']}"
+                if process.returncode == 0:
+                    started.append(Stack(run_dir, dict(env, RUN_DIR=str(run_dir), **recorded_ports(run_dir))))
+                else:
+                    errors.append(output)
+                    run_script(env, "stop")
+                    shutil.rmtree(run_dir, ignore_errors=True)
+            pending = count - len(started)
+            if pending == 0:
+                break
+        else:
+            raise StackStartError("stacks did not start:\n" + "\n".join(errors))
+        yield started
+    finally:
+        for stack in started:
+            run_script(stack.env, "stop")
+            shutil.rmtree(stack.run_dir, ignore_errors=True)
 
 
 def _keep_logs(run_dir: Path, destination):

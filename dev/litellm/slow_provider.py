@@ -16,9 +16,14 @@ APIs LiteLLM calls, so that real LiteLLM sits between the gateway and it:
   .../input_items`` read it. Its answers carry provider headers (``openai-organization``,
   ``x-ratelimit-*``) that must never reach a gateway caller.
 
-Each chunk carries one word ("tick"), counted as one output token. Started by scripts/stack on
-SLOW_PROVIDER_PORT; dev/litellm/config.yaml's models ``slow-gpt``, ``slow-claude`` and
-``store-gpt`` use it.
+Every chunk differs ("tick 1 ", "tick 2 ", ...; each counted as one output token): LiteLLM
+ends a stream that repeats one chunk (its "repeating the same chunk" guard), and a test can see
+that the client got the chunks one by one, in order. Models whose name starts with ``stream-``
+answer a short stream instead (SLOW_PROVIDER_SHORT_CHUNKS, default 8, chunks every
+SLOW_PROVIDER_SHORT_CHUNK_MS, default 150 ms): long enough apart that a buffered stream, which
+arrives in one piece at the end, is told from a streamed one, short enough for the client tests.
+Started by scripts/stack on SLOW_PROVIDER_PORT; dev/litellm/config.yaml's models ``slow-gpt``,
+``slow-claude``, ``stream-gpt``, ``stream-claude`` and ``store-gpt`` use it.
 """
 
 import asyncio
@@ -35,7 +40,21 @@ from starlette.routing import Route
 
 CHUNK_SECONDS = int(os.environ.get("SLOW_PROVIDER_CHUNK_MS", "200")) / 1000
 CHUNKS = int(os.environ.get("SLOW_PROVIDER_CHUNKS", "150"))
+SHORT_CHUNK_SECONDS = int(os.environ.get("SLOW_PROVIDER_SHORT_CHUNK_MS", "150")) / 1000
+SHORT_CHUNKS = int(os.environ.get("SLOW_PROVIDER_SHORT_CHUNKS", "8"))
 PROMPT_TOKENS = 7
+
+
+def pace(model: str) -> tuple[float, int]:
+    """(seconds between chunks, number of chunks) for a model."""
+    if model.split("/")[-1].startswith("stream-"):
+        return SHORT_CHUNK_SECONDS, SHORT_CHUNKS
+    return CHUNK_SECONDS, CHUNKS
+
+
+def words(count: int) -> list[str]:
+    """The streamed text, one distinct word per chunk."""
+    return [f"tick {number} " for number in range(1, count + 1)]
 
 
 def note(path: str, body: dict) -> None:
@@ -55,14 +74,15 @@ async def chat_completions(request: Request):
     model = body.get("model", "slow-gpt")
     ident = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
+    interval, count = pace(model)
     if not body.get("stream"):
-        await asyncio.sleep(CHUNK_SECONDS * CHUNKS)
+        await asyncio.sleep(interval * count)
         return JSONResponse({
             "id": ident, "object": "chat.completion", "created": created, "model": model,
             "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": "tick " * CHUNKS}}],
-            "usage": {"prompt_tokens": PROMPT_TOKENS, "completion_tokens": CHUNKS,
-                      "total_tokens": PROMPT_TOKENS + CHUNKS},
+                         "message": {"role": "assistant", "content": "".join(words(count))}}],
+            "usage": {"prompt_tokens": PROMPT_TOKENS, "completion_tokens": count,
+                      "total_tokens": PROMPT_TOKENS + count},
         })
 
     def chunk(delta: dict, finish=None, usage=None) -> bytes:
@@ -75,12 +95,12 @@ async def chat_completions(request: Request):
 
     async def stream():
         yield chunk({"role": "assistant", "content": ""})
-        for _ in range(CHUNKS):
-            await asyncio.sleep(CHUNK_SECONDS)
-            yield chunk({"content": "tick "})
+        for word in words(count):
+            await asyncio.sleep(interval)
+            yield chunk({"content": word})
         yield chunk({}, finish="stop")
-        yield chunk({}, usage={"prompt_tokens": PROMPT_TOKENS, "completion_tokens": CHUNKS,
-                               "total_tokens": PROMPT_TOKENS + CHUNKS})
+        yield chunk({}, usage={"prompt_tokens": PROMPT_TOKENS, "completion_tokens": count,
+                               "total_tokens": PROMPT_TOKENS + count})
         yield b"data: [DONE]\n\n"
 
     return StreamingResponse(stream(), media_type="text/event-stream")
@@ -91,13 +111,14 @@ async def messages(request: Request):
     note("/v1/messages", body)
     model = body.get("model", "slow-claude")
     ident = f"msg_{uuid.uuid4().hex}"
+    interval, count = pace(model)
     if not body.get("stream"):
-        await asyncio.sleep(CHUNK_SECONDS * CHUNKS)
+        await asyncio.sleep(interval * count)
         return JSONResponse({
             "id": ident, "type": "message", "role": "assistant", "model": model,
-            "content": [{"type": "text", "text": "tick " * CHUNKS}],
+            "content": [{"type": "text", "text": "".join(words(count))}],
             "stop_reason": "end_turn", "stop_sequence": None,
-            "usage": {"input_tokens": PROMPT_TOKENS, "output_tokens": CHUNKS},
+            "usage": {"input_tokens": PROMPT_TOKENS, "output_tokens": count},
         })
 
     async def stream():
@@ -107,13 +128,13 @@ async def messages(request: Request):
             "usage": {"input_tokens": PROMPT_TOKENS, "output_tokens": 1}}}, "message_start")
         yield sse({"type": "content_block_start", "index": 0,
                    "content_block": {"type": "text", "text": ""}}, "content_block_start")
-        for _ in range(CHUNKS):
-            await asyncio.sleep(CHUNK_SECONDS)
+        for word in words(count):
+            await asyncio.sleep(interval)
             yield sse({"type": "content_block_delta", "index": 0,
-                       "delta": {"type": "text_delta", "text": "tick "}}, "content_block_delta")
+                       "delta": {"type": "text_delta", "text": word}}, "content_block_delta")
         yield sse({"type": "content_block_stop", "index": 0}, "content_block_stop")
         yield sse({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                   "usage": {"output_tokens": CHUNKS}}, "message_delta")
+                   "usage": {"output_tokens": count}}, "message_delta")
         yield sse({"type": "message_stop"}, "message_stop")
 
     return StreamingResponse(stream(), media_type="text/event-stream")
