@@ -74,7 +74,7 @@ def test_user_generates_copies_and_revokes_a_token(stack, browsers):
     assert stack.chat(copied).status_code == 200
     browser.screenshot("token-manager-created")
 
-    row = browser.wait(lambda d: d.find_element(By.XPATH, "//tbody[@id='token-list']/tr[td[text()='laptop Roo Code']]"))
+    row = browser.wait(lambda d: d.find_element(By.XPATH, "//tbody[@id='token-list']/tr[td/span[text()='laptop Roo Code']]"))
     token_id = row.get_attribute("data-token-id")
     row.find_element(By.CSS_SELECTOR, "button.revoke").click()
     assert "laptop Roo Code" in browser.text("#confirm-message")

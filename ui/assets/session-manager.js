@@ -15,11 +15,16 @@ function button(text, onclick, kind = "danger") {
 
 function badge(text, kind) { return el("span", { class: `badge ${kind}`, text }); }
 
-function setText(id, value) { $("#" + id).textContent = value ?? "–"; }
+function setText(id, value) {
+  const node = $("#" + id);
+  node.textContent = value ?? "–";
+  node.dataset.state = value === undefined || value === null ? "unknown" : "ready";
+  node.removeAttribute("title");
+}
 
 // --- Active users ---------------------------------------------------------------------
 tables.users = new PagedTable({
-  body: $("#users-list"), footer: $("#users-pager"), key: (user) => user.email,
+  body: $("#users-list"), footer: $("#users-pager"), key: (user) => user.email, stats: ["users-total", "users-banned"],
   matches: (user, query) => user.email.toLowerCase().includes(query),
   // Newest last access first; `next_cursor` pages on over all users.
   async fetchPage(cursor) {
@@ -35,7 +40,8 @@ tables.users = new PagedTable({
     el("td", { text: user.last_access ? relative(user.last_access) : "–", title: time(user.last_access) }),
     el("td", { text: user.expires_at ? relative(user.expires_at) : "–", title: time(user.expires_at) }),
     el("td", { class: "user-status" }, user.is_banned
-      ? badge(t("sm.users.bannedFor", { d: duration(user.ban_remaining_seconds) }), "danger")
+      ? [badge(t("sm.users.bannedBadge"), "danger"), el("div", { class: "hint ban-left",
+        text: t("sm.users.left", { d: duration(user.ban_remaining_seconds), when: time(Date.now() / 1000 + user.ban_remaining_seconds) }) })]
       : badge(t("sm.users.active"), "ok")),
     el("td", {}, user.is_banned
       ? button(t("sm.users.unban"), () => unban(user.email), "secondary unban")
@@ -72,6 +78,7 @@ async function cleanupExpiredUsers() {
 // --- Sessions -------------------------------------------------------------------------
 tables.sessions = new PagedTable({
   body: $("#sessions-list"), footer: $("#sessions-pager"), key: (session) => session.session_key,
+  stats: ["sessions-total", "sessions-users"],
   matches: (session, query) => String(session.email || "").toLowerCase().includes(query),
   async fetchPage(cursor) {
     if (cursor === null) {
@@ -105,6 +112,7 @@ const statusKind = { active: "ok", expired: "warn", revoked: "danger" };
 
 tables.tokens = new PagedTable({
   body: $("#tokens-list"), footer: $("#tokens-pager"), key: (token) => token.token_id,
+  stats: ["tokens-total", "tokens-active", "tokens-expired", "tokens-revoked"],
   matches: (token, query) => String(token.token_name || "").toLowerCase().includes(query)
     || String(token.user_email || "").toLowerCase().includes(query),
   async fetchPage(cursor) {

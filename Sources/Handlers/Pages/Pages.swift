@@ -45,7 +45,7 @@ enum Pages {
             <!doctype html>
             <html lang="en"><head><meta charset="utf-8"><title>\(HTMLText.escape(title))</title>
             <meta name="viewport" content="width=device-width, initial-scale=1">
-            <link rel="stylesheet" href="/ui-assets/app.css"></head>
+            <link rel="icon" href="/favicon.svg" type="image/svg+xml"><link rel="stylesheet" href="/ui-assets/app.css"></head>
             <body><main class="page narrow"><section class="card">
             <h1 id="error-title">\(HTMLText.escape(title))</h1>
             <p id="error-message">\(HTMLText.escape(message))</p>
