@@ -97,7 +97,7 @@ window.addEventListener("pagehide", forgetCreated);
 window.addEventListener("beforeunload", (event) => {
   if (!lastCreated) return;
   event.preventDefault();
-  event.returnValue = "";
+  event.returnValue = t("tm.leaveWarning"); // browsers show their own words; a non-empty value is what asks
 });
 $("#token-lifetime").addEventListener("change", () => {
   $("#custom-lifetime").classList.toggle("hidden", $("#token-lifetime").value !== "custom");
