@@ -374,15 +374,22 @@ export function initPage(onLanguageChange) {
   });
 }
 
-/** Shows the admin pages in the navigation only to those who may open them. */
+/**
+ * Who is signed in (`GET /api/me`: e-mail, name, roles), asked once per page load; null when
+ * it cannot be told (the page's own lists then show why).
+ */
+export const me = api("GET", "/api/me").catch(() => null);
+
+/** Shows the admin pages in the navigation only to those who may open them, and who is signed in. */
 async function revealAdminLinks() {
-  const probes = [["admin", "/api/admin/audit?limit=1"], ["super", "/api/admin/manage"]];
-  for (const [role, path] of probes) {
-    const links = document.querySelectorAll(`[data-needs="${role}"]`);
-    if (links.length === 0) continue;
-    const response = await fetch(path, { credentials: "same-origin", cache: "no-store" }).catch(() => null);
-    for (const link of links) link.classList.toggle("hidden", !response?.ok);
+  const who = await me;
+  const roles = new Set(who?.roles || []);
+  for (const link of document.querySelectorAll("[data-needs]")) {
+    link.classList.toggle("hidden", !roles.has(link.dataset.needs === "super" ? "super_admin" : "admin"));
   }
+  if (!who) return;
+  const badge = el("span", { class: "whoami mono", id: "whoami", title: who.email, text: who.email });
+  $(".topbar")?.insertBefore(badge, $("#lang-switch"));
 }
 
 const SOON = 3 * 86400;

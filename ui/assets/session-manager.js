@@ -2,12 +2,13 @@
 // tokens, Redis cleanup and the audit log. Every list pages with
 // limit/cursor, so a deployment with 100,000 tokens never loads them all into the tab.
 import {
-  $, PagedTable, api, confirmAction, duration, el, guarded, initPage, notify, pageQuery, relative, showError, size, t, time,
+  $, PagedTable, api, confirmAction, duration, el, guarded, initPage, me, notify, pageQuery, relative, showError, size, t, time,
 } from "./common.js";
 
 const enc = encodeURIComponent;
 const tables = {};
 const loaded = new Set();
+let self = null; // the signed-in admin's e-mail: no Ban on their own row
 
 function button(text, onclick, kind = "danger") {
   return el("button", { type: "button", class: `${kind} small`, text, onclick });
@@ -28,6 +29,7 @@ tables.users = new PagedTable({
   matches: (user, query) => user.email.toLowerCase().includes(query),
   // Newest last access first; `next_cursor` pages on over all users.
   async fetchPage(cursor) {
+    self = (await me)?.email ?? null;
     const answer = await api("GET", "/api/admin/sessions/active-users?" + pageQuery(cursor));
     setText("users-total", answer.total);
     setText("users-banned", answer.banned_count);
@@ -43,9 +45,9 @@ tables.users = new PagedTable({
       ? [badge(t("sm.users.bannedBadge"), "danger"), el("div", { class: "hint ban-left",
         text: t("sm.users.left", { d: duration(user.ban_remaining_seconds), when: time(Date.now() / 1000 + user.ban_remaining_seconds) }) })]
       : badge(t("sm.users.active"), "ok")),
-    el("td", {}, user.is_banned
-      ? button(t("sm.users.unban"), () => unban(user.email), "secondary unban")
-      : button(t("sm.users.ban"), () => ban(user.email), "danger ban"))),
+    el("td", {}, user.email === self ? el("span", { class: "hint", text: t("sm.users.you") })
+      : user.is_banned ? button(t("sm.users.unban"), () => unban(user.email), "secondary unban")
+        : button(t("sm.users.ban"), () => ban(user.email), "danger ban"))),
 });
 
 async function ban(email) {
