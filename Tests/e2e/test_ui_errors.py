@@ -69,7 +69,9 @@ def test_a_ban_while_the_page_is_open_shows_the_ban_with_a_way_to_sign_in(stack,
     text = browser.error_kind("banned")
     assert "blocked by an administrator" in text
     assert_no_json_in(text)
-    assert browser.find("#sign-in-again")
+    assert "until" in text  # how long, and until when
+    assert browser.find("#sign-out") and browser.find("#switch-account")
+    assert not browser.driver.find_elements(By.CSS_SELECTOR, "#sign-in-again")
     assert stack.redis.scard(f"user:tokens:{email}") == 0
     stack.redis.delete(f"active_user_deleted:{email}")
 

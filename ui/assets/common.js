@@ -87,8 +87,13 @@ export function showError(error) {
   const message = error instanceof ApiError ? error.message
     : typeof error === "string" ? error : t("error.other");
   const parts = [el("span", { id: "page-error-text", text: message })];
-  if (error instanceof ApiError && (error.kind === "session" || error.kind === "banned")) {
+  if (error instanceof ApiError && error.kind === "session") {
     parts.push(el("a", { id: "sign-in-again", href: signInURL(), text: t("error.signIn") }));
+  }
+  // Blocked: signing in again as the same person would only be refused again.
+  if (error instanceof ApiError && error.kind === "banned") {
+    parts.push(el("a", { id: "sign-out", href: "/oauth2/sign_out", text: t("nav.signout") }),
+      el("a", { id: "switch-account", href: "/oauth2/sign_out?rd=" + encodeURIComponent(signInURL()), text: t("error.switchAccount") }));
   }
   banner.replaceChildren(...parts);
   banner.dataset.kind = error?.kind || "other";
