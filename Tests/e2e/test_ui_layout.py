@@ -1,6 +1,7 @@
 """Every page and tab of the UIs, in headless Chromium at a phone's width (390 px) and a
 laptop's (1366 px), in English and Japanese: nothing sticks out of the window or its cell,
-nothing overlaps, no button wraps (Tests/harness/layout.py says how each is measured).
+nothing overlaps, no button wraps, no string of the other language or raw message key is shown
+and both catalogues hold the same keys (Tests/harness/layout.py says how each is measured).
 One browser for the module; each state is reached as a person would (clicks, a lost network
 for the error state) and photographed into test-artifacts/screenshots/ (docs/screenshots/ with
 UI_SCREENSHOTS_TO_DOCS=1)."""
@@ -100,7 +101,7 @@ def test_every_page_state_holds_its_layout(browser, language, width):
     seen, broken = [], {}
     for name in states(browser):
         seen.append(name)
-        found = layout.problems(browser)
+        found = layout.problems(browser) + layout.untranslated(browser)
         if found:
             broken[name] = found
         browser.page_shot(f"{name}-{language}-{width}")

@@ -65,3 +65,42 @@ return problems;
 
 def problems(browser):
     return browser.driver.execute_script(CHECK)
+
+
+# Strings shown in one language that belong to the other: on a Japanese page, a text that
+# matches an English message (placeholders as wildcards) and no Japanese one; on an English
+# page, any Japanese text but the language switch's own name; on both, a raw message key
+# (t() answers the key when a message is missing). Also every key in both catalogues
+# (`#one` plural forms only where the language has them).
+TRANSLATION = r"""
+const done = arguments[arguments.length - 1];
+import('/ui-assets/i18n.js').then(({ catalogues, lang }) => {
+  const messages = catalogues();
+  const current = lang();
+  const other = current === 'ja' ? 'en' : 'ja';
+  const problems = [];
+  for (const key of Object.keys(messages.en)) if (!key.includes('#') && !(key in messages.ja)) problems.push(`no Japanese for ${key}`);
+  for (const key of Object.keys(messages.ja)) if (!(key in messages.en)) problems.push(`no English for ${key}`);
+  const pattern = (text) => new RegExp('^' + text.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\\?\{\w+\\?\}/g, '.+') + '$', 's');
+  const literal = (text) => text.replace(/\{\w+\}/g, '').replace(/[\s·:()（）、。,.]/g, '').length >= 3;
+  const templates = (code) => Object.values(messages[code]).filter(literal).map(pattern);
+  const mine = templates(current), theirs = templates(other);
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const seen = new Set();
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const text = node.textContent.trim();
+    const holder = node.parentElement;
+    if (!text || seen.has(text) || !holder || holder.closest('#lang-switch, .hidden, script, style, pre, code, [hidden]')) continue;
+    if (!holder.getClientRects().length) continue;
+    seen.add(text);
+    if (/^[a-z]+(\.[a-zA-Z_]+)+(#\w+)?$/.test(text) && text in messages.en) { problems.push(`raw key shown: ${text}`); continue; }
+    if (current === 'en' && /[\u3040-\u30ff\u4e00-\u9fff]/.test(text)) problems.push(`Japanese on an English page: "${text}"`);
+    if (current === 'ja' && theirs.some((re) => re.test(text)) && !mine.some((re) => re.test(text))) problems.push(`English on a Japanese page: "${text}"`);
+  }
+  done(problems);
+}, (error) => done([`i18n.js not loaded: ${error}`]));
+"""
+
+
+def untranslated(browser):
+    return browser.driver.execute_async_script(TRANSLATION)

@@ -2,7 +2,7 @@
 // confirmations, copying, time formatting, and lists that page through large data sets.
 import { t, hasMessage, lang, languages, setLang, translate } from "./i18n.js";
 
-export { t };
+export { t, hasMessage };
 
 /** `el("td", {class: "mono", text: id})`; children may be nodes or strings. */
 export function el(tag, attrs = {}, ...children) {

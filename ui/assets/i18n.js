@@ -64,6 +64,33 @@ const messages = {
     "code.body_too_large": "The request is too large.",
     "code.request_too_large": "The request is too large.",
     "code.method_not_allowed": "The page sent a request the gateway does not accept. Reload the page.",
+    "ma.endedOthers#one": "{n} other session ended.",
+    "sm.users.cleaned#one": "{n} expired entry removed.",
+    "sm.users.bannedDone#one": "{email} is banned; {n} session ended.",
+    "sm.cleanup.ran#one": "Cleanup done: {n} entry deleted in {ms} ms.",
+    "sm.audit.result.ok": "done",
+    "sm.audit.result.forwarded": "passed to LiteLLM",
+    "sm.audit.result.failed": "failed",
+    "title.tm": "My API tokens · LLM gateway",
+    "title.ma": "My access · LLM gateway",
+    "title.sm": "Sessions & tokens · LLM gateway",
+    "title.am": "Administrators · LLM gateway",
+    "tm.defaultName": "API token",
+    "audit.action.admin.add": "Added an administrator",
+    "audit.action.admin.remove": "Removed an administrator",
+    "audit.action.redis.cleanup": "Ran the Redis cleanup",
+    "audit.action.redis.cleanup_start": "Started the Redis cleanup",
+    "audit.action.redis.cleanup_cancel": "Cancelled the Redis cleanup",
+    "audit.action.self.session.end": "Ended one of their own sessions",
+    "audit.action.self.session.end_others": "Ended their other sessions",
+    "audit.action.self.token.revoke": "Revoked their own token",
+    "audit.action.session.cleanup_expired": "Removed expired user entries",
+    "audit.action.session.delete": "Ended a session",
+    "audit.action.session.revoke_user": "Banned a person",
+    "audit.action.session.unban": "Lifted a ban",
+    "audit.action.token.generate": "Created a token",
+    "audit.action.token.revoke": "Revoked a token",
+    "audit.action.token.revoke_user": "Revoked all tokens of a person",
     "error.session": "Your session is over. Please sign in again.",
     "error.banned": "Your access has been blocked by an administrator.",
     "error.bannedFor": "Your access has been blocked by an administrator for {d}.",
@@ -291,6 +318,29 @@ const messages = {
     "code.body_too_large": "要求が大きすぎます。",
     "code.request_too_large": "要求が大きすぎます。",
     "code.method_not_allowed": "ゲートウェイが受け付けない要求でした。ページを再読み込みしてください。",
+    "sm.audit.result.ok": "完了",
+    "sm.audit.result.forwarded": "LiteLLM に転送",
+    "sm.audit.result.failed": "失敗",
+    "title.tm": "マイAPIトークン · LLM ゲートウェイ",
+    "title.ma": "マイアクセス · LLM ゲートウェイ",
+    "title.sm": "セッション・トークン管理 · LLM ゲートウェイ",
+    "title.am": "管理者の管理 · LLM ゲートウェイ",
+    "tm.defaultName": "APIトークン",
+    "audit.action.admin.add": "管理者を追加",
+    "audit.action.admin.remove": "管理者を削除",
+    "audit.action.redis.cleanup": "Redis クリーンアップを実行",
+    "audit.action.redis.cleanup_start": "Redis クリーンアップを開始",
+    "audit.action.redis.cleanup_cancel": "Redis クリーンアップを中止",
+    "audit.action.self.session.end": "自分のセッションを終了",
+    "audit.action.self.session.end_others": "自分の他のセッションを終了",
+    "audit.action.self.token.revoke": "自分のトークンを無効化",
+    "audit.action.session.cleanup_expired": "期限切れのユーザー情報を削除",
+    "audit.action.session.delete": "セッションを終了",
+    "audit.action.session.revoke_user": "ユーザーをBAN",
+    "audit.action.session.unban": "BANを解除",
+    "audit.action.token.generate": "トークンを作成",
+    "audit.action.token.revoke": "トークンを無効化",
+    "audit.action.token.revoke_user": "ユーザーの全トークンを無効化",
     "error.session": "セッションの有効期限が切れました。もう一度サインインしてください。",
     "error.banned": "管理者によりアクセスがブロックされています。",
     "error.bannedFor": "管理者によりアクセスがブロックされています（残り {d}）。",
@@ -474,13 +524,27 @@ let current = detect();
 
 export function lang() { return current; }
 
-/** The message `key` in the current language, with `{name}` placeholders filled in. */
+const plurals = {};
+
+/**
+ * The message `key` in the current language, with `{name}` placeholders filled in. With a
+ * number `n`, the plural form `key#one` (etc., by Intl.PluralRules) is used when the language
+ * has one; Japanese has a single form.
+ */
 export function t(key, vars = {}) {
-  const text = messages[current][key] ?? messages.en[key] ?? key;
+  let text;
+  if (typeof vars.n === "number") {
+    plurals[current] ??= new Intl.PluralRules(current);
+    text = messages[current][`${key}#${plurals[current].select(vars.n)}`];
+  }
+  text ??= messages[current][key] ?? messages.en[key] ?? key;
   return text.replace(/\{(\w+)\}/g, (match, name) => (name in vars ? String(vars[name]) : match));
 }
 
 export function hasMessage(key) { return key in messages.en; }
+
+/** Both catalogues, for the test that every shown string exists in both languages. */
+export function catalogues() { return messages; }
 
 /** Fills elements marked data-i18n (text), data-i18n-placeholder and data-i18n-title. */
 export function translate(root = document) {

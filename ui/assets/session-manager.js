@@ -2,7 +2,7 @@
 // tokens, Redis cleanup and the audit log. Every list pages with
 // limit/cursor, so a deployment with 100,000 tokens never loads them all into the tab.
 import {
-  $, PagedTable, api, confirmAction, duration, el, guarded, initPage, me, notify, pageQuery, relative, showError, size, t, time,
+  $, PagedTable, api, confirmAction, duration, el, guarded, hasMessage, initPage, me, notify, pageQuery, relative, showError, size, t, time,
 } from "./common.js";
 
 const enc = encodeURIComponent;
@@ -285,7 +285,10 @@ async function loadCleanupLogs() {
 function details(value) {
   if (value === undefined || value === null) return "";
   if (typeof value !== "object") return String(value);
-  return Object.entries(value).map(([key, item]) => `${key}: ${typeof item === "object" ? JSON.stringify(item) : item}`).join(", ");
+  // Lifetimes in words ("ban_ttl: 7 d"), not seconds.
+  const shown = (key, item) => typeof item === "object" ? JSON.stringify(item)
+    : /(_ttl|_seconds)$/.test(key) && Number.isFinite(Number(item)) ? duration(item) : item;
+  return Object.entries(value).map(([key, item]) => `${key.replaceAll("_", " ")}: ${shown(key, item)}`).join(", ");
 }
 
 tables.audit = new PagedTable({
@@ -298,9 +301,11 @@ tables.audit = new PagedTable({
   row: (entry) => el("tr", {},
     el("td", { text: time(entry.timestamp) }),
     el("td", { class: "mono", text: entry.actor }),
-    el("td", { class: "mono", text: entry.action }),
+    el("td", { class: "audit-action", title: entry.action,
+      text: hasMessage("audit.action." + entry.action) ? t("audit.action." + entry.action) : entry.action }),
     el("td", { class: "mono" }, entry.target, entry.details ? el("div", { class: "hint", text: details(entry.details) }) : null),
-    el("td", {}, badge(entry.result, entry.result === "ok" ? "ok" : "danger"))),
+    el("td", {}, badge(hasMessage("sm.audit.result." + entry.result) ? t("sm.audit.result." + entry.result) : entry.result,
+      ["ok", "forwarded"].includes(entry.result) ? "ok" : "danger"))),
 });
 
 // --- Tabs -----------------------------------------------------------------------------

@@ -56,7 +56,7 @@ async function generate(event) {
   button.textContent = t("tm.generating");
   await guarded(async () => {
     const name = $("#token-name").value.trim();
-    const answer = await api("POST", "/api/token/generate", { token_name: name || undefined, expires_in: seconds });
+    const answer = await api("POST", "/api/token/generate", { token_name: name || t("tm.defaultName"), expires_in: seconds });
     $("#page-error").classList.add("hidden");
     $("#token-name").value = "";
     showCreated(answer);
