@@ -1,7 +1,8 @@
 """Every page and tab of the UIs, in headless Chromium at a phone's width (390 px) and a
 laptop's (1366 px), in English and Japanese: nothing sticks out of the window or its cell,
-nothing overlaps, no button wraps, no string of the other language or raw message key is shown
-and both catalogues hold the same keys (Tests/harness/layout.py says how each is measured).
+nothing overlaps, no button wraps, no string of the other language or raw message key is shown,
+both catalogues hold the same keys, and axe-core finds no serious or critical violation
+(Tests/harness/layout.py says how each is measured).
 One browser for the module; each state is reached as a person would (clicks, a lost network
 for the error state) and photographed into test-artifacts/screenshots/ (docs/screenshots/ with
 UI_SCREENSHOTS_TO_DOCS=1)."""
@@ -102,6 +103,8 @@ def test_every_page_state_holds_its_layout(browser, language, width):
     for name in states(browser):
         seen.append(name)
         found = layout.problems(browser) + layout.untranslated(browser)
+        if language == "en" or width == 390:  # axe: both widths; its rules do not depend on the language
+            found += layout.accessibility(browser)
         if found:
             broken[name] = found
         browser.page_shot(f"{name}-{language}-{width}")

@@ -93,3 +93,38 @@ def test_the_new_token_is_shown_once_even_with_the_back_button(stack, browsers):
     browser.find("#token-list tr td.token-name")  # the token is listed, by name and id prefix only
     assert browser.driver.execute_script(asks) is False
 
+
+
+def test_a_token_is_created_and_revoked_with_the_keyboard_alone(stack, browsers):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    email = fresh_email("keyboard")
+    browser = browsers()
+    browser.sign_in(email)
+    browser.find("#token-list td[data-state=empty]")
+    keys = ActionChains(browser.driver)
+    active = lambda: browser.driver.switch_to.active_element  # noqa: E731
+
+    def tab_to(predicate, limit=40):
+        for _ in range(limit):
+            ActionChains(browser.driver).send_keys(Keys.TAB).perform()
+            if predicate(active()):
+                return active()
+        raise AssertionError("not reachable with Tab")
+
+    tab_to(lambda e: e.get_attribute("id") == "token-name")
+    keys.send_keys("typed only").send_keys(Keys.ENTER).perform()
+    token = browser.text("#token-value")
+    assert token.count(".") == 2 and active().get_attribute("id") == "copy-token"  # focus moves to the new token
+    tab_to(lambda e: e.get_attribute("id") == "token-done")
+    ActionChains(browser.driver).send_keys(Keys.ENTER).perform()
+    assert not browser.driver.find_element(By.CSS_SELECTOR, "#token-result").is_displayed()
+    tab_to(lambda e: e.get_attribute("aria-label") == "Revoke typed only")
+    ActionChains(browser.driver).send_keys(Keys.ENTER).perform()
+    browser.find("#confirm-dialog")
+    assert active().get_attribute("id") == "confirm-cancel"  # the safe answer first
+    ActionChains(browser.driver).send_keys(Keys.TAB).send_keys(Keys.ENTER).perform()
+    browser.wait(lambda d: "typed only" in browser.toast())
+    assert stack.redis.scard(f"user:tokens:{email}") == 0
+    assert stack.chat(token).status_code == 401

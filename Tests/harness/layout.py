@@ -104,3 +104,15 @@ import('/ui-assets/i18n.js').then(({ catalogues, lang }) => {
 
 def untranslated(browser):
     return browser.driver.execute_async_script(TRANSLATION)
+
+
+def accessibility(browser):
+    """axe-core (from axe-selenium-python, requirements-dev.txt) on the page as it is now: each
+    serious or critical violation as "rule: target (impact)"."""
+    from axe_selenium_python import Axe
+
+    axe = Axe(browser.driver)
+    axe.inject()
+    results = axe.run(options={"resultTypes": ["violations"]})
+    return [f"axe {v['id']} ({v['impact']}): {', '.join(str(n['target']) for n in v['nodes'][:3])} - {v['help']}"
+            for v in results["violations"] if v["impact"] in ("serious", "critical")]

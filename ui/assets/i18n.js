@@ -250,6 +250,7 @@ const messages = {
     "am.removeConfirm": "Remove {email} from the administrators?",
     "am.removed": "{email} is no longer an administrator.",
     "am.fixed": "set in the configuration",
+    "am.emailLabel": "E-mail of the new administrator",
     "am.removeNamed": "Remove {email}",
     "am.invalidEmail": "Enter a valid e-mail address.",
     "am.domains": "Everyone with an address at these domains is an administrator too (ADMIN_DOMAINS): {d}",
@@ -500,6 +501,7 @@ const messages = {
     "am.removeConfirm": "{email} を管理者から削除しますか？",
     "am.removed": "{email} を管理者から削除しました。",
     "am.fixed": "設定で固定",
+    "am.emailLabel": "新しい管理者のメールアドレス",
     "am.removeNamed": "{email} を削除",
     "am.invalidEmail": "有効なメールアドレスを入力してください。",
     "am.domains": "次のドメインのアドレスもすべて管理者です（ADMIN_DOMAINS）：{d}",
@@ -550,7 +552,12 @@ export function catalogues() { return messages; }
 export function translate(root = document) {
   document.documentElement.lang = current;
   for (const node of root.querySelectorAll("[data-i18n]")) node.textContent = t(node.dataset.i18n);
-  for (const node of root.querySelectorAll("[data-i18n-placeholder]")) node.placeholder = t(node.dataset.i18nPlaceholder);
+  // A placeholder is no label: the same words name the field for screen readers.
+  for (const node of root.querySelectorAll("[data-i18n-placeholder]")) {
+    node.placeholder = t(node.dataset.i18nPlaceholder);
+    if (!node.labels?.length) node.setAttribute("aria-label", node.placeholder);
+  }
+  for (const node of root.querySelectorAll("[data-i18n-aria]")) node.setAttribute("aria-label", t(node.dataset.i18nAria));
   for (const node of root.querySelectorAll("[data-i18n-title]")) node.title = t(node.dataset.i18nTitle);
 }
 
