@@ -128,3 +128,19 @@ def test_a_token_is_created_and_revoked_with_the_keyboard_alone(stack, browsers)
     browser.wait(lambda d: "typed only" in browser.toast())
     assert stack.redis.scard(f"user:tokens:{email}") == 0
     assert stack.chat(token).status_code == 401
+
+
+def test_an_admin_bans_someone_who_is_not_signed_in_by_e_mail(stack, browsers):
+    absent = fresh_email("absent")
+    admin = browsers()
+    admin.sign_in("admin@example.com", then="/token-session-manager")
+    admin.find("#users-list tr[data-email]")
+    assert not admin.driver.find_elements(By.CSS_SELECTOR, 'tr[data-email="admin@example.com"] button.ban')  # not oneself
+    admin.find("#ban-email").send_keys(absent)
+    admin.click("#ban-by-email")
+    assert absent in admin.text("#confirm-message")
+    admin.confirm()
+    assert absent in admin.toast()
+    assert stack.redis.ttl(f"active_user_deleted:{absent}") > 0
+    refused = stack.sign_in(absent).get(stack.url("/api/me"))
+    assert refused.status_code in (401, 403) and refused.json()["code"] == "banned"

@@ -59,6 +59,17 @@ async function ban(email) {
   });
 }
 
+/** Bans anyone by e-mail, also a person who is not signed in right now. */
+async function banByEmail(event) {
+  event.preventDefault();
+  const input = $("#ban-email");
+  const email = input.value.trim().toLowerCase();
+  if (!input.checkValidity() || !email.includes("@")) return showError(t("am.invalidEmail"));
+  if (email === self) return showError(t("code.cannot_revoke_self"));
+  await ban(email);
+  input.value = "";
+}
+
 async function unban(email) {
   if (!(await confirmAction(t("sm.users.unbanConfirm", { email }), { danger: false }))) return;
   await guarded(async () => {
@@ -335,6 +346,7 @@ for (const tab of document.querySelectorAll("[role=tab]")) tab.addEventListener(
 $("#users-search").addEventListener("input", (event) => tables.users.filter(event.target.value));
 $("#users-refresh").addEventListener("click", () => tables.users.reload());
 $("#users-cleanup").addEventListener("click", cleanupExpiredUsers);
+$("#ban-form").addEventListener("submit", banByEmail);
 $("#sessions-search").addEventListener("input", (event) => tables.sessions.filter(event.target.value));
 $("#sessions-refresh").addEventListener("click", () => tables.sessions.reload());
 $("#tokens-search-form").addEventListener("submit", searchTokens);
