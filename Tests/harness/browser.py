@@ -108,12 +108,14 @@ class Browser:
             "width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600})
         self.width = width
 
-    def page_shot(self, name, max_height=2400):
-        """The page at the current viewport width, as tall as the page (at most `max_height`),
-        into test-artifacts/screenshots/ and, with UI_SCREENSHOTS_TO_DOCS=1, docs/screenshots/."""
+    def page_shot(self, name, max_height=None):
+        """The page at the current viewport width, as tall as the page (at most `max_height`:
+        1300 px on a phone, one 900 px screen on a laptop, so that the committed pictures stay
+        small), into test-artifacts/screenshots/ and, with UI_SCREENSHOTS_TO_DOCS=1, docs/screenshots/."""
         import base64
         SHOTS.mkdir(parents=True, exist_ok=True)
         width = getattr(self, "width", 1280)
+        max_height = max_height or (1300 if width < 600 else 900)
         height = min(self.driver.execute_script("return document.documentElement.scrollHeight"), max_height)
         shot = self.driver.execute_cdp_cmd("Page.captureScreenshot", {
             "format": "png", "captureBeyondViewport": True,
