@@ -196,8 +196,28 @@ function keyValues(object) {
       el("div", { class: "label", text: key.replaceAll("_", " ") }))));
 }
 
+const ITEMS_PAGE = 50;
+const number = (n) => new Intl.NumberFormat(document.documentElement.lang || "en").format(Number(n) || 0);
+
+/** A long list of items, 50 at a time with "Show more" (a cleanup can list 1,000). */
 function itemList(items) {
-  return el("ul", { class: "mono" }, items.map((item) => el("li", { text: describe(item) })));
+  const list = el("ul", { class: "mono item-list" });
+  const more = el("button", { type: "button", class: "secondary small show-more", text: t("sm.cleanup.showMore") });
+  const show = () => {
+    const start = list.children.length;
+    list.append(...items.slice(start, start + ITEMS_PAGE).map((item) => el("li", { text: describe(item) })));
+    more.classList.toggle("hidden", list.children.length >= items.length);
+  };
+  more.addEventListener("click", show);
+  show();
+  return el("div", {}, list, more);
+}
+
+/** "Deleted items: 1,000 listed of 43,700 (the log keeps the first 1,000)" when the log was cut. */
+function itemsHeading(items, total) {
+  const cut = Number(total) > items.length;
+  return el("h3", { class: "items-heading",
+    text: cut ? t("sm.cleanup.itemsCut", { shown: number(items.length), total: number(total) }) : t("sm.cleanup.items", { n: number(items.length) }) });
 }
 
 async function previewCleanup() {
@@ -249,13 +269,13 @@ function showJob(job) {
       running ? button(t("sm.cleanup.cancel"), cancelCleanup, "danger cleanup-cancel") : null),
     el("progress", { id: "cleanup-progress", max: String(total), value: String(Math.min(job.processed || 0, total)) }),
     el("p", { class: "hint", id: "cleanup-job-counts",
-      text: t("sm.cleanup.progress", { done: job.processed ?? 0, total: job.total ?? 0, p: percent, removed: job.removed ?? 0, indexed: job.indexed ?? 0 }) }),
+      text: t("sm.cleanup.progress", { done: number(job.processed), total: number(job.total), p: percent, removed: number(job.removed), indexed: number(job.indexed) }) }),
   ];
   if (job.log) {
     const items = job.log.deleted_items || [];
-    parts.push(el("details", { class: "cleanup-log", open: true, dataset: { cleanupId: job.cleanup_id || "" } },
+    parts.push(el("details", { class: "cleanup-log", dataset: { cleanupId: job.cleanup_id || "" } },
       el("summary", { text: t("sm.cleanup.logLine", { when: time(job.log.timestamp), by: job.log.executed_by || "system", n: job.log.total_deleted ?? 0, ms: job.log.duration_ms ?? 0 }) }),
-      keyValues(job.log.results), el("h3", { text: t("sm.cleanup.items", { n: items.length }) }), itemList(items)));
+      keyValues(job.log.results), itemsHeading(items, job.log.total_deleted), itemList(items)));
   }
   box.replaceChildren(...parts);
   $("#cleanup-run").disabled = running;
@@ -284,7 +304,7 @@ async function loadCleanupLogs() {
       return el("details", { class: "cleanup-log", dataset: { cleanupId: log.cleanup_id || "" } },
         el("summary", {}, line + " ", badge(log.manual === false ? t("sm.cleanup.scheduled") : t("sm.cleanup.manual"), "")),
         keyValues(log.results),
-        el("h3", { text: t("sm.cleanup.items", { n: items.length }) }),
+        itemsHeading(items, log.total_deleted),
         itemList(items));
     });
     if (entries.length === 0) entries.push(el("p", { class: "empty", text: t("common.none") }));
