@@ -34,11 +34,18 @@ struct ErrorResponseTests {
         #expect(body["error"] == "Request body too large")
         #expect(body["max_bytes"] == .int(1024))
 
+        // A browser loading the page gets a page; a program asking for it, the JSON.
         let page = router.respond(
             to: .bodyTooLarge(maxBytes: 1024),
-            for: Request(params: ["DOCUMENT_URI": "/token-manager", "GATEWAY_CHECK": "page-user"], body: []))
+            for: Request(
+                params: ["DOCUMENT_URI": "/token-manager", "GATEWAY_CHECK": "page-user", "HTTP_SEC_FETCH_DEST": "document"],
+                body: []))
         #expect(page.status == 413)
         #expect(page.headers.contains { $0.name == "Content-Type" && $0.value.hasPrefix("text/html") })
+        let program = router.respond(
+            to: .bodyTooLarge(maxBytes: 1024),
+            for: Request(params: ["DOCUMENT_URI": "/token-manager", "GATEWAY_CHECK": "page-user"], body: []))
+        #expect(program.status == 413 && program.headers.contains { $0.value.hasPrefix("application/json") })
     }
 
     @Test func banRefusalsCarryACode() throws {

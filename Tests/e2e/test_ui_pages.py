@@ -74,7 +74,7 @@ def test_user_generates_copies_and_revokes_a_token(stack, browsers):
     assert stack.chat(copied).status_code == 200
     browser.screenshot("token-manager-created")
 
-    row = browser.wait(lambda d: d.find_element(By.XPATH, "//tbody[@id='token-list']/tr[td[text()='laptop Roo Code']]"))
+    row = browser.wait(lambda d: d.find_element(By.XPATH, "//tbody[@id='token-list']/tr[td/span[text()='laptop Roo Code']]"))
     token_id = row.get_attribute("data-token-id")
     row.find_element(By.CSS_SELECTOR, "button.revoke").click()
     assert "laptop Roo Code" in browser.text("#confirm-message")
@@ -195,10 +195,16 @@ def test_admin_bans_a_user_whose_next_page_load_shows_the_ban(stack, browsers):
     user.open("/token-manager")
     if user.driver.find_elements(By.CSS_SELECTOR, "input#email"):
         user.submit_sign_in(victim)
-    assert user.text("#error-title") == "Access blocked"
+    assert user.text("#error-title") == "Your access is blocked"
     # Redis rounds a fresh 7-day TTL to whole seconds: within half a second of the ban it still reads 7 days.
-    assert any(f"banned for {left}" in user.text("#error-message") for left in ("6 days 23 hours", "7 days 0 hours"))
+    message = user.text("#error-message")
+    assert any(f"blocked your access for {left}, until 20" in message for left in ("6 days 23 hours", "7 days"))
+    assert "UTC" in message and "まで" in user.text("#error-message-ja") and "日" in user.text("#error-message-ja")
     assert "{" not in user.driver.find_element(By.TAG_NAME, "body").text
+    # Ways out that do not loop: sign out, or another account; no "Sign in again" as the same person.
+    assert user.find("#sign-out").get_attribute("href").endswith("/oauth2/sign_out")
+    assert "oauth2%2Fstart" in user.find("#switch-account").get_attribute("href")
+    assert not user.driver.find_elements(By.CSS_SELECTOR, "#sign-in-again")
     user.screenshot("banned")
 
     admin.find("#users-search").send_keys(victim)

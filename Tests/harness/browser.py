@@ -120,6 +120,32 @@ class Browser:
         assert self.driver.execute_script("return window.injectedByTest === undefined")
         assert self.wait(lambda d: self.csp_violations(), timeout=5)
 
+    def viewport(self, width, height=900):
+        """The page as on a screen `width` CSS pixels wide (390: a phone, with touch-style
+        layout; 1366: a laptop), through DevTools, so the size is exact in headless mode."""
+        self.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+            "width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600})
+        self.width = width
+
+    def page_shot(self, name, max_height=None):
+        """The page at the current viewport width, as tall as the page (at most `max_height`:
+        1300 px on a phone, one 900 px screen on a laptop, so that the committed pictures stay
+        small), into test-artifacts/screenshots/ and, with UI_SCREENSHOTS_TO_DOCS=1, docs/screenshots/."""
+        import base64
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        width = getattr(self, "width", 1280)
+        max_height = max_height or (1300 if width < 600 else 900)
+        height = min(self.driver.execute_script("return document.documentElement.scrollHeight"), max_height)
+        shot = self.driver.execute_cdp_cmd("Page.captureScreenshot", {
+            "format": "png", "captureBeyondViewport": True,
+            "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}})
+        path = SHOTS / f"{name}.png"
+        path.write_bytes(base64.b64decode(shot["data"]))
+        if os.environ.get("UI_SCREENSHOTS_TO_DOCS") == "1":
+            DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, DOCS_SHOTS / path.name)
+        return path
+
     def screenshot(self, name):
         """The whole page (the window grows to the page's height for the picture)."""
         SHOTS.mkdir(parents=True, exist_ok=True)

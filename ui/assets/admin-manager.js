@@ -1,31 +1,37 @@
 // /admin-manager (super admin): the administrators with where each comes from; add and
 // remove those added at run time.
-import { $, api, confirmAction, el, guarded, initPage, notify, showError, t } from "./common.js";
+import { $, SimpleList, api, confirmAction, el, guarded, initPage, notify, showError, t } from "./common.js";
 
-let admins = [];
 let domains = [];
-const sourceKind = { super_admin: "danger", environment: "warn", redis: "ok" };
+const sourceKind = { super_admin: "super", environment: "", redis: "ok" };
+
+const list = new SimpleList({
+  body: $("#admin-list"),
+  load: async () => {
+    const answer = await api("GET", "/api/admin/manage");
+    domains = answer.admin_domains || [];
+    return answer.admins || [];
+  },
+  row: (admin) => el("tr", { dataset: { email: admin.email, source: admin.source } },
+    el("td", { class: "mono", text: admin.email }),
+    el("td", {}, el("span", { class: `badge ${sourceKind[admin.source] || ""}`, text: t("am.source." + admin.source) }),
+      t("am.sourceFrom." + admin.source) ? el("div", { class: "hint mono", text: t("am.sourceFrom." + admin.source) }) : null),
+    el("td", {}, admin.removable
+      ? el("button", { type: "button", class: "danger small remove-admin", text: t("am.remove"), onclick: () => remove(admin.email),
+        "aria-label": t("am.removeNamed", { email: admin.email }) })
+      : el("span", { class: "hint", text: t("am.fixed") }))),
+});
 
 function render() {
-  const rows = admins.map((admin) => el("tr", { dataset: { email: admin.email, source: admin.source } },
-    el("td", { class: "mono", text: admin.email }),
-    el("td", {}, el("span", { class: `badge ${sourceKind[admin.source] || ""}`, text: t("am.source." + admin.source) })),
-    el("td", {}, admin.removable
-      ? el("button", { type: "button", class: "danger small remove-admin", text: t("am.remove"), onclick: () => remove(admin.email) })
-      : el("span", { class: "hint", text: t("am.fixed") }))));
-  if (rows.length === 0) rows.push(el("tr", {}, el("td", { class: "empty", colspan: 3, text: t("common.none") })));
-  $("#admin-list").replaceChildren(...rows);
-  $("#admin-total").textContent = t("common.shown", { shown: admins.length });
-  $("#admin-domains").textContent = domains.length ? t("am.domains", { d: domains.join(", ") }) : "";
+  list.render();
+  const ready = list.state === "ready";
+  $("#admin-total").textContent = ready ? t("common.shown", { shown: list.items.length, count: list.items.length }) : "";
+  $("#admin-domains").textContent = ready && domains.length ? t("am.domains", { d: domains.join(", ") }) : "";
 }
 
 async function load() {
-  await guarded(async () => {
-    const answer = await api("GET", "/api/admin/manage");
-    admins = answer.admins || [];
-    domains = answer.admin_domains || [];
-    render();
-  });
+  await list.reload();
+  render();
 }
 
 async function add(event) {

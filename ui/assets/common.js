@@ -1,8 +1,8 @@
 // Shared parts of the UIs: building elements, calling the API with clear error messages,
 // confirmations, copying, time formatting, and lists that page through large data sets.
-import { t, lang, languages, setLang, translate } from "./i18n.js";
+import { t, hasMessage, lang, languages, setLang, translate } from "./i18n.js";
 
-export { t };
+export { t, hasMessage };
 
 /** `el("td", {class: "mono", text: id})`; children may be nodes or strings. */
 export function el(tag, attrs = {}, ...children) {
@@ -32,18 +32,23 @@ export class ApiError extends Error {
 }
 
 function classify(status, body) {
-  const error = body && typeof body === "object" ? body.error : undefined;
-  const detail = typeof error === "string" ? error : error?.message || (body && body.message) || "";
-  if (status === 401 && body?.status === "blocked") return new ApiError("banned", status, body, t("error.banned"));
-  if (status === 401) return new ApiError("session", status, body, t("error.session"));
-  if (status === 403 && (error === "Access denied" || body?.code === "banned")) {
-    const seconds = Number(body?.banned_until_seconds);
-    const text = seconds > 0 ? t("error.bannedFor", { d: duration(seconds) }) : t("error.banned");
-    return new ApiError("banned", status, body, text);
+  const code = body && typeof body === "object" && typeof body.code === "string" ? body.code : "";
+  if (status === 401 && body?.status === "blocked") return new ApiError("banned", status, body, bannedText(body));
+  if (status === 401 && code !== "banned" && code !== "user_banned") return new ApiError("session", status, body, t("error.session"));
+  if (code === "banned" || code === "user_banned" || (status === 403 && body?.error === "Access denied")) {
+    return new ApiError("banned", status, body, bannedText(body));
   }
-  if (status === 403) return new ApiError("forbidden", status, body, t("error.forbidden"));
   if (status === 502 || status === 503 || status === 504) return new ApiError("unavailable", status, body, t("error.unavailable"));
-  return new ApiError("other", status, body, t("error.other", { status, message: detail || `HTTP ${status}` }));
+  // A refusal the page knows by its code is said in the person's language; never a raw status.
+  if (code && hasMessage("code." + code)) return new ApiError(status === 403 ? "forbidden" : "other", status, body, t("code." + code, body));
+  if (status === 403) return new ApiError("forbidden", status, body, t("error.forbidden"));
+  return new ApiError("other", status, body, t("error.other"));
+}
+
+function bannedText(body) {
+  const seconds = Number(body?.banned_until_seconds ?? body?.remaining_seconds);
+  if (!(seconds > 0)) return t("error.banned");
+  return t("error.bannedUntil", { d: duration(seconds), when: time(Date.now() / 1000 + seconds) });
 }
 
 /** Calls the gateway's JSON API; resolves to the parsed body or rejects with an ApiError. */
@@ -80,10 +85,15 @@ export function signInURL() {
 export function showError(error) {
   const banner = $("#page-error");
   const message = error instanceof ApiError ? error.message
-    : typeof error === "string" ? error : t("error.other", { status: "-", message: String(error?.message || error) });
+    : typeof error === "string" ? error : t("error.other");
   const parts = [el("span", { id: "page-error-text", text: message })];
-  if (error instanceof ApiError && (error.kind === "session" || error.kind === "banned")) {
+  if (error instanceof ApiError && error.kind === "session") {
     parts.push(el("a", { id: "sign-in-again", href: signInURL(), text: t("error.signIn") }));
+  }
+  // Blocked: signing in again as the same person would only be refused again.
+  if (error instanceof ApiError && error.kind === "banned") {
+    parts.push(el("a", { id: "sign-out", href: "/oauth2/sign_out", text: t("nav.signout") }),
+      el("a", { id: "switch-account", href: "/oauth2/sign_out?rd=" + encodeURIComponent(signInURL()), text: t("error.switchAccount") }));
   }
   banner.replaceChildren(...parts);
   banner.dataset.kind = error?.kind || "other";
@@ -198,8 +208,8 @@ export function size(bytes) {
  * without asking the server again.
  */
 export class PagedTable {
-  constructor({ body, footer, fetchPage, row, empty = "common.none", matches, key }) {
-    Object.assign(this, { body, footer, fetchPage, row, empty, matches, key });
+  constructor({ body, footer, fetchPage, row, empty = "common.none", matches, key, stats = [] }) {
+    Object.assign(this, { body, footer, fetchPage, row, empty, matches, key, stats });
     this.items = [];
     this.next = null;
     this.total = null;
@@ -218,6 +228,8 @@ export class PagedTable {
 
   async load(first) {
     this.more.disabled = true;
+    this.error = null;
+    if (first) { this.loading = true; this.render(); this.markStats("loading"); }
     // An answer to an older request (a reload or search overtaken by a newer one) is dropped.
     const generation = first ? ++this.generation : this.generation;
     try {
@@ -234,11 +246,26 @@ export class PagedTable {
       // "Load more" adds only the new rows, so a long list costs one page of work per click.
       if (appendOnly) return this.render(added);
     } catch (error) {
-      if (generation === this.generation) showError(error);
+      if (generation !== this.generation) return;
+      // A failed first page shows the error in the table (not "Nothing here yet", not "0 shown").
+      if (first) { this.items = []; this.next = null; this.total = null; this.error = error; this.markStats("error"); }
+      showError(error);
+      this.onError?.(error);
     } finally {
-      this.more.disabled = false;
+      if (generation === this.generation) { this.loading = false; this.more.disabled = false; }
     }
     this.render();
+  }
+
+  /** The stat cards fed by this list: "…" while it loads, "–" (not old numbers) after a failure. */
+  markStats(state) {
+    for (const id of this.stats) {
+      const node = document.getElementById(id);
+      if (!node) continue;
+      node.textContent = state === "loading" ? "…" : "–";
+      node.dataset.state = state;
+      node.title = state === "loading" ? t("common.loading") : t("common.unknown");
+    }
   }
 
   filter(query) {
@@ -250,18 +277,79 @@ export class PagedTable {
   render(added) {
     const shown = this.query && this.matches ? this.items.filter((item) => this.matches(item, this.query)) : this.items;
     const fragment = document.createDocumentFragment();
-    for (const item of added || shown) fragment.append(this.row(item));
-    if (shown.length === 0) {
-      const columns = this.body.closest("table")?.querySelectorAll("thead th").length || 1;
-      fragment.append(el("tr", {}, el("td", { class: "empty", colspan: columns, text: t(this.empty) })));
-    }
-    if (added) this.body.append(fragment);
+    const state = this.loading ? "loading" : this.error ? "error" : shown.length === 0 ? "empty" : null;
+    if (state) fragment.append(stateRow(this.body, state, { empty: this.empty, error: this.error, retry: () => this.reload() }));
+    else for (const item of added || shown) fragment.append(this.row(item));
+    if (added && !state) this.body.append(fragment);
     else this.body.replaceChildren(fragment);
+    labelCells(this.body);
+    this.body.closest("table")?.setAttribute("aria-busy", String(state === "loading"));
     this.more.textContent = t("common.loadMore");
-    this.more.classList.toggle("hidden", !this.next);
+    this.more.classList.toggle("hidden", !this.next || state !== null);
+    this.count.classList.toggle("hidden", state === "loading" || state === "error");
     this.count.textContent = this.total !== null
-      ? t("common.shownOf", { shown: shown.length, total: this.total })
-      : t("common.shown", { shown: shown.length });
+      ? t("common.shownOf", { shown: shown.length, total: this.total, count: this.total })
+      : t("common.shown", { shown: shown.length, count: shown.length });
+  }
+}
+
+/**
+ * The one row a list shows instead of its items: "loading", "empty" (the list's own words) or
+ * "error" (the error's sentence and a Retry button).
+ */
+export function stateRow(body, state, { empty = "common.none", error = null, retry = null } = {}) {
+  const columns = body.closest("table")?.querySelectorAll("thead th").length || 1;
+  const cell = el("td", { class: `state-cell state ${state}`, colspan: columns, dataset: { state } });
+  if (state === "loading") cell.append(el("span", { class: "spinner", "aria-hidden": "true" }), t("common.loading"));
+  else if (state === "empty") cell.append(t(empty));
+  else {
+    cell.append(el("span", { text: error instanceof ApiError ? error.message : t("error.other") }));
+    if (retry) cell.append(el("button", { type: "button", class: "secondary small retry", text: t("common.retry"), onclick: retry }));
+  }
+  return el("tr", { class: "state-row" }, cell);
+}
+
+/** Gives each cell its column's name (shown before the value when a row is a card on a phone). */
+export function labelCells(body) {
+  const names = [...(body.closest("table")?.querySelectorAll("thead th") || [])].map((th) => th.textContent.trim());
+  for (const row of body.rows) {
+    [...row.cells].forEach((cell, index) => { if (!cell.classList.contains("state-cell")) cell.dataset.label = names[index] ?? ""; });
+  }
+}
+
+/**
+ * A small list loaded in one answer (not paged): shows loading, then the rows, the empty
+ * sentence or the error with Retry. `load` resolves to the items; `row` builds one row.
+ */
+export class SimpleList {
+  constructor({ body, load, row, empty = "common.none" }) {
+    Object.assign(this, { body, load, row, empty });
+    this.items = [];
+    this.state = "loading";
+    this.error = null;
+  }
+
+  async reload() {
+    this.state = "loading";
+    this.render();
+    try {
+      this.items = await this.load();
+      this.state = this.items.length ? "ready" : "empty";
+      this.error = null;
+    } catch (error) {
+      this.items = [];
+      this.state = "error";
+      this.error = error;
+      showError(error);
+    }
+    this.render();
+  }
+
+  render() {
+    if (this.state === "ready") this.body.replaceChildren(...this.items.map((item) => this.row(item)));
+    else this.body.replaceChildren(stateRow(this.body, this.state, { empty: this.empty, error: this.error, retry: () => this.reload() }));
+    labelCells(this.body);
+    this.body.closest("table")?.setAttribute("aria-busy", String(this.state === "loading"));
   }
 }
 
@@ -281,6 +369,9 @@ export function initPage(onLanguageChange) {
   }));
   holder.replaceChildren(...buttons);
   translate();
+  for (const link of document.querySelectorAll(".topbar nav a")) {
+    if (link.getAttribute("href") === location.pathname) link.setAttribute("aria-current", "page");
+  }
   revealAdminLinks();
   document.addEventListener("languagechange", () => {
     for (const button of buttons) button.setAttribute("aria-pressed", String(button.dataset.lang === lang()));
@@ -288,13 +379,43 @@ export function initPage(onLanguageChange) {
   });
 }
 
-/** Shows the admin pages in the navigation only to those who may open them. */
+/**
+ * Who is signed in (`GET /api/me`: e-mail, name, roles), asked once per page load; null when
+ * it cannot be told (the page's own lists then show why).
+ */
+export const me = api("GET", "/api/me").catch(() => null);
+
+/** Shows the admin pages in the navigation only to those who may open them, and who is signed in. */
 async function revealAdminLinks() {
-  const probes = [["admin", "/api/admin/audit?limit=1"], ["super", "/api/admin/manage"]];
-  for (const [role, path] of probes) {
-    const links = document.querySelectorAll(`[data-needs="${role}"]`);
-    if (links.length === 0) continue;
-    const response = await fetch(path, { credentials: "same-origin", cache: "no-store" }).catch(() => null);
-    for (const link of links) link.classList.toggle("hidden", !response?.ok);
+  const who = await me;
+  const roles = new Set(who?.roles || []);
+  for (const link of document.querySelectorAll("[data-needs]")) {
+    link.classList.toggle("hidden", !roles.has(link.dataset.needs === "super" ? "super_admin" : "admin"));
   }
+  if (!who) return;
+  const badge = el("span", { class: "whoami mono", id: "whoami", title: who.email, text: who.email });
+  $(".topbar")?.insertBefore(badge, $("#lang-switch"));
+}
+
+const SOON = 3 * 86400;
+
+/**
+ * The cells of one of the person's own tokens: name with its id's first characters (the rest
+ * masked: the token itself is never stored) and scopes, created, exact expiry with "expires
+ * soon" within three days, last use.
+ */
+export function tokenCells(token) {
+  const left = Number(token.expires_at) - Date.now() / 1000;
+  const scopes = Array.isArray(token.scopes) && token.scopes.length ? token.scopes.join(", ") : t("tm.allScopes");
+  return [
+    el("td", { class: "token-name" }, el("span", { class: "name", text: token.token_name }),
+      el("div", { class: "hint mono token-id", title: t("tm.idHint"), text: `${String(token.token_id).slice(0, 8)}••••••••` }),
+      el("div", { class: "hint token-scopes", text: t("tm.scopes", { s: scopes }) })),
+    el("td", { text: time(token.created_at) }),
+    el("td", { class: "token-expires" }, el("span", { text: time(token.expires_at) }),
+      el("div", { class: "hint", text: relative(token.expires_at) }),
+      left > 0 && left < SOON ? el("span", { class: "badge warn expires-soon", text: t("tm.expiresSoon") }) : null),
+    el("td", { class: "token-last-used", title: token.last_used ? time(token.last_used) : "",
+      text: token.last_used ? relative(token.last_used) : t("common.never") }),
+  ];
 }

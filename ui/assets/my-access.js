@@ -1,10 +1,8 @@
 // /my-access: the signed-in person's own sign-in sessions (browser, address, first and last
 // seen; end one other than the current, or all others) and API tokens (last use; revoke).
 // Ending a session or revoking a token is written to the audit log the admins read.
-import { $, api, confirmAction, el, guarded, initPage, notify, relative, t, time } from "./common.js";
+import { $, SimpleList, api, confirmAction, el, guarded, initPage, notify, relative, t, time, tokenCells } from "./common.js";
 
-let sessions = [];
-let tokens = [];
 
 /** "Chrome on Linux" from a User-Agent header; the header itself is the cell's title. */
 export function browserLabel(agent) {
@@ -18,48 +16,38 @@ export function browserLabel(agent) {
   return system ? t("ma.browserOn", { browser, system }) : browser;
 }
 
-function renderSessions() {
-  const rows = sessions.map((session) => el("tr", { dataset: { sessionId: session.session_id }, class: session.current ? "current" : "" },
+const sessionList = new SimpleList({
+  body: $("#session-list"), empty: "ma.noSessions",
+  load: async () => {
+    const answer = await api("GET", "/api/me/sessions");
+    return answer.sessions || [];
+  },
+  row: (session) => el("tr", { dataset: { sessionId: session.session_id }, class: session.current ? "current" : "" },
     el("td", { class: "session-browser", title: session.user_agent || "" }, browserLabel(session.user_agent), " ",
       session.current ? el("span", { class: "badge ok this-session", text: t("ma.current") }) : null),
     el("td", { class: "mono session-address", text: session.address || "—" }),
     el("td", { title: time(session.first_seen), text: session.first_seen ? relative(session.first_seen) : "—" }),
     el("td", { title: time(session.last_seen), text: session.last_seen ? relative(session.last_seen) : "—" }),
-    el("td", { title: time(session.expires_at), text: session.expires_at ? relative(session.expires_at) : "—" }),
+    el("td", { title: relative(session.expires_at), text: session.expires_at ? time(session.expires_at) : "—" }),
     el("td", {}, session.current
       ? el("span", { class: "hint", text: t("ma.signOutToEnd") })
-      : el("button", { type: "button", class: "danger small end-session", text: t("ma.end"), onclick: () => endSession(session) }))));
-  if (rows.length === 0) rows.push(el("tr", {}, el("td", { class: "empty", colspan: 6, text: t("ma.noSessions") })));
-  $("#session-list").replaceChildren(...rows);
-  $("#end-others").disabled = !sessions.some((session) => !session.current);
-}
+      : el("button", { type: "button", class: "danger small end-session", text: t("ma.end"), onclick: () => endSession(session) }))),
+});
 
-function renderTokens() {
-  const rows = tokens.map((token) => el("tr", { dataset: { tokenId: token.token_id } },
-    el("td", { class: "token-name", text: token.token_name }),
-    el("td", { text: time(token.created_at) }),
-    el("td", { title: time(token.expires_at), text: relative(token.expires_at) }),
-    el("td", { class: "token-last-used", title: token.last_used ? time(token.last_used) : "",
-      text: token.last_used ? relative(token.last_used) : t("common.never") }),
-    el("td", {}, el("button", { type: "button", class: "danger small revoke", text: t("tm.revoke"), onclick: () => revoke(token) }))));
-  if (rows.length === 0) rows.push(el("tr", {}, el("td", { class: "empty", colspan: 5, text: t("tm.listEmpty") })));
-  $("#token-list").replaceChildren(...rows);
-}
+const tokenList = new SimpleList({
+  body: $("#token-list"), empty: "tm.listEmpty",
+  load: async () => {
+    const answer = await api("GET", "/api/token/list");
+    return (answer.tokens || []).slice().sort((a, b) => (b.created_at || 0) - (a.created_at || 0));
+  },
+  row: (token) => el("tr", { dataset: { tokenId: token.token_id } }, ...tokenCells(token),
+    el("td", {}, el("button", { type: "button", class: "danger small revoke", text: t("tm.revoke"), onclick: () => revoke(token),
+      "aria-label": t("tm.revokeNamed", { name: token.token_name }) }))),
+});
 
 async function loadSessions() {
-  await guarded(async () => {
-    const answer = await api("GET", "/api/me/sessions");
-    sessions = answer.sessions || [];
-    renderSessions();
-  });
-}
-
-async function loadTokens() {
-  await guarded(async () => {
-    const answer = await api("GET", "/api/token/list");
-    tokens = (answer.tokens || []).slice().sort((a, b) => (b.created_at || 0) - (a.created_at || 0));
-    renderTokens();
-  });
+  await sessionList.reload();
+  $("#end-others").disabled = !sessionList.items.some((session) => !session.current);
 }
 
 async function endSession(session) {
@@ -85,16 +73,16 @@ async function revoke(token) {
   await guarded(async () => {
     await api("POST", "/api/token/revoke", { token_id: token.token_id });
     notify(t("tm.revoked", { name: token.token_name }));
-    await loadTokens();
+    await tokenList.reload();
   });
 }
 
 initPage(() => {
-  renderSessions();
-  renderTokens();
+  sessionList.render();
+  tokenList.render();
 });
 $("#refresh-sessions").addEventListener("click", loadSessions);
 $("#end-others").addEventListener("click", endOthers);
-$("#refresh-tokens").addEventListener("click", loadTokens);
+$("#refresh-tokens").addEventListener("click", () => tokenList.reload());
 loadSessions();
-loadTokens();
+tokenList.reload();

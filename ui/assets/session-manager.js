@@ -2,12 +2,13 @@
 // tokens, Redis cleanup and the audit log. Every list pages with
 // limit/cursor, so a deployment with 100,000 tokens never loads them all into the tab.
 import {
-  $, PagedTable, api, confirmAction, duration, el, guarded, initPage, notify, pageQuery, relative, showError, size, t, time,
+  $, PagedTable, api, confirmAction, duration, el, guarded, hasMessage, initPage, me, notify, pageQuery, relative, showError, size, t, time,
 } from "./common.js";
 
 const enc = encodeURIComponent;
 const tables = {};
 const loaded = new Set();
+let self = null; // the signed-in admin's e-mail: no Ban on their own row
 
 function button(text, onclick, kind = "danger") {
   return el("button", { type: "button", class: `${kind} small`, text, onclick });
@@ -15,7 +16,12 @@ function button(text, onclick, kind = "danger") {
 
 function badge(text, kind) { return el("span", { class: `badge ${kind}`, text }); }
 
-function setText(id, value) { $("#" + id).textContent = value ?? "–"; }
+function setText(id, value) {
+  const node = $("#" + id);
+  node.textContent = value ?? "–";
+  node.dataset.state = value === undefined || value === null ? "unknown" : "ready";
+  node.removeAttribute("title");
+}
 
 // While the admin indexes are being built (a Redis the Lua gateway filled), totals are not
 // known yet: "indexing, N of M" instead of a wrong number.
@@ -25,10 +31,11 @@ function indexingOr(answer, value) {
 
 // --- Active users ---------------------------------------------------------------------
 tables.users = new PagedTable({
-  body: $("#users-list"), footer: $("#users-pager"), key: (user) => user.email,
+  body: $("#users-list"), footer: $("#users-pager"), key: (user) => user.email, stats: ["users-total", "users-banned"],
   matches: (user, query) => user.email.toLowerCase().includes(query),
   // Newest last access first; `next_cursor` pages on over all users.
   async fetchPage(cursor) {
+    self = (await me)?.email ?? null;
     const answer = await api("GET", "/api/admin/sessions/active-users?" + pageQuery(cursor));
     setText("users-total", indexingOr(answer, answer.total));
     setText("users-banned", answer.banned_count);
@@ -41,11 +48,12 @@ tables.users = new PagedTable({
     el("td", { text: user.last_access ? relative(user.last_access) : "–", title: time(user.last_access) }),
     el("td", { text: user.expires_at ? relative(user.expires_at) : "–", title: time(user.expires_at) }),
     el("td", { class: "user-status" }, user.is_banned
-      ? badge(t("sm.users.bannedFor", { d: duration(user.ban_remaining_seconds) }), "danger")
+      ? [badge(t("sm.users.bannedBadge"), "danger"), el("div", { class: "hint ban-left",
+        text: t("sm.users.left", { d: duration(user.ban_remaining_seconds), when: time(Date.now() / 1000 + user.ban_remaining_seconds) }) })]
       : badge(t("sm.users.active"), "ok")),
-    el("td", {}, user.is_banned
-      ? button(t("sm.users.unban"), () => unban(user.email), "secondary unban")
-      : button(t("sm.users.ban"), () => ban(user.email), "danger ban"))),
+    el("td", {}, user.email === self ? el("span", { class: "hint", text: t("sm.users.you") })
+      : user.is_banned ? button(t("sm.users.unban"), () => unban(user.email), "secondary unban")
+        : button(t("sm.users.ban"), () => ban(user.email), "danger ban"))),
 });
 
 async function ban(email) {
@@ -55,6 +63,17 @@ async function ban(email) {
     notify(t("sm.users.bannedDone", { email, n: answer.deleted_count ?? 0 }));
     await tables.users.reload();
   });
+}
+
+/** Bans anyone by e-mail, also a person who is not signed in right now. */
+async function banByEmail(event) {
+  event.preventDefault();
+  const input = $("#ban-email");
+  const email = input.value.trim().toLowerCase();
+  if (!input.checkValidity() || !email.includes("@")) return showError(t("am.invalidEmail"));
+  if (email === self) return showError(t("code.cannot_revoke_self"));
+  await ban(email);
+  input.value = "";
 }
 
 async function unban(email) {
@@ -78,6 +97,7 @@ async function cleanupExpiredUsers() {
 // --- Sessions -------------------------------------------------------------------------
 tables.sessions = new PagedTable({
   body: $("#sessions-list"), footer: $("#sessions-pager"), key: (session) => session.session_key,
+  stats: ["sessions-total", "sessions-users"],
   matches: (session, query) => String(session.email || "").toLowerCase().includes(query),
   async fetchPage(cursor) {
     if (cursor === null) {
@@ -111,6 +131,7 @@ const statusKind = { active: "ok", expired: "warn", revoked: "danger" };
 
 tables.tokens = new PagedTable({
   body: $("#tokens-list"), footer: $("#tokens-pager"), key: (token) => token.token_id,
+  stats: ["tokens-total", "tokens-active", "tokens-expired", "tokens-revoked"],
   matches: (token, query) => String(token.token_name || "").toLowerCase().includes(query)
     || String(token.user_email || "").toLowerCase().includes(query),
   async fetchPage(cursor) {
@@ -183,8 +204,28 @@ function keyValues(object) {
       el("div", { class: "label", text: key.replaceAll("_", " ") }))));
 }
 
+const ITEMS_PAGE = 50;
+const number = (n) => new Intl.NumberFormat(document.documentElement.lang || "en").format(Number(n) || 0);
+
+/** A long list of items, 50 at a time with "Show more" (a cleanup can list 1,000). */
 function itemList(items) {
-  return el("ul", { class: "mono" }, items.map((item) => el("li", { text: describe(item) })));
+  const list = el("ul", { class: "mono item-list" });
+  const more = el("button", { type: "button", class: "secondary small show-more", text: t("sm.cleanup.showMore") });
+  const show = () => {
+    const start = list.children.length;
+    list.append(...items.slice(start, start + ITEMS_PAGE).map((item) => el("li", { text: describe(item) })));
+    more.classList.toggle("hidden", list.children.length >= items.length);
+  };
+  more.addEventListener("click", show);
+  show();
+  return el("div", {}, list, more);
+}
+
+/** "Deleted items: 1,000 listed of 43,700 (the log keeps the first 1,000)" when the log was cut. */
+function itemsHeading(items, total) {
+  const cut = Number(total) > items.length;
+  return el("h3", { class: "items-heading",
+    text: cut ? t("sm.cleanup.itemsCut", { shown: number(items.length), total: number(total) }) : t("sm.cleanup.items", { n: number(items.length) }) });
 }
 
 async function previewCleanup() {
@@ -241,13 +282,13 @@ function showJob(job) {
       running ? button(t("sm.cleanup.cancel"), cancelCleanup, "danger cleanup-cancel") : null),
     el("progress", { id: "cleanup-progress", max: String(total), value: String(job.state === "done" ? total : Math.min(job.processed || 0, total)) }),
     el("p", { class: "hint", id: "cleanup-job-counts",
-      text: t("sm.cleanup.progress", { done: job.processed ?? 0, total: job.total ?? 0, p: percent, removed: job.removed ?? 0 }) }),
+      text: t("sm.cleanup.progress", { done: number(job.processed), total: number(job.total), p: percent, removed: number(job.removed) }) }),
   ];
   if (job.log) {
     const items = job.log.deleted_items || [];
-    parts.push(el("details", { class: "cleanup-log", open: true, dataset: { cleanupId: job.cleanup_id || "" } },
+    parts.push(el("details", { class: "cleanup-log", dataset: { cleanupId: job.cleanup_id || "" } },
       el("summary", { text: t("sm.cleanup.logLine", { when: time(job.log.timestamp), by: job.log.executed_by || "system", n: job.log.total_deleted ?? 0, ms: job.log.duration_ms ?? 0 }) }),
-      keyValues(job.log.results), el("h3", { text: t("sm.cleanup.items", { n: items.length }) }), itemList(items)));
+      keyValues(job.log.results), itemsHeading(items, job.log.total_deleted), itemList(items)));
   }
   box.replaceChildren(...parts);
   $("#cleanup-run").disabled = running;
@@ -276,7 +317,7 @@ async function loadCleanupLogs() {
       return el("details", { class: "cleanup-log", dataset: { cleanupId: log.cleanup_id || "" } },
         el("summary", {}, line + " ", badge(log.manual === false ? t("sm.cleanup.scheduled") : t("sm.cleanup.manual"), "")),
         keyValues(log.results),
-        el("h3", { text: t("sm.cleanup.items", { n: items.length }) }),
+        itemsHeading(items, log.total_deleted),
         itemList(items));
     });
     if (entries.length === 0) entries.push(el("p", { class: "empty", text: t("common.none") }));
@@ -288,7 +329,10 @@ async function loadCleanupLogs() {
 function details(value) {
   if (value === undefined || value === null) return "";
   if (typeof value !== "object") return String(value);
-  return Object.entries(value).map(([key, item]) => `${key}: ${typeof item === "object" ? JSON.stringify(item) : item}`).join(", ");
+  // Lifetimes in words ("ban_ttl: 7 d"), not seconds.
+  const shown = (key, item) => typeof item === "object" ? JSON.stringify(item)
+    : /(_ttl|_seconds)$/.test(key) && Number.isFinite(Number(item)) ? duration(item) : item;
+  return Object.entries(value).map(([key, item]) => `${key.replaceAll("_", " ")}: ${shown(key, item)}`).join(", ");
 }
 
 tables.audit = new PagedTable({
@@ -301,9 +345,11 @@ tables.audit = new PagedTable({
   row: (entry) => el("tr", {},
     el("td", { text: time(entry.timestamp) }),
     el("td", { class: "mono", text: entry.actor }),
-    el("td", { class: "mono", text: entry.action }),
+    el("td", { class: "audit-action", title: entry.action,
+      text: hasMessage("audit.action." + entry.action) ? t("audit.action." + entry.action) : entry.action }),
     el("td", { class: "mono" }, entry.target, entry.details ? el("div", { class: "hint", text: details(entry.details) }) : null),
-    el("td", {}, badge(entry.result, entry.result === "ok" ? "ok" : "danger"))),
+    el("td", {}, badge(hasMessage("sm.audit.result." + entry.result) ? t("sm.audit.result." + entry.result) : entry.result,
+      ["ok", "forwarded"].includes(entry.result) ? "ok" : "danger"))),
 });
 
 // --- Tabs -----------------------------------------------------------------------------
@@ -333,6 +379,7 @@ for (const tab of document.querySelectorAll("[role=tab]")) tab.addEventListener(
 $("#users-search").addEventListener("input", (event) => tables.users.filter(event.target.value));
 $("#users-refresh").addEventListener("click", () => tables.users.reload());
 $("#users-cleanup").addEventListener("click", cleanupExpiredUsers);
+$("#ban-form").addEventListener("submit", banByEmail);
 $("#sessions-search").addEventListener("input", (event) => tables.sessions.filter(event.target.value));
 $("#sessions-refresh").addEventListener("click", () => tables.sessions.reload());
 $("#tokens-search-form").addEventListener("submit", searchTokens);

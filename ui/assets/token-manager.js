@@ -1,9 +1,8 @@
 // /token-manager: generate a personal API token (shown once, with ready-to-paste
 // snippets), list one's tokens, revoke with confirmation.
-import { $, api, confirmAction, copyText, el, guarded, initPage, notify, relative, showError, t, time } from "./common.js";
+import { $, SimpleList, api, confirmAction, copyText, el, guarded, initPage, notify, showError, t, time, tokenCells } from "./common.js";
 
 const MAX_SECONDS = 90 * 86400;
-let tokens = [];
 let lastCreated = null;
 
 function lifetimeSeconds() {
@@ -35,6 +34,7 @@ function showCreated(answer) {
   for (const [id, text] of Object.entries(snippets(answer.token))) $("#" + id).textContent = text;
   $("#token-result").classList.remove("hidden");
   $("#token-result").scrollIntoView({ block: "start" });
+  $("#copy-token").focus({ preventScroll: true });
 }
 
 function forgetCreated() {
@@ -56,33 +56,26 @@ async function generate(event) {
   button.textContent = t("tm.generating");
   await guarded(async () => {
     const name = $("#token-name").value.trim();
-    const answer = await api("POST", "/api/token/generate", { token_name: name || undefined, expires_in: seconds });
+    const answer = await api("POST", "/api/token/generate", { token_name: name || t("tm.defaultName"), expires_in: seconds });
     $("#page-error").classList.add("hidden");
+    $("#token-name").value = "";
     showCreated(answer);
-    await loadTokens();
+    await list.reload();
   });
   button.disabled = false;
   button.textContent = t("tm.generateButton");
 }
 
-function renderTokens() {
-  const rows = tokens.map((token) => el("tr", { dataset: { tokenId: token.token_id } },
-    el("td", { class: "token-name", text: token.token_name }),
-    el("td", { text: time(token.created_at) }),
-    el("td", { title: time(token.expires_at), text: relative(token.expires_at) }),
-    el("td", { text: token.last_used ? relative(token.last_used) : t("common.never") }),
-    el("td", {}, el("button", { type: "button", class: "danger small revoke", text: t("tm.revoke"), onclick: () => revoke(token) }))));
-  if (rows.length === 0) rows.push(el("tr", {}, el("td", { class: "empty", colspan: 5, text: t("tm.listEmpty") })));
-  $("#token-list").replaceChildren(...rows);
-}
-
-async function loadTokens() {
-  await guarded(async () => {
+const list = new SimpleList({
+  body: $("#token-list"), empty: "tm.listEmpty",
+  load: async () => {
     const answer = await api("GET", "/api/token/list");
-    tokens = (answer.tokens || []).slice().sort((a, b) => (b.created_at || 0) - (a.created_at || 0));
-    renderTokens();
-  });
-}
+    return (answer.tokens || []).slice().sort((a, b) => (b.created_at || 0) - (a.created_at || 0));
+  },
+  row: (token) => el("tr", { dataset: { tokenId: token.token_id } }, ...tokenCells(token),
+    el("td", {}, el("button", { type: "button", class: "danger small revoke", text: t("tm.revoke"), onclick: () => revoke(token),
+      "aria-label": t("tm.revokeNamed", { name: token.token_name }) }))),
+});
 
 async function revoke(token) {
   if (!(await confirmAction(t("tm.revokeConfirm", { name: token.token_name })))) return;
@@ -90,13 +83,21 @@ async function revoke(token) {
     await api("POST", "/api/token/revoke", { token_id: token.token_id });
     if (lastCreated?.token_id === token.token_id) forgetCreated();
     notify(t("tm.revoked", { name: token.token_name }));
-    await loadTokens();
+    await list.reload();
   });
 }
 
 initPage(() => {
-  renderTokens();
+  list.render();
   if (lastCreated) showCreated(lastCreated);
+});
+// The token is shown once: it is wiped when the page is left (also into the back/forward cache,
+// so Back never brings it again), and leaving before "I have saved it" asks first.
+window.addEventListener("pagehide", forgetCreated);
+window.addEventListener("beforeunload", (event) => {
+  if (!lastCreated) return;
+  event.preventDefault();
+  event.returnValue = t("tm.leaveWarning"); // browsers show their own words; a non-empty value is what asks
 });
 $("#token-lifetime").addEventListener("change", () => {
   $("#custom-lifetime").classList.toggle("hidden", $("#token-lifetime").value !== "custom");
@@ -107,5 +108,5 @@ for (const button of document.querySelectorAll(".copy-snippet")) {
   button.addEventListener("click", () => copyText($("#" + button.dataset.target).textContent, button));
 }
 $("#token-done").addEventListener("click", forgetCreated);
-$("#refresh-tokens").addEventListener("click", loadTokens);
-loadTokens();
+$("#refresh-tokens").addEventListener("click", () => list.reload());
+list.reload();

@@ -18,40 +18,42 @@ enum Pages {
         return Response(status: 200, headers: [("X-Accel-Redirect", "/_ui/" + file)])
     }
 
-    /// An error page for a denied page load: the message of the JSON error, the status, a
-    /// Japanese line for the original audience, and links to sign in again or go to one's own
-    /// tokens. Styled by the UIs' stylesheet; no script.
-    static func errorPage(_ error: APIError) -> Response {
-        let banned = "Your access has been blocked by an administrator."
-        let (title, message, japanese): (String, String, String) =
-            switch (error.status, error.code) {
-            case (401, "banned"), (403, "banned"):
-                ("Access blocked", error.body["message"]?.stringValue ?? banned, "管理者によりアクセスがブロックされています。")
-            case (401, _):
-                ("Please sign in", "Your session has ended. Sign in again to continue.", "セッションの有効期限が切れました。もう一度サインインしてください。")
-            case (403, "not_super_admin"):
-                ("Not allowed", "This page is for the super administrator only.", "このページはスーパー管理者専用です。")
-            case (403, _):
-                ("Not allowed", "This page is for administrators only.", "このページは管理者専用です。")
-            case (503, _):
-                (
-                    "Temporarily unavailable", "The gateway cannot reach its database right now. Please try again in a moment.",
-                    "ゲートウェイが一時的に利用できません。しばらくしてから再度お試しください。"
-                )
-            default:
-                ("Something went wrong", error.body["error"]?.stringValue ?? "Unexpected error.", "エラーが発生しました。")
-            }
+    /// Whether a refused page load goes to a person (HTML) or to a program (JSON): a browser's
+    /// own navigation says so in `Sec-Fetch-Dest: document` / `Sec-Fetch-Mode: navigate`; without
+    /// those, an `Accept` naming `text/html` (an older browser); else JSON (curl, scripts).
+    static func wantsHTML(_ request: Request) -> Bool {
+        if request.header("Sec-Fetch-Dest") == "document" || request.header("Sec-Fetch-Mode") == "navigate" { return true }
+        if let mode = request.header("Sec-Fetch-Mode"), mode != "navigate" { return false }
+        return request.header("Accept")?.contains("text/html") == true
+    }
+
+    /// An error page for a denied page load, in English and Japanese: what happened, and what
+    /// the person can do. A blocked person is told until when, with sign-out and a switch to
+    /// another account (signing in again as the same person would only be refused again).
+    /// Styled by the UIs' stylesheet; no script.
+    static func errorPage(_ error: APIError, now: Int64) -> Response {
+        let text = ErrorPageText(error, now: now)
+        let actions =
+            text.blocked
+            ? """
+            <a class="button" id="sign-out" href="/oauth2/sign_out">Sign out / サインアウト</a>
+            <a class="button secondary" id="switch-account" href="/oauth2/sign_out?rd=%2Foauth2%2Fstart%3Frd%3D%252Ftoken-manager">Use another account / 別のアカウントを使う</a>
+            """
+            : """
+            <a class="button" id="sign-in-again" href="/oauth2/sign_out?rd=%2Foauth2%2Fstart">Sign in again / 再度サインイン</a>
+            <a class="button secondary" href="/token-manager">My API tokens / マイAPIトークン</a>
+            """
         let page = """
             <!doctype html>
-            <html lang="en"><head><meta charset="utf-8"><title>\(HTMLText.escape(title))</title>
+            <html lang="en"><head><meta charset="utf-8"><title>\(HTMLText.escape(text.title)) · \(HTMLText.escape(text.titleJa))</title>
             <meta name="viewport" content="width=device-width, initial-scale=1">
-            <link rel="stylesheet" href="/ui-assets/app.css"></head>
-            <body><main class="page narrow"><section class="card">
-            <h1 id="error-title">\(HTMLText.escape(title))</h1>
-            <p id="error-message">\(HTMLText.escape(message))</p>
-            <p id="error-message-ja" class="hint" lang="ja">\(HTMLText.escape(japanese))</p>
-            <p class="row"><a class="button" id="sign-in-again" href="/oauth2/sign_out?rd=%2Foauth2%2Fstart">Sign in again / 再度サインイン</a>
-            <a class="button secondary" href="/token-manager">My API tokens / マイAPIトークン</a></p>
+            <link rel="icon" href="/favicon.svg" type="image/svg+xml"><link rel="stylesheet" href="/ui-assets/app.css"></head>
+            <body><main class="page narrow"><section class="card" data-code="\(HTMLText.escape(error.code))">
+            <h1 id="error-title">\(HTMLText.escape(text.title))</h1>
+            <p id="error-message">\(HTMLText.escape(text.message))</p>
+            <h2 id="error-title-ja" lang="ja">\(HTMLText.escape(text.titleJa))</h2>
+            <p id="error-message-ja" lang="ja">\(HTMLText.escape(text.messageJa))</p>
+            <p class="row">\(actions)</p>
             </section></main></body></html>
             """
         return Response(

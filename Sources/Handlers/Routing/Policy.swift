@@ -55,7 +55,7 @@ enum BrowserPolicy {
                 body: [
                     "status": "blocked", "code": "banned", "reason": "session_deleted_recently",
                     "message": .string("Your session was ended by an administrator. \(Tracking.banMessage(remaining: remaining))."),
-                    "email": .string(email),
+                    "banned_until_seconds": .int(remaining), "email": .string(email),
                 ])
         }
     }

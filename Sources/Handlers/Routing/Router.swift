@@ -81,10 +81,13 @@ public final class Router: Responder {
         }
     }
 
-    /// The one place an error becomes an answer: JSON for APIs, an HTML page when a person
-    /// loads a UI page. The runtime's own refusals (413) come here too.
+    /// The one place an error becomes an answer: JSON for APIs, an HTML page when a person's
+    /// browser loads a UI page (`Pages.wantsHTML`; a program asking for the page gets JSON).
+    /// The runtime's own refusals (413) come here too.
     public func respond(to error: APIError, for request: Request) -> Response {
-        if request.params["GATEWAY_CHECK"]?.hasPrefix("page-") == true { return Pages.errorPage(error) }
+        if request.params["GATEWAY_CHECK"]?.hasPrefix("page-") == true, Pages.wantsHTML(request) {
+            return Pages.errorPage(error, now: clock.unixSeconds())
+        }
         if request.params[Router.subrequestParam] != nil { return Router.subrequestRefusal(error) }
         var response = error.response
         // RFC 9110: a 405 names the methods the resource has.

@@ -36,6 +36,8 @@ public enum Routes {
         Route("GET", "/api/token/info", access: .browser, TokenInfo.get),
         Route("GET", "/api/token/list", access: .browser, TokenList.get),
         Route("POST", "/api/token/revoke", access: .browser, TokenRevoke.post),
+        // who the caller is (roles, name, language), for the UIs' navigation
+        Route("GET", Me.path, access: .browser, Me.get),
         // "My access": the caller's own sign-in sessions (tokens: the two routes above)
         Route("GET", MyAccess.sessionsPath, access: .browser, MyAccess.list),
         Route("POST", MyAccess.endOthersPath, access: .browser, MyAccess.endOthers),

@@ -1,0 +1,91 @@
+import FCGIRuntime
+import GatewayCore
+
+/// The words of a refused page load, in English and Japanese, chosen by the refusal's status
+/// and `code`. A ban names how long it lasts and until when (UTC).
+struct ErrorPageText {
+    let title: String
+    let message: String
+    let titleJa: String
+    let messageJa: String
+    let blocked: Bool
+
+    init(_ error: APIError, now: Int64) {
+        blocked = error.code == "banned"
+        switch (error.status, error.code) {
+        case (_, "banned"):
+            let seconds = error.body["banned_until_seconds"]?.intValue ?? 0
+            title = "Your access is blocked"
+            titleJa = "アクセスがブロックされています"
+            if seconds > 0 {
+                let until = Self.utc(now + seconds)
+                message =
+                    "An administrator blocked your access for \(Self.english(seconds)), until \(until). "
+                    + "Your API tokens are refused until then. Ask an administrator if this is a mistake."
+                messageJa =
+                    "管理者があなたのアクセスを \(Self.japanese(seconds)) ブロックしました（\(until) まで）。"
+                    + "それまでは API トークンも拒否されます。心当たりがない場合は管理者に連絡してください。"
+            } else {
+                message = "An administrator blocked your access. Ask an administrator if this is a mistake."
+                messageJa = "管理者があなたのアクセスをブロックしました。心当たりがない場合は管理者に連絡してください。"
+            }
+        case (401, _):
+            (title, titleJa) = ("Please sign in", "サインインしてください")
+            message = "Your session has ended. Sign in again to continue."
+            messageJa = "セッションの有効期限が切れました。もう一度サインインしてください。"
+        case (403, "not_super_admin"):
+            (title, titleJa) = ("Not allowed", "アクセスできません")
+            message = "This page is for the super administrator only."
+            messageJa = "このページはスーパー管理者専用です。"
+        case (403, _):
+            (title, titleJa) = ("Not allowed", "アクセスできません")
+            message = "This page is for administrators only."
+            messageJa = "このページは管理者専用です。"
+        case (404, _):
+            (title, titleJa) = ("Page not found", "ページが見つかりません")
+            message = "There is no page at this address."
+            messageJa = "このアドレスのページはありません。"
+        case (503, _):
+            (title, titleJa) = ("Temporarily unavailable", "一時的に利用できません")
+            message = "The gateway cannot reach its database right now. Please try again in a moment."
+            messageJa = "ゲートウェイが一時的に利用できません。しばらくしてから再度お試しください。"
+        default:
+            (title, titleJa) = ("Something went wrong", "エラーが発生しました")
+            message = "The page could not be opened. Please try again; if it keeps failing, tell an administrator."
+            messageJa = "ページを開けませんでした。もう一度お試しください。続く場合は管理者に連絡してください。"
+        }
+    }
+
+    static func english(_ seconds: Int64) -> String {
+        let (days, hours, minutes) = (seconds / 86400, seconds % 86400 / 3600, seconds % 3600 / 60)
+        let unit = { (n: Int64, word: String) in "\(n) \(word)\(n == 1 ? "" : "s")" }
+        if days > 0 { return hours > 0 ? "\(unit(days, "day")) \(unit(hours, "hour"))" : unit(days, "day") }
+        if hours > 0 { return minutes > 0 ? "\(unit(hours, "hour")) \(unit(minutes, "minute"))" : unit(hours, "hour") }
+        return unit(max(minutes, 1), "minute")
+    }
+
+    static func japanese(_ seconds: Int64) -> String {
+        let (days, hours, minutes) = (seconds / 86400, seconds % 86400 / 3600, seconds % 3600 / 60)
+        if days > 0 { return hours > 0 ? "\(days)日\(hours)時間" : "\(days)日" }
+        if hours > 0 { return minutes > 0 ? "\(hours)時間\(minutes)分" : "\(hours)時間" }
+        return "\(max(minutes, 1))分"
+    }
+
+    /// A unix time as `2026-12-11 16:27 UTC` (proleptic Gregorian calendar).
+    static func utc(_ unix: Int64) -> String {
+        let days = unix >= 0 ? unix / 86400 : (unix - 86399) / 86400
+        let second = unix - days * 86400
+        // Days to civil date (Howard Hinnant's algorithm).
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let day = doy - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
+        let two = { (n: Int64) in n < 10 ? "0\(n)" : "\(n)" }
+        return "\(year)-\(two(month))-\(two(day)) \(two(second / 3600)):\(two(second % 3600 / 60)) UTC"
+    }
+}
