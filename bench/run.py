@@ -11,6 +11,8 @@ Cases (all through the same nginx, LiteLLM replaced by a static upstream):
   c  a browser path: the dev identity check (auth_request) + the Swift page check
   d  token generation (POST /api/token/generate)
   e  an admin list page (limit=100) over 100,000 seeded tokens (when the token admin API exists)
+  v  case b on a second gateway instance with the decision cache on (V1_DECISION_CACHE_MS=1000,
+     same Redis and secrets): nginx answers repeats of the check from its cache
   s  case b on a second gateway instance configured with Redis Sentinel (REDIS_SENTINELS: a
      replica of the same Redis and one sentinel): compare its responder CPU µs/req with b's (its
      req/s also pays for a second nginx on the same cores)
@@ -18,7 +20,7 @@ Cases (all through the same nginx, LiteLLM replaced by a static upstream):
      measured before and during it (bench/admin_scale.py; runs last; --admin-scale small|full)
 
 Each case runs at 16 and 64 connections, repeated in interleaved rounds; the table shows
-medians, the ratios b/n, b/a, c/a, d/a, and the CPU time the responders (the noop for n, the
+medians, the ratios b/n, b/a, v/a, v/b, c/a, d/a, and the CPU time the responders (the noop for n, the
 worker for b/r/e, worker + identity service for c/d) spent per request, which the machine's noise
 disturbs far less than throughput. The machine is shared and noisy: compare ratios
 measured in one run, not absolute numbers across runs.
@@ -93,7 +95,7 @@ def main():
     parser.add_argument("--seconds", type=int, default=5, help="duration of one measurement")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved repetitions (medians are reported)")
     parser.add_argument("--connections", default="16,64")
-    parser.add_argument("--cases", default="a,n,b,r,c,d,e,s,admin")
+    parser.add_argument("--cases", default="a,n,b,r,v,c,d,e,s,admin")
     parser.add_argument("--admin-scale", default="small", choices=["small", "migration", "full"],
                         help="data set of case admin: small (a tenth) or full (1M tokens, 20k users/sessions, "
                              "2M unrelated keys)")
@@ -125,8 +127,9 @@ def main():
     noop = subprocess.Popen([str(noop_binary), settings["BENCH_NOOP_SOCKET"], threads])
     try:
         with started_stack("gateway-bench", **settings) as (run_dir, env), \
-                sentinel_instance("s" in args.cases.split(","), run_dir, env) as sentinel_side:
-            measure(args, run_dir, env, noop, threads, ref_port, sentinel_side)
+                sentinel_instance("s" in args.cases.split(","), run_dir, env) as sentinel_side, \
+                cached_instance("v" in args.cases.split(","), run_dir, env) as cached_side:
+            measure(args, run_dir, env, noop, threads, ref_port, sentinel_side, cached_side)
     finally:
         noop.kill()  # libfcgi catches SIGTERM and keeps serving
         noop.wait()
@@ -156,14 +159,7 @@ def sentinel_instance(wanted, run_dir, env):
             if time.time() > deadline:
                 raise RuntimeError("the bench replica did not sync")
             time.sleep(0.1)
-        secrets = dict(line.split("=", 1) for line in (run_dir / "dev-secrets.env").read_text().split() if "=" in line)
-        settings = dict(
-            START_REDIS="0", START_LITELLM="0", REDIS_PORT=master, LITELLM_UPSTREAM=env["LITELLM_UPSTREAM"],
-            REDIS_SENTINELS=f"127.0.0.1:{sentinel}", REDIS_SENTINEL_MASTER="bench", SUPER_ADMIN_EMAIL="root@example.com",
-            NGINX_WORKERS=env["NGINX_WORKERS"], JWT_SECRET=secrets["DEV_JWT_SECRET"],
-            LITELLM_MASTER_KEY=secrets["DEV_LITELLM_MASTER_KEY"], LITELLM_SHARED_KEY=secrets["DEV_LITELLM_SHARED_KEY"],
-            OAUTH2_PROXY_COOKIE_SECRET=secrets["DEV_COOKIE_SECRET"])
-        settings.update({key: env[key] for key in ("WORKER_THREADS", "TRACK_INTERVAL_SECONDS") if key in env})
+        settings = dict(same_secrets(run_dir, env), REDIS_SENTINELS=f"127.0.0.1:{sentinel}", REDIS_SENTINEL_MASTER="bench")
         with started_stack("gateway-bench-sentinel", **settings) as (second_dir, second_env):
             yield f"http://127.0.0.1:{second_env['GATEWAY_PORT']}", pid_of(second_dir, "worker")
     finally:
@@ -173,7 +169,30 @@ def sentinel_instance(wanted, run_dir, env):
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def measure(args, run_dir, env, noop, threads, ref_port, sentinel_side=None):
+def same_secrets(run_dir, env) -> dict:
+    """Settings for a second gateway instance on the bench's Redis and fake LiteLLM."""
+    secrets = dict(line.split("=", 1) for line in (run_dir / "dev-secrets.env").read_text().split() if "=" in line)
+    settings = dict(
+        START_REDIS="0", START_LITELLM="0", REDIS_PORT=env["REDIS_PORT"], LITELLM_UPSTREAM=env["LITELLM_UPSTREAM"],
+        SUPER_ADMIN_EMAIL="root@example.com", NGINX_WORKERS=env["NGINX_WORKERS"], JWT_SECRET=secrets["DEV_JWT_SECRET"],
+        LITELLM_MASTER_KEY=secrets["DEV_LITELLM_MASTER_KEY"], LITELLM_SHARED_KEY=secrets["DEV_LITELLM_SHARED_KEY"],
+        OAUTH2_PROXY_COOKIE_SECRET=secrets["DEV_COOKIE_SECRET"])
+    settings.update({key: env[key] for key in ("WORKER_THREADS", "TRACK_INTERVAL_SECONDS") if key in env})
+    return settings
+
+
+@contextlib.contextmanager
+def cached_instance(wanted, run_dir, env):
+    """Case v: a second gateway instance like the first, with V1_DECISION_CACHE_MS=1000.
+    Yields (gateway URL, worker pid), or None when case v is not wanted."""
+    if not wanted:
+        yield None
+        return
+    with started_stack("gateway-bench-cache", **same_secrets(run_dir, env), V1_DECISION_CACHE_MS="1000") as (second_dir, second_env):
+        yield f"http://127.0.0.1:{second_env['GATEWAY_PORT']}", pid_of(second_dir, "worker")
+
+
+def measure(args, run_dir, env, noop, threads, ref_port, sentinel_side=None, cached_side=None):
     gateway = f"http://127.0.0.1:{env['GATEWAY_PORT']}"
     reference = f"http://127.0.0.1:{ref_port}"
     session = requests.Session()
@@ -204,6 +223,9 @@ def measure(args, run_dir, env, noop, threads, ref_port, sentinel_side=None):
     if sentinel_side:
         cases["s"] = dict(url=sentinel_side[0] + "/v1/models", headers=[f"Authorization: Bearer {token}"])
         responders["s"] = [sentinel_side[1]]
+    if cached_side:
+        cases["v"] = dict(url=cached_side[0] + "/v1/models", headers=[f"Authorization: Bearer {token}"])
+        responders["v"] = [cached_side[1]]
     wanted = [c for c in args.cases.split(",") if c in cases]
     admin_case = "admin" in args.cases.split(",")
 
@@ -217,7 +239,7 @@ def measure(args, run_dir, env, noop, threads, ref_port, sentinel_side=None):
             wanted.remove("e")
         else:
             subprocess.run([str(seed), "--port", env["REDIS_PORT"], "--tokens", str(args.tokens)], check=True, cwd=ROOT)
-    for case in ("b", "s"):
+    for case in ("b", "s", "v"):
         if case == "b" or case in wanted:
             probe = requests.get(cases[case]["url"], headers={"Authorization": f"Bearer {token}"})
             assert probe.status_code == 200, (case, probe.text)
@@ -276,7 +298,7 @@ def measure(args, run_dir, env, noop, threads, ref_port, sentinel_side=None):
     lines.append("")
     lines.append("| ratio | " + " | ".join(f"{c} conns" for c in connections) + " |")
     lines.append("|---|" + "---|" * len(connections))
-    for top, bottom in (("b", "n"), ("b", "a"), ("r", "b"), ("s", "b"), ("c", "a"), ("d", "a"), ("n", "a")):
+    for top, bottom in (("b", "n"), ("b", "a"), ("v", "a"), ("v", "b"), ("r", "b"), ("s", "b"), ("c", "a"), ("d", "a"), ("n", "a")):
         if top in wanted and bottom in wanted:
             ratios = [median(top, c, "rps") / median(bottom, c, "rps") for c in connections]
             lines.append(f"| {top}/{bottom} | " + " | ".join(f"{r:.2f}" for r in ratios) + " |")

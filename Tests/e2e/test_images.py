@@ -74,7 +74,7 @@ def test_the_openresty_image_context_holds_every_file_its_entrypoint_uses(tmp_pa
     assert "container.env" in entrypoint and (tmp_path / "openresty" / "container.env").exists()
     # Every template gateway.conf includes is copied (openresty/*.conf), the generated admin list too.
     included = set(re.findall(r"\$\{NGINX_CONF_DIR\}/([\w.-]+\.conf)", (ROOT / "openresty" / "gateway.conf").read_text()))
-    generated = {"identity.conf", "identity-upstream.conf", "trusted-proxies.conf"}
+    generated = {"identity.conf", "identity-upstream.conf", "trusted-proxies.conf", "v1_decision_cache.conf"}
     assert {name for name in included - generated if not (tmp_path / "openresty" / name).exists()} == set()
 
 
@@ -137,6 +137,23 @@ def test_render_nginx_refuses_a_trusted_proxy_that_is_not_an_address(tmp_path):
     values = dict(os.environ, NGINX_RUN_DIR=str(tmp_path), NGINX_LOG_DIR=str(tmp_path), TRUSTED_PROXIES="10.0.0.1; evil")
     result = subprocess.run([str(ROOT / "scripts" / "render-nginx"), str(tmp_path / "conf")], env=values, capture_output=True, text=True)
     assert result.returncode != 0 and "TRUSTED_PROXIES" in result.stderr
+
+
+@pytest.mark.parametrize("value", ["1001", "5000", "-1", "1s", "on"])
+def test_render_nginx_refuses_a_decision_cache_above_one_second(tmp_path, value):
+    values = dict(os.environ, NGINX_RUN_DIR=str(tmp_path), NGINX_LOG_DIR=str(tmp_path), V1_DECISION_CACHE_MS=value)
+    result = subprocess.run([str(ROOT / "scripts" / "render-nginx"), str(tmp_path / "conf")], env=values, capture_output=True, text=True)
+    assert result.returncode != 0 and "V1_DECISION_CACHE_MS must be between 0 (off) and 1000 milliseconds" in result.stderr
+
+
+@pytest.mark.parametrize("value, active", [("", False), ("0", False), ("000", False), ("1", True), ("1000", True)])
+def test_render_nginx_writes_cache_directives_only_when_the_decision_cache_is_on(tmp_path, value, active):
+    values = dict(os.environ, NGINX_RUN_DIR=str(tmp_path / "run"), NGINX_LOG_DIR=str(tmp_path), V1_DECISION_CACHE_MS=value)
+    subprocess.run([str(ROOT / "scripts" / "render-nginx"), str(tmp_path / "conf")], env=values, check=True)
+    lines = [line for name in ("v1_decision_cache.conf", "v1_decision_cache_zone.conf")
+             for line in (tmp_path / "conf" / name).read_text().splitlines() if line.strip() and not line.startswith("#")]
+    assert bool(lines) == active
+    assert not any("fastcgi_cache_valid" in line for line in lines)
 
 
 def test_nothing_in_the_repository_reaches_outside_it():

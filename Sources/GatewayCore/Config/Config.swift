@@ -40,6 +40,10 @@ public struct Config: Sendable {
     public var revocationWatch: Bool
     /// V1_ROUTES and V1_SHARED_OBJECT_ROUTES: the /v1 routes a JWT may reach (`V1RouteList`).
     public var v1Routes: V1RouteList
+    /// V1_DECISION_CACHE_MS (0: off, the default; at most 1000): nginx may answer a repeated
+    /// /v1 check from its own cache of this worker's allow for at most this long
+    /// (`DecisionCache`, docs/security.md "Decision cache"). A refusal is never cached.
+    public var v1DecisionCacheMS: Int64
 
     public static let minimumSecretBytes = 32
 
@@ -96,6 +100,9 @@ public struct Config: Sendable {
         case "on", "1", "true", "yes": sharedObjects = true
         case let other?: throw .invalid("V1_SHARED_OBJECT_ROUTES", "must be on or off, got \"\(other)\"")
         }
+        v1DecisionCacheMS = try reader.integer(
+            "V1_DECISION_CACHE_MS", default: 0, range: 0...DecisionCache.maximumMS,
+            reason: "must be between 0 (off) and \(DecisionCache.maximumMS) milliseconds: the longest a revocation or ban may wait")
         v1Routes = try V1RouteList(routes: reader.string("V1_ROUTES"), sharedObjects: sharedObjects)
         guard tokenDefaultTTL <= tokenMaxTTL else {
             throw .invalid("TOKEN_DEFAULT_TTL", "must not exceed TOKEN_MAX_TTL")
@@ -131,10 +138,14 @@ package struct EnvironmentReader {
             .map { lowercased ? Email.normalize($0) : $0 }
     }
 
-    package func integer(_ name: String, default fallback: Int64, range: ClosedRange<Int64>) throws(ConfigError) -> Int64 {
+    package func integer(
+        _ name: String, default fallback: Int64, range: ClosedRange<Int64>, reason: String? = nil
+    ) throws(ConfigError) -> Int64 {
         guard let text = string(name) else { return fallback }
         guard let value = Int64(text) else { throw .invalid(name, "must be a whole number, got \"\(text)\"") }
-        guard range.contains(value) else { throw .invalid(name, "must be between \(range.lowerBound) and \(range.upperBound)") }
+        guard range.contains(value) else {
+            throw .invalid(name, reason ?? "must be between \(range.lowerBound) and \(range.upperBound)")
+        }
         return value
     }
 

@@ -23,6 +23,15 @@ public struct Clock: Sendable {
         return Int64(now.tv_sec)
     }
 
+    /// Unix time in milliseconds (a fixed clock: its second, at .000).
+    @inline(__always)
+    public func unixMilliseconds() -> Int64 {
+        if let fixedUnixSeconds { return fixedUnixSeconds * 1000 }
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+    }
+
     /// Milliseconds of `CLOCK_MONOTONIC`.
     @inline(__always)
     public func monotonicMilliseconds() -> Int64 {

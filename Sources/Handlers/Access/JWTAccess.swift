@@ -107,15 +107,20 @@ enum JWTAccess {
     }
 
     static func allowed(email: String, spendMetadata: String, context: Context) -> Response {
-        Response(
-            status: 200,
-            headers: [
-                ("X-Accel-Redirect", upstreamLocation),
-                ("X-Gateway-Email", email),
-                ("X-Gateway-Authorization", context.config.litellmAuthorization),
-                ("X-Gateway-Spend-Metadata", spendMetadata),
-                ("X-Gateway-Path", context.forwardPath),
-            ])
+        var headers = [
+            ("X-Accel-Redirect", upstreamLocation),
+            ("X-Gateway-Email", email),
+            ("X-Gateway-Authorization", context.config.litellmAuthorization),
+            ("X-Gateway-Spend-Metadata", spendMetadata),
+            ("X-Gateway-Path", context.forwardPath),
+        ]
+        // V1_DECISION_CACHE_MS: nginx may answer repeats of this check itself until then (an
+        // allow only; a refusal is a thrown APIError and never carries the header).
+        let windowMS = context.config.v1DecisionCacheMS
+        if windowMS > 0, let expires = DecisionCache.expiresHeader(nowMS: context.clock.unixMilliseconds(), windowMS: windowMS) {
+            headers.append(("X-Accel-Expires", expires))
+        }
+        return Response(status: 200, headers: headers)
     }
 
     static func denied(_ message: String, code: String) -> APIError {
