@@ -121,15 +121,28 @@ def test_gixy_finds_nothing_in_the_rendered_nginx_configuration(tmp_path, identi
     result = subprocess.run([str(ROOT / ".venv" / "bin" / "gixy"), "-f", "json", str(conf / "nginx.conf")],
                             capture_output=True, text=True)
     issues = json.loads(result.stdout or "[]")
-    # One accepted finding: gixy's ssrf check flags any variable after the host, but in the two
-    # named (internal) locations the host is the fixed upstream `litellm`, $gw_path is the
-    # worker's checked path (always starting with "/", so it cannot change the host) and $args
-    # comes after "?". Anything else gixy reports fails the test.
-    accepted = "proxy_pass http://litellm$gw_path$is_args$args;"
+    # Accepted findings, each checked here rather than trusted: gixy's ssrf and missing_resolver
+    # checks flag any variable in proxy_pass. /v1/'s upstream is `$gw_v1_upstream`, a map whose
+    # only values are two upstream blocks of nginx.conf (`litellm`, and `gateway_no_path`, which
+    # has no live server, for an empty checked path), so no client input chooses the host and
+    # nothing is resolved by DNS; $gw_path is the worker's checked path (always starting with
+    # "/") and $args comes after "?". Anything else gixy reports fails the test.
+    # The named (internal) admin locations proxy to the fixed upstream `litellm` with the same
+    # checked path.
+    accepted = "proxy_pass http://$gw_v1_upstream$gw_path$is_args$args;"
+    accepted_named = "proxy_pass http://litellm$gw_path$is_args$args;"
+    rendered = (conf / "nginx.conf").read_text()
+    upstream_map = re.search(r"map \$gw_path \$gw_v1_upstream \{([^}]*)\}", rendered)
+    assert upstream_map, "nginx.conf has no map for $gw_v1_upstream"
+    values = {line.split()[1].rstrip(";") for line in upstream_map.group(1).strip().splitlines() if line.strip()}
+    assert values == {"litellm", "gateway_no_path"}, values
+    assert all(re.search(rf"upstream {name} \{{", rendered) for name in values)
+
     def is_accepted(issue):
         locations = re.findall(r"location (\S+) \{\s*proxy_pass ([^;]+;)", issue["config"])
-        return issue["plugin"] == "ssrf" and locations and all(
-            name.startswith("@") and f"proxy_pass {target}" == accepted for name, target in locations)
+        return issue["plugin"] in ("ssrf", "missing_resolver") and locations and all(
+            (name == "/v1/" and f"proxy_pass {target}" == accepted)
+            or (name.startswith("@") and f"proxy_pass {target}" == accepted_named) for name, target in locations)
     assert [issue for issue in issues if not is_accepted(issue)] == [], json.dumps(issues, indent=1)[-4000:]
 
 
