@@ -47,6 +47,8 @@ def jwt_claims(token: str) -> dict:
 
 # --- the hand-over, raw ---------------------------------------------------------------------
 
+# What Chromium sends when a person opens a page (Pages.wantsHTML decides by these).
+BROWSER_NAVIGATION = {"Accept": "text/html,application/xhtml+xml", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"}
 UI_TARGETS = ["/ui", "/ui/", "/ui/login/", "/ui/api-keys/", "/ui/?login=success"]
 
 
@@ -58,9 +60,14 @@ def test_ui_answers_by_who_asks(stack, target):
     assert status == 302 and header(headers, "Location").endswith("/oauth2/start?rd=" + target), headers
 
     user = cookie_header(stack.sign_in(f"ui-user-{uuid.uuid4().hex[:8]}@example.com"))
-    status, headers, body = raw(stack, "GET", target, {"Cookie": user})
+    # A person's browser loading the page: the gateway's HTML page.
+    status, headers, body = raw(stack, "GET", target, {"Cookie": user, **BROWSER_NAVIGATION})
     assert status == 403 and header(headers, "Content-Type").startswith("text/html"), (status, headers)
     assert b"administrators only" in body and not header(headers, "Set-Cookie")
+    # A program asking the same (no browser navigation headers): JSON with its code.
+    status, headers, body = raw(stack, "GET", target, {"Cookie": user})
+    assert status == 403 and header(headers, "Content-Type").startswith("application/json"), (status, headers)
+    assert json.loads(body)["code"] == "not_admin" and not header(headers, "Set-Cookie")
 
     admin = cookie_header(stack.sign_in("admin@example.com"))
     status, headers, body = raw(stack, "GET", target, {"Cookie": admin})
