@@ -173,7 +173,8 @@ def test_compose_ha_profile_points_workers_and_oauth2_proxy_at_the_same_sentinel
     from test_deployment import compose, env_example, interpolate
     services = compose()["services"]
     ha_services = {name for name, service in services.items() if "ha" in service.get("profiles", [])}
-    assert ha_services == {"redis-replica", "redis-sentinel-1", "redis-sentinel-2", "redis-sentinel-3"}
+    # Redis HA, and a second gateway host (nginx + workers) beside the first.
+    assert ha_services == {"redis-replica", "redis-sentinel-1", "redis-sentinel-2", "redis-sentinel-3", "openresty-2", "workers-2"}
     # Only the ha services have a profile: without COMPOSE_PROFILES=ha nothing else changes.
     assert all(not service.get("profiles") for name, service in services.items() if name not in ha_services)
     assert "--replicaof redis 6379" in " ".join(services["redis-replica"]["command"])

@@ -3,6 +3,7 @@ workers, joined by nginx's request id, which LiteLLM receives and the client get
 no secret or token in any log of the run."""
 
 import json
+import time
 import uuid
 
 import pytest
@@ -38,8 +39,15 @@ def test_one_request_id_in_nginx_the_worker_litellm_and_the_answer(json_stack):
     assert allowed_id != refused_id
 
     logs = json_stack.run_dir / "logs"
-    access = json_lines(logs / "access.log")  # every line is one JSON object
-    by_id = {line["request_id"]: line for line in access}
+    # nginx writes an access-log line when it finalises the request, which may be a moment
+    # after the client has the whole answer.
+    deadline = time.time() + 10
+    while True:
+        access = json_lines(logs / "access.log")  # every line is one JSON object
+        by_id = {line["request_id"]: line for line in access}
+        if {allowed_id, refused_id} <= set(by_id) or time.time() > deadline:
+            break
+        time.sleep(0.1)
     assert by_id[allowed_id]["status"] == 200 and by_id[allowed_id]["path"] == "/v1/chat/completions"
     assert by_id[allowed_id]["user"] == email
     assert by_id[refused_id]["status"] == 401
