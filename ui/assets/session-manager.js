@@ -44,7 +44,7 @@ tables.users = new PagedTable({
   },
   row: (user) => el("tr", { dataset: { email: user.email } },
     el("td", { class: "mono", text: user.email }),
-    el("td", {}, badge(user.auth_method || "oauth2", "")),
+    el("td", {}, badge(t("sm.users.via." + (user.auth_method === "jwt" ? "jwt" : "oauth2")), "")),
     el("td", { text: user.session_count ?? 0 }),
     el("td", { text: user.last_access ? relative(user.last_access) : "–", title: time(user.last_access) }),
     el("td", { text: user.expires_at ? relative(user.expires_at) : "–", title: time(user.expires_at) }),
