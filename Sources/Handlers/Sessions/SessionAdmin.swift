@@ -115,7 +115,8 @@ enum SessionAdmin {
             guard sessionTTL != -2 || isBanned else { return nil }
             let bannedAt = reply[4].integer
             // A ban adds a person never seen to the index at the ban's time: no access to show.
-            let indexed: Int64? = isBanned && bannedAt == entries[index].score && metadata["last_access"] == nil ? nil : entries[index].score
+            let neverSeen = isBanned && bannedAt == entries[index].score && metadata["last_access"] == nil
+            let indexed: Int64? = neverSeen ? nil : entries[index].score
             let lastAccess: JSON = (number(metadata["last_access"]) ?? indexed).map { .int($0) } ?? .null
             return [
                 "email": .string(email), "session_count": .int(live[index]),
