@@ -330,9 +330,10 @@ async function loadCleanupLogs() {
 function details(value) {
   if (value === undefined || value === null) return "";
   if (typeof value !== "object") return String(value);
-  // Lifetimes in words ("ban_ttl: 7 d"), not seconds.
+  // Lifetimes in words ("ban_ttl: 7 d") and times as dates ("expires at: 4 Dec 2026"), not seconds.
   const shown = (key, item) => typeof item === "object" ? JSON.stringify(item)
-    : /(_ttl|_seconds)$/.test(key) && Number.isFinite(Number(item)) ? duration(item) : item;
+    : /(_ttl|_seconds)$/.test(key) && Number.isFinite(Number(item)) ? duration(item)
+    : /_at$/.test(key) && Number.isFinite(Number(item)) ? time(item) : item;
   return Object.entries(value).map(([key, item]) => `${key.replaceAll("_", " ")}: ${shown(key, item)}`).join(", ");
 }
 
