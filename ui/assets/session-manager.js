@@ -4,6 +4,7 @@
 import {
   $, PagedTable, api, confirmAction, duration, el, guarded, hasMessage, initPage, me, notify, pageQuery, relative, showError, size, t, time,
 } from "./common.js";
+import { lang } from "./i18n.js";
 
 const enc = encodeURIComponent;
 const tables = {};
@@ -43,7 +44,7 @@ tables.users = new PagedTable({
   },
   row: (user) => el("tr", { dataset: { email: user.email } },
     el("td", { class: "mono", text: user.email }),
-    el("td", {}, badge(user.auth_method || "oauth2", "")),
+    el("td", {}, badge(t("sm.users.via." + (user.auth_method === "jwt" ? "jwt" : "oauth2")), "")),
     el("td", { text: user.session_count ?? 0 }),
     el("td", { text: user.last_access ? relative(user.last_access) : "–", title: time(user.last_access) }),
     el("td", { text: user.expires_at ? relative(user.expires_at) : "–", title: time(user.expires_at) }),
@@ -329,24 +330,76 @@ async function loadCleanupLogs() {
 function details(value) {
   if (value === undefined || value === null) return "";
   if (typeof value !== "object") return String(value);
-  // Lifetimes in words ("ban_ttl: 7 d"), not seconds.
+  // Lifetimes in words ("ban_ttl: 7 d") and times as dates ("expires at: 4 Dec 2026"), not seconds.
   const shown = (key, item) => typeof item === "object" ? JSON.stringify(item)
-    : /(_ttl|_seconds)$/.test(key) && Number.isFinite(Number(item)) ? duration(item) : item;
+    : /(_ttl|_seconds)$/.test(key) && Number.isFinite(Number(item)) ? duration(item)
+    : /_at$/.test(key) && Number.isFinite(Number(item)) ? time(item) : item;
   return Object.entries(value).map(([key, item]) => `${key.replaceAll("_", " ")}: ${shown(key, item)}`).join(", ");
+}
+
+// Every action the gateway records, for the filter (names shown translated).
+const auditActions = ["session.sign_in", "token.generate", "token.revoke", "token.revoke_user", "self.token.revoke",
+  "session.delete", "session.revoke_user", "session.unban", "self.session.end", "self.session.end_others",
+  "session.cleanup_expired", "admin.add", "admin.remove", "redis.cleanup", "redis.cleanup_start", "redis.cleanup_cancel",
+  "litellm.key_generate"];
+const actionName = (action) => hasMessage("audit.action." + action) ? t("audit.action." + action) : action;
+
+function fillAuditActions() {
+  const select = $("#audit-action");
+  const chosen = select.value;
+  select.replaceChildren(el("option", { value: "", text: t("sm.audit.filter.anyAction") }),
+    ...auditActions.map((action) => el("option", { value: action, text: actionName(action) })));
+  select.value = chosen;
+}
+
+/** The filters as query parameters: `datetime-local` values (the browser's time zone) as unix seconds. */
+function auditFilters() {
+  const query = new URLSearchParams();
+  const actor = $("#audit-actor").value.trim();
+  if (actor) query.set("actor", actor);
+  if ($("#audit-action").value) query.set("action", $("#audit-action").value);
+  for (const name of ["since", "until"]) {
+    const value = $("#audit-" + name).value;
+    const seconds = value ? Math.floor(new Date(value).getTime() / 1000) : NaN;
+    if (Number.isFinite(seconds)) query.set(name, String(seconds));
+  }
+  return query;
+}
+
+function applyAuditFilters(event) {
+  event?.preventDefault();
+  const query = auditFilters();
+  $("#audit-filtered").classList.toggle("hidden", query.size === 0);
+  for (const format of ["csv", "json"]) {
+    const href = new URLSearchParams(query);
+    href.set("format", format);
+    $("#audit-export-" + format).href = "/api/admin/audit?" + href;
+  }
+  return tables.audit.reload();
+}
+
+/** The exact time: local date and time with seconds, the UTC ISO form on hover. */
+function exactTime(unix) {
+  const date = new Date(Number(unix) * 1000);
+  const format = new Intl.DateTimeFormat(lang() === "ja" ? "ja-JP" : "en-GB", { dateStyle: "medium", timeStyle: "medium" });
+  return el("time", { datetime: date.toISOString(), title: date.toISOString(), text: format.format(date) });
 }
 
 tables.audit = new PagedTable({
   body: $("#audit-list"), footer: $("#audit-pager"),
   async fetchPage(cursor) {
-    const answer = await api("GET", "/api/admin/audit?" + pageQuery(cursor, 50));
+    const query = auditFilters();
+    for (const [key, value] of new URLSearchParams(pageQuery(cursor, 50))) query.set(key, value);
+    const answer = await api("GET", "/api/admin/audit?" + query);
     $("#audit-retention").textContent = t("sm.audit.retention", { d: answer.retention_days });
-    return { items: answer.entries || [], next: answer.next_cursor, total: answer.total };
+    // The whole log's size says nothing about a filtered selection.
+    return { items: answer.entries || [], next: answer.next_cursor, total: query.has("actor") || query.has("action")
+      || query.has("since") || query.has("until") ? null : answer.total };
   },
   row: (entry) => el("tr", {},
-    el("td", { text: time(entry.timestamp) }),
+    el("td", {}, exactTime(entry.timestamp)),
     el("td", { class: "mono", text: entry.actor }),
-    el("td", { class: "audit-action", title: entry.action,
-      text: hasMessage("audit.action." + entry.action) ? t("audit.action." + entry.action) : entry.action }),
+    el("td", { class: "audit-action", title: entry.action, text: actionName(entry.action) }),
     el("td", { class: "mono" }, entry.target, entry.details ? el("div", { class: "hint", text: details(entry.details) }) : null),
     el("td", {}, badge(hasMessage("sm.audit.result." + entry.result) ? t("sm.audit.result." + entry.result) : entry.result,
       ["ok", "forwarded"].includes(entry.result) ? "ok" : "danger"))),
@@ -371,6 +424,7 @@ function selectTab(name) {
 
 initPage(() => {
   for (const table of Object.values(tables)) table.render();
+  fillAuditActions();
   // The cleanup tab's content is built from its answers: fetch it again in the new language.
   loaded.delete("cleanup");
   if (location.hash === "#cleanup") selectTab("cleanup");
@@ -388,6 +442,9 @@ $("#cleanup-preview").addEventListener("click", previewCleanup);
 $("#cleanup-run").addEventListener("click", runCleanup);
 $("#cleanup-logs-refresh").addEventListener("click", loadCleanupLogs);
 $("#audit-refresh").addEventListener("click", () => tables.audit.reload());
+$("#audit-filters").addEventListener("submit", applyAuditFilters);
+$("#audit-clear").addEventListener("click", () => { $("#audit-filters").reset(); applyAuditFilters(); });
+fillAuditActions();
 // Tab links (`#users`, `#sessions`, `#tokens`, `#cleanup`, `#audit`, also as
 // `/token-session-manager#cleanup`) switch tabs from anywhere: a changed hash, and a click on
 // a link to the tab already named in the address (no hashchange then).

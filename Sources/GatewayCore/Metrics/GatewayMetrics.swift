@@ -31,7 +31,7 @@ public final class GatewayMetrics: Sendable {
     /// Actions counted by `gateway_actions_total{action}` (the audit log's names, plus tokens).
     public static let actions = [
         "token.generate", "token.revoke", "admin.add", "admin.remove", "litellm.key_generate", "session.delete",
-        "session.revoke_user", "session.unban",
+        "session.revoke_user", "session.unban", "session.sign_in",
     ]
 
     public static let help: [String: String] = [

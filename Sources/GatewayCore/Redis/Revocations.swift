@@ -109,7 +109,8 @@ public struct Revocations {
         redis.call('DEL', KEY.active_user, KEY.metadata, KEY.user_sessions, KEY.oauth_seen)
         redis.call('SET', KEY.ban, ARG.now, 'EX', ARG.ban_seconds)
         local ends = tonumber(ARG.now) + tonumber(ARG.ban_seconds)
-        redis.call('ZADD', KEY.idx_active_users, ARG.now, ARG.email)
+        -- A person already listed keeps the time of their last access (the list's order).
+        redis.call('ZADD', KEY.idx_active_users, 'NX', ARG.now, ARG.email)
         redis.call('ZADD', KEY.idx_active_until, ends, ARG.email)
         redis.call('ZADD', KEY.idx_bans, ends, ARG.email)
         return deleted

@@ -32,11 +32,11 @@ enum Tracking {
         keys: [
             "revoked", "ban", "active_user", "metadata", "active_users", "throttle", "token_info", "session_owner",
             "user_sessions", "oauth_seen", "oauth2_session", "idx_sessions", "idx_session_expiry", "idx_session_owner",
-            "idx_active_users", "idx_active_until",
+            "idx_active_users", "idx_active_until", "audit",
         ],
         arguments: [
             "session", "email", "method", "token_name", "now", "active_user_ttl", "track_interval", "oauth_window", "address",
-            "user_agent",
+            "user_agent", "audit_min_id",
         ],
         """
         local method = ARG.method
@@ -53,6 +53,7 @@ enum Tracking {
         if interval > 0 and not redis.call('SET', KEY.throttle, '1', 'NX', 'EX', interval) then return {'ok', 0} end
         local now = tonumber(ARG.now)
         local ttl = tonumber(ARG.active_user_ttl)
+        local signin = 0
         redis.call('SADD', KEY.active_user, ARG.session)
         local remaining = redis.call('TTL', KEY.active_user)
         if remaining < 0 then
@@ -76,7 +77,13 @@ enum Tracking {
           local present = life ~= -2
           if life < 1 then life = ttl end
           redis.call('HSET', KEY.session_owner, 'email', ARG.email)
-          redis.call('HSETNX', KEY.session_owner, 'first_seen', now)
+          if redis.call('HSETNX', KEY.session_owner, 'first_seen', now) == 1 then
+            signin = 1
+            local details = {method = 'oauth2'}
+            if ARG.address ~= '' then details.address = ARG.address end
+            redis.call('XADD', KEY.audit, 'MINID', '~', ARG.audit_min_id, '*', 'ts', ARG.now, 'actor', ARG.email,
+              'action', 'session.sign_in', 'target', ARG.email, 'result', 'ok', 'details', cjson.encode(details))
+          end
           redis.call('HSET', KEY.session_owner, 'last_seen', now)
           if ARG.address ~= '' then redis.call('HSET', KEY.session_owner, 'address', ARG.address) end
           if ARG.user_agent ~= '' then redis.call('HSET', KEY.session_owner, 'user_agent', ARG.user_agent) end
@@ -100,7 +107,7 @@ enum Tracking {
             end
           end
         end
-        return {'ok', 1}
+        return {'ok', 1 + signin}
         """)
 
     /// The /v1 path: revocation, ban (and the OAuth2 window) as plain commands in one pipelined
@@ -206,17 +213,24 @@ enum Tracking {
                 "user_sessions": Keyspace.userSessions(email), "oauth_seen": Keyspace.oauthSeen(email), "oauth2_session": session,
                 "idx_sessions": AdminIndex.sessions, "idx_session_expiry": AdminIndex.sessionExpiry,
                 "idx_session_owner": AdminIndex.sessionOwner, "idx_active_users": AdminIndex.activeUsers,
-                "idx_active_until": AdminIndex.activeUntil,
+                "idx_active_until": AdminIndex.activeUntil, "audit": Keyspace.audit,
             ],
             arguments: [
                 "session": session, "email": email, "method": method.rawValue, "token_name": tokenName,
                 "now": String(context.now), "active_user_ttl": String(config.activeUserTTL),
                 "track_interval": String(trackInterval ?? config.trackInterval),
                 "oauth_window": String(config.jwtRequireOAuthWithin), "address": client.address, "user_agent": client.agent,
+                "audit_min_id": String(max(0, context.now - Int64(config.auditRetentionDays) * 86400) * 1000),
             ])
         let parts = reply.array
         switch parts.first?.string {
-        case "ok": return .allowed
+        case "ok":
+            // 2: the first request of a new OAuth2 Proxy session, recorded as a sign-in in the audit log.
+            if parts.count > 1, parts[1].integer == 2 {
+                GatewayMetrics.shared.action("session.sign_in")
+                context.logger.notice("audit", metadata: ["audit.action": "session.sign_in", "audit.result": "ok"])
+            }
+            return .allowed
         case "revoked": return .revoked
         case "oauth_required": return .oauthSignInRequired
         case "banned": return .banned(parts.count > 1 ? parts[1].integer ?? -1 : -1)

@@ -22,42 +22,82 @@ public enum Audit {
         context.logger.notice("audit", metadata: ["audit.action": "\(action)", "audit.target": "\(target)", "audit.result": "\(result)"])
     }
 
-    /// `GET /api/admin/audit?limit=&cursor=`: newest first; `next_cursor` pages on.
+    /// `GET /api/admin/audit?limit=&cursor=&actor=&action=&since=&until=&format=`: newest first;
+    /// `next_cursor` pages on. With filters one page looks at most `AuditQuery.scanBudget`
+    /// entries: it may come back short, with a cursor to go on. `format`: the whole selection
+    /// (at most `AuditQuery.maxExport` entries) as a JSON or CSV download.
     static func list(_ request: Request, _ context: Context) throws -> Response {
-        let limit = try Paging.limit(request, default: 100)
+        let query = try AuditQuery(request)
+        let pageLimit = try Paging.limit(request, default: 100) ?? 100
+        let limit = query.format == nil ? pageLimit : AuditQuery.maxExport
         let cursor = try streamCursor(request)
-        let upper = cursor.map { "(" + $0 } ?? "+"
-        // Nothing lies before 0-0 (and Redis refuses an exclusive bound below it).
-        let reply: RedisReply =
-            cursor.map({ $0.split(separator: "-").allSatisfy { UInt64($0) == 0 } }) == true
-            ? .array([]) : try context.redis.command(["XREVRANGE", Keyspace.audit, upper, "-", "COUNT", String(limit ?? 100)])
+        var upper = query.upperBound(cursor: cursor)
+        let lower = query.lowerBound
         var entries: [JSON] = []
         var lastID: String?
-        for item in reply.array {
-            let parts = item.array
-            guard parts.count == 2, let id = parts[0].string else { continue }
-            let values = parts[1].strings
-            var fields: [(String, JSON)] = [("id", .string(id))]
-            var index = 0
-            while index + 1 < values.count {
-                let key = values[index]
-                let value = values[index + 1]
-                switch key {
-                case "ts": fields.append(("timestamp", .int(Int64(value) ?? 0)))
-                case "details": fields.append(("details", (try? JSON.parse(value)) ?? .string(value)))
-                default: fields.append((key, .string(value)))
-                }
-                index += 2
+        var scanned = 0
+        var exhausted = false
+        // Nothing lies before 0-0 (and Redis refuses an exclusive bound below it).
+        if cursor.map({ $0.split(separator: "-").allSatisfy { UInt64($0) == 0 } }) == true { exhausted = true }
+        while !exhausted && entries.count < limit && scanned < AuditQuery.scanBudget {
+            let batch = query.filtered ? 500 : limit - entries.count
+            let reply = try context.redis.command(["XREVRANGE", Keyspace.audit, upper, lower, "COUNT", String(batch)])
+            let items = reply.array
+            var looked = 0
+            for item in items {
+                looked += 1
+                let parts = item.array
+                guard parts.count == 2, let id = parts[0].string else { continue }
+                scanned += 1
+                lastID = id
+                let fields = entryFields(id: id, parts[1].strings)
+                if query.matches(fields) { entries.append(.object(fields)) }
+                if entries.count == limit { break }
             }
-            entries.append(.object(fields))
-            lastID = id
+            if items.count < batch && looked == items.count { exhausted = true }
+            if let lastID { upper = "(" + lastID }
         }
         let total = try context.redis.integer("XLEN", Keyspace.audit)
-        let next: JSON = entries.count == (limit ?? 100) ? JSON(lastID) : .null
+        let next: JSON = exhausted ? .null : JSON(lastID)
+        if query.format == "csv" {
+            return Response(
+                status: 200, headers: exportHeaders("text/csv; charset=utf-8", "csv", context: context, truncated: !exhausted),
+                body: Array(AuditCSV.render(entries).utf8))
+        }
         let body: JSON = [
             "entries": .array(entries), "count": JSON(entries.count), "total": .int(total), "next_cursor": next,
             "retention_days": JSON(context.config.auditRetentionDays),
         ]
+        if query.format == "json" {
+            return .json(200, body.text, headers: exportHeaders(nil, "json", context: context, truncated: !exhausted))
+        }
         return .json(200, body.text)
+    }
+
+    private static func entryFields(id: String, _ values: [String]) -> [(String, JSON)] {
+        var fields: [(String, JSON)] = [("id", .string(id))]
+        var index = 0
+        while index + 1 < values.count {
+            let key = values[index]
+            let value = values[index + 1]
+            switch key {
+            case "ts": fields.append(("timestamp", .int(Int64(value) ?? 0)))
+            case "details": fields.append(("details", (try? JSON.parse(value)) ?? .string(value)))
+            default: fields.append((key, .string(value)))
+            }
+            index += 2
+        }
+        return fields
+    }
+
+    private static func exportHeaders(
+        _ type: String?, _ suffix: String, context: Context, truncated: Bool
+    ) -> [(name: String, value: String)] {
+        var headers: [(name: String, value: String)] = [
+            ("Content-Disposition", "attachment; filename=\"audit-\(AuditCSV.iso8601(context.now).filter { $0 != ":" }).\(suffix)\""),
+            ("X-Audit-Truncated", truncated ? "true" : "false"),
+        ]
+        if let type { headers.insert(contentsOf: [("Content-Type", type), ("Cache-Control", "no-store")], at: 0) }
+        return headers
     }
 }

@@ -90,18 +90,22 @@ enum SessionAdmin {
         return .json(200, try IndexBuild.withProgress(body, context.redis).text)
     }
 
-    /// What the active-user list shows for these users (nil: neither active nor banned any more).
+    /// What the active-user list shows for these users (nil: neither active nor banned any more),
+    /// by the definitions in docs/admin.md. `session_count`: the person's OAuth2 Proxy sessions
+    /// whose key still exists, as the sessions tab counts them (not the tokens they used).
     /// `last_access` as the tracker recorded it; the index's (the list's order) where the
-    /// metadata has none (written by hand or by an older tracker).
+    /// metadata has none (written by hand, by an older tracker, or gone with a ban, which keeps
+    /// the index's time); null for a person banned by e-mail and never seen.
     static func activeUserEntries(_ entries: [IndexPage.Entry], context: Context) throws -> [JSON?] {
         let emails = entries.map(\.member)
         let commands = emails.flatMap { email in
             [
-                ["GET", Keyspace.activeUserMetadata(email)], ["SCARD", Keyspace.activeUser(email)],
+                ["GET", Keyspace.activeUserMetadata(email)], ["SMEMBERS", Keyspace.userSessions(email)],
                 ["TTL", Keyspace.activeUser(email)], ["TTL", Keyspace.ban(email)], ["GET", Keyspace.ban(email)],
             ]
         }
         let replies = commands.isEmpty ? [] : try context.redis.pipeline(commands)
+        let live = try liveSessionCounts(emails.indices.map { replies[$0 * 5 + 1].strings }, context: context)
         return emails.enumerated().map { index, email in
             let reply = replies[(index * 5)..<(index * 5 + 5)].map { $0 }
             let metadata = reply[0].string.flatMap { try? JSON.parse($0) } ?? .object([])
@@ -110,15 +114,29 @@ enum SessionAdmin {
             let isBanned = banTTL != -2
             guard sessionTTL != -2 || isBanned else { return nil }
             let bannedAt = reply[4].integer
-            let lastAccess = number(metadata["last_access"]) ?? (sessionTTL == -2 ? bannedAt : nil) ?? entries[index].score
+            // A ban adds a person never seen to the index at the ban's time: no access to show.
+            let neverSeen = isBanned && bannedAt == entries[index].score && metadata["last_access"] == nil
+            let indexed: Int64? = neverSeen ? nil : entries[index].score
+            let lastAccess: JSON = (number(metadata["last_access"]) ?? indexed).map { .int($0) } ?? .null
             return [
-                "email": .string(email), "session_count": .int(reply[1].integer ?? 0),
+                "email": .string(email), "session_count": .int(live[index]),
                 "created_at": .int(number(metadata["created_at"]) ?? (sessionTTL == -2 ? bannedAt : nil) ?? 0),
-                "last_access": .int(lastAccess), "expires_at": .int(number(metadata["expires_at"]) ?? 0),
+                "last_access": lastAccess, "expires_at": .int(number(metadata["expires_at"]) ?? 0),
                 "ttl_seconds": .int(max(sessionTTL, 0)), "is_banned": .bool(isBanned),
                 "ban_remaining_seconds": .int(isBanned ? banTTL : 0), "auth_method": metadata["auth_method"] ?? .null,
             ]
         }
+    }
+
+    /// For each person's recorded sessions, how many still exist (one multi-key EXISTS each, in
+    /// one round trip; none without sessions).
+    private static func liveSessionCounts(_ sessions: [[String]], context: Context) throws -> [Int64] {
+        let asked = sessions.enumerated().filter { !$0.element.isEmpty }
+        guard !asked.isEmpty else { return sessions.map { _ in 0 } }
+        let replies = try context.redis.pipeline(asked.map { ["EXISTS"] + $0.element })
+        var counts = sessions.map { _ in Int64(0) }
+        for (position, entry) in asked.enumerated() { counts[entry.offset] = replies[position].integer ?? 0 }
+        return counts
     }
 
     /// `GET /api/admin/sessions/stats`: session counts per owner, from the session indexes

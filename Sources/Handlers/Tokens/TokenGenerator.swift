@@ -73,7 +73,10 @@ enum TokenGenerator {
             throw APIError(503, "redis_unavailable", "Token could not be stored; no token was issued")
         }
         context.logger.info("token generated", metadata: ["token.id": "\(tokenID)"])
-        GatewayMetrics.shared.action("token.generate")
+        // The audit entry names the token, never holds it.
+        Audit.record(
+            "token.generate", target: email,
+            details: ["token_id": .string(tokenID), "token_name": .string(name), "expires_at": .int(expiresAt)], context: context)
 
         let base = config.publicURL ?? request.params["GATEWAY_ORIGIN"] ?? "http://127.0.0.1:8080"
         let answer: JSON = [
