@@ -133,3 +133,21 @@ def test_admin_token_list_pages_with_load_more(stack, browsers):
         "return [...document.querySelectorAll('#tokens-list tr[data-token-id]')].map(r => r.dataset.tokenId)")
     assert set(ids) <= set(seeded) and len(seeded) == len(set(seeded))
     assert clicks >= 2
+
+
+def test_the_cleanup_preview_names_what_it_found_in_the_pages_language(stack, browsers):
+    """The preview's counts, groups and items are server names (`orphaned_jwt_token_ids`, …):
+    the page shows them in its language, in Japanese too."""
+    orphan = fresh_email("ja-orphan")
+    stack.redis.sadd(f"user:tokens:{orphan}", str(uuid.uuid4()))  # an id whose record is gone (Lua-era leftover)
+    wait_for_index_pass(stack.redis)
+    admin = browsers("ja")
+    admin.sign_in("admin@example.com", then="/token-session-manager")
+    open_tab(admin, "cleanup")
+    admin.click("#cleanup-preview")
+    preview = "return document.querySelector('#cleanup-preview-result')?.textContent || ''"
+    # The seeded orphan makes its group and items appear (the counts are always shown).
+    admin.wait(lambda d: d.find_elements(By.CSS_SELECTOR, "#cleanup-preview-result details.preview-group"), timeout=SLOW)
+    text = admin.driver.execute_script(preview)
+    assert "レコードのないトークンID" in text and "空のトークン集合" in text, text[:400]
+    assert not any(name in text for name in ("orphaned", "empty token set", "stale active", "stale sessions")), text[:400]

@@ -191,18 +191,24 @@ async function revokeToken(token) {
 }
 
 // --- Cleanup --------------------------------------------------------------------------
+/** A name the server sends (a phase, an item type, a count or result key) in the page's
+ * language: its catalogue entry `sm.term.<name>`; a name the catalogue lacks stays readable. */
+function term(name) {
+  return hasMessage("sm.term." + name) ? t("sm.term." + name) : String(name).replaceAll("_", " ");
+}
+
 /** One leftover or deleted entry in words: whose, which key or token, why. */
 function describe(item) {
   if (typeof item !== "object" || item === null) return String(item);
   const who = item.user_email || item.email;
   const what = item.token_id || item.key || item.user_tokens_key;
-  return [item.type, who, what, item.reason].filter(Boolean).join(" · ");
+  return [item.type && term(item.type), who, what, item.reason].filter(Boolean).join(" · ");
 }
 
 function keyValues(object) {
   return el("div", { class: "stats" }, Object.entries(object || {}).map(([key, value]) =>
     el("div", { class: "stat" }, el("div", { class: "value", text: typeof value === "object" ? JSON.stringify(value) : value }),
-      el("div", { class: "label", text: key.replaceAll("_", " ") }))));
+      el("div", { class: "label", text: term(key) }))));
 }
 
 const ITEMS_PAGE = 50;
@@ -238,7 +244,7 @@ async function previewCleanup() {
     const groups = Object.entries(answer.targets || {}).filter(([, list]) => Array.isArray(list) && list.length > 0);
     if (groups.length === 0) parts.push(el("p", { class: "empty", id: "cleanup-nothing", text: t("sm.cleanup.nothing") }));
     for (const [name, list] of groups) {
-      parts.push(el("details", { class: "preview-group" }, el("summary", { text: `${name.replaceAll("_", " ")} (${list.length})` }), itemList(list)));
+      parts.push(el("details", { class: "preview-group" }, el("summary", { text: `${term(name)} (${list.length})` }), itemList(list)));
     }
     $("#cleanup-preview-result").replaceChildren(...parts);
   });
@@ -279,7 +285,7 @@ function showJob(job) {
   const parts = [
     el("div", { class: "row" },
       el("strong", { id: "cleanup-job-state", text: t("sm.cleanup.state." + job.state) }),
-      el("span", { class: "hint", text: t("sm.cleanup.phase", { phase: job.phase || "", i: job.phase_index || 0, n: job.phase_count || 0 }) }),
+      el("span", { class: "hint", text: t("sm.cleanup.phase", { phase: job.phase ? term(job.phase) : "", i: job.phase_index || 0, n: job.phase_count || 0 }) }),
       running ? button(t("sm.cleanup.cancel"), cancelCleanup, "danger cleanup-cancel") : null),
     el("progress", { id: "cleanup-progress", max: String(total), value: String(job.state === "done" ? total : Math.min(job.processed || 0, total)) }),
     el("p", { class: "hint", id: "cleanup-job-counts",
