@@ -152,3 +152,20 @@ def test_the_audit_tab_filters_and_names_actions_in_both_languages(stack, browse
     stamp = browser.find("#audit-list time").get_attribute("datetime")
     assert stamp.endswith("Z") and "T" in stamp
     assert f"actor={email.replace('@', '%40')}" in browser.find("#audit-export-csv").get_attribute("href")
+
+
+@pytest.mark.parametrize("language,says", [("en", "Banned {email} for 7 d"), ("ja", "{email} を 7日 利用停止")])
+def test_the_audit_tab_says_what_happened_in_a_sentence(stack, browsers, language, says):
+    """"Banned alice@… for 7 d", not `session.revoke_user` and `ban_ttl: 604800`."""
+    email = fresh_email("audit-ban")
+    admin = stack.sign_in(ADMIN)
+    banned = admin.post(stack.url("/api/admin/sessions/revoke-user"), json={"user_email": email},
+                        headers={"Origin": stack.base, "Sec-Fetch-Site": "same-origin"})
+    assert banned.status_code == 200, banned.text
+    browser = browsers(language)
+    browser.sign_in(ADMIN, then="/token-session-manager")
+    browser.open_tab("audit")
+    sentences = "return [...document.querySelectorAll('#audit-list .audit-sentence')].map(e => e.textContent)"
+    shown = browser.wait(lambda d: (lambda found: found or None)(
+        [text for text in d.execute_script(sentences) if email in text]))
+    assert shown == [says.format(email=email)], shown

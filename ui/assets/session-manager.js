@@ -350,6 +350,16 @@ const auditActions = ["session.sign_in", "token.generate", "token.revoke", "toke
   "litellm.key_generate"];
 const actionName = (action) => hasMessage("audit.action." + action) ? t("audit.action." + action) : action;
 
+/** What happened, as a sentence in the page's language ("Banned alice@… for 7 d"): the
+ * action's `audit.sentence.*` template with the target and, for a ban, its length. */
+function sentence(entry) {
+  const key = "audit.sentence." + entry.action;
+  if (!hasMessage(key)) return actionName(entry.action);
+  const ban = Number(entry.details?.ban_ttl);
+  const withLength = Number.isFinite(ban) && hasMessage(key + ".for");
+  return t(withLength ? key + ".for" : key, { target: entry.target || "–", length: withLength ? duration(ban) : "" });
+}
+
 function fillAuditActions() {
   const select = $("#audit-action");
   const chosen = select.value;
@@ -406,7 +416,8 @@ tables.audit = new PagedTable({
     el("td", {}, exactTime(entry.timestamp)),
     el("td", { class: "mono", text: entry.actor }),
     el("td", { class: "audit-action", title: entry.action, text: actionName(entry.action) }),
-    el("td", { class: "mono" }, entry.target, entry.details ? el("div", { class: "hint", text: details(entry.details) }) : null),
+    el("td", {}, el("div", { class: "audit-sentence", text: sentence(entry) }), el("div", { class: "mono hint", text: entry.target }),
+      entry.details ? el("div", { class: "hint", text: details(entry.details) }) : null),
     el("td", {}, badge(hasMessage("sm.audit.result." + entry.result) ? t("sm.audit.result." + entry.result) : entry.result,
       ["ok", "forwarded"].includes(entry.result) ? "ok" : "danger"))),
 });
