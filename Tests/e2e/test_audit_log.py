@@ -154,8 +154,9 @@ def test_the_audit_tab_filters_and_names_actions_in_both_languages(stack, browse
     assert f"actor={email.replace('@', '%40')}" in browser.find("#audit-export-csv").get_attribute("href")
 
 
-@pytest.mark.parametrize("language,says", [("en", "Banned {email} for 7 d"), ("ja", "{email} を 7日 利用停止")])
-def test_the_audit_tab_says_what_happened_in_a_sentence(stack, browsers, language, says):
+@pytest.mark.parametrize("language,says,detail", [("en", "Banned {email} for 7 d", "ban length: 7 d"),
+                                                   ("ja", "{email} を 7日 利用停止", "停止期間: 7日")])
+def test_the_audit_tab_says_what_happened_in_a_sentence(stack, browsers, language, says, detail):
     """"Banned alice@… for 7 d", not `session.revoke_user` and `ban_ttl: 604800`."""
     email = fresh_email("audit-ban")
     admin = stack.sign_in(ADMIN)
@@ -169,3 +170,7 @@ def test_the_audit_tab_says_what_happened_in_a_sentence(stack, browsers, languag
     shown = browser.wait(lambda d: (lambda found: found or None)(
         [text for text in d.execute_script(sentences) if email in text]))
     assert shown == [says.format(email=email)], shown
+    # The details below it name their fields in the same language.
+    rows = "return [...document.querySelectorAll('#audit-list tr')].map(r => r.textContent)"
+    row = next(text for text in browser.driver.execute_script(rows) if email in text)
+    assert detail in row and "ban_ttl" not in row and "ban ttl" not in row, row

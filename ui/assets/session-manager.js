@@ -340,7 +340,7 @@ function details(value) {
   const shown = (key, item) => typeof item === "object" ? JSON.stringify(item)
     : /(_ttl|_seconds)$/.test(key) && Number.isFinite(Number(item)) ? duration(item)
     : /_at$/.test(key) && Number.isFinite(Number(item)) ? time(item) : item;
-  return Object.entries(value).map(([key, item]) => `${key.replaceAll("_", " ")}: ${shown(key, item)}`).join(", ");
+  return Object.entries(value).map(([key, item]) => `${term(key)}: ${shown(key, item)}`).join(", ");
 }
 
 // Every action the gateway records, for the filter (names shown translated).
