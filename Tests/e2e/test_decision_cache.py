@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from harness.stack import running_stack
+from harness.stack import children_of, running_stack
 
 WINDOW_MS = 1000
 
@@ -41,16 +41,7 @@ def rendered_cache_directives(stack) -> list:
 def worker_pids(stack) -> list:
     """The worker supervisor (pid file of scripts/stack) and the processes it forked."""
     supervisor = stack.pid("worker")
-    children = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == supervisor:
-                children.append(int(entry.name))
-    return [supervisor, *children]
+    return [supervisor, *sorted(children_of(supervisor))]
 
 
 def signal_workers(stack, number):
@@ -174,7 +165,8 @@ def test_a_refusal_is_never_cached_ban_then_unban_allows_at_once(cached):
     assert cached.chat(token).status_code == 200
     for _ in range(3):
         assert admin.post(cached.url("/api/admin/sessions/revoke-user"), json={"user_email": email}).status_code == 200
-        deadline = time.time() + WINDOW_MS / 1000 + 0.5
+        # The window's exact bound is the worst-delay test's; here 2 s of slack for a loaded machine.
+        deadline = time.time() + WINDOW_MS / 1000 + 2
         while cached.chat(token).status_code != 401:
             assert time.time() < deadline, "the ban did not apply within the window"
         assert cached.chat(token).status_code == 401  # a second refusal, in the same second

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from harness.stack import ROOT, sibling_stack
+from harness.stack import ROOT, children_of, sibling_stack
 
 WORKER_BINARY = ROOT / ".build" / "release" / "gateway-worker"
 
@@ -25,19 +25,6 @@ def second(stack):
     workers run as WORKER_PROCESSES=3 supervised processes."""
     with sibling_stack(stack, "second", WORKER_PROCESSES="3") as started:
         yield started
-
-
-def children_of(pid: int) -> set:
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                found.add(int(entry.name))
-    return found
 
 
 def wait_until(predicate, timeout=10.0):

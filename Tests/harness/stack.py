@@ -50,6 +50,20 @@ def rss_kb(pid: int):
     return None
 
 
+def children_of(pid: int) -> set:
+    """The pids of the processes whose parent is `pid` (from /proc)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.add(int(entry.name))
+    return found
+
+
 def clean_environment() -> dict:
     """This process's environment without any gateway setting."""
     return {key: value for key, value in os.environ.items() if not key.startswith(SETTING_PREFIXES)}

@@ -100,21 +100,10 @@ enum AuditCSV {
         return "\"" + text.split(separator: "\"", omittingEmptySubsequences: false).joined(separator: "\"\"") + "\""
     }
 
-    /// A unix time as `2026-12-04T17:45:00Z` (proleptic Gregorian calendar, days to civil date
-    /// by Howard Hinnant's algorithm).
+    /// A unix time as `2026-12-04T17:45:00Z`.
     static func iso8601(_ unix: Int64) -> String {
-        let days = unix >= 0 ? unix / 86400 : (unix - 86399) / 86400
-        let second = unix - days * 86400
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let day = doy - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
-        let two = { (n: Int64) in n < 10 ? "0\(n)" : "\(n)" }
-        return "\(year)-\(two(month))-\(two(day))T\(two(second / 3600)):\(two(second % 3600 / 60)):\(two(second % 60))Z"
+        let t = CivilTime(unix: unix)
+        let two = CivilTime.two
+        return "\(t.year)-\(two(t.month))-\(two(t.day))T\(two(t.hour)):\(two(t.minute)):\(two(t.second))Z"
     }
 }
