@@ -43,8 +43,9 @@ def _resp(*parts) -> bytes:
 
 def _pipe(redis_port: int, commands) -> None:
     """Sends an iterable of RESP byte strings through `redis-cli --pipe`, in chunks."""
-    proc = subprocess.Popen(["redis-cli", "-p", str(redis_port), "--pipe"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        ["redis-cli", "-p", str(redis_port), "--pipe"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     buffer = []
     size = 0
     for command in commands:
@@ -79,8 +80,17 @@ def seed(redis_port: int, scale: str) -> dict:
             token_ids.append(token_id)
             email = email_of(n % users)
             created = now - n
-            info = json.dumps({"scopes": ["api:read", "api:write"], "token_name": f"scale {n}", "expires_at": created + lifetime,
-                               "user_email": email, "created_at": created, "token_id": token_id}, separators=(",", ":"))
+            info = json.dumps(
+                {
+                    "scopes": ["api:read", "api:write"],
+                    "token_name": f"scale {n}",
+                    "expires_at": created + lifetime,
+                    "user_email": email,
+                    "created_at": created,
+                    "token_id": token_id,
+                },
+                separators=(",", ":"),
+            )
             yield _resp("SET", "token:info:" + token_id, info, "EX", lifetime - n % lifetime)
             yield _resp("SADD", "user:tokens:" + email, token_id)
 
@@ -93,9 +103,19 @@ def seed(redis_port: int, scale: str) -> dict:
             email = email_of(n)
             jwt = n % 2 == 1
             last = now - n
-            meta = json.dumps({"email": email, "created_at": now - 7200, "last_access": last, "expires_at": now + 79200,
-                               "expire_at": now + 79200, "session_ttl": 86400, "session_count": 1,
-                               "auth_method": "jwt" if jwt else "oauth2"}, separators=(",", ":"))
+            meta = json.dumps(
+                {
+                    "email": email,
+                    "created_at": now - 7200,
+                    "last_access": last,
+                    "expires_at": now + 79200,
+                    "expire_at": now + 79200,
+                    "session_ttl": 86400,
+                    "session_count": 1,
+                    "auth_method": "jwt" if jwt else "oauth2",
+                },
+                separators=(",", ":"),
+            )
             member = "5ca1e%027x" % n if jwt else f"{COOKIE}-{n:032x}"
             yield _resp("SADD", "active_user:" + email, member)
             yield _resp("EXPIRE", "active_user:" + email, 79200)
@@ -160,8 +180,7 @@ def measure(gateway: str, admin_session, budget: float = 20.0, at_most: int = 60
         deep_cursor = deep.get("next_cursor") or deep_cursor
     views = [
         ("GET /api/admin/tokens?limit=100", "/api/admin/tokens?limit=100"),
-        ("GET /api/admin/tokens?limit=100&cursor=(page 21)",
-         f"/api/admin/tokens?limit=100&cursor={deep_cursor}" if deep_cursor else None),
+        ("GET /api/admin/tokens?limit=100&cursor=(page 21)", f"/api/admin/tokens?limit=100&cursor={deep_cursor}" if deep_cursor else None),
         ("GET /api/admin/tokens/{email}?limit=100", f"/api/admin/tokens/{email_of(7)}?limit=100"),
         ("GET /api/admin/sessions?limit=100", "/api/admin/sessions?limit=100"),
         ("GET /api/admin/sessions/active-users?limit=100", "/api/admin/sessions/active-users?limit=100"),
@@ -203,12 +222,19 @@ def cleanup_run(gateway: str, admin_session, v1_probe=None, seconds: int = 5, ti
             print(f"cleanup job state: {answer.status_code} {answer.text[:200]}", flush=True)
         time.sleep(1)
     log = (job or {}).get("log") or {}
-    lines = ["", f"Cleanup job over this data set: state {job and job['state']}, {log.get('duration_ms', 0) / 1000:.1f} s, "
-                 f"{log.get('items_examined', 0):,} items looked at, {log.get('total_deleted', 0)} deleted"]
+    lines = [
+        "",
+        f"Cleanup job over this data set: state {job and job['state']}, {log.get('duration_ms', 0) / 1000:.1f} s, "
+        f"{log.get('items_examined', 0):,} items looked at, {log.get('total_deleted', 0)} deleted",
+    ]
     if before and during:
-        lines += ["", "| /v1 (case b, 16 connections) | req/s | p50 ms | p99 ms |", "|---|---:|---:|---:|",
-                  f"| before the job | {before['rps']:.0f} | {before['p50']:.2f} | {before['p99']:.2f} |",
-                  f"| while the job runs | {during['rps']:.0f} | {during['p50']:.2f} | {during['p99']:.2f} |"]
+        lines += [
+            "",
+            "| /v1 (case b, 16 connections) | req/s | p50 ms | p99 ms |",
+            "|---|---:|---:|---:|",
+            f"| before the job | {before['rps']:.0f} | {before['p50']:.2f} | {before['p99']:.2f} |",
+            f"| while the job runs | {during['rps']:.0f} | {during['p50']:.2f} | {during['p99']:.2f} |",
+        ]
     return lines
 
 
@@ -216,11 +242,15 @@ def run(gateway: str, redis_port: int, admin_session, scale: str, v1_probe=None)
     """Seeds, measures the views, then runs the cleanup job; returns the report's lines (markdown)."""
     seeded = seed(redis_port, scale)
     build_seconds, summary = wait_for_build(gateway, admin_session)
-    lines = [f"Admin views at scale `{scale}`: {seeded['tokens']:,} tokens of {seeded['users']:,} users, "
-             f"{seeded['sessions']:,} sessions, {seeded['bans']} bans, {seeded['unrelated']:,} unrelated keys, "
-             f"in the Lua gateway's format (seeded in {seeded['seconds']:.0f} s); the workers' index build took "
-             f"{build_seconds:.0f} s (token summary then: {summary}); sequential requests through nginx", "",
-             "| view | requests | median ms | p95 ms | status |", "|---|---:|---:|---:|---|"]
+    lines = [
+        f"Admin views at scale `{scale}`: {seeded['tokens']:,} tokens of {seeded['users']:,} users, "
+        f"{seeded['sessions']:,} sessions, {seeded['bans']} bans, {seeded['unrelated']:,} unrelated keys, "
+        f"in the Lua gateway's format (seeded in {seeded['seconds']:.0f} s); the workers' index build took "
+        f"{build_seconds:.0f} s (token summary then: {summary}); sequential requests through nginx",
+        "",
+        "| view | requests | median ms | p95 ms | status |",
+        "|---|---:|---:|---:|---|",
+    ]
     for label, count, median, high, status in measure(gateway, admin_session):
         lines.append(f"| `{label}` | {count} | {median:.1f} | {high:.1f} | {status} |")
     print("\n".join(lines), flush=True)  # kept even if the cleanup step fails

@@ -26,7 +26,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "Tests"))
-from harness.netns_rig import RELAY_PORT, REDIS_PORT, Rig, in_ns, wait_until  # noqa: E402
+from harness.netns_rig import REDIS_PORT, RELAY_PORT, Rig, in_ns, wait_until  # noqa: E402
 
 STATIC_PORT, REF_PORT = 4100, 4101
 
@@ -36,17 +36,39 @@ def parse_wrk(output: str) -> dict:
         match = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", output, re.M)
         value, unit = float(match.group(1)), match.group(2)
         return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)), "p50": ms("50"), "p99": ms("99"),
-            "non2xx": int(non2xx.group(1)) if non2xx else 0}
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "p50": ms("50"),
+        "p99": ms("99"),
+        "non2xx": int(non2xx.group(1)) if non2xx else 0,
+    }
 
 
 def wrk_all(rig, token, connections, seconds) -> dict:
     """One wrk per host, all at once, from the client namespace."""
-    runs = {name: subprocess.Popen(in_ns("client", "wrk", "-t", "1", "-c", connections, "-d", f"{seconds}s", "--latency",
-                                         "-H", f"Authorization: Bearer {token}", f"{host.base}/v1/models"),
-                                   stdout=subprocess.PIPE, text=True)
-            for name, host in rig.hosts.items()}
+    runs = {
+        name: subprocess.Popen(
+            in_ns(
+                "client",
+                "wrk",
+                "-t",
+                "1",
+                "-c",
+                connections,
+                "-d",
+                f"{seconds}s",
+                "--latency",
+                "-H",
+                f"Authorization: Bearer {token}",
+                f"{host.base}/v1/models",
+            ),
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for name, host in rig.hosts.items()
+    }
     return {name: parse_wrk(run.communicate()[0]) for name, run in runs.items()}
 
 
@@ -72,17 +94,25 @@ def restart_hosts(rig, **settings):
 
 def measure(rig, token, label, watch, via, connections, seconds, lines, repeat=1):
     for host in rig.hosts.values():
-        wait_until(lambda: requests.get(host.url("/v1/models"), headers={"Authorization": f"Bearer {token}"},
-                                        timeout=5).status_code == 200, 20, f"{host.name} to answer")
+        wait_until(
+            lambda host=host: (
+                requests.get(host.url("/v1/models"), headers={"Authorization": f"Bearer {token}"}, timeout=5).status_code == 200
+            ),
+            20,
+            f"{host.name} to answer",
+        )
     rtt = redis_rtt_ms(rig, via)
     wrk_all(rig, token, connections[-1], 1)  # warm-up
     for count in connections:
         rounds = [wrk_all(rig, token, count, seconds) for _ in range(repeat)]
-        results = {name: {key: statistics.median(r[name][key] for r in rounds) for key in ("rps", "p50", "p99", "non2xx")}
-                   for name in rounds[0]}
+        results = {
+            name: {key: statistics.median(r[name][key] for r in rounds) for key in ("rps", "p50", "p99", "non2xx")} for name in rounds[0]
+        }
         for name, result in sorted(results.items()):
-            lines.append(f"| {label} | {rtt:.2f} | {watch} | {count} | {name} | {result['rps']:.0f} | "
-                         f"{result['p50']:.2f} | {result['p99']:.2f} | {result['non2xx']:.0f} |")
+            lines.append(
+                f"| {label} | {rtt:.2f} | {watch} | {count} | {name} | {result['rps']:.0f} | "
+                f"{result['p50']:.2f} | {result['p99']:.2f} | {result['non2xx']:.0f} |"
+            )
         total = sum(r["rps"] for r in results.values())
         lines.append(f"| {label} | {rtt:.2f} | {watch} | {count} | **all** | **{total:.0f}** | | | |")
         print(lines[-1], file=sys.stderr, flush=True)
@@ -99,11 +129,18 @@ def main():
     if os.geteuid() != 0:
         print("bench/multihost.py: skipped (needs root for ip netns)")
         return
-    settings = dict(NGINX_EXTRA_CONF=str(ROOT / "bench" / "bench.conf"), BENCH_STATIC_PORT=STATIC_PORT,
-                    BENCH_REF_PORT=REF_PORT, BENCH_NOOP_SOCKET="/nonexistent/noop.sock",
-                    LITELLM_UPSTREAM=f"127.0.0.1:{STATIC_PORT}", WORKER_THREADS="16")
-    lines = ["| Redis | measured RTT ms | revocation watch | conns per host | host | req/s | p50 ms | p99 ms | non-2xx |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    settings = dict(
+        NGINX_EXTRA_CONF=str(ROOT / "bench" / "bench.conf"),
+        BENCH_STATIC_PORT=STATIC_PORT,
+        BENCH_REF_PORT=REF_PORT,
+        BENCH_NOOP_SOCKET="/nonexistent/noop.sock",
+        LITELLM_UPSTREAM=f"127.0.0.1:{STATIC_PORT}",
+        WORKER_THREADS="16",
+    )
+    lines = [
+        "| Redis | measured RTT ms | revocation watch | conns per host | host | req/s | p50 ms | p99 ms | non-2xx |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     with Rig(litellm=False, sentinels=False, redis_host="redis1", **settings) as rig:
         rig.start_relay(0)
         session = requests.Session()
@@ -118,9 +155,11 @@ def main():
             for delay in (float(d) for d in args.delays.split(",")):
                 rig.start_relay(delay)  # the hosts reconnect by themselves
                 measure(rig, token, f"relay +{delay:g} ms", watch, "relay", connections, args.seconds, lines, repeat=args.rounds)
-    header = (f"Multi-host benchmark {time.strftime('%Y-%m-%d %H:%M:%S')}: three gateway hosts (1 nginx worker, "
-              f"16 worker threads each), one wrk per host for {args.seconds}s, medians of {args.rounds} rounds, "
-              f"all at once, {os.cpu_count()} cores shared by everything\n")
+    header = (
+        f"Multi-host benchmark {time.strftime('%Y-%m-%d %H:%M:%S')}: three gateway hosts (1 nginx worker, "
+        f"16 worker threads each), one wrk per host for {args.seconds}s, medians of {args.rounds} rounds, "
+        f"all at once, {os.cpu_count()} cores shared by everything\n"
+    )
     text = header + "\n" + "\n".join(lines) + "\n"
     print(text)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

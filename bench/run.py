@@ -57,8 +57,13 @@ def parse_wrk(output: str):
 
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     errors = re.search(r"Socket errors:.*", output)
-    return {"rps": rps, "p50": percentile("50"), "p99": percentile("99"),
-            "non2xx": int(non2xx.group(1)) if non2xx else 0, "socket_errors": errors.group(0) if errors else ""}
+    return {
+        "rps": rps,
+        "p50": percentile("50"),
+        "p99": percentile("99"),
+        "non2xx": int(non2xx.group(1)) if non2xx else 0,
+        "socket_errors": errors.group(0) if errors else "",
+    }
 
 
 def wrk(url, connections, seconds, headers=(), script=None):
@@ -96,16 +101,28 @@ def main():
     parser.add_argument("--rounds", type=int, default=3, help="interleaved repetitions (medians are reported)")
     parser.add_argument("--connections", default="16,64")
     parser.add_argument("--cases", default="a,n,b,r,v,c,d,e,s,admin")
-    parser.add_argument("--admin-scale", default="small", choices=["small", "migration", "full"],
-                        help="data set of case admin: small (a tenth) or full (1M tokens, 20k users/sessions, "
-                             "2M unrelated keys)")
+    parser.add_argument(
+        "--admin-scale",
+        default="small",
+        choices=["small", "migration", "full"],
+        help="data set of case admin: small (a tenth) or full (1M tokens, 20k users/sessions, 2M unrelated keys)",
+    )
     parser.add_argument("--tokens", type=int, default=100_000, help="tokens seeded for case e")
     parser.add_argument("--soak", type=int, default=0, help="then run case b for this many seconds and report worker RSS")
-    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                        help="a gateway setting for this run, e.g. --set WORKER_THREADS=16 --set TRACK_INTERVAL_SECONDS=0")
-    parser.add_argument("--profile", type=int, default=0,
-                        help="only profile one case (--profile-case, default b) at 64 connections for this many "
-                             "seconds with perf: CPU share per process, then the worker's hottest symbols")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a gateway setting for this run, e.g. --set WORKER_THREADS=16 --set TRACK_INTERVAL_SECONDS=0",
+    )
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        help="only profile one case (--profile-case, default b) at 64 connections for this many "
+        "seconds with perf: CPU share per process, then the worker's hottest symbols",
+    )
     parser.add_argument("--profile-case", default="b")
     parser.add_argument("--out", default=str(ROOT / "test-artifacts" / "bench.md"))
     args = parser.parse_args()
@@ -113,9 +130,13 @@ def main():
     bench_dir = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
     static_port, ref_port = free_port(), free_port()
     settings = dict(
-        START_LITELLM="0", LITELLM_UPSTREAM=f"127.0.0.1:{static_port}", SUPER_ADMIN_EMAIL="root@example.com",
-        BENCH_STATIC_PORT=str(static_port), BENCH_REF_PORT=str(ref_port),
-        BENCH_NOOP_SOCKET=str(bench_dir / "noop.sock"), NGINX_EXTRA_CONF=str(ROOT / "bench" / "bench.conf"),
+        START_LITELLM="0",
+        LITELLM_UPSTREAM=f"127.0.0.1:{static_port}",
+        SUPER_ADMIN_EMAIL="root@example.com",
+        BENCH_STATIC_PORT=str(static_port),
+        BENCH_REF_PORT=str(ref_port),
+        BENCH_NOOP_SOCKET=str(bench_dir / "noop.sock"),
+        NGINX_EXTRA_CONF=str(ROOT / "bench" / "bench.conf"),
         NGINX_WORKERS=os.environ.get("NGINX_WORKERS", "2"),
     )
     for setting in args.set:
@@ -126,9 +147,11 @@ def main():
     subprocess.run(["gcc", "-O2", "-o", str(noop_binary), str(ROOT / "bench" / "noop-fcgi.c"), "-lfcgi", "-lpthread"], check=True)
     noop = subprocess.Popen([str(noop_binary), settings["BENCH_NOOP_SOCKET"], threads])
     try:
-        with started_stack("gateway-bench", **settings) as (run_dir, env), \
-                sentinel_instance("s" in args.cases.split(","), run_dir, env) as sentinel_side, \
-                cached_instance("v" in args.cases.split(","), run_dir, env) as cached_side:
+        with (
+            started_stack("gateway-bench", **settings) as (run_dir, env),
+            sentinel_instance("s" in args.cases.split(","), run_dir, env) as sentinel_side,
+            cached_instance("v" in args.cases.split(","), run_dir, env) as cached_side,
+        ):
             measure(args, run_dir, env, noop, threads, ref_port, sentinel_side, cached_side)
     finally:
         noop.kill()  # libfcgi catches SIGTERM and keeps serving
@@ -146,16 +169,18 @@ def sentinel_instance(wanted, run_dir, env):
         return
     folder = Path(tempfile.mkdtemp(prefix="gateway-bench-sentinel-"))
     master, replica, sentinel = env["REDIS_PORT"], free_port(), free_port()
-    processes = [subprocess.Popen(
-        ["redis-server", "--bind", "127.0.0.1", "--port", str(replica), "--replicaof", "127.0.0.1", master,
-         "--save", "", "--appendonly", "no", "--dir", str(folder)], stdout=subprocess.DEVNULL)]
+    argv = ["redis-server", "--bind", "127.0.0.1", "--port", str(replica), "--replicaof", "127.0.0.1", master]
+    argv += ["--save", "", "--appendonly", "no", "--dir", str(folder)]
+    processes = [subprocess.Popen(argv, stdout=subprocess.DEVNULL)]
     try:
         config = folder / "sentinel.conf"
         config.write_text(f"port {sentinel}\nbind 127.0.0.1\ndir {folder}\nsentinel monitor bench 127.0.0.1 {master} 1\n")
         processes.append(subprocess.Popen(["redis-sentinel", str(config)], stdout=subprocess.DEVNULL))
         deadline = time.time() + 20
-        while "master_link_status:up" not in subprocess.run(
-                ["redis-cli", "-p", str(replica), "info", "replication"], capture_output=True, text=True).stdout:
+        while (
+            "master_link_status:up"
+            not in subprocess.run(["redis-cli", "-p", str(replica), "info", "replication"], capture_output=True, text=True).stdout
+        ):
             if time.time() > deadline:
                 raise RuntimeError("the bench replica did not sync")
             time.sleep(0.1)
@@ -173,10 +198,17 @@ def same_secrets(run_dir, env) -> dict:
     """Settings for a second gateway instance on the bench's Redis and fake LiteLLM."""
     secrets = dict(line.split("=", 1) for line in (run_dir / "dev-secrets.env").read_text().split() if "=" in line)
     settings = dict(
-        START_REDIS="0", START_LITELLM="0", REDIS_PORT=env["REDIS_PORT"], LITELLM_UPSTREAM=env["LITELLM_UPSTREAM"],
-        SUPER_ADMIN_EMAIL="root@example.com", NGINX_WORKERS=env["NGINX_WORKERS"], JWT_SECRET=secrets["DEV_JWT_SECRET"],
-        LITELLM_MASTER_KEY=secrets["DEV_LITELLM_MASTER_KEY"], LITELLM_SHARED_KEY=secrets["DEV_LITELLM_SHARED_KEY"],
-        OAUTH2_PROXY_COOKIE_SECRET=secrets["DEV_COOKIE_SECRET"])
+        START_REDIS="0",
+        START_LITELLM="0",
+        REDIS_PORT=env["REDIS_PORT"],
+        LITELLM_UPSTREAM=env["LITELLM_UPSTREAM"],
+        SUPER_ADMIN_EMAIL="root@example.com",
+        NGINX_WORKERS=env["NGINX_WORKERS"],
+        JWT_SECRET=secrets["DEV_JWT_SECRET"],
+        LITELLM_MASTER_KEY=secrets["DEV_LITELLM_MASTER_KEY"],
+        LITELLM_SHARED_KEY=secrets["DEV_LITELLM_SHARED_KEY"],
+        OAUTH2_PROXY_COOKIE_SECRET=secrets["DEV_COOKIE_SECRET"],
+    )
     settings.update({key: env[key] for key in ("WORKER_THREADS", "TRACK_INTERVAL_SECONDS") if key in env})
     return settings
 
@@ -203,13 +235,13 @@ def measure(args, run_dir, env, noop, threads, ref_port, sentinel_side=None, cac
     admin.post(gateway + "/oauth2/sign_in", data={"email": "root@example.com"}, allow_redirects=False)
     admin_cookie = "; ".join(f"{k}={v}" for k, v in admin.cookies.items())
     generate_script = run_dir / "generate.lua"
-    generate_script.write_text('wrk.method = "POST"\nwrk.body = \'{"token_name":"bench","expires_in":60}\'\n'
-                               'wrk.headers["Content-Type"] = "application/json"\n')
+    generate_script.write_text(
+        'wrk.method = "POST"\nwrk.body = \'{"token_name":"bench","expires_in":60}\'\nwrk.headers["Content-Type"] = "application/json"\n'
+    )
     pid = pid_of(run_dir, "worker")
     identity_pid = pid_of(run_dir, "identity")
     # Whose CPU time each case costs beyond nginx and Redis (µs per request in the table).
-    responders = {"n": [noop.pid], "b": [pid], "r": [pid], "c": [pid, identity_pid], "d": [pid, identity_pid],
-                  "e": [pid]}
+    responders = {"n": [noop.pid], "b": [pid], "r": [pid], "c": [pid, identity_pid], "d": [pid, identity_pid], "e": [pid]}
 
     cases = {
         "a": dict(url=reference + "/a/v1/models"),
@@ -231,6 +263,7 @@ def measure(args, run_dir, env, noop, threads, ref_port, sentinel_side=None, cac
 
     def v1_probe(seconds):
         return wrk(cases["b"]["url"], 16, seconds, cases["b"]["headers"])
+
     if "e" in wanted:
         probe = admin.get(gateway + "/api/admin/tokens?limit=1")
         seed = ROOT / "scripts" / "seed-tokens"
@@ -247,17 +280,32 @@ def measure(args, run_dir, env, noop, threads, ref_port, sentinel_side=None, cac
     if args.profile:
         data = run_dir / "perf.data"
         spec = cases[args.profile_case]
-        recorder = subprocess.Popen(["perf", "record", "-a", "-F", "1999", "-g", "-o", str(data)],
-                                    stderr=subprocess.DEVNULL)
+        recorder = subprocess.Popen(["perf", "record", "-a", "-F", "1999", "-g", "-o", str(data)], stderr=subprocess.DEVNULL)
         result = wrk(spec["url"], 64, args.profile, spec.get("headers", ()), spec.get("script"))
         recorder.terminate()
         recorder.wait()
         print(f"case {args.profile_case}: {result['rps']:.0f} req/s at 64 connections under perf")
         for sort, extra in (("comm", []), ("dso,symbol", ["--comm", "gateway-worker"])):
-            report = subprocess.run(["perf", "report", "-i", str(data), "--no-children", "--sort", sort, *extra,
-                                     "--stdio", "-g", "none", "--percent-limit", "0.7"], capture_output=True, text=True)
-            print("\n".join(line[:140].rstrip() for line in report.stdout.splitlines()
-                            if line.strip() and not line.startswith("#"))[:8000])
+            report = subprocess.run(
+                [
+                    "perf",
+                    "report",
+                    "-i",
+                    str(data),
+                    "--no-children",
+                    "--sort",
+                    sort,
+                    *extra,
+                    "--stdio",
+                    "-g",
+                    "none",
+                    "--percent-limit",
+                    "0.7",
+                ],
+                capture_output=True,
+                text=True,
+            )
+            print("\n".join(line[:140].rstrip() for line in report.stdout.splitlines() if line.strip() and not line.startswith("#"))[:8000])
         return
 
     if not wanted:  # only case admin
@@ -287,14 +335,15 @@ def measure(args, run_dir, env, noop, threads, ref_port, sentinel_side=None, cac
     def median(case, c, key):
         return statistics.median(r[key] for r in results[(case, c)])
 
-    lines = ["| case | conns | req/s (median) | p50 ms | p99 ms | non-2xx | responder CPU µs/req |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| case | conns | req/s (median) | p50 ms | p99 ms | non-2xx | responder CPU µs/req |", "|---|---|---|---|---|---|---|"]
     for case in wanted:
         for c in connections:
             non2xx = sum(r["non2xx"] for r in results[(case, c)])
             cpu = median(case, c, "cpu_us")
-            lines.append(f"| {case} | {c} | {median(case, c, 'rps'):.0f} | {median(case, c, 'p50'):.2f} | "
-                         f"{median(case, c, 'p99'):.2f} | {non2xx} | {'' if cpu != cpu else f'{cpu:.1f}'} |")
+            lines.append(
+                f"| {case} | {c} | {median(case, c, 'rps'):.0f} | {median(case, c, 'p50'):.2f} | "
+                f"{median(case, c, 'p99'):.2f} | {non2xx} | {'' if cpu != cpu else f'{cpu:.1f}'} |"
+            )
     lines.append("")
     lines.append("| ratio | " + " | ".join(f"{c} conns" for c in connections) + " |")
     lines.append("|---|" + "---|" * len(connections))
@@ -311,14 +360,19 @@ def measure(args, run_dir, env, noop, threads, ref_port, sentinel_side=None, cac
         before = rss_kb(pid)
         wrk(cases["b"]["url"], 64, args.soak, cases["b"]["headers"])
         after = rss_kb(pid)
-        lines.append(f"soak: case b at 64 connections for {args.soak}s: worker RSS {before} kB → {after} kB "
-                     f"({(after - before) * 100 / max(before, 1):+.1f}%)")
+        lines.append(
+            f"soak: case b at 64 connections for {args.soak}s: worker RSS {before} kB → {after} kB "
+            f"({(after - before) * 100 / max(before, 1):+.1f}%)"
+        )
     if admin_case:
         lines.append("")
         report_admin_scale(args, env, gateway, admin, lines, v1_probe)
-    header = (f"Benchmark {time.strftime('%Y-%m-%d %H:%M:%S')} — {args.rounds} interleaved rounds × {args.seconds}s, "
-              f"nginx workers {env['NGINX_WORKERS']}, worker threads {threads}, {os.cpu_count()} cores"
-              + (f", settings {' '.join(args.set)}" if args.set else "") + "\n")
+    header = (
+        f"Benchmark {time.strftime('%Y-%m-%d %H:%M:%S')} — {args.rounds} interleaved rounds × {args.seconds}s, "
+        f"nginx workers {env['NGINX_WORKERS']}, worker threads {threads}, {os.cpu_count()} cores"
+        + (f", settings {' '.join(args.set)}" if args.set else "")
+        + "\n"
+    )
     text = header + "\n" + "\n".join(lines) + "\n"
     print(text)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

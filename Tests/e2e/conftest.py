@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from harness import stack as _stack
+
 # Kept importable from here for tests written before Tests/harness existed.
 from harness.stack import ROOT, Stack, free_port, running_stack, sibling_stack  # noqa: F401
 

@@ -69,9 +69,27 @@ class Topology:
     def start_node(self, port, replica_of=None):
         data = self.folder / f"node-{port}"
         data.mkdir(exist_ok=True)
-        command = ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--dir", str(data), "--save", "",
-                   "--appendonly", "no", "--daemonize", "no", "--repl-diskless-sync", "yes",
-                   "--repl-diskless-sync-delay", "0", "--logfile", str(self.folder / f"node-{port}.log")]
+        command = [
+            "redis-server",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--dir",
+            str(data),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+            "--repl-diskless-sync",
+            "yes",
+            "--repl-diskless-sync-delay",
+            "0",
+            "--logfile",
+            str(self.folder / f"node-{port}.log"),
+        ]
         if replica_of:
             command += ["--replicaof", "127.0.0.1", str(replica_of)]
         self.nodes[port] = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -81,15 +99,22 @@ class Topology:
         port = self.sentinel_ports[index]
         config = self.folder / f"sentinel-{port}.conf"
         if not config.exists():  # a restarted sentinel keeps what it rewrote into its file
-            config.write_text("\n".join([
-                f"port {port}", "bind 127.0.0.1", f"dir {self.folder}",
-                f"logfile {self.folder / f'sentinel-{port}.log'}",
-                f"sentinel monitor {MASTER_NAME} 127.0.0.1 {self.first_master} 2",
-                f"sentinel down-after-milliseconds {MASTER_NAME} {DOWN_AFTER_MS}",
-                f"sentinel failover-timeout {MASTER_NAME} 10000",
-                f"sentinel parallel-syncs {MASTER_NAME} 1", ""]))
-        self.sentinels[index] = subprocess.Popen(["redis-sentinel", str(config)], stdout=subprocess.DEVNULL,
-                                                 stderr=subprocess.DEVNULL)
+            config.write_text(
+                "\n".join(
+                    [
+                        f"port {port}",
+                        "bind 127.0.0.1",
+                        f"dir {self.folder}",
+                        f"logfile {self.folder / f'sentinel-{port}.log'}",
+                        f"sentinel monitor {MASTER_NAME} 127.0.0.1 {self.first_master} 2",
+                        f"sentinel down-after-milliseconds {MASTER_NAME} {DOWN_AFTER_MS}",
+                        f"sentinel failover-timeout {MASTER_NAME} 10000",
+                        f"sentinel parallel-syncs {MASTER_NAME} 1",
+                        "",
+                    ]
+                )
+            )
+        self.sentinels[index] = subprocess.Popen(["redis-sentinel", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_until(lambda: self.client(port).ping(), 10, f"redis-sentinel on {port}")
 
     def start(self):
@@ -108,8 +133,7 @@ class Topology:
 
     @staticmethod
     def client(port):
-        return redis_lib.Redis(host="127.0.0.1", port=port, decode_responses=True, socket_timeout=2,
-                               socket_connect_timeout=2)
+        return redis_lib.Redis(host="127.0.0.1", port=port, decode_responses=True, socket_timeout=2, socket_connect_timeout=2)
 
     def live_sentinels(self):
         return [self.sentinel_ports[i] for i, p in self.sentinels.items() if p.poll() is None]
@@ -128,6 +152,7 @@ class Topology:
     def wait_healthy(self, timeout=40):
         """Every node and sentinel up, the replica in sync, every sentinel knowing the replica
         and the other two sentinels (else a failover could not happen)."""
+
         def healthy():
             master = self.master()
             if master is None or self.client(master).role()[0] != "master":
@@ -140,12 +165,17 @@ class Topology:
                 client = self.client(port)
                 replicas = client.execute_command("SENTINEL", "replicas", MASTER_NAME)
                 # What Sentinel needs to pick the replica in a failover: up, linked, recently seen.
-                if not any(int(r["port"]) == replica and not {"s_down", "disconnected"} & set(r.get("flags", "").split(","))
-                           and r.get("master-link-status") == "ok" for r in map(pairs, replicas)):
+                if not any(
+                    int(r["port"]) == replica
+                    and not {"s_down", "disconnected"} & set(r.get("flags", "").split(","))
+                    and r.get("master-link-status") == "ok"
+                    for r in map(pairs, replicas)
+                ):
                     return False
                 if len(client.execute_command("SENTINEL", "sentinels", MASTER_NAME)) != len(self.live_sentinels()) - 1:
                     return False
             return master
+
         return wait_until(healthy, timeout, "a healthy Redis topology")
 
     def kill(self, port, sig=signal.SIGKILL):
@@ -160,7 +190,7 @@ class Topology:
 
 
 def pairs(flat):
-    return dict(zip(flat[::2], flat[1::2])) if isinstance(flat, list) else flat
+    return dict(zip(flat[::2], flat[1::2], strict=True)) if isinstance(flat, list) else flat
 
 
 class Users:
@@ -178,8 +208,7 @@ class Users:
                 response = session.post(stack.url("/api/token/generate"), json={"expires_in": 3600})
                 assert response.status_code == 200, response.text
                 body = response.json()
-                self.entries[email] = dict(kind=kind, email=email, session=session, token=body["token"],
-                                           token_id=body["token_id"])
+                self.entries[email] = dict(kind=kind, email=email, session=session, token=body["token"], token_id=body["token_id"])
 
     def of(self, kind):
         return [entry for entry in self.entries.values() if entry["kind"] == kind]
@@ -194,8 +223,8 @@ class Traffic(BackgroundThreads):
         self.stack, self.users = stack, users
         self.stop = threading.Event()
         self.lock = threading.Lock()
-        self.v1 = []        # (start, seconds, status, is_json, email, code)
-        self.writes = []    # (start, seconds, status, is_json, email, kind, code)
+        self.v1 = []  # (start, seconds, status, is_json, email, code)
+        self.writes = []  # (start, seconds, status, is_json, email, kind, code)
         self.confirmed = {}  # email -> time the 200 arrived
         self.threads = [threading.Thread(target=self.load, args=(seed,)) for seed in range(v1_threads)]
         self.threads.append(threading.Thread(target=self.writer, args=("revoke",)))
@@ -220,11 +249,19 @@ class Traffic(BackgroundThreads):
             started = time.time()
             try:
                 response = session.post(
-                    self.stack.url("/v1/chat/completions"), headers={"Authorization": f"Bearer {entry['token']}"},
-                    json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}, timeout=30)
-                result = (started, time.time() - started, response.status_code,
-                          response.headers.get("Content-Type", "").startswith("application/json"), entry["email"],
-                          self.code_of(response))
+                    self.stack.url("/v1/chat/completions"),
+                    headers={"Authorization": f"Bearer {entry['token']}"},
+                    json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]},
+                    timeout=30,
+                )
+                result = (
+                    started,
+                    time.time() - started,
+                    response.status_code,
+                    response.headers.get("Content-Type", "").startswith("application/json"),
+                    entry["email"],
+                    self.code_of(response),
+                )
             except requests.RequestException as error:
                 result = (started, time.time() - started, 0, False, entry["email"], str(error))
             with self.lock:
@@ -237,13 +274,16 @@ class Traffic(BackgroundThreads):
             started = time.time()
             try:
                 if kind == "revoke":
-                    response = entry["session"].post(self.stack.url("/api/token/revoke"),
-                                                     json={"token_id": entry["token_id"]}, timeout=30)
+                    response = entry["session"].post(self.stack.url("/api/token/revoke"), json={"token_id": entry["token_id"]}, timeout=30)
                 else:
-                    response = self.admin.post(self.stack.url("/api/admin/sessions/revoke-user"),
-                                               json={"user_email": entry["email"]}, timeout=30)
-                status, is_json, code = response.status_code, response.headers.get("Content-Type", "").startswith(
-                    "application/json"), self.code_of(response)
+                    response = self.admin.post(
+                        self.stack.url("/api/admin/sessions/revoke-user"), json={"user_email": entry["email"]}, timeout=30
+                    )
+                status, is_json, code = (
+                    response.status_code,
+                    response.headers.get("Content-Type", "").startswith("application/json"),
+                    self.code_of(response),
+                )
             except requests.RequestException as error:
                 status, is_json, code = 0, False, str(error)
             done = time.time()
@@ -312,15 +352,20 @@ def measure(name, traffic, moment, **extra):
     last_503_end = max((r[0] + r[1] for r in refused), default=moment)
     unconfirmed = [r for r in traffic.writes if r[2] != 200 and r[0] >= moment - 0.5]
     last_write_error = max((r[0] + r[1] for r in unconfirmed), default=moment)
-    accepted_revoked = sum(1 for r in traffic.v1 if r[2] == 200 and r[4] in traffic.confirmed
-                           and r[0] > traffic.confirmed[r[4]])
+    accepted_revoked = sum(1 for r in traffic.v1 if r[2] == 200 and r[4] in traffic.confirmed and r[0] > traffic.confirmed[r[4]])
     numbers = dict(
-        test=name, v1_requests=len(traffic.v1), v1_503=sum(1 for r in traffic.v1 if r[2] == 503),
-        v1_window_s=round(last_503_end - moment, 2), writes=len(traffic.writes),
-        writes_unconfirmed=len(unconfirmed), write_window_s=round(last_write_error - moment, 2),
+        test=name,
+        v1_requests=len(traffic.v1),
+        v1_503=sum(1 for r in traffic.v1 if r[2] == 503),
+        v1_window_s=round(last_503_end - moment, 2),
+        writes=len(traffic.writes),
+        writes_unconfirmed=len(unconfirmed),
+        write_window_s=round(last_write_error - moment, 2),
         confirmed_revocations=sum(1 for e in traffic.confirmed if traffic.users.entries[e]["kind"] == "revoke"),
         confirmed_bans=sum(1 for e in traffic.confirmed if traffic.users.entries[e]["kind"] == "ban"),
         revoked_tokens_accepted=accepted_revoked,
-        slowest_answer_s=round(max(r[1] for r in traffic.v1 + traffic.writes), 2), **extra)
+        slowest_answer_s=round(max(r[1] for r in traffic.v1 + traffic.writes), 2),
+        **extra,
+    )
     print("\nHA-MEASURE " + json.dumps(numbers))
     return numbers

@@ -39,16 +39,14 @@ class People:
         tag = f"{os.getpid()}-{random.randrange(1 << 30):x}"
         hosts = list(rig.hosts.values())
         self.entries = {}
-        for number, (kind, index) in enumerate((k, i) for k, n in (("live", live), ("revoke", revoke), ("ban", ban))
-                                                for i in range(n)):
+        for number, (kind, index) in enumerate((k, i) for k, n in (("live", live), ("revoke", revoke), ("ban", ban)) for i in range(n)):
             host = hosts[number % len(hosts)]
             email = f"mh-{kind}-{index}-{tag}@example.com"
             session = any_host(host.sign_in(email))
             response = session.post(host.url("/api/token/generate"), json={"expires_in": 3600})
             assert response.status_code == 200, response.text
             body = response.json()
-            self.entries[email] = dict(kind=kind, email=email, session=session, token=body["token"],
-                                       token_id=body["token_id"])
+            self.entries[email] = dict(kind=kind, email=email, session=session, token=body["token"], token_id=body["token_id"])
 
     def of(self, kind):
         return [entry for entry in self.entries.values() if entry["kind"] == kind]
@@ -112,16 +110,16 @@ class Revoker(BackgroundThreads):
     def __init__(self, rig, people, via="a", then_on=("b", "c"), pause=0.1):
         self.rig, self.people, self.via, self.then_on, self.pause = rig, people, via, then_on, pause
         self.stop = threading.Event()
-        self.confirmed = {}   # email -> time the 200 arrived
+        self.confirmed = {}  # email -> time the 200 arrived
         self.next_calls = []  # (email, kind, host, status, code, seconds after the confirmation)
-        self.writes = []      # (kind, status, code)
+        self.writes = []  # (kind, status, code)
         self.threads = [threading.Thread(target=self.run)]
 
     def run(self):
         host = self.rig.hosts[self.via]
         admin = host.sign_in(ADMIN)
         probes = {name: requests.Session() for name in self.then_on}
-        pending = [e for pair in zip(self.people.of("revoke"), self.people.of("ban") + [None] * 99) for e in pair if e]
+        pending = [e for pair in zip(self.people.of("revoke"), self.people.of("ban") + [None] * 99, strict=False) for e in pair if e]
         for entry in pending:
             while not self.stop.is_set() and not self.write(host, admin, probes, entry):
                 self.stop.wait(self.pause)  # a 503 while Redis fails over: tried again
@@ -131,11 +129,9 @@ class Revoker(BackgroundThreads):
         """One revocation or ban; True when it is done (confirmed, or found done already)."""
         try:
             if entry["kind"] == "revoke":
-                response = entry["session"].post(host.url("/api/token/revoke"), json={"token_id": entry["token_id"]},
-                                                 timeout=10)
+                response = entry["session"].post(host.url("/api/token/revoke"), json={"token_id": entry["token_id"]}, timeout=10)
             else:
-                response = admin.post(host.url("/api/admin/sessions/revoke-user"), json={"user_email": entry["email"]},
-                                      timeout=10)
+                response = admin.post(host.url("/api/admin/sessions/revoke-user"), json={"user_email": entry["email"]}, timeout=10)
         except requests.RequestException as error:
             self.writes.append((entry["kind"], 0, type(error).__name__))
             return False

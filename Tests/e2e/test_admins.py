@@ -9,9 +9,16 @@ import pytest
 import requests
 
 ADMIN_PATHS = [
-    ("GET", "/sso/get/ui_settings"), ("GET", "/admin/settings"), ("GET", "/key/info"), ("GET", "/user/info"),
-    ("POST", "/team/new"), ("GET", "/organization/list"), ("GET", "/spend/logs"),
-    ("GET", "/gateway/daily/activity"), ("GET", "/v1/mcp/tools"), ("POST", "/v1/internal/probe"),
+    ("GET", "/sso/get/ui_settings"),
+    ("GET", "/admin/settings"),
+    ("GET", "/key/info"),
+    ("GET", "/user/info"),
+    ("POST", "/team/new"),
+    ("GET", "/organization/list"),
+    ("GET", "/spend/logs"),
+    ("GET", "/gateway/daily/activity"),
+    ("GET", "/v1/mcp/tools"),
+    ("POST", "/v1/internal/probe"),
 ]
 # /ui (HTML refusals, the UI session cookie) and LiteLLM's closed sign-in routes (/sso/key/generate,
 # ...): test_litellm_ui_session.py.
@@ -46,6 +53,7 @@ def reached_litellm(stack, method, path, marker, timeout=5.0):
 
 # --- LiteLLM admin surface ---------------------------------------------------------------
 
+
 @pytest.mark.parametrize("method,path", ADMIN_PATHS)
 def test_litellm_admin_path_refuses_anonymous_and_non_admins(stack, email, method, path):
     anonymous, marker = probe(stack, requests.Session(), method, path, json={})
@@ -54,9 +62,19 @@ def test_litellm_admin_path_refuses_anonymous_and_non_admins(stack, email, metho
     assert_no_master_key(stack, anonymous)
 
     # A non-admin, even one who sends the master key and forged identity headers itself.
-    refused, user_marker = probe(stack, stack.sign_in(email), method, path, json={}, headers={
-        "Authorization": f"Bearer {stack.master_key}", "X-Forwarded-Email": "root@example.com",
-        "X-Authenticated-Email": "root@example.com", "X-Admin-Action": "true"})
+    refused, user_marker = probe(
+        stack,
+        stack.sign_in(email),
+        method,
+        path,
+        json={},
+        headers={
+            "Authorization": f"Bearer {stack.master_key}",
+            "X-Forwarded-Email": "root@example.com",
+            "X-Authenticated-Email": "root@example.com",
+            "X-Admin-Action": "true",
+        },
+    )
     assert refused.status_code == 403
     assert refused.json() == {"error": "Insufficient privileges. Admin access only.", "code": "not_admin", "user": email}
     assert_no_master_key(stack, refused)
@@ -90,8 +108,9 @@ REFUSED = "invalid api key (dev hook"
 def test_litellm_admin_requests_carry_the_master_key(stack):
     # LiteLLM itself refuses a call without the master key...
     before = litellm_log(stack).count(REFUSED)
-    direct = requests.get(f"http://127.0.0.1:{stack.env['LITELLM_PORT']}/v1/mcp/tools",
-                          headers={"Authorization": "Bearer sk-not-the-master-key"})
+    direct = requests.get(
+        f"http://127.0.0.1:{stack.env['LITELLM_PORT']}/v1/mcp/tools", headers={"Authorization": "Bearer sk-not-the-master-key"}
+    )
     assert direct.status_code != 200
     assert wait_for_log_growth(stack, REFUSED, before) > before
     # ...and answers an admin's call through the gateway, whose client sent no key at all.
@@ -109,11 +128,11 @@ def test_mutating_litellm_admin_calls_are_audited(stack):
     session = stack.sign_in("admin@example.com")
     session.post(stack.url("/team/new"), json={"team_alias": "audited"})
     entries = session.get(stack.url("/api/admin/audit?limit=20")).json()["entries"]
-    assert any(e["action"] == "litellm.admin" and e["target"] == "/team/new" and e["actor"] == "admin@example.com"
-               for e in entries)
+    assert any(e["action"] == "litellm.admin" and e["target"] == "/team/new" and e["actor"] == "admin@example.com" for e in entries)
 
 
 # --- POST /key/generate ------------------------------------------------------------------
+
 
 def test_key_generate_reaches_litellm_with_the_master_key_for_any_signed_in_user(stack, email):
     refused_before = litellm_log(stack).count(REFUSED)
@@ -147,6 +166,7 @@ def test_key_generate_without_session_or_banned_never_reaches_litellm(stack, ema
 
 
 # --- admin manager -----------------------------------------------------------------------
+
 
 def test_admin_manager_is_for_the_super_admin_only(stack, email):
     assert requests.get(stack.url(MANAGE)).status_code == 401
@@ -195,9 +215,11 @@ def test_super_admin_adds_lists_and_removes_a_runtime_admin(stack, email):
 
 def test_super_admin_and_environment_admins_cannot_be_removed(stack):
     root = stack.sign_in("root@example.com")
-    for target, code in (("root@example.com", "super_admin_not_removable"),
-                         ("Admin@Example.com", "environment_admin_not_removable"),
-                         ("x@admins.example.org", "environment_admin_not_removable")):
+    for target, code in (
+        ("root@example.com", "super_admin_not_removable"),
+        ("Admin@Example.com", "environment_admin_not_removable"),
+        ("x@admins.example.org", "environment_admin_not_removable"),
+    ):
         response = root.delete(stack.url(MANAGE), json={"email": target})
         assert response.status_code == 403, target
         assert response.json()["code"] == code
@@ -205,8 +227,20 @@ def test_super_admin_and_environment_admins_cannot_be_removed(stack):
 
 
 @pytest.mark.parametrize("method", ["POST", "DELETE"])
-@pytest.mark.parametrize("body", [None, "not json", "[1]", "{}", '{"email": 5}', '{"email": ""}',
-                                  '{"email": "no-at-sign"}', '{"email": "a@b"}', '{"email": "a b@example.com"}'])
+@pytest.mark.parametrize(
+    "body",
+    [
+        None,
+        "not json",
+        "[1]",
+        "{}",
+        '{"email": 5}',
+        '{"email": ""}',
+        '{"email": "no-at-sign"}',
+        '{"email": "a@b"}',
+        '{"email": "a b@example.com"}',
+    ],
+)
 def test_admin_manager_bad_input_is_400(stack, method, body):
     root = stack.sign_in("root@example.com")
     response = root.request(method, stack.url(MANAGE), data=body, headers={"Content-Type": "application/json"})

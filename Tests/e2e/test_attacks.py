@@ -19,22 +19,39 @@ from harness.checks import assert_json_error
 from harness.stack import sibling_stack
 
 FORGED = {
-    "X-Forwarded-Email": "root@example.com", "X-Forwarded-User": "root@example.com",
-    "X-Auth-Request-Email": "root@example.com", "X-Auth-Request-User": "root@example.com",
-    "X-Authenticated-User": "root@example.com", "X-Authenticated-Email": "root@example.com",
-    "X-Admin-Action": "true", "x-litellm-end-user-id": "root@example.com",
-    "x-litellm-spend-logs-metadata": '{"user_email":"root@example.com"}', "x-litellm-api-key": "sk-forged",
+    "X-Forwarded-Email": "root@example.com",
+    "X-Forwarded-User": "root@example.com",
+    "X-Auth-Request-Email": "root@example.com",
+    "X-Auth-Request-User": "root@example.com",
+    "X-Authenticated-User": "root@example.com",
+    "X-Authenticated-Email": "root@example.com",
+    "X-Admin-Action": "true",
+    "x-litellm-end-user-id": "root@example.com",
+    "x-litellm-spend-logs-metadata": '{"user_email":"root@example.com"}',
+    "x-litellm-api-key": "sk-forged",
     "Authorization": "Bearer forged",
 }
 
 # One path per route family nginx has (gateway.conf), with a method the route accepts.
 ROUTE_FAMILIES = [
-    ("POST", "/v1/chat/completions"), ("GET", "/v1/models"),
-    ("POST", "/api/token/generate"), ("GET", "/api/token/list"), ("POST", "/api/token/revoke"),
-    ("GET", "/api/admin/tokens"), ("POST", "/api/admin/sessions/revoke-user"), ("GET", "/api/admin/manage"),
-    ("GET", "/api/admin/audit"), ("POST", "/api/admin/redis/cleanup"),
-    ("GET", "/ui/"), ("GET", "/key/info"), ("POST", "/user/new"), ("POST", "/key/generate"), ("GET", "/v1/mcp/tools"),
-    ("GET", "/token-manager"), ("GET", "/token-session-manager"), ("GET", "/admin-manager"),
+    ("POST", "/v1/chat/completions"),
+    ("GET", "/v1/models"),
+    ("POST", "/api/token/generate"),
+    ("GET", "/api/token/list"),
+    ("POST", "/api/token/revoke"),
+    ("GET", "/api/admin/tokens"),
+    ("POST", "/api/admin/sessions/revoke-user"),
+    ("GET", "/api/admin/manage"),
+    ("GET", "/api/admin/audit"),
+    ("POST", "/api/admin/redis/cleanup"),
+    ("GET", "/ui/"),
+    ("GET", "/key/info"),
+    ("POST", "/user/new"),
+    ("POST", "/key/generate"),
+    ("GET", "/v1/mcp/tools"),
+    ("GET", "/token-manager"),
+    ("GET", "/token-session-manager"),
+    ("GET", "/admin-manager"),
     ("GET", "/ui-assets/app.js"),
 ]
 
@@ -47,10 +64,12 @@ def json_error(response, status):
 
 # --- forged identity headers ---------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("method,path", ROUTE_FAMILIES)
 def test_forged_identity_headers_without_a_session_are_refused_everywhere(stack, method, path):
-    response = requests.request(method, stack.url(path), headers=FORGED, json={"user_email": "x@example.com"},
-                                allow_redirects=False, timeout=30)
+    response = requests.request(
+        method, stack.url(path), headers=FORGED, json={"user_email": "x@example.com"}, allow_redirects=False, timeout=30
+    )
     # 401 for APIs and LiteLLM's surface; the UI pages (LiteLLM's /ui too) send the browser to sign in.
     expected = 302 if path in ("/token-manager", "/token-session-manager", "/admin-manager", "/ui/") else 401
     assert response.status_code == expected, (response.status_code, response.text[:200])
@@ -59,15 +78,25 @@ def test_forged_identity_headers_without_a_session_are_refused_everywhere(stack,
     assert "sk-" not in response.text
 
 
-@pytest.mark.parametrize("method,path", [
-    ("GET", "/api/admin/tokens"), ("POST", "/api/admin/sessions/revoke-user"), ("GET", "/api/admin/manage"),
-    ("GET", "/api/admin/audit"), ("POST", "/api/admin/redis/cleanup"), ("GET", "/key/info"), ("POST", "/user/new"),
-    ("GET", "/token-session-manager"), ("GET", "/admin-manager"),
-])
+@pytest.mark.parametrize(
+    "method,path",
+    [
+        ("GET", "/api/admin/tokens"),
+        ("POST", "/api/admin/sessions/revoke-user"),
+        ("GET", "/api/admin/manage"),
+        ("GET", "/api/admin/audit"),
+        ("POST", "/api/admin/redis/cleanup"),
+        ("GET", "/key/info"),
+        ("POST", "/user/new"),
+        ("GET", "/token-session-manager"),
+        ("GET", "/admin-manager"),
+    ],
+)
 def test_forged_identity_headers_give_a_signed_in_user_no_admin_rights(stack, email, method, path):
     browser = stack.sign_in(email)
-    response = browser.request(method, stack.url(path), headers=FORGED, json={"user_email": "victim@example.com"},
-                               allow_redirects=False, timeout=30)
+    response = browser.request(
+        method, stack.url(path), headers=FORGED, json={"user_email": "victim@example.com"}, allow_redirects=False, timeout=30
+    )
     assert response.status_code == 403, (response.status_code, response.text[:200])
     assert not stack.redis.exists("active_user_deleted:victim@example.com")
 
@@ -83,6 +112,7 @@ def test_forged_identity_headers_do_not_change_whose_token_is_minted(stack, emai
 
 
 # --- listeners -----------------------------------------------------------------------------------
+
 
 def test_worker_and_identity_sockets_are_private_to_their_owner_and_group(stack):
     for name in ("WORKER_SOCKET", "DEV_IDENTITY_SOCKET"):
@@ -116,14 +146,25 @@ def test_internal_locations_cannot_be_requested(stack, email):
 
 # --- JWT attacks -----------------------------------------------------------------------------------
 
+
 def b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 def claims_for(email, **overrides):
     now = int(time.time())
-    claims = {"jti": str(uuid.uuid4()), "user_email": email, "user_id": email, "token_name": "t",
-              "scopes": ["api:read"], "iat": now, "nbf": now, "exp": now + 600, "iss": "llm-gateway", "aud": "litellm-api"}
+    claims = {
+        "jti": str(uuid.uuid4()),
+        "user_email": email,
+        "user_id": email,
+        "token_name": "t",
+        "scopes": ["api:read"],
+        "iat": now,
+        "nbf": now,
+        "exp": now + 600,
+        "iss": "llm-gateway",
+        "aud": "litellm-api",
+    }
     claims.update(overrides)
     return claims
 
@@ -191,13 +232,13 @@ def rotated(stack):
 
 
 def test_secret_rotation_new_secret_signs_previous_verifies_retired_is_refused(stack, rotated, email):
-    old_token = stack.mint(email)["token"]            # signed before the rotation
-    new_token = rotated.mint(email)["token"]          # signed after it
+    old_token = stack.mint(email)["token"]  # signed before the rotation
+    new_token = rotated.mint(email)["token"]  # signed after it
     assert pyjwt.decode(new_token, rotated.jwt_secret, algorithms=["HS256"], audience="litellm-api")["user_email"] == email
     with pytest.raises(pyjwt.InvalidSignatureError):
         pyjwt.decode(new_token, stack.jwt_secret, algorithms=["HS256"], audience="litellm-api")
     assert rotated.chat(new_token).status_code == 200
-    assert rotated.chat(old_token).status_code == 200   # previous secret still verifies
+    assert rotated.chat(old_token).status_code == 200  # previous secret still verifies
     # A secret that has been removed from JWT_PREVIOUS_SECRETS verifies nothing any more.
     retired = pyjwt.encode(claims_for(email), "retired-secret-" + "r" * 32, algorithm="HS256")
     refused(rotated, retired, "signature")
@@ -214,10 +255,23 @@ def test_revocation_and_ban_apply_to_tokens_of_the_previous_secret(stack, rotate
 # --- path tricks on admin routes -------------------------------------------------------------------
 
 TRICKS = [
-    "/api/admin/../admin/tokens", "/api/token/../admin/tokens", "/api/admin/./tokens", "//api//admin//tokens",
-    "/api/admin/tokens%2F..", "/api%2Fadmin%2Ftokens", "/api/admin/%2e%2e/admin/tokens", "/API/ADMIN/TOKENS",
-    "/Api/Admin/Tokens", "/api/admin/tokens/", "/api/admin/tokens;x", "/api/admin/tokens%00", "/v1/../api/admin/tokens",
-    "/v1/%2e%2e/key/info", "/v1/chat/../mcp/tools", "/v1/../ui/", "/api/admin/manage/..%2f..%2fmanage",
+    "/api/admin/../admin/tokens",
+    "/api/token/../admin/tokens",
+    "/api/admin/./tokens",
+    "//api//admin//tokens",
+    "/api/admin/tokens%2F..",
+    "/api%2Fadmin%2Ftokens",
+    "/api/admin/%2e%2e/admin/tokens",
+    "/API/ADMIN/TOKENS",
+    "/Api/Admin/Tokens",
+    "/api/admin/tokens/",
+    "/api/admin/tokens;x",
+    "/api/admin/tokens%00",
+    "/v1/../api/admin/tokens",
+    "/v1/%2e%2e/key/info",
+    "/v1/chat/../mcp/tools",
+    "/v1/../ui/",
+    "/api/admin/manage/..%2f..%2fmanage",
 ]
 
 
@@ -241,6 +295,7 @@ def test_path_tricks_by_an_admin_are_4xx_json_or_normalised(stack):
 
 # --- oversize requests and methods -----------------------------------------------------------------
 
+
 def test_oversize_headers_are_refused_by_nginx(stack, email):
     browser = stack.sign_in(email)
     huge = "a" * (64 * 1024)
@@ -260,15 +315,26 @@ def test_oversize_api_body_is_413_json_and_stores_nothing(stack, email):
 
 def test_body_above_the_v1_limit_is_refused_by_nginx_as_json(stack, email):
     token = stack.mint(email)["token"]
-    response = requests.post(stack.url("/v1/chat/completions"), data=b"x" * (33 * 1024 * 1024),
-                             headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"}, timeout=120)
+    response = requests.post(
+        stack.url("/v1/chat/completions"),
+        data=b"x" * (33 * 1024 * 1024),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        timeout=120,
+    )
     assert_json_error(response, 413, "request_too_large")
 
 
-@pytest.mark.parametrize("method,path", [
-    ("PUT", "/api/token/generate"), ("DELETE", "/api/token/list"), ("PATCH", "/api/token/revoke"),
-    ("GET", "/api/admin/sessions/revoke-user"), ("PUT", "/api/admin/manage"), ("POST", "/api/admin/tokens"),
-])
+@pytest.mark.parametrize(
+    "method,path",
+    [
+        ("PUT", "/api/token/generate"),
+        ("DELETE", "/api/token/list"),
+        ("PATCH", "/api/token/revoke"),
+        ("GET", "/api/admin/sessions/revoke-user"),
+        ("PUT", "/api/admin/manage"),
+        ("POST", "/api/admin/tokens"),
+    ],
+)
 def test_methods_not_allowed_are_405_json(stack, method, path):
     admin = stack.sign_in("root@example.com")
     body = json_error(admin.request(method, stack.url(path), json={}), 405)
@@ -277,8 +343,13 @@ def test_methods_not_allowed_are_405_json(stack, method, path):
 
 # --- CSRF on the browser APIs ------------------------------------------------------------------------
 
-CROSS_SITE = [{"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}, {"Sec-Fetch-Site": "same-site"},
-              {"Origin": "null"}, {"Origin": "https://evil.example", "Sec-Fetch-Site": "same-origin"}]
+CROSS_SITE = [
+    {"Origin": "https://evil.example"},
+    {"Sec-Fetch-Site": "cross-site"},
+    {"Sec-Fetch-Site": "same-site"},
+    {"Origin": "null"},
+    {"Origin": "https://evil.example", "Sec-Fetch-Site": "same-origin"},
+]
 
 
 @pytest.mark.parametrize("headers", CROSS_SITE)
@@ -296,7 +367,10 @@ def test_cross_site_revoke_and_admin_actions_are_refused(stack, email):
     assert owner.post(stack.url("/api/token/revoke"), json={"token_id": answer["token_id"]}, headers=evil).status_code == 403
     assert stack.chat(answer["token"]).status_code == 200
     admin = stack.sign_in("root@example.com")
-    assert json_error(admin.post(stack.url("/api/admin/sessions/revoke-user"), json={"user_email": email}, headers=evil), 403)["code"] == "csrf"
+    assert (
+        json_error(admin.post(stack.url("/api/admin/sessions/revoke-user"), json={"user_email": email}, headers=evil), 403)["code"]
+        == "csrf"
+    )
     assert not stack.redis.exists(f"active_user_deleted:{email}")
     assert admin.delete(stack.url(f"/api/admin/tokens/{answer['token_id']}"), headers=evil).status_code == 403
     assert admin.post(stack.url("/api/admin/manage"), json={"email": "mallory@example.com"}, headers=evil).status_code == 403

@@ -131,10 +131,10 @@ def test_export_as_csv_and_json_downloads_with_formulas_defused(stack):
     assert stack.sign_in(email).get(stack.url("/api/admin/audit?format=csv")).status_code == 403
 
 
-@pytest.mark.parametrize("language,signed_in,created,any_action", [
-    ("en", "Signed in", "Created a token", "Any action"),
-    ("ja", "サインイン", "トークンを作成", "すべての操作"),
-])
+@pytest.mark.parametrize(
+    "language,signed_in,created,any_action",
+    [("en", "Signed in", "Created a token", "Any action"), ("ja", "サインイン", "トークンを作成", "すべての操作")],
+)
 def test_the_audit_tab_filters_and_names_actions_in_both_languages(stack, browsers, language, signed_in, created, any_action):
     email = fresh_email("audit-tab")
     stack.mint(email)
@@ -154,21 +154,24 @@ def test_the_audit_tab_filters_and_names_actions_in_both_languages(stack, browse
     assert f"actor={email.replace('@', '%40')}" in browser.find("#audit-export-csv").get_attribute("href")
 
 
-@pytest.mark.parametrize("language,says,detail", [("en", "Banned {email} for 7 d", "ban length: 7 d"),
-                                                   ("ja", "{email} を 7日 利用停止", "停止期間: 7日")])
+@pytest.mark.parametrize(
+    "language,says,detail", [("en", "Banned {email} for 7 d", "ban length: 7 d"), ("ja", "{email} を 7日 利用停止", "停止期間: 7日")]
+)
 def test_the_audit_tab_says_what_happened_in_a_sentence(stack, browsers, language, says, detail):
-    """"Banned alice@… for 7 d", not `session.revoke_user` and `ban_ttl: 604800`."""
+    """ "Banned alice@… for 7 d", not `session.revoke_user` and `ban_ttl: 604800`."""
     email = fresh_email("audit-ban")
     admin = stack.sign_in(ADMIN)
-    banned = admin.post(stack.url("/api/admin/sessions/revoke-user"), json={"user_email": email},
-                        headers={"Origin": stack.base, "Sec-Fetch-Site": "same-origin"})
+    banned = admin.post(
+        stack.url("/api/admin/sessions/revoke-user"),
+        json={"user_email": email},
+        headers={"Origin": stack.base, "Sec-Fetch-Site": "same-origin"},
+    )
     assert banned.status_code == 200, banned.text
     browser = browsers(language)
     browser.sign_in(ADMIN, then="/token-session-manager")
     browser.open_tab("audit")
     sentences = "return [...document.querySelectorAll('#audit-list .audit-sentence')].map(e => e.textContent)"
-    shown = browser.wait(lambda d: (lambda found: found or None)(
-        [text for text in d.execute_script(sentences) if email in text]))
+    shown = browser.wait(lambda d: (lambda found: found or None)([text for text in d.execute_script(sentences) if email in text]))
     assert shown == [says.format(email=email)], shown
     # The details below it name their fields in the same language.
     rows = "return [...document.querySelectorAll('#audit-list tr')].map(r => r.textContent)"

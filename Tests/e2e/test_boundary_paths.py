@@ -40,14 +40,13 @@ BASES = [
 
 # Prefixes a traversal starts from: other LiteLLM routes (pass-through, MCP, plugins) and the
 # other admin-surface locations.
-TRAVERSAL_PREFIXES = ["mcp", "anthropic/v1/models%3F", "plugin-proxy/x/y", "ui", "sso/x", "v1/internal", "admin",
-                      "openai/v1"]
+TRAVERSAL_PREFIXES = ["mcp", "anthropic/v1/models%3F", "plugin-proxy/x/y", "ui", "sso/x", "v1/internal", "admin", "openai/v1"]
 
 
 def _encode_last_letter(path: str, upper: bool) -> str:
     index = max(i for i, c in enumerate(path) if c.isalpha())
     escape = f"%{ord(path[index]):02X}" if upper else f"%{ord(path[index]):02x}"
-    return path[:index] + escape + path[index + 1:]
+    return path[:index] + escape + path[index + 1 :]
 
 
 def _first_inner_slash(path: str) -> int:
@@ -75,10 +74,10 @@ def mutations(path: str):
         ("encoded-dots-lower", "/x/%2e%2e/" + rest, False),
         ("encoded-dots-mixed", "/x/.%2E/" + rest, False),
         ("encoded-dots-first", "/x/%2E./" + rest, False),
-        ("encoded-slash-upper", path[:slash] + "%2F" + path[slash + 1:], False),
-        ("encoded-slash-lower", path[:slash] + "%2f" + path[slash + 1:], False),
+        ("encoded-slash-upper", path[:slash] + "%2F" + path[slash + 1 :], False),
+        ("encoded-slash-lower", path[:slash] + "%2f" + path[slash + 1 :], False),
         ("encoded-slash-traversal", "/mcp%2F..%2F" + rest, False),
-        ("backslash", path[:slash] + "\\" + path[slash + 1:], False),
+        ("backslash", path[:slash] + "\\" + path[slash + 1 :], False),
         ("backslash-traversal", path + "\\..\\..\\v1\\models", False),
         ("encoded-backslash", path + "%5C..%5C..%5Cv1%5Cmodels", False),
         ("encoded-question-mark", path + "%3F/../" + last, False),
@@ -160,7 +159,7 @@ def _dechunk(payload: bytes) -> bytes:
         if size == 0:
             break
         out += payload[:size]
-        payload = payload[size + 2:]
+        payload = payload[size + 2 :]
     return out
 
 
@@ -180,16 +179,9 @@ def gateway_code(status: int, body: bytes):
 
 
 # Which key LiteLLM must see when a credential passes a location's check; None: refused.
-EXPECTED_KEY = {
-    ("v1", "jwt"): "shared",
-    ("admin", "admin"): "master",
-    ("keygen", "user"): "master",
-    ("keygen", "admin"): "master",
-}
+EXPECTED_KEY = {("v1", "jwt"): "shared", ("admin", "admin"): "master", ("keygen", "user"): "master", ("keygen", "admin"): "master"}
 
-BODIES = {
-    "/v1/chat/completions": json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}).encode(),
-}
+BODIES = {"/v1/chat/completions": json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}).encode()}
 
 
 def location_kind(kind: str, path: str) -> str:
@@ -226,9 +218,20 @@ def test_only_the_checked_path_reaches_litellm(stack, credentials):
                 # the client's query (its body is rebuilt by the worker), so LiteLLM records only the header.
                 probe_headers = dict(headers, **{"X-Gateway-Test-Probe": probe})
                 status, _, body = raw_request(port, method, full_target, probe_headers, BODIES.get(path, b"{}"))
-                sent.append(dict(probe=probe, location=location, path=path, method=method, mutation=name,
-                                 target=full_target, harmless=harmless, credential=credential, status=status,
-                                 body=body[:300]))
+                sent.append(
+                    dict(
+                        probe=probe,
+                        location=location,
+                        path=path,
+                        method=method,
+                        mutation=name,
+                        target=full_target,
+                        harmless=harmless,
+                        credential=credential,
+                        status=status,
+                        body=body[:300],
+                    )
+                )
     assert len(sent) >= 300
     print(f"\nboundary corpus: {len(sent)} request targets")
 
@@ -253,11 +256,15 @@ def test_only_the_checked_path_reaches_litellm(stack, credentials):
         record = got[0]
         checked = nginx_normalised(case["target"])
         if len(got) != 1 or record["path"] != checked or record["method"] != case["method"]:
-            failures.append(f"LiteLLM routed {record['method']} {record['raw_path']!r} (path {record['path']!r}), "
-                            f"the gateway checked {checked!r}: {label}")
+            failures.append(
+                f"LiteLLM routed {record['method']} {record['raw_path']!r} (path {record['path']!r}), "
+                f"the gateway checked {checked!r}: {label}"
+            )
         elif record["raw_path"] != forwarded_form(checked):
-            failures.append(f"LiteLLM received the raw path {record['raw_path']!r}, not the checked path's exact bytes "
-                            f"{forwarded_form(checked)!r}: {label}")
+            failures.append(
+                f"LiteLLM received the raw path {record['raw_path']!r}, not the checked path's exact bytes "
+                f"{forwarded_form(checked)!r}: {label}"
+            )
         elif record["key"] != expected_key:
             failures.append(f"LiteLLM got the {record['key']} key, expected {expected_key}: {label}")
     assert not failures, f"{len(failures)} of {len(sent)} cases broke the boundary:\n" + "\n".join(failures[:40])
@@ -324,7 +331,9 @@ class FakeLiteLLM:
                     b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                     b"X-Accel-Redirect: /_ui/token-manager.html\r\nX-Accel-Expires: 3600\r\n"
                     b"X-Accel-Limit-Rate: 1\r\nX-Accel-Buffering: yes\r\nX-Accel-Charset: koi8-r\r\n"
-                    + f"Content-Length: {len(self.BODY)}\r\nConnection: close\r\n\r\n".encode() + self.BODY)
+                    + f"Content-Length: {len(self.BODY)}\r\nConnection: close\r\n\r\n".encode()
+                    + self.BODY
+                )
 
     def close(self):
         self.server.close()
@@ -333,8 +342,7 @@ class FakeLiteLLM:
 def test_litellm_cannot_steer_nginx_and_trusted_proxy_names_the_client(stack, credentials):
     fake = FakeLiteLLM()
     try:
-        with sibling_stack(stack, "accel", LITELLM_UPSTREAM=f"127.0.0.1:{fake.port}",
-                           TRUSTED_PROXIES="127.0.0.1") as sibling:
+        with sibling_stack(stack, "accel", LITELLM_UPSTREAM=f"127.0.0.1:{fake.port}", TRUSTED_PROXIES="127.0.0.1") as sibling:
             port = int(sibling.env["GATEWAY_PORT"])
             for credential, target in [("jwt", b"/v1/models"), ("admin", b"/key/info")]:
                 headers = dict(credentials[credential], **SPOOFED)
@@ -357,10 +365,15 @@ def test_oauth2_proxy_gets_forwarding_headers_from_nginx_only():
     """Production identity (OAuth2 Proxy is not part of the dev stack): every location that
     proxies to it sets the forwarding headers itself."""
     from conftest import ROOT
+
     text = (ROOT / "openresty" / "identity-oauth2-proxy.conf").read_text()
     blocks = [block for block in text.split("location ")[1:] if "proxy_pass http://oauth2_proxy" in block]
     assert len(blocks) == 2
     for block in blocks:
-        for line in ["proxy_set_header X-Forwarded-For $remote_addr;", "proxy_set_header X-Real-IP $remote_addr;",
-                     "proxy_set_header X-Forwarded-Host $host;", 'proxy_set_header Forwarded "";']:
+        for line in [
+            "proxy_set_header X-Forwarded-For $remote_addr;",
+            "proxy_set_header X-Real-IP $remote_addr;",
+            "proxy_set_header X-Forwarded-Host $host;",
+            'proxy_set_header Forwarded "";',
+        ]:
             assert line in block, (line, block)

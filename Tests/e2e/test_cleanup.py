@@ -15,13 +15,16 @@ from harness.stack import running_stack, sibling_stack
 
 ADMINS = ("root@example.com", "admin@example.com", "someone@admins.example.org")
 GATEWAY_ENDPOINTS = [
-    ("GET", "/api/admin/redis/cleanup/preview"), ("POST", "/api/admin/redis/cleanup"),
-    ("GET", "/api/admin/redis/cleanup/logs"), ("GET", "/api/admin/redis/cleanup/job"),
+    ("GET", "/api/admin/redis/cleanup/preview"),
+    ("POST", "/api/admin/redis/cleanup"),
+    ("GET", "/api/admin/redis/cleanup/logs"),
+    ("GET", "/api/admin/redis/cleanup/job"),
     ("POST", "/api/admin/redis/cleanup/cancel"),
 ]
 
 
 # --- Redis cleanup -----------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("method,path", GATEWAY_ENDPOINTS)
 def test_cleanup_endpoints_are_for_admins_only(stack, email, method, path):
@@ -98,7 +101,8 @@ def test_cleanup_preview_shows_expired_tokens_from_the_index(stack, email):
     assert not stack.redis.sismember(f"user:tokens:{email}", short)
     assert stack.redis.sismember(f"user:tokens:{email}", kept)
     assert ("orphaned_jwt_token_id", email, short) in {
-        (i["type"], i.get("user_email"), i.get("token_id")) for i in job["log"]["deleted_items"]}
+        (i["type"], i.get("user_email"), i.get("token_id")) for i in job["log"]["deleted_items"]
+    }
 
 
 def test_cleanup_job_removes_lua_era_leftovers_and_keeps_a_log(stack):
@@ -115,8 +119,13 @@ def test_cleanup_job_removes_lua_era_leftovers_and_keeps_a_log(stack):
     assert result["results"]["empty_token_sets_deleted"] >= 1
     assert result["results"]["orphaned_metadata_deleted"] >= 1
     assert result["results"]["stale_active_users_removed"] >= 1
-    counted = ("orphaned_jwt_token_ids_deleted", "orphaned_metadata_deleted", "empty_token_sets_deleted",
-               "stale_active_users_removed", "stale_sessions_removed")
+    counted = (
+        "orphaned_jwt_token_ids_deleted",
+        "orphaned_metadata_deleted",
+        "empty_token_sets_deleted",
+        "stale_active_users_removed",
+        "stale_sessions_removed",
+    )
     assert result["total_deleted"] == sum(result["results"][k] for k in counted)
     items = {(i["type"], i.get("user_email"), i.get("token_id")) for i in result["deleted_items"]}
     assert ("orphaned_jwt_token_id", users["mixed"], "gone-" + tag) in items
@@ -145,13 +154,16 @@ def test_cleanup_job_removes_lua_era_leftovers_and_keeps_a_log(stack):
     assert newest["executed_by"] == "admin@example.com"
     assert {(i["type"], i.get("user_email")) for i in newest["deleted_items"]} >= {("orphaned_metadata", users["meta"])}
     entries = admin.get(stack.url("/api/admin/audit?limit=50")).json()["entries"]
-    assert any(e["action"] == "redis.cleanup" and e["target"] == cleanup_id and e["actor"] == "admin@example.com"
-               for e in entries)
+    assert any(e["action"] == "redis.cleanup" and e["target"] == cleanup_id and e["actor"] == "admin@example.com" for e in entries)
 
 
-COUNTED = {"orphaned_jwt_token_ids": "orphaned_jwt_token_ids_deleted", "orphaned_metadata": "orphaned_metadata_deleted",
-           "empty_token_sets": "empty_token_sets_deleted", "stale_active_users": "stale_active_users_removed",
-           "stale_sessions": "stale_sessions_removed"}
+COUNTED = {
+    "orphaned_jwt_token_ids": "orphaned_jwt_token_ids_deleted",
+    "orphaned_metadata": "orphaned_metadata_deleted",
+    "empty_token_sets": "empty_token_sets_deleted",
+    "stale_active_users": "stale_active_users_removed",
+    "stale_sessions": "stale_sessions_removed",
+}
 
 
 def test_preview_counts_are_what_the_run_then_removes(stack):
@@ -231,6 +243,7 @@ def test_cleanup_ids_are_unique_and_old_log_entries_trimmed(stack):
 
 
 # --- scheduled cleanup -------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def scheduled_stack():

@@ -24,8 +24,10 @@ DOCS = ROOT / "docs" / "clients.md"
 
 
 def sdk_clients(stack, token, **options):
-    return (openai.OpenAI(base_url=stack.url("/v1"), api_key=token, max_retries=0, **options),
-            anthropic.Anthropic(base_url=stack.base, api_key=token, max_retries=0, **options))
+    return (
+        openai.OpenAI(base_url=stack.url("/v1"), api_key=token, max_retries=0, **options),
+        anthropic.Anthropic(base_url=stack.base, api_key=token, max_retries=0, **options),
+    )
 
 
 def test_openai_sdk_chat_plain_and_streaming(stack, email):
@@ -48,8 +50,7 @@ def test_anthropic_sdk_messages_plain_and_streaming_with_x_api_key(stack, email)
     message = client.messages.create(model="claude-sonnet-4", max_tokens=32, messages=[{"role": "user", "content": "hi"}])
     assert message.content[0].text == "Hello from the mock claude-sonnet-4."
     stack.wait_for_litellm_call(lambda c: c["end_user"] == email and c["model"] == "claude-sonnet-4")
-    with client.messages.stream(model="stream-claude", max_tokens=32,
-                                messages=[{"role": "user", "content": "hi"}]) as stream:
+    with client.messages.stream(model="stream-claude", max_tokens=32, messages=[{"role": "user", "content": "hi"}]) as stream:
         assert stream.response.headers["content-type"].startswith("text/event-stream"), stream.response.headers
         events = timed(stream)
     deltas = [(at, event.delta.text) for at, event in events if event.type == "content_block_delta"]
@@ -62,8 +63,7 @@ def test_anthropic_sdk_messages_plain_and_streaming_with_x_api_key(stack, email)
 def test_the_anthropic_sdk_with_auth_token_sends_bearer(stack, email):
     token = stack.mint(email)["token"]
     client = anthropic.Anthropic(base_url=stack.base, api_key=None, auth_token=token, max_retries=0)
-    assert client.messages.create(model="claude-sonnet-4", max_tokens=8,
-                                  messages=[{"role": "user", "content": "hi"}]).content[0].text
+    assert client.messages.create(model="claude-sonnet-4", max_tokens=8, messages=[{"role": "user", "content": "hi"}]).content[0].text
 
 
 def test_litellm_receives_the_shared_key_never_the_clients_token(stack, email):
@@ -71,8 +71,7 @@ def test_litellm_receives_the_shared_key_never_the_clients_token(stack, email):
     and the request id nginx made is the one the client got back."""
     token = stack.mint(email)["token"]
     _, client = sdk_clients(stack, token)
-    raw = client.messages.with_raw_response.create(
-        model="claude-sonnet-4", max_tokens=8, messages=[{"role": "user", "content": "hi"}])
+    raw = client.messages.with_raw_response.create(model="claude-sonnet-4", max_tokens=8, messages=[{"role": "user", "content": "hi"}])
     request_id = raw.headers.get("x-request-id")
     assert request_id and re.fullmatch(r"[0-9a-f]{32}", request_id), raw.headers
     seen = [h for h in stack.litellm_headers() if h["request_id"] == request_id]
@@ -81,19 +80,26 @@ def test_litellm_receives_the_shared_key_never_the_clients_token(stack, email):
     assert seen[0]["authorization_is_shared_key"] is True
 
 
-@pytest.mark.parametrize("headers_for, status, code", [
-    (lambda good, other: {"Authorization": f"Bearer {good}", "x-api-key": other}, 401, "token_conflict"),
-    (lambda good, other: {"Authorization": f"Bearer {other}", "x-api-key": good}, 401, "token_conflict"),
-    (lambda good, other: {"Authorization": f"Bearer {good}", "x-api-key": good}, 200, None),
-    (lambda good, other: {"x-api-key": good}, 200, None),
-    (lambda good, other: {"x-api-key": "not-a-token"}, 401, "token_malformed"),
-    (lambda good, other: {}, 401, "token_missing"),
-])
+@pytest.mark.parametrize(
+    "headers_for, status, code",
+    [
+        (lambda good, other: {"Authorization": f"Bearer {good}", "x-api-key": other}, 401, "token_conflict"),
+        (lambda good, other: {"Authorization": f"Bearer {other}", "x-api-key": good}, 401, "token_conflict"),
+        (lambda good, other: {"Authorization": f"Bearer {good}", "x-api-key": good}, 200, None),
+        (lambda good, other: {"x-api-key": good}, 200, None),
+        (lambda good, other: {"x-api-key": "not-a-token"}, 401, "token_malformed"),
+        (lambda good, other: {}, 401, "token_missing"),
+    ],
+)
 def test_two_different_tokens_are_refused(stack, headers_for, status, code):
     good = stack.mint(f"good-{uuid.uuid4().hex[:8]}@example.com")["token"]
     other = stack.mint(f"other-{uuid.uuid4().hex[:8]}@example.com")["token"]
-    response = requests.post(stack.url("/v1/chat/completions"), headers=headers_for(good, other), timeout=30,
-                             json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]})
+    response = requests.post(
+        stack.url("/v1/chat/completions"),
+        headers=headers_for(good, other),
+        timeout=30,
+        json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]},
+    )
     assert response.status_code == status, response.text
     if code:
         assert response.json()["error"]["code"] == code
@@ -109,12 +115,12 @@ def test_sdk_error_types_on_401(stack, email):
             openai_client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
         assert raised.value.code == "user_banned"
         with pytest.raises(anthropic.AuthenticationError) as raised:
-            anthropic_client.messages.create(model="claude-sonnet-4", max_tokens=8,
-                                             messages=[{"role": "user", "content": "hi"}])
+            anthropic_client.messages.create(model="claude-sonnet-4", max_tokens=8, messages=[{"role": "user", "content": "hi"}])
         assert raised.value.body["error"]["code"] == "user_banned"
         with pytest.raises(anthropic.AuthenticationError):
-            sdk_clients(stack, "x.y.z")[1].messages.create(model="claude-sonnet-4", max_tokens=8,
-                                                            messages=[{"role": "user", "content": "hi"}])
+            sdk_clients(stack, "x.y.z")[1].messages.create(
+                model="claude-sonnet-4", max_tokens=8, messages=[{"role": "user", "content": "hi"}]
+            )
     finally:
         stack.redis.delete(f"active_user_deleted:{email}")
 
@@ -134,12 +140,12 @@ def test_sdk_error_types_on_403_and_503(stack, email):
             openai_client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
         assert raised.value.status_code == 503 and raised.value.code == "litellm_unavailable"
         with pytest.raises(anthropic.InternalServerError) as raised:
-            anthropic_client.messages.create(model="claude-sonnet-4", max_tokens=8,
-                                             messages=[{"role": "user", "content": "hi"}])
+            anthropic_client.messages.create(model="claude-sonnet-4", max_tokens=8, messages=[{"role": "user", "content": "hi"}])
         assert raised.value.status_code == 503
 
 
 # --- docs/clients.md, run as written ------------------------------------------------------
+
 
 def examples() -> dict:
     text = DOCS.read_text()
@@ -157,7 +163,8 @@ CLAUDE_STAND_IN = textwrap.dedent('''\
              "ANTHROPIC_DEFAULT_HAIKU_MODEL"]
     for name in names:
         model = os.environ[name]
-        reply = client.messages.create(model=model, max_tokens=64, messages=[{{"role": "user", "content": sys.argv[-1]}}])
+        messages = [{{"role": "user", "content": sys.argv[-1]}}]
+        reply = client.messages.create(model=model, max_tokens=64, messages=messages)
         print(name, reply.content[0].text)
 ''')
 
@@ -170,24 +177,25 @@ def docs_env(stack, tmp_path_factory):
     claude.chmod(claude.stat().st_mode | stat.S_IXUSR)
     email = f"docs-{uuid.uuid4().hex[:8]}@example.com"
     env = {key: value for key, value in os.environ.items() if not key.startswith(("ANTHROPIC_", "OPENAI_"))}
-    env.update(GATEWAY_URL=stack.base, LLM_TOKEN=stack.mint(email)["token"],
-               PATH=f"{bin_dir}:{Path(sys.executable).parent}:{env['PATH']}")
+    env.update(GATEWAY_URL=stack.base, LLM_TOKEN=stack.mint(email)["token"], PATH=f"{bin_dir}:{Path(sys.executable).parent}:{env['PATH']}")
     return env, email
 
 
 def test_the_docs_name_every_example():
-    assert set(examples()) == {"curl-models", "curl-chat", "curl-messages", "openai-sdk", "anthropic-sdk",
-                               "roo-code", "claude-code"}
+    assert set(examples()) == {"curl-models", "curl-chat", "curl-messages", "openai-sdk", "anthropic-sdk", "roo-code", "claude-code"}
 
 
-@pytest.mark.parametrize("name, model, expected", [
-    ("curl-models", "-", '"id":"gpt-4o-mini"'),
-    ("curl-chat", "gpt-4o-mini", "Hello from the mock gpt-4o-mini."),
-    ("curl-messages", "claude-sonnet-4", "Hello from the mock claude-sonnet-4."),
-    ("openai-sdk", "gpt-4o-mini", "Hello from the mock gpt-4o-mini.\nHello from the mock gpt-4o-mini.\n"),
-    ("anthropic-sdk", "claude-sonnet-4", "Hello from the mock claude-sonnet-4.\n"),
-    ("claude-code", "claude-sonnet-4", "ANTHROPIC_DEFAULT_HAIKU_MODEL Hello from the mock claude-sonnet-4."),
-])
+@pytest.mark.parametrize(
+    "name, model, expected",
+    [
+        ("curl-models", "-", '"id":"gpt-4o-mini"'),
+        ("curl-chat", "gpt-4o-mini", "Hello from the mock gpt-4o-mini."),
+        ("curl-messages", "claude-sonnet-4", "Hello from the mock claude-sonnet-4."),
+        ("openai-sdk", "gpt-4o-mini", "Hello from the mock gpt-4o-mini.\nHello from the mock gpt-4o-mini.\n"),
+        ("anthropic-sdk", "claude-sonnet-4", "Hello from the mock claude-sonnet-4.\n"),
+        ("claude-code", "claude-sonnet-4", "ANTHROPIC_DEFAULT_HAIKU_MODEL Hello from the mock claude-sonnet-4."),
+    ],
+)
 def test_docs_example_runs_as_written(stack, docs_env, name, model, expected):
     env, email = docs_env
     language, body = examples()[name]
@@ -213,8 +221,13 @@ def test_docs_roo_code_settings_work_as_roo_code_uses_them(stack, docs_env):
         return re.sub(r"\$\{(\w+)\}", lambda match: values[match.group(1)], value)
 
     client = openai.OpenAI(base_url=expand(settings["Base URL"]), api_key=expand(settings["API Key"]), max_retries=0)
-    text = "".join(chunk.choices[0].delta.content or "" for chunk in client.chat.completions.create(
-        model=expand(settings["Model"]), messages=[{"role": "user", "content": "hi"}], stream=True) if chunk.choices)
+    text = "".join(
+        chunk.choices[0].delta.content or ""
+        for chunk in client.chat.completions.create(
+            model=expand(settings["Model"]), messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        if chunk.choices
+    )
     assert text == "Hello from the mock gpt-4o-mini."
     stack.wait_for_litellm_call(lambda c: c["end_user"] == email and c["model"] == "gpt-4o-mini")
 

@@ -27,16 +27,16 @@ from redis.retry import Retry
 from conftest import ROOT
 
 ADMIN = "admin@example.com"
-BOUND = 2.0          # seconds from issuing the cut to the stream's end
-CHUNKS = 150         # the slow provider's chunks per answer
+BOUND = 2.0  # seconds from issuing the cut to the stream's end
+CHUNKS = 150  # the slow provider's chunks per answer
 MEASURED: list[str] = []
 
 APIS = {
-    "openai": ("/v1/chat/completions",
-               {"model": "slow-gpt", "stream": True, "messages": [{"role": "user", "content": "count"}]}),
-    "anthropic": ("/v1/messages",
-                  {"model": "slow-claude", "stream": True, "max_tokens": 1024,
-                   "messages": [{"role": "user", "content": "count"}]}),
+    "openai": ("/v1/chat/completions", {"model": "slow-gpt", "stream": True, "messages": [{"role": "user", "content": "count"}]}),
+    "anthropic": (
+        "/v1/messages",
+        {"model": "slow-claude", "stream": True, "max_tokens": 1024, "messages": [{"role": "user", "content": "count"}]},
+    ),
 }
 
 
@@ -57,8 +57,9 @@ class Stream:
         self.api = api
         path, body = APIS[api]
         self.conn = http.client.HTTPConnection("127.0.0.1", int(stack.env["GATEWAY_PORT"]), timeout=10)
-        self.conn.request("POST", path, body=json.dumps(body),
-                          headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        self.conn.request(
+            "POST", path, body=json.dumps(body), headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        )
         self.response = self.conn.getresponse()
         assert self.response.status == 200, self.response.read()
         assert self.response.getheader("Content-Type", "").startswith("text/event-stream")
@@ -101,15 +102,15 @@ class Stream:
         lines = [line for line in self.lines if line.strip()]
         if self.api == "openai":
             index = next(i for i, line in enumerate(lines) if line.startswith(b'data: {"error"'))
-            error = json.loads(lines[index][len(b"data: "):])["error"]
+            error = json.loads(lines[index][len(b"data: ") :])["error"]
         else:
             index = next(i for i, line in enumerate(lines) if line == b"event: error\n")
             assert lines[index + 1].startswith(b"data: "), lines[index:]
-            body = json.loads(lines[index + 1][len(b"data: "):])
+            body = json.loads(lines[index + 1][len(b"data: ") :])
             assert body["type"] == "error", body
             error = body["error"]
             index += 1
-        assert lines[index + 1:] in ([], [b"data: [DONE]\n"]), lines[index + 1:]
+        assert lines[index + 1 :] in ([], [b"data: [DONE]\n"]), lines[index + 1 :]
         return error
 
     def close(self) -> None:
@@ -177,8 +178,10 @@ def test_cut_ends_open_stream_within_bound_and_others_keep_running(stack, cut, a
         answered = time.time()
         ended = target.read_to_end()
         elapsed = ended - issued
-        MEASURED.append(f"{cut:26s} {api:9s} stream ended {elapsed * 1000:6.0f} ms after the cut was issued"
-                        f" (the cut's own call: {(answered - issued) * 1000:.0f} ms)")
+        MEASURED.append(
+            f"{cut:26s} {api:9s} stream ended {elapsed * 1000:6.0f} ms after the cut was issued"
+            f" (the cut's own call: {(answered - issued) * 1000:.0f} ms)"
+        )
         assert elapsed < BOUND, f"{cut}/{api}: {elapsed:.2f}s"
         error = target.error_event()
         assert error["type"] == "authentication_error" and code in error["message"], error
@@ -190,8 +193,7 @@ def test_cut_ends_open_stream_within_bound_and_others_keep_running(stack, cut, a
             assert same_user.read_to_end() - issued < BOUND
             assert code in same_user.error_event()["message"]
         # What the cut stream used is still attributed to its owner in LiteLLM.
-        call = stack.wait_for_litellm_call(
-            lambda c: (c.get("spend_logs_metadata") or {}).get("token_id") == minted["token_id"])
+        call = stack.wait_for_litellm_call(lambda c: (c.get("spend_logs_metadata") or {}).get("token_id") == minted["token_id"])
         assert call["status"] == "success" and call["end_user"] == email, call
         assert 0 < call["completion_tokens"] < CHUNKS, call
     finally:
@@ -218,7 +220,7 @@ def test_official_sdks_raise_the_cut_as_an_api_error(stack):
     stream = client.chat.completions.create(model="slow-gpt", stream=True, messages=[{"role": "user", "content": "count"}])
     received = 0
     with pytest.raises(openai.APIError) as raised:
-        for chunk in stream:
+        for _chunk in stream:
             received += 1
             if received == 3:
                 revoke_by_owner(stack, owner, None, email, first)
@@ -227,8 +229,7 @@ def test_official_sdks_raise_the_cut_as_an_api_error(stack):
     claude = anthropic.Anthropic(base_url=stack.url(""), api_key=second["token"], max_retries=0)
     received = 0
     with pytest.raises(anthropic.APIError) as raised:
-        with claude.messages.stream(model="slow-claude", max_tokens=1024,
-                                    messages=[{"role": "user", "content": "count"}]) as events:
+        with claude.messages.stream(model="slow-claude", max_tokens=1024, messages=[{"role": "user", "content": "count"}]) as events:
             for _ in events.text_stream:
                 received += 1
                 if received == 3:
@@ -240,8 +241,7 @@ def read_answer(stack, token, api, results):
     path, body = APIS[api]
     body = dict(body, stream=False)
     conn = http.client.HTTPConnection("127.0.0.1", int(stack.env["GATEWAY_PORT"]), timeout=40)
-    conn.request("POST", path, body=json.dumps(body),
-                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    conn.request("POST", path, body=json.dumps(body), headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
     response = conn.getresponse()
     results.append((time.time(), response.status, response.read()))
     conn.close()
@@ -284,8 +284,9 @@ def redis_gone_at(stack, stop: threading.Event) -> list:
     gone: list = []
 
     def ping():
-        client = redis_lib.Redis(host="127.0.0.1", port=stack.redis_port, socket_timeout=0.2, socket_connect_timeout=0.2,
-                                 retry=Retry(NoBackoff(), 0))  # no retries: the first failure counts
+        client = redis_lib.Redis(
+            host="127.0.0.1", port=stack.redis_port, socket_timeout=0.2, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0)
+        )  # no retries: the first failure counts
         while not stop.is_set() and not gone:
             try:
                 client.ping()
@@ -351,14 +352,18 @@ def test_redis_stalled_during_a_stream_ends_it_then_new_streams_run(stack):
 
 # --- the same hook file in compose's LiteLLM ------------------------------------------------
 
+
 def load_hook(env: dict) -> subprocess.CompletedProcess:
     """Loads the callback the way LiteLLM loads deploy/litellm/config.yaml's callbacks (the module
     file next to the config file, as /app/gateway_cutoff.py next to /app/config.yaml)."""
-    code = ("from litellm.proxy.types_utils.utils import get_instance_fn; "
-            "print(type(get_instance_fn('gateway_cutoff.cutoff', 'deploy/litellm/config.yaml')).__name__)")
+    code = (
+        "from litellm.proxy.types_utils.utils import get_instance_fn; "
+        "print(type(get_instance_fn('gateway_cutoff.cutoff', 'deploy/litellm/config.yaml')).__name__)"
+    )
     clean = {k: v for k, v in os.environ.items() if not k.startswith("CUTOFF_")}
-    return subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-c", code], cwd=ROOT, env=dict(clean, **env),
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "python"), "-c", code], cwd=ROOT, env=dict(clean, **env), capture_output=True, text=True, timeout=120
+    )
 
 
 def test_compose_litellm_loads_the_hook_and_refuses_to_start_without_its_redis():

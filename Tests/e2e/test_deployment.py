@@ -42,6 +42,7 @@ def compose_variables() -> set:
 
 def interpolate(value: str, values: dict) -> str:
     """Compose's ${VAR}, ${VAR:-default} and ${VAR:?message} with the given values."""
+
     def one(match):
         name, operator, rest = match.group(1), match.group(2), match.group(3)
         if values.get(name):
@@ -49,15 +50,20 @@ def interpolate(value: str, values: dict) -> str:
         if operator == ":-":
             return rest
         raise AssertionError(f"{name} is required by compose.yaml but has no value")
+
     return re.sub(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:[-?])([^}]*))?\}", one, value)
 
 
 # --- compose.yaml and .env.example ------------------------------------------------------------
 
+
 def test_compose_file_is_valid_against_the_compose_spec():
     """check-jsonschema's vendored compose-spec schema: nothing outside the repository needed."""
-    result = subprocess.run([str(ROOT / ".venv" / "bin" / "check-jsonschema"), "--builtin-schema", "vendor.compose-spec",
-                             str(COMPOSE)], capture_output=True, text=True)
+    result = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "check-jsonschema"), "--builtin-schema", "vendor.compose-spec", str(COMPOSE)],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -93,7 +99,10 @@ def test_only_nginx_publishes_ports_and_every_service_has_a_health_check_and_res
     oauth2 = services["oauth2-proxy"]["environment"]
     assert oauth2["OAUTH2_PROXY_SESSION_STORE_TYPE"] == "redis"
     assert (oauth2["OAUTH2_PROXY_COOKIE_NAME"], oauth2["OAUTH2_PROXY_COOKIE_EXPIRE"], oauth2["OAUTH2_PROXY_COOKIE_SAMESITE"]) == (
-        "_oauth2_proxy", "24h", "lax")
+        "_oauth2_proxy",
+        "24h",
+        "lax",
+    )
 
 
 def test_nginx_and_workers_share_the_socket_through_one_volume():
@@ -113,8 +122,7 @@ def test_the_ha_profile_adds_a_second_gateway_host_with_its_own_socket_and_the_s
     for first, second in (("openresty", "openresty-2"), ("workers", "workers-2")):
         assert services[second]["profiles"] == ["ha"] and "profiles" not in services[first]
         assert services[second]["volumes"] == ["worker-socket-2:/run/llm-gateway"]
-        differing = {key for key in set(services[first]) | set(services[second])
-                     if services[first].get(key) != services[second].get(key)}
+        differing = {key for key in set(services[first]) | set(services[second]) if services[first].get(key) != services[second].get(key)}
         assert differing <= {"profiles", "volumes", "ports", "depends_on"}, (second, differing)
     assert services["openresty-2"]["depends_on"]["workers-2"]["condition"] == "service_healthy"
     assert "worker-socket-2" in compose()["volumes"]
@@ -124,9 +132,13 @@ def test_the_workers_environment_in_compose_passes_the_workers_own_config_check(
     """compose.yaml's worker environment, filled as an operator fills .env, is accepted by
     `gateway-worker --check-config` (a missing or misnamed required setting would stop it)."""
     filled = {key: value for key, value in env_example().items() if value}
-    filled.update(GATEWAY_PUBLIC_URL="https://gateway.example.com", SUPER_ADMIN_EMAIL="root@example.com",
-                  OAUTH2_PROXY_OIDC_ISSUER_URL="https://id.example.com/", OAUTH2_PROXY_CLIENT_ID="id",
-                  OAUTH2_PROXY_EMAIL_DOMAINS="example.com")
+    filled.update(
+        GATEWAY_PUBLIC_URL="https://gateway.example.com",
+        SUPER_ADMIN_EMAIL="root@example.com",
+        OAUTH2_PROXY_OIDC_ISSUER_URL="https://id.example.com/",
+        OAUTH2_PROXY_CLIENT_ID="id",
+        OAUTH2_PROXY_EMAIL_DOMAINS="example.com",
+    )
     workers = compose()["services"]["workers"]
     environment = {key: interpolate(str(value), filled) for key, value in workers["environment"].items()}
     with worker_secrets(workers) as mounted:
@@ -140,14 +152,18 @@ def test_the_workers_environment_in_compose_passes_the_workers_own_config_check(
 
 # --- nginx configuration ----------------------------------------------------------------------
 
+
 def render_and_test(variables: dict) -> str:
     """Renders openresty/*.conf with scripts/render-nginx and runs `nginx -t` on the result;
     returns the rendered configuration (all files)."""
     environment = dict(os.environ, **variables)
     out = Path(variables["NGINX_CONF_DIR"])
     subprocess.run([str(ROOT / "scripts" / "render-nginx"), str(out)], env=environment, check=True)
-    result = subprocess.run(["nginx", "-t", "-e", f"{variables['NGINX_LOG_DIR']}/error.log", "-p", str(out.parent),
-                             "-c", str(out / "nginx.conf")], capture_output=True, text=True)
+    result = subprocess.run(
+        ["nginx", "-t", "-e", f"{variables['NGINX_LOG_DIR']}/error.log", "-p", str(out.parent), "-c", str(out / "nginx.conf")],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     return "\n".join(path.read_text() for path in sorted(out.glob("*.conf")))
 
@@ -163,12 +179,24 @@ def scratch():
 
 @pytest.mark.parametrize("identity", ["dev", "oauth2-proxy"])
 def test_nginx_configuration_passes_nginx_t_in_the_local_layout(scratch, identity):
-    rendered = render_and_test(dict(
-        NGINX_CONF_DIR=str(scratch / "conf"), NGINX_RUN_DIR=str(scratch / "run"), NGINX_LOG_DIR=str(scratch / "logs"),
-        NGINX_USER=subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip(), NGINX_WORKERS="2",
-        GATEWAY_LISTEN="127.0.0.1:18080", MAX_V1_BODY="32m", WORKER_SOCKET=str(scratch / "worker.sock"),
-        WORKER_KEEPALIVE="8", DEV_IDENTITY_SOCKET=str(scratch / "identity.sock"), LITELLM_UPSTREAM="127.0.0.1:4000",
-        OAUTH2_PROXY_UPSTREAM="127.0.0.1:4180", UI_ROOT=str(scratch / "ui"), GATEWAY_IDENTITY=identity))
+    rendered = render_and_test(
+        dict(
+            NGINX_CONF_DIR=str(scratch / "conf"),
+            NGINX_RUN_DIR=str(scratch / "run"),
+            NGINX_LOG_DIR=str(scratch / "logs"),
+            NGINX_USER=subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip(),
+            NGINX_WORKERS="2",
+            GATEWAY_LISTEN="127.0.0.1:18080",
+            MAX_V1_BODY="32m",
+            WORKER_SOCKET=str(scratch / "worker.sock"),
+            WORKER_KEEPALIVE="8",
+            DEV_IDENTITY_SOCKET=str(scratch / "identity.sock"),
+            LITELLM_UPSTREAM="127.0.0.1:4000",
+            OAUTH2_PROXY_UPSTREAM="127.0.0.1:4180",
+            UI_ROOT=str(scratch / "ui"),
+            GATEWAY_IDENTITY=identity,
+        )
+    )
     directives = [line for line in rendered.splitlines() if not line.lstrip().startswith("#")]
     assert [line for line in directives if re.search(r"\$\{[A-Z_]+\}", line)] == [], "a template variable was left unrendered"
 
@@ -188,8 +216,9 @@ def test_nginx_configuration_passes_nginx_t_with_the_container_values(scratch):
             values[key] = value
     compose_env = compose()["services"]["openresty"]["environment"]
     # GATEWAY_PUBLIC_URL is required (.env); LiteLLM's forwarding headers come from it.
-    values.update({key: interpolate(str(value), {"GATEWAY_PUBLIC_URL": "https://gateway.example.org"})
-                   for key, value in compose_env.items()})
+    values.update(
+        {key: interpolate(str(value), {"GATEWAY_PUBLIC_URL": "https://gateway.example.org"}) for key, value in compose_env.items()}
+    )
     assert values["GATEWAY_IDENTITY"] == "oauth2-proxy" and values["LITELLM_UPSTREAM"] == "litellm:4000"
     container_conf = values["NGINX_CONF_DIR"]
     values.update(NGINX_CONF_DIR=str(scratch / "conf"), NGINX_RUN_DIR=str(scratch / "run"), NGINX_LOG_DIR=str(scratch / "logs"))
@@ -202,13 +231,14 @@ def test_nginx_configuration_passes_nginx_t_with_the_container_values(scratch):
     forwarded = (scratch / "conf" / "litellm-forwarded.conf").read_text()
     assert 'proxy_set_header Host "gateway.example.org";' in forwarded and "X-Forwarded-Proto https;" in forwarded
     entrypoint = (ROOT / "openresty" / "docker-entrypoint.sh").read_text()
-    assert "scripts/render-nginx\" \"$NGINX_CONF_DIR\"" in entrypoint and 'openresty -c "$NGINX_CONF_DIR/nginx.conf"' in entrypoint
+    assert 'scripts/render-nginx" "$NGINX_CONF_DIR"' in entrypoint and 'openresty -c "$NGINX_CONF_DIR/nginx.conf"' in entrypoint
     # Rendered into the tmpfs compose mounts (the root filesystem is read-only).
     tmpfs = [entry.split(":")[0] for entry in compose()["services"]["openresty"]["tmpfs"]]
     assert any(container_conf.startswith(folder + "/") for folder in tmpfs)
 
 
 # --- the worker image ---------------------------------------------------------------------------
+
 
 def runtime_stage_packages(dockerfile: str) -> set:
     runtime = dockerfile.rsplit("\nFROM ", 1)[1]
@@ -257,9 +287,10 @@ def test_runtime_packages_of_the_worker_image_are_exactly_what_the_binary_links(
 
 def test_the_openresty_image_ships_the_ui_files_where_the_config_expects_them():
     container_env = dict(
-        line.split("=", 1) for line in (ROOT / "openresty" / "container.env").read_text().splitlines()
-        if "=" in line and not line.startswith("#"))
-    copies = [line.split()[1:] for line in (ROOT / "openresty" / "Dockerfile").read_text().splitlines()
-              if line.startswith("COPY ")]
+        line.split("=", 1)
+        for line in (ROOT / "openresty" / "container.env").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    )
+    copies = [line.split()[1:] for line in (ROOT / "openresty" / "Dockerfile").read_text().splitlines() if line.startswith("COPY ")]
     assert ["ui", container_env["UI_ROOT"]] in copies
     assert (ROOT / "ui" / "token-manager.html").exists()

@@ -67,7 +67,7 @@ def dechunked(data: bytes) -> bytes:
         size = int(size_line.split(b";")[0] or b"0", 16)
         if size == 0:
             break
-        out, data = out + data[:size], data[size + 2:]
+        out, data = out + data[:size], data[size + 2 :]
     return out
 
 
@@ -92,8 +92,15 @@ def signed(secret: str, claims: dict, header: dict = None) -> str:
 
 
 def claims_for(email, **overrides):
-    claims = {"jti": str(uuid.uuid4()), "user_email": email, "token_name": "edges", "iat": int(time.time()),
-              "exp": int(time.time()) + 600, "iss": "llm-gateway", "aud": "litellm-api"}
+    claims = {
+        "jti": str(uuid.uuid4()),
+        "user_email": email,
+        "token_name": "edges",
+        "iat": int(time.time()),
+        "exp": int(time.time()) + 600,
+        "iss": "llm-gateway",
+        "aud": "litellm-api",
+    }
     claims.update(overrides)
     return claims
 
@@ -132,8 +139,10 @@ def tokens(stack, email):
 @pytest.mark.parametrize("name,credentials,status,code", UNKNOWN_CALLERS, ids=[c[0] for c in UNKNOWN_CALLERS])
 def test_unknown_caller_30mb_upload_is_refused_before_the_body(stack, tokens, name, credentials, status, code):
     before = len(stack.litellm_requests())
-    head = ("POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n"
-            "Content-Length: 30000000\r\n" + credentials.format(**tokens) + "\r\n").encode()
+    head = (
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n"
+        "Content-Length: 30000000\r\n" + credentials.format(**tokens) + "\r\n"
+    ).encode()
     # Only the head and the body's first bytes are sent: the answer must not wait for the rest.
     answer = raw(stack, head + b'{"model":"gpt-4o-mini","messages":[', read_body=True)
     json_body(*answer[:3], status, code)
@@ -145,9 +154,10 @@ def test_unknown_caller_30mb_upload_is_refused_before_the_body(stack, tokens, na
 def test_allowed_upload_still_reaches_litellm_with_its_body_and_request_id(stack, tokens):
     body = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "edges " + "x" * 300000}]})
     for header in ("Authorization: Bearer {valid}", "x-api-key: {valid}"):
-        request = ("POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n"
-                   "Content-Type: application/json\r\nContent-Length: %d\r\n%s\r\n\r\n"
-                   % (len(body), header.format(**tokens))).encode() + body.encode()
+        request = (
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n"
+            "Content-Type: application/json\r\nContent-Length: %d\r\n%s\r\n\r\n" % (len(body), header.format(**tokens))
+        ).encode() + body.encode()
         status, headers, answer, _ = raw(stack, request, timeout=60)
         assert status == 200, answer[:300]
         request_id = headers["x-request-id"]
@@ -158,14 +168,30 @@ def test_allowed_upload_still_reaches_litellm_with_its_body_and_request_id(stack
 
 # (path, credentials, status, exact body): the refusals keep their bodies byte for byte.
 EXACT_REFUSALS = [
-    ("/v1/models", "", 401,
-     '{"error":{"message":"Authorization header or x-api-key required","type":"authentication_error","code":"token_missing"}}'),
-    ("/v1/models", "Authorization: Bearer abc\r\n", 401,
-     '{"error":{"message":"Invalid or expired token: Malformed token","type":"authentication_error","code":"token_malformed"}}'),
-    ("/v1/not-a-route", "", 404,
-     '{"error":{"message":"This API route is not available through the gateway","type":"invalid_request_error","code":"route_not_allowed"}}'),
-    ("/v1/./models", "", 400,
-     '{"error":{"message":"Ambiguous request path (dot segments, repeated slashes, backslashes or encoded separators are not accepted)","type":"invalid_request_error","code":"ambiguous_path"}}'),
+    (
+        "/v1/models",
+        "",
+        401,
+        '{"error":{"message":"Authorization header or x-api-key required","type":"authentication_error","code":"token_missing"}}',  # noqa: E501 (exact bytes)
+    ),
+    (
+        "/v1/models",
+        "Authorization: Bearer abc\r\n",
+        401,
+        '{"error":{"message":"Invalid or expired token: Malformed token","type":"authentication_error","code":"token_malformed"}}',  # noqa: E501 (exact bytes)
+    ),
+    (
+        "/v1/not-a-route",
+        "",
+        404,
+        '{"error":{"message":"This API route is not available through the gateway","type":"invalid_request_error","code":"route_not_allowed"}}',  # noqa: E501 (exact bytes)
+    ),
+    (
+        "/v1/./models",
+        "",
+        400,
+        '{"error":{"message":"Ambiguous request path (dot segments, repeated slashes, backslashes or encoded separators are not accepted)","type":"invalid_request_error","code":"ambiguous_path"}}',  # noqa: E501 (exact bytes)
+    ),
 ]
 
 
@@ -182,11 +208,21 @@ def test_v1_refusals_keep_status_body_and_request_id(stack, path, credentials, s
 # --- item 6: every target nginx accepts gets the normal answer or JSON 414 ---------------------
 
 # (character, count): up to nginx's request-line limit (8 KB); `|` and `%7C` forwarded re-encoded.
-TARGET_FILLS = [("a", 4000), ("a", 8100), ("|", 1500), ("|", 2600), ("|", 2730), ("|", 2750), ("|", 8000),
-                ("%7C", 2000), ("~", 8000), ("!", 8100), ("'", 4000)]
+TARGET_FILLS = [
+    ("a", 4000),
+    ("a", 8100),
+    ("|", 1500),
+    ("|", 2600),
+    ("|", 2730),
+    ("|", 2750),
+    ("|", 8000),
+    ("%7C", 2000),
+    ("~", 8000),
+    ("!", 8100),
+    ("'", 4000),
+]
 # (surface, path prefix, how the caller is identified)
-SURFACES = [("v1", "/v1/responses/", "jwt"), ("api", "/api/admin/tokens/", "admin"),
-            ("admin", "/key/info/", "admin")]
+SURFACES = [("v1", "/v1/responses/", "jwt"), ("api", "/api/admin/tokens/", "admin"), ("admin", "/key/info/", "admin")]
 
 
 @pytest.fixture(scope="module")
@@ -215,24 +251,39 @@ def test_long_targets_get_the_normal_answer_or_json_414(stack, tokens, admin_coo
 
 HOST = "Host: gw\r\nConnection: close\r\n"
 NGINX_ANSWERS = [
-    ("501 transfer-encoding", "POST /v1/chat/completions HTTP/1.1\r\n" + HOST + "Transfer-Encoding: gzip, chunked\r\n\r\n",
-     501, "not_implemented"),
-    ("501 on /api", "POST /api/token/generate HTTP/1.1\r\n" + HOST + "Transfer-Encoding: gzip, chunked\r\n\r\n",
-     501, "not_implemented"),
+    (
+        "501 transfer-encoding",
+        "POST /v1/chat/completions HTTP/1.1\r\n" + HOST + "Transfer-Encoding: gzip, chunked\r\n\r\n",
+        501,
+        "not_implemented",
+    ),
+    ("501 on /api", "POST /api/token/generate HTTP/1.1\r\n" + HOST + "Transfer-Encoding: gzip, chunked\r\n\r\n", 501, "not_implemented"),
     ("505 HTTP/2.0", "GET /v1/models HTTP/2.0\r\n" + HOST + "\r\n", 505, "http_version_not_supported"),
     ("505 HTTP/3.1 on /key", "GET /key/info HTTP/3.1\r\n" + HOST + "\r\n", 505, "http_version_not_supported"),
     ("414 request line", "GET /v1/" + "a" * 9000 + " HTTP/1.1\r\n" + HOST + "\r\n", 414, "uri_too_long"),
     ("414 on /api", "GET /api/" + "a" * 9000 + " HTTP/1.1\r\n" + HOST + "\r\n", 414, "uri_too_long"),
     ("494 one header", "GET /v1/models HTTP/1.1\r\n" + HOST + "X-Big: " + "a" * 9000 + "\r\n\r\n", 400, "header_too_large"),
-    ("494 header block", "GET /api/token/list HTTP/1.1\r\n" + HOST
-     + "".join(f"X-H{i}: {'a' * 7000}\r\n" for i in range(6)) + "\r\n", 400, "header_too_large"),
+    (
+        "494 header block",
+        "GET /api/token/list HTTP/1.1\r\n" + HOST + "".join(f"X-H{i}: {'a' * 7000}\r\n" for i in range(6)) + "\r\n",
+        400,
+        "header_too_large",
+    ),
     ("494 cookie", "GET /key/info HTTP/1.1\r\n" + HOST + "Cookie: a=" + "b" * 9000 + "\r\n\r\n", 400, "header_too_large"),
     ("400 request line", "GET  HTTP/1.1\r\n" + HOST + "\r\n", 400, "bad_request"),
     ("400 no Host", "GET /v1/models HTTP/1.1\r\nConnection: close\r\n\r\n", 400, "bad_request"),
-    ("400 bad chunk on /api", "POST /api/token/generate HTTP/1.1\r\n" + HOST + "Transfer-Encoding: chunked\r\n\r\nzz\r\n",
-     400, "bad_request"),
-    ("400 bad chunk on /v1", "POST /v1/chat/completions HTTP/1.1\r\n" + HOST + "Transfer-Encoding: chunked\r\n\r\nzz\r\n",
-     400, "bad_request"),
+    (
+        "400 bad chunk on /api",
+        "POST /api/token/generate HTTP/1.1\r\n" + HOST + "Transfer-Encoding: chunked\r\n\r\nzz\r\n",
+        400,
+        "bad_request",
+    ),
+    (
+        "400 bad chunk on /v1",
+        "POST /v1/chat/completions HTTP/1.1\r\n" + HOST + "Transfer-Encoding: chunked\r\n\r\nzz\r\n",
+        400,
+        "bad_request",
+    ),
     ("405 TRACE", "TRACE /v1/models HTTP/1.1\r\n" + HOST + "\r\n", 405, "method_not_allowed"),
     ("413 /v1", "POST /v1/chat/completions HTTP/1.1\r\n" + HOST + "Content-Length: 40000000\r\n\r\n", 413, "request_too_large"),
     ("413 /api", "POST /api/token/generate HTTP/1.1\r\n" + HOST + "Content-Length: 40000000\r\n\r\n", 413, "request_too_large"),
@@ -258,14 +309,14 @@ def test_slash_redirects_never_echo_the_client_host(stack, path, host):
 
 # (address an identity provider may send, the ASCII address Unicode folding makes of it)
 FOLDING = [
-    ("\u212Aate-{u}@example.com", "kate-{u}@example.com"),  # KELVIN SIGN
-    ("\uFF2Bate-{u}@example.com", "kate-{u}@example.com"),  # FULLWIDTH K
-    ("kate-{u}@\uFF45xample.com", "kate-{u}@example.com"),  # FULLWIDTH e
+    ("\u212aate-{u}@example.com", "kate-{u}@example.com"),  # KELVIN SIGN
+    ("\uff2bate-{u}@example.com", "kate-{u}@example.com"),  # FULLWIDTH K
+    ("kate-{u}@\uff45xample.com", "kate-{u}@example.com"),  # FULLWIDTH e
     ("b\u0131ll-{u}@example.com", "bill-{u}@example.com"),  # DOTLESS I
     ("B\u0130LL-{u}@example.com", "bill-{u}@example.com"),  # I WITH DOT ABOVE
-    ("ro\u017Fe-{u}@example.com", "rose-{u}@example.com"),  # LONG S
-    ("\uFB01nn-{u}@example.com", "finn-{u}@example.com"),  # LIGATURE FI
-    ("root@example.\u217Dom", "root@example.com"),  # ROMAN NUMERAL C: the super admin
+    ("ro\u017fe-{u}@example.com", "rose-{u}@example.com"),  # LONG S
+    ("\ufb01nn-{u}@example.com", "finn-{u}@example.com"),  # LIGATURE FI
+    ("root@example.\u217dom", "root@example.com"),  # ROMAN NUMERAL C: the super admin
     ("\u0391lice-{u}@example.com", "alice-{u}@example.com"),  # GREEK ALPHA (no folding; still not ASCII)
 ]
 
@@ -278,8 +329,12 @@ def test_folding_identity_is_refused_audited_and_not_merged(stack, address, fold
     tokens_before = stack.redis.scard(f"user:tokens:{folded}")
     intruder = requests.Session()
     assert intruder.post(stack.url("/oauth2/sign_in"), data={"email": address}, allow_redirects=False).status_code == 302
-    for method, path in (("POST", "/api/token/generate"), ("GET", "/api/token/list"), ("GET", "/api/admin/tokens"),
-                         ("GET", "/api/admin/manage")):
+    for method, path in (
+        ("POST", "/api/token/generate"),
+        ("GET", "/api/token/list"),
+        ("GET", "/api/admin/tokens"),
+        ("GET", "/api/admin/manage"),
+    ):
         response = intruder.request(method, stack.url(path), json={"token_name": "x"}, headers={"Origin": stack.base})
         assert_json_error(response, 403, "identity_not_allowed")
     assert intruder.get(stack.url("/token-manager")).status_code == 403
@@ -291,8 +346,7 @@ def test_folding_identity_is_refused_audited_and_not_merged(stack, address, fold
     assert any(e[1].get("action") == "identity_refused" and e[1].get("target") == address for e in entries)
     # A token naming the address (signed with the gateway's secret) is refused on /v1.
     forged = signed(stack.jwt_secret, claims_for(address))
-    answer = raw(stack, f"GET /v1/models HTTP/1.1\r\nHost: gw\r\nConnection: close\r\nAuthorization: Bearer {forged}\r\n\r\n"
-                 .encode())
+    answer = raw(stack, f"GET /v1/models HTTP/1.1\r\nHost: gw\r\nConnection: close\r\nAuthorization: Bearer {forged}\r\n\r\n".encode())
     json_body(*answer[:3], 403, "identity_not_allowed")
     # The person's own token still works.
     assert requests.get(stack.url("/v1/models"), headers={"Authorization": f"Bearer {person['token']}"}).status_code == 200
@@ -300,9 +354,15 @@ def test_folding_identity_is_refused_audited_and_not_merged(stack, address, fold
 
 # --- item 9: JWT crit ------------------------------------------------------------------------------
 
-CRIT_HEADERS = [{"alg": "HS256", "typ": "JWT", "crit": ["exp"]}, {"alg": "HS256", "crit": ["b64"], "b64": False},
-                {"alg": "HS256", "crit": ["x-unknown"], "x-unknown": 1}, {"alg": "HS256", "crit": []},
-                {"alg": "HS256", "crit": "exp"}, {"alg": "HS256", "crit": None}, {"alg": "HS256", "crit": {}}]
+CRIT_HEADERS = [
+    {"alg": "HS256", "typ": "JWT", "crit": ["exp"]},
+    {"alg": "HS256", "crit": ["b64"], "b64": False},
+    {"alg": "HS256", "crit": ["x-unknown"], "x-unknown": 1},
+    {"alg": "HS256", "crit": []},
+    {"alg": "HS256", "crit": "exp"},
+    {"alg": "HS256", "crit": None},
+    {"alg": "HS256", "crit": {}},
+]
 
 
 @pytest.mark.parametrize("header", CRIT_HEADERS, ids=[json.dumps(h["crit"]) for h in CRIT_HEADERS])

@@ -36,8 +36,13 @@ class Load(BackgroundThreads):
             started = time.time()
             try:
                 response = self.request(session)
-                result = (started, time.time() - started, response.status_code,
-                          response.headers.get("Content-Type", "").startswith("application/json"), response.text)
+                result = (
+                    started,
+                    time.time() - started,
+                    response.status_code,
+                    response.headers.get("Content-Type", "").startswith("application/json"),
+                    response.text,
+                )
             except requests.RequestException as error:
                 result = (started, time.time() - started, 0, False, str(error))
             with self.lock:
@@ -46,9 +51,11 @@ class Load(BackgroundThreads):
     def wait_for(self, count, since=0.0, status=None, timeout=20.0):
         """Waits until `count` calls that started after `since` (with `status`, if given) have
         answered: the load's own progress, not a fixed pause."""
+
         def enough():
             with self.lock:
                 return sum(1 for r in self.results if r[0] > since and (status is None or r[2] == status)) >= count
+
         wait_until(enough, timeout=timeout, what=f"{count} answers ({status or 'any'}) after {since}")
 
 
@@ -61,9 +68,14 @@ def summary(results):
 
 def test_redis_stopped_and_restarted_under_load_fails_closed_and_recovers(stack, email):
     token = stack.mint(email)["token"]
-    with Load(lambda session: session.post(
-            stack.url("/v1/chat/completions"), headers={"Authorization": f"Bearer {token}"},
-            json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}, timeout=30)) as load:
+    with Load(
+        lambda session: session.post(
+            stack.url("/v1/chat/completions"),
+            headers={"Authorization": f"Bearer {token}"},
+            json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]},
+            timeout=30,
+        )
+    ) as load:
         load.wait_for(12, status=200)
         stopped = time.time()
         stack.script("stop-service", "redis")
@@ -137,14 +149,18 @@ def test_redis_refusing_writes_is_the_workers_own_503_and_issues_no_token(stack,
     assert stack.redis.scard(f"user:tokens:{email}") == 0
     # Writes go on again: the worker's thread that timed out reconnects after its short backoff
     # (REDIS reconnect backoff, 200 ms), so the person's next try within a moment gets a token.
-    wait_until(lambda: browser.post(stack.url("/api/token/generate"), json={}).status_code == 200,
-               timeout=5, what="token generation after Redis accepts writes again")
+    wait_until(
+        lambda: browser.post(stack.url("/api/token/generate"), json={}).status_code == 200,
+        timeout=5,
+        what="token generation after Redis accepts writes again",
+    )
 
 
 def test_connections_cut_mid_write_leave_no_half_done_token(stack, email):
     """Token generation while every Redis client connection is killed again and again: each
     answer is a token whose records are both stored, or an error; never a record without the other."""
     browser_cookies = stack.sign_in(email).cookies
+
     def generate(session):
         session.cookies.update(browser_cookies)
         return session.post(stack.url("/api/token/generate"), json={"expires_in": 600}, timeout=30)
@@ -153,6 +169,7 @@ def test_connections_cut_mid_write_leave_no_half_done_token(stack, email):
 
     def killer():
         import redis as redis_lib
+
         client = redis_lib.Redis(host="127.0.0.1", port=stack.redis_port)
         while not killer_stop.is_set():
             try:
@@ -173,16 +190,20 @@ def test_connections_cut_mid_write_leave_no_half_done_token(stack, email):
     assert 200 in summary(results)
     answered = {json.loads(r[4])["token_id"] for r in results if r[2] == 200}
     ids = stack.redis.smembers(f"user:tokens:{email}")
-    infos = {key.split(":", 2)[2] for key in stack.redis.scan_iter(match="token:info:*", count=1000)
-             if json.loads(stack.redis.get(key) or "{}").get("user_email") == email}
-    assert ids == infos, ids ^ infos            # never one record without the other
-    assert answered <= ids, answered - ids      # never a token nobody can revoke
+    infos = {
+        key.split(":", 2)[2]
+        for key in stack.redis.scan_iter(match="token:info:*", count=1000)
+        if json.loads(stack.redis.get(key) or "{}").get("user_email") == email
+    }
+    assert ids == infos, ids ^ infos  # never one record without the other
+    assert answered <= ids, answered - ids  # never a token nobody can revoke
 
 
 class FakeLiteLLM(BaseHTTPRequestHandler):
     """Answers every POST with a completion and keeps what it received (headers, raw body). A
     request with `?stream_probe` gets a stream instead: one event, then a wait until the client
     says it has that event (`client_has_first`), then the last event."""
+
     received = []
     client_has_first = threading.Event()
     released_by_client = []
@@ -253,12 +274,21 @@ def test_v1_body_reaches_litellm_byte_for_byte_and_forged_headers_do_not(no_lite
     """The Lua re-encoded /v1 bodies ([] became {}, big integers floats)."""
     token = no_litellm.mint(email, token_name="raw")["token"]
     raw = b'{"model": "gpt-4o-mini",  "messages": [], "metadata": [], "seed": 123456789012345678901234567890, "t": 1.50}'
-    forged = {"X-Forwarded-Email": "mallory@example.com", "x-litellm-end-user-id": "mallory@example.com",
-              "x-litellm-api-key": "sk-forged", "X-Auth-Request-Email": "mallory@example.com", "Cookie": "a=b"}
+    forged = {
+        "X-Forwarded-Email": "mallory@example.com",
+        "x-litellm-end-user-id": "mallory@example.com",
+        "x-litellm-api-key": "sk-forged",
+        "X-Auth-Request-Email": "mallory@example.com",
+        "Cookie": "a=b",
+    }
     with fake_litellm(no_litellm.litellm_port):
         FakeLiteLLM.received.clear()
-        response = requests.post(no_litellm.url("/v1/chat/completions"), data=raw, timeout=30,
-                                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json", **forged})
+        response = requests.post(
+            no_litellm.url("/v1/chat/completions"),
+            data=raw,
+            timeout=30,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json", **forged},
+        )
         assert response.status_code == 200, response.text[:200]
     headers, body = FakeLiteLLM.received[-1]
     headers = {name.lower(): value for name, value in headers.items()}
@@ -279,8 +309,12 @@ def test_a_3_mb_v1_body_reaches_litellm_byte_for_byte(no_litellm, email):
     assert len(raw) > 3 * 1024 * 1024
     with fake_litellm(no_litellm.litellm_port):
         FakeLiteLLM.received.clear()
-        response = requests.post(no_litellm.url("/v1/chat/completions"), data=raw, timeout=60,
-                                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        response = requests.post(
+            no_litellm.url("/v1/chat/completions"),
+            data=raw,
+            timeout=60,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
         assert response.status_code == 200, response.text[:200]
     assert FakeLiteLLM.received[-1][1] == raw
 
@@ -292,8 +326,13 @@ def test_a_stream_reaches_the_client_event_by_event(no_litellm, email):
     FakeLiteLLM.client_has_first.clear()
     FakeLiteLLM.released_by_client.clear()
     with fake_litellm(no_litellm.litellm_port):
-        response = requests.post(no_litellm.url("/v1/chat/completions?stream_probe=1"), stream=True, timeout=30,
-                                 headers={"Authorization": f"Bearer {token}"}, json={"model": "gpt-4o-mini", "stream": True})
+        response = requests.post(
+            no_litellm.url("/v1/chat/completions?stream_probe=1"),
+            stream=True,
+            timeout=30,
+            headers={"Authorization": f"Bearer {token}"},
+            json={"model": "gpt-4o-mini", "stream": True},
+        )
         assert response.status_code == 200
         lines = response.iter_lines()
         first = next(line for line in lines if line)

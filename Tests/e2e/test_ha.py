@@ -14,20 +14,26 @@ flight:
 
 Each test prints one `HA-MEASURE {...}` line with its windows and counts (docs/deployment.md)."""
 
-
-import os
-import subprocess
 import threading
 import time
 from pathlib import Path
 
 import pytest
 import redis as redis_lib
+from test_sessions import session_key
 
 from conftest import running_stack
-from test_sessions import session_key
-from ha_rig import (MASTER_NAME, Topology, Traffic, Users, assert_answers_fast_and_json,
-                    assert_nothing_confirmed_was_lost, measure, milestones, wait_until)
+from ha_rig import (
+    MASTER_NAME,
+    Topology,
+    Traffic,
+    Users,
+    assert_answers_fast_and_json,
+    assert_nothing_confirmed_was_lost,
+    measure,
+    milestones,
+    wait_until,
+)
 
 # Bounds asserted on the measured windows (measured values: docs/deployment.md).
 V1_RECOVERY_BOUND = 15.0
@@ -40,9 +46,15 @@ def ha(tmp_path_factory):
     try:
         topology.start()
         sentinels = ",".join(f"127.0.0.1:{port}" for port in topology.sentinel_ports)
-        with running_stack("gateway-e2e-ha", START_REDIS="0", REDIS_PORT=str(topology.first_master),
-                           REDIS_SENTINELS=sentinels, REDIS_SENTINEL_MASTER=MASTER_NAME,
-                           REDIS_SENTINEL_POLL_MS="250", WORKER_THREADS="8") as stack:
+        with running_stack(
+            "gateway-e2e-ha",
+            START_REDIS="0",
+            REDIS_PORT=str(topology.first_master),
+            REDIS_SENTINELS=sentinels,
+            REDIS_SENTINEL_MASTER=MASTER_NAME,
+            REDIS_SENTINEL_POLL_MS="250",
+            WORKER_THREADS="8",
+        ) as stack:
             stack.topology = topology
             yield stack
     finally:
@@ -66,11 +78,15 @@ def test_master_sigkill_under_load_fails_over_without_losing_a_confirmed_revocat
         # As a supervisor would: the killed node comes back; the sentinels make it a replica.
         restart = threading.Thread(target=topology.start_node, args=(old,))
         restart.start()
-        reached = milestones({
-            "v1_back_s": lambda: traffic.v1_ok_after(switched),
-            "watch_back_s": lambda: topology.watch_subscribed(new),
-            "writes_back_s": lambda: traffic.confirmed_count(after=switched) >= 2,
-        }, WRITE_RECOVERY_BOUND, killed)
+        reached = milestones(
+            {
+                "v1_back_s": lambda: traffic.v1_ok_after(switched),
+                "watch_back_s": lambda: topology.watch_subscribed(new),
+                "writes_back_s": lambda: traffic.confirmed_count(after=switched) >= 2,
+            },
+            WRITE_RECOVERY_BOUND,
+            killed,
+        )
         restart.join()
         # Keep going a little with everything back, so cached decisions are exercised again.
         back = time.time()
@@ -103,8 +119,9 @@ def test_replica_loss_keeps_v1_up_and_confirms_no_write_it_cannot_make_durable(h
         wait_until(lambda: traffic.confirmed_count() >= 2, 20, "revocations confirmed before the loss")
         killed = time.time()
         topology.kill(replica)
-        refused = wait_until(lambda: [r for r in traffic.writes if r[0] > killed and r[6] == "redis_not_replicated"], 10,
-                             "a write refused as not replicated")
+        refused = wait_until(
+            lambda: [r for r in traffic.writes if r[0] > killed and r[6] == "redis_not_replicated"], 10, "a write refused as not replicated"
+        )
         confirmed_before_restart = traffic.confirmed_count(after=killed + 0.1)
         restarted = time.time()
         topology.start_node(replica, replica_of=master)
@@ -150,13 +167,16 @@ def test_sentinel_loss_then_failover_the_workers_follow_through_the_remaining_se
         wait_until(lambda: start_failover(topology.sentinel_ports[1]), 15, "a sentinel to accept the failover")
         new = wait_until(lambda: (m := topology.master()) and m != old and m, 30, "the manual failover")
         switched = time.time()
-        reached = milestones({
-            "v1_on_new_master_s": lambda: traffic.v1_ok_after(switched),
-            "watch_back_s": lambda: topology.watch_subscribed(new) and not topology.watch_subscribed(old),
-            "writes_back_s": lambda: traffic.confirmed_count(after=switched) >= 2,
-        }, WRITE_RECOVERY_BOUND, moved)
-    numbers = measure("sentinel_loss_manual_failover", traffic, moved, sentinel_switch_s=round(switched - moved, 2),
-                      **reached)
+        reached = milestones(
+            {
+                "v1_on_new_master_s": lambda: traffic.v1_ok_after(switched),
+                "watch_back_s": lambda: topology.watch_subscribed(new) and not topology.watch_subscribed(old),
+                "writes_back_s": lambda: traffic.confirmed_count(after=switched) >= 2,
+            },
+            WRITE_RECOVERY_BOUND,
+            moved,
+        )
+    numbers = measure("sentinel_loss_manual_failover", traffic, moved, sentinel_switch_s=round(switched - moved, 2), **reached)
     assert_answers_fast_and_json(traffic)
     assert_nothing_confirmed_was_lost(ha, traffic, new)
     # The demoted node holds no worker connection for long: its clients are the replication link and us.
@@ -168,9 +188,12 @@ def test_sentinel_loss_then_failover_the_workers_follow_through_the_remaining_se
 
 # --- compose.yaml's "ha" profile (no Docker engine here: checked on the file) -----------------
 
+
 def test_compose_ha_profile_points_workers_and_oauth2_proxy_at_the_same_sentinels():
-    from harness.worker_config import check_worker_config, worker_secrets
     from test_deployment import compose, env_example, interpolate
+
+    from harness.worker_config import check_worker_config, worker_secrets
+
     services = compose()["services"]
     ha_services = {name for name, service in services.items() if "ha" in service.get("profiles", [])}
     # Redis HA, and a second gateway host (nginx + workers) beside the first.
@@ -189,19 +212,31 @@ def test_compose_ha_profile_points_workers_and_oauth2_proxy_at_the_same_sentinel
     filled = {key: value for key, value in env_example().items() if value}
     filled.update({key: "s" * 48 for key in env_example() if any(w in key for w in ("SECRET", "KEY", "SALT"))})
     sentinels = ["redis-sentinel-1:26379", "redis-sentinel-2:26379", "redis-sentinel-3:26379"]
-    filled.update(GATEWAY_PUBLIC_URL="https://gateway.example.com", SUPER_ADMIN_EMAIL="root@example.com",
-                  REDIS_SENTINELS=",".join(sentinels), OAUTH2_PROXY_REDIS_USE_SENTINEL="true",
-                  OAUTH2_PROXY_REDIS_SENTINEL_CONNECTION_URLS=",".join(f"redis://{s}" for s in sentinels),
-                  OAUTH2_PROXY_OIDC_ISSUER_URL="https://id.example.com/", OAUTH2_PROXY_CLIENT_ID="id",
-                  OAUTH2_PROXY_EMAIL_DOMAINS="example.com")
+    filled.update(
+        GATEWAY_PUBLIC_URL="https://gateway.example.com",
+        SUPER_ADMIN_EMAIL="root@example.com",
+        REDIS_SENTINELS=",".join(sentinels),
+        OAUTH2_PROXY_REDIS_USE_SENTINEL="true",
+        OAUTH2_PROXY_REDIS_SENTINEL_CONNECTION_URLS=",".join(f"redis://{s}" for s in sentinels),
+        OAUTH2_PROXY_OIDC_ISSUER_URL="https://id.example.com/",
+        OAUTH2_PROXY_CLIENT_ID="id",
+        OAUTH2_PROXY_EMAIL_DOMAINS="example.com",
+    )
     workers = {k: interpolate(str(v), filled) for k, v in services["workers"]["environment"].items()}
     oauth2 = {k: interpolate(str(v), filled) for k, v in services["oauth2-proxy"]["environment"].items()}
     sentinel_env = {k: interpolate(str(v), filled) for k, v in services["redis-sentinel-2"]["environment"].items()}
     assert oauth2["OAUTH2_PROXY_REDIS_USE_SENTINEL"] == "true"
-    assert oauth2["OAUTH2_PROXY_REDIS_SENTINEL_MASTER_NAME"] == workers["REDIS_SENTINEL_MASTER"] == sentinel_env[
-        "REDIS_SENTINEL_MASTER"] == "gateway"
-    assert [url.removeprefix("redis://") for url in oauth2["OAUTH2_PROXY_REDIS_SENTINEL_CONNECTION_URLS"].split(",")] == \
-        workers["REDIS_SENTINELS"].split(",") == sentinels
+    assert (
+        oauth2["OAUTH2_PROXY_REDIS_SENTINEL_MASTER_NAME"]
+        == workers["REDIS_SENTINEL_MASTER"]
+        == sentinel_env["REDIS_SENTINEL_MASTER"]
+        == "gateway"
+    )
+    assert (
+        [url.removeprefix("redis://") for url in oauth2["OAUTH2_PROXY_REDIS_SENTINEL_CONNECTION_URLS"].split(",")]
+        == workers["REDIS_SENTINELS"].split(",")
+        == sentinels
+    )
     with worker_secrets(services["workers"]) as mounted:
         result = check_worker_config(workers, mounted)
         assert result.returncode == 0, result.stderr

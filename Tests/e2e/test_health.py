@@ -12,20 +12,20 @@ import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 import requests
+from test_migration import redis_server
 
 from harness.stack import ROOT, free_port, running_stack
-from test_migration import redis_server
 
 PROBE = ROOT / "deploy" / "worker-health"
 
 
 def probe(socket_path) -> subprocess.CompletedProcess:
-    return subprocess.run(["sh", str(PROBE)], env=dict(PATH=os.environ["PATH"], WORKER_SOCKET=str(socket_path)),
-                          capture_output=True, text=True, timeout=20)
+    return subprocess.run(
+        ["sh", str(PROBE)], env=dict(PATH=os.environ["PATH"], WORKER_SOCKET=str(socket_path)), capture_output=True, text=True, timeout=20
+    )
 
 
 def wait_until(predicate, timeout=15.0):
@@ -47,8 +47,9 @@ def own_redis(tmp_path_factory):
 @pytest.fixture(scope="module")
 def gateway(own_redis):
     _, port, _ = own_redis
-    with running_stack("gateway-e2e-health", START_REDIS="0", START_LITELLM="0", REDIS_PORT=str(port), WORKER_THREADS="4",
-                       TRUSTED_PROXIES="127.0.0.1") as started:
+    with running_stack(
+        "gateway-e2e-health", START_REDIS="0", START_LITELLM="0", REDIS_PORT=str(port), WORKER_THREADS="4", TRUSTED_PROXIES="127.0.0.1"
+    ) as started:
         yield started
 
 
@@ -70,8 +71,11 @@ def test_health_and_the_probe_follow_redis(gateway, own_redis, tmp_path):
     assert failing.returncode == 1 and "redis_unavailable" in failing.stderr
 
     # Back: healthy again without restarting anything.
-    restarted = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--dir", str(folder),
-                                  "--appendonly", "yes"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    restarted = subprocess.Popen(
+        ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--dir", str(folder), "--appendonly", "yes"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         back = wait_until(lambda: requests.get(gateway.url("/health"), timeout=10).status_code == 200, timeout=20)
         assert back
@@ -96,7 +100,7 @@ def test_the_client_address_comes_from_a_trusted_balancer(gateway):
     marker = f"/health?xff-{time.time_ns()}"
     requests.get(gateway.url(marker), headers={"X-Forwarded-For": "203.0.113.7"}, timeout=10)
     log = gateway.run_dir / "logs" / "access.log"
-    line = wait_until(lambda: next((l for l in log.read_text().splitlines() if '"GET /health"' in l and "203.0.113.7" in l), None))
+    line = wait_until(lambda: next((row for row in log.read_text().splitlines() if '"GET /health"' in row and "203.0.113.7" in row), None))
     assert line and line.startswith("203.0.113.7 "), line
 
 
@@ -140,9 +144,11 @@ def no_workers(gateway):
 
 # --- OAuth2 Proxy keep-alive ------------------------------------------------------------------------
 
+
 class CountingIdentity(BaseHTTPRequestHandler):
     """Answers /oauth2/auth as OAuth2 Proxy does for a signed-in user (202 + X-Auth-Request-Email)
     over HTTP/1.1 keep-alive, and counts the TCP connections nginx opened."""
+
     protocol_version = "HTTP/1.1"
     connections = 0
     lock = threading.Lock()
@@ -171,24 +177,39 @@ def test_auth_subrequests_reuse_their_connections_to_oauth2_proxy(tmp_path):
     thread.start()
     port = free_port()
     conf = tmp_path / "conf"
-    values = dict(os.environ, NGINX_CONF_DIR=str(conf), NGINX_RUN_DIR=str(tmp_path / "run"), NGINX_LOG_DIR=str(tmp_path / "logs"),
-                  NGINX_USER=subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip(), NGINX_WORKERS="1",
-                  GATEWAY_LISTEN=f"127.0.0.1:{port}", MAX_V1_BODY="1m", WORKER_SOCKET=str(tmp_path / "none.sock"),
-                  WORKER_KEEPALIVE="2", DEV_IDENTITY_SOCKET=str(tmp_path / "none-identity.sock"),
-                  LITELLM_UPSTREAM="127.0.0.1:9", OAUTH2_PROXY_UPSTREAM=f"127.0.0.1:{identity.server_port}",
-                  UI_ROOT=str(tmp_path), GATEWAY_IDENTITY="oauth2-proxy",
-                  METRICS_LISTEN=f"127.0.0.1:{free_port()}")  # not the default 9145 a `make run` stack holds
+    values = dict(
+        os.environ,
+        NGINX_CONF_DIR=str(conf),
+        NGINX_RUN_DIR=str(tmp_path / "run"),
+        NGINX_LOG_DIR=str(tmp_path / "logs"),
+        NGINX_USER=subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip(),
+        NGINX_WORKERS="1",
+        GATEWAY_LISTEN=f"127.0.0.1:{port}",
+        MAX_V1_BODY="1m",
+        WORKER_SOCKET=str(tmp_path / "none.sock"),
+        WORKER_KEEPALIVE="2",
+        DEV_IDENTITY_SOCKET=str(tmp_path / "none-identity.sock"),
+        LITELLM_UPSTREAM="127.0.0.1:9",
+        OAUTH2_PROXY_UPSTREAM=f"127.0.0.1:{identity.server_port}",
+        UI_ROOT=str(tmp_path),
+        GATEWAY_IDENTITY="oauth2-proxy",
+        METRICS_LISTEN=f"127.0.0.1:{free_port()}",
+    )  # not the default 9145 a `make run` stack holds
     for folder in ("run", "logs"):
         (tmp_path / folder).mkdir()
     subprocess.run([str(ROOT / "scripts" / "render-nginx"), str(conf)], env=values, check=True)
-    nginx = subprocess.Popen(["nginx", "-p", str(tmp_path), "-e", str(tmp_path / "logs" / "error.log"), "-c", str(conf / "nginx.conf"),
-                              "-g", "daemon off;"], stderr=subprocess.DEVNULL)
+    nginx = subprocess.Popen(
+        ["nginx", "-p", str(tmp_path), "-e", str(tmp_path / "logs" / "error.log"), "-c", str(conf / "nginx.conf"), "-g", "daemon off;"],
+        stderr=subprocess.DEVNULL,
+    )
     try:
+
         def answered():
             try:
                 return requests.get(f"http://127.0.0.1:{port}/api/token/list", timeout=5)
             except requests.ConnectionError:
                 return None
+
         # No worker listens: each request makes its auth subrequest, then fails at the socket.
         assert wait_until(answered) is not None
         before = CountingIdentity.connections

@@ -9,7 +9,6 @@ import re
 import shlex
 import shutil
 import subprocess
-import tempfile
 import urllib.parse
 from pathlib import Path
 
@@ -24,6 +23,7 @@ OUR_IMAGES = ("openresty", "workers", "openresty-2", "workers-2")  # -2: the sec
 
 
 # --- build contexts ------------------------------------------------------------------------------
+
 
 def copy_lines(dockerfile: Path) -> list:
     """(sources, destination) of every COPY from the build context (not `--from=` a stage)."""
@@ -87,6 +87,7 @@ def test_the_worker_image_ships_its_health_probe_and_secrets_wrapper():
 
 # --- linters ----------------------------------------------------------------------------------
 
+
 def shell_scripts() -> list:
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
     scripts = []
@@ -103,8 +104,14 @@ def shell_scripts() -> list:
 
 def test_every_shell_script_passes_shellcheck():
     scripts = shell_scripts()
-    assert {"deploy/secrets-env.sh", "deploy/worker-health", "deploy/init-secrets", "openresty/docker-entrypoint.sh",
-            "scripts/render-nginx", "scripts/stack"} <= set(scripts)
+    assert {
+        "deploy/secrets-env.sh",
+        "deploy/worker-health",
+        "deploy/init-secrets",
+        "openresty/docker-entrypoint.sh",
+        "scripts/render-nginx",
+        "scripts/stack",
+    } <= set(scripts)
     result = subprocess.run(["shellcheck", "-x", "-P", "SCRIPTDIR", *scripts], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -112,14 +119,24 @@ def test_every_shell_script_passes_shellcheck():
 @pytest.mark.parametrize("identity", ["oauth2-proxy", "dev"])
 def test_gixy_finds_nothing_in_the_rendered_nginx_configuration(tmp_path, identity):
     conf = tmp_path / "conf"
-    values = dict(os.environ, NGINX_CONF_DIR=str(conf), NGINX_RUN_DIR=str(tmp_path / "run"), NGINX_LOG_DIR=str(tmp_path / "logs"),
-                  GATEWAY_LISTEN="8080", MAX_V1_BODY="32m", WORKER_SOCKET="/run/llm-gateway/worker.sock", WORKER_KEEPALIVE="4",
-                  DEV_IDENTITY_SOCKET="/run/llm-gateway/identity.sock", LITELLM_UPSTREAM="litellm:4000",
-                  OAUTH2_PROXY_UPSTREAM="oauth2-proxy:4180", UI_ROOT="/opt/llm-gateway/ui", GATEWAY_IDENTITY=identity,
-                  TRUSTED_PROXIES="10.0.0.0/8 192.0.2.10")
+    values = dict(
+        os.environ,
+        NGINX_CONF_DIR=str(conf),
+        NGINX_RUN_DIR=str(tmp_path / "run"),
+        NGINX_LOG_DIR=str(tmp_path / "logs"),
+        GATEWAY_LISTEN="8080",
+        MAX_V1_BODY="32m",
+        WORKER_SOCKET="/run/llm-gateway/worker.sock",
+        WORKER_KEEPALIVE="4",
+        DEV_IDENTITY_SOCKET="/run/llm-gateway/identity.sock",
+        LITELLM_UPSTREAM="litellm:4000",
+        OAUTH2_PROXY_UPSTREAM="oauth2-proxy:4180",
+        UI_ROOT="/opt/llm-gateway/ui",
+        GATEWAY_IDENTITY=identity,
+        TRUSTED_PROXIES="10.0.0.0/8 192.0.2.10",
+    )
     subprocess.run([str(ROOT / "scripts" / "render-nginx"), str(conf)], env=values, check=True)
-    result = subprocess.run([str(ROOT / ".venv" / "bin" / "gixy"), "-f", "json", str(conf / "nginx.conf")],
-                            capture_output=True, text=True)
+    result = subprocess.run([str(ROOT / ".venv" / "bin" / "gixy"), "-f", "json", str(conf / "nginx.conf")], capture_output=True, text=True)
     issues = json.loads(result.stdout or "[]")
     # Accepted findings, each checked here rather than trusted: gixy's ssrf and missing_resolver
     # checks flag any variable in proxy_pass. /v1/'s upstream is `$gw_v1_upstream`, a map whose
@@ -140,9 +157,16 @@ def test_gixy_finds_nothing_in_the_rendered_nginx_configuration(tmp_path, identi
 
     def is_accepted(issue):
         locations = re.findall(r"location (\S+) \{\s*proxy_pass ([^;]+;)", issue["config"])
-        return issue["plugin"] in ("ssrf", "missing_resolver") and locations and all(
-            (name == "/v1/" and f"proxy_pass {target}" == accepted)
-            or (name.startswith("@") and f"proxy_pass {target}" == accepted_named) for name, target in locations)
+        return (
+            issue["plugin"] in ("ssrf", "missing_resolver")
+            and locations
+            and all(
+                (name == "/v1/" and f"proxy_pass {target}" == accepted)
+                or (name.startswith("@") and f"proxy_pass {target}" == accepted_named)
+                for name, target in locations
+            )
+        )
+
     assert [issue for issue in issues if not is_accepted(issue)] == [], json.dumps(issues, indent=1)[-4000:]
 
 
@@ -163,19 +187,25 @@ def test_render_nginx_refuses_a_decision_cache_above_one_second(tmp_path, value)
 def test_render_nginx_writes_cache_directives_only_when_the_decision_cache_is_on(tmp_path, value, active):
     values = dict(os.environ, NGINX_RUN_DIR=str(tmp_path / "run"), NGINX_LOG_DIR=str(tmp_path), V1_DECISION_CACHE_MS=value)
     subprocess.run([str(ROOT / "scripts" / "render-nginx"), str(tmp_path / "conf")], env=values, check=True)
-    lines = [line for name in ("v1_decision_cache.conf", "v1_decision_cache_zone.conf")
-             for line in (tmp_path / "conf" / name).read_text().splitlines() if line.strip() and not line.startswith("#")]
+    lines = [
+        line
+        for name in ("v1_decision_cache.conf", "v1_decision_cache_zone.conf")
+        for line in (tmp_path / "conf" / name).read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     assert bool(lines) == active
     assert not any("fastcgi_cache_valid" in line for line in lines)
 
 
 def test_nothing_in_the_repository_reaches_outside_it():
-    tracked = subprocess.run(["git", "grep", "-l", "-e", "../" + "shared", "-e", "/work/" + "shared"], cwd=ROOT,
-                             capture_output=True, text=True).stdout.split()
+    tracked = subprocess.run(
+        ["git", "grep", "-l", "-e", "../" + "shared", "-e", "/work/" + "shared"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.split()
     assert tracked == []
 
 
 # --- compose.yaml: hardening, versions, secrets ----------------------------------------------------
+
 
 def test_every_service_drops_all_capabilities_and_privilege_gain():
     for name, service in SERVICES.items():
@@ -195,8 +225,11 @@ def test_our_services_redis_and_oauth2_proxy_run_as_non_root_on_a_read_only_root
     dockerfile = (ROOT / "openresty" / "Dockerfile").read_text()
     assert re.search(r"^USER 65534", dockerfile, re.M) and re.search(r"^USER gateway", (ROOT / "Dockerfile").read_text(), re.M)
     # nginx writes only into its tmpfs: rendered configuration, pid, temporary files.
-    container_env = dict(line.split("=", 1) for line in (ROOT / "openresty" / "container.env").read_text().splitlines()
-                         if "=" in line and not line.startswith("#"))
+    container_env = dict(
+        line.split("=", 1)
+        for line in (ROOT / "openresty" / "container.env").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    )
     tmpfs = [entry.split(":")[0] for entry in SERVICES["openresty"]["tmpfs"]]
     for key in ("NGINX_CONF_DIR", "NGINX_RUN_DIR"):
         assert any(container_env[key].startswith(folder + "/") for folder in tmpfs), key
@@ -205,6 +238,7 @@ def test_our_services_redis_and_oauth2_proxy_run_as_non_root_on_a_read_only_root
 def test_stop_grace_periods_outlast_a_streaming_response():
     def seconds(text):
         return sum(int(value) * {"s": 1, "m": 60, "h": 3600}[unit] for value, unit in re.findall(r"(\d+)([smh])", text))
+
     read_timeout = int(re.search(r"proxy_read_timeout (\d+)s", (ROOT / "openresty" / "proxy_litellm.conf").read_text()).group(1))
     assert seconds(SERVICES["openresty"]["stop_grace_period"]) >= read_timeout
     assert seconds(SERVICES["litellm"]["stop_grace_period"]) >= read_timeout
@@ -229,9 +263,11 @@ def test_oauth2_proxy_options_exist_in_the_pinned_release():
     listing = ROOT / "deploy" / "oauth2-proxy" / f"options-{version}.txt"
     assert listing.exists(), f"no option list for {version}: list the release's cfg names into {listing}"
     names = {line.strip() for line in listing.read_text().splitlines() if line.strip() and not line.startswith("#")}
-    used = {key[len("OAUTH2_PROXY_"):].lower() for key in SERVICES["oauth2-proxy"]["environment"] if key.startswith("OAUTH2_PROXY_")}
-    used |= {str(entry["target"] if isinstance(entry, dict) else entry)[len("OAUTH2_PROXY_"):].lower()
-             for entry in SERVICES["oauth2-proxy"]["secrets"]}
+    used = {key[len("OAUTH2_PROXY_") :].lower() for key in SERVICES["oauth2-proxy"]["environment"] if key.startswith("OAUTH2_PROXY_")}
+    used |= {
+        str(entry["target"] if isinstance(entry, dict) else entry)[len("OAUTH2_PROXY_") :].lower()
+        for entry in SERVICES["oauth2-proxy"]["secrets"]
+    }
     assert used - names == set(), "OAuth2 Proxy options this release does not know"
 
 
@@ -259,8 +295,9 @@ def test_every_compose_secret_is_created_by_init_secrets_in_a_private_folder(tmp
     before = (folder / "JWT_SECRET").read_text()
     subprocess.run([str(ROOT / "deploy" / "init-secrets"), str(folder)], check=True, capture_output=True)
     assert (folder / "JWT_SECRET").read_text() == before, "init-secrets overwrote a secret"
-    used = {str(entry["source"] if isinstance(entry, dict) else entry) for service in SERVICES.values()
-            for entry in service.get("secrets", [])}
+    used = {
+        str(entry["source"] if isinstance(entry, dict) else entry) for service in SERVICES.values() for entry in service.get("secrets", [])
+    }
     assert used == set(COMPOSE["secrets"])
 
 
@@ -270,15 +307,25 @@ def test_secrets_wrapper_builds_a_database_url_any_password_survives(tmp_path):
     password = "a/b+c=d@e:f%g h'\"#?"
     (tmp_path / "DATABASE_PASSWORD").write_text(password + "\n")
     (tmp_path / "EMPTY").write_text("")
-    template = SERVICES["litellm"]["environment"]["DATABASE_URL_TEMPLATE"].replace("${LITELLM_DB_USER:-litellm}", "litellm").replace(
-        "${LITELLM_DB_NAME:-litellm}", "litellm")
+    template = (
+        SERVICES["litellm"]["environment"]["DATABASE_URL_TEMPLATE"]
+        .replace("${LITELLM_DB_USER:-litellm}", "litellm")
+        .replace("${LITELLM_DB_NAME:-litellm}", "litellm")
+    )
     environment = dict(PATH=os.environ["PATH"], SECRETS_DIR=str(tmp_path), DATABASE_URL_TEMPLATE=template)
     script = 'printf "%s\\n%s\\n%s" "$DATABASE_URL" "$DATABASE_PASSWORD" "${EMPTY-unset}"'
-    result = subprocess.run(["sh", str(ROOT / "deploy" / "secrets-env.sh"), "sh", "-c", script], env=environment,
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        ["sh", str(ROOT / "deploy" / "secrets-env.sh"), "sh", "-c", script], env=environment, capture_output=True, text=True, check=True
+    )
     url, exported, empty = result.stdout.split("\n")
     parsed = urllib.parse.urlsplit(url)
-    assert (parsed.scheme, parsed.hostname, parsed.port, parsed.path, parsed.username) == ("postgresql", "litellm-db", 5432, "/litellm", "litellm")
+    assert (parsed.scheme, parsed.hostname, parsed.port, parsed.path, parsed.username) == (
+        "postgresql",
+        "litellm-db",
+        5432,
+        "/litellm",
+        "litellm",
+    )
     assert urllib.parse.unquote(parsed.password) == password
     assert exported == password and empty == "unset"
 
@@ -321,11 +368,12 @@ def test_postgres_passwords_come_from_files():
 
 # --- the documents an operator follows ------------------------------------------------------------
 
+
 def test_the_migration_guide_restores_redis_without_wiping_it():
     """Deleting appendonlydir and restarting with AOF on starts Redis empty (test_migration.py
     shows it); the guide must load the snapshot with AOF off and switch AOF on at run time."""
     guide = (ROOT / "docs" / "migration.md").read_text()
-    restore = guide[guide.index("### Restoring the Redis snapshot"):]
+    restore = guide[guide.index("### Restoring the Redis snapshot") :]
     assert "--appendonly no" in restore and "CONFIG SET appendonly yes" in restore
     assert "aof_rewrite_in_progress" in restore
     assert "postgres:15-alpine" in guide and "pg_dumpall" in guide

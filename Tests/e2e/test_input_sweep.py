@@ -16,12 +16,30 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 HANDLERS = ROOT / "Sources" / "Handlers"
 
-ROLE_USERS = {"browser": "sweep-user@example.com", "browserGuarded": "sweep-user@example.com",
-              "admin": "admin@example.com", "superAdmin": "root@example.com"}
+ROLE_USERS = {
+    "browser": "sweep-user@example.com",
+    "browserGuarded": "sweep-user@example.com",
+    "admin": "admin@example.com",
+    "superAdmin": "root@example.com",
+}
 
 # Text that must never reach a client: Redis replies, Swift error descriptions, stack traces.
-INTERNAL = ["ERR ", "WRONGTYPE", "Invalid stream ID", "invalid cursor", "hiredis", "RedisError", "protocolError",
-            "server(", "Traceback", "Fatal error", "NOSCRIPT", "user_script", "redis.call", "unexpected SCAN reply"]
+INTERNAL = [
+    "ERR ",
+    "WRONGTYPE",
+    "Invalid stream ID",
+    "invalid cursor",
+    "hiredis",
+    "RedisError",
+    "protocolError",
+    "server(",
+    "Traceback",
+    "Fatal error",
+    "NOSCRIPT",
+    "user_script",
+    "redis.call",
+    "unexpected SCAN reply",
+]
 
 
 def route_table():
@@ -31,12 +49,13 @@ def route_table():
     for source in HANDLERS.rglob("*.swift"):
         text = source.read_text()
         for enum_match in re.finditer(r"\benum (\w+)\b", text):
-            for constant in re.finditer(r'static let (\w+) = "(/[^"]*)"', text[enum_match.end():]):
+            for constant in re.finditer(r'static let (\w+) = "(/[^"]*)"', text[enum_match.end() :]):
                 constants.setdefault(f"{enum_match.group(1)}.{constant.group(1)}", constant.group(2))
     routes_text = next(HANDLERS.rglob("Routes.swift")).read_text()
     table = []
-    for match in re.finditer(r'Route\("(GET|POST|DELETE|PUT|PATCH)",\s*("[^"]*"|[\w.]+),\s*(prefix: true,\s*)?access: \.(\w+)',
-                             routes_text):
+    for match in re.finditer(
+        r'Route\("(GET|POST|DELETE|PUT|PATCH)",\s*("[^"]*"|[\w.]+),\s*(prefix: true,\s*)?access: \.(\w+)', routes_text
+    ):
         method, path_expr, prefix, access = match.groups()
         path = path_expr.strip('"') if path_expr.startswith('"') else constants[path_expr]
         table.append((method, path, bool(prefix), access))
@@ -55,19 +74,101 @@ def test_the_route_table_is_read():
 
 QUERY_NAMES = ["limit", "cursor", "token_id"]
 QUERY_VALUES = [
-    "", "-", "-1", "0", "1.5", "abc", "1e3", "+1", "%201", "99999999999999999999999", "18446744073709551616",
-    "18446744073709551615", "%00", "1%00", "%zz", "%", "%C3%28", "%E2%91%A0", "%C2%BD", "x" * 3000,
-    "0-0", "1-", "-1-1", "1-2-3", "99999999999999999999-0", "18446744073709551616-0", "(1-0", "+", "[1]", "%2B",
+    "",
+    "-",
+    "-1",
+    "0",
+    "1.5",
+    "abc",
+    "1e3",
+    "+1",
+    "%201",
+    "99999999999999999999999",
+    "18446744073709551616",
+    "18446744073709551615",
+    "%00",
+    "1%00",
+    "%zz",
+    "%",
+    "%C3%28",
+    "%E2%91%A0",
+    "%C2%BD",
+    "x" * 3000,
+    "0-0",
+    "1-",
+    "-1-1",
+    "1-2-3",
+    "99999999999999999999-0",
+    "18446744073709551616-0",
+    "(1-0",
+    "+",
+    "[1]",
+    "%2B",
 ]
 NAMED_FIELDS = ["user_email", "email", "token_id", "token_name", "expires_in", "scopes"]
-FIELD_VALUES = [None, 5, -1, 0, 1.5, 1e308, 10**30, True, "", " ", "x" * 5000, "a\u0000b", [], {}, ["x"], {"a": 1},
-                "not-an-email", "@", "a@", "%00", "-"]
-RAW_BODIES = [b"", b"not json", b"{", b"[]", b"null", b"1", b'"s"', b"{}", b'{"a":1}', b"\x00", b"{\x00}",
-              b'{"email": "a\x00@example.com"}', b"\xff\xfe", b'{"email": "\xff@example.com"}', b"[" * 5000,
-              b'{"a":' * 5000, b'{"email": 1e99999}', b'{"user_email": "a@example.com", "user_email": 5}']
+FIELD_VALUES = [
+    None,
+    5,
+    -1,
+    0,
+    1.5,
+    1e308,
+    10**30,
+    True,
+    "",
+    " ",
+    "x" * 5000,
+    "a\u0000b",
+    [],
+    {},
+    ["x"],
+    {"a": 1},
+    "not-an-email",
+    "@",
+    "a@",
+    "%00",
+    "-",
+]
+RAW_BODIES = [
+    b"",
+    b"not json",
+    b"{",
+    b"[]",
+    b"null",
+    b"1",
+    b'"s"',
+    b"{}",
+    b'{"a":1}',
+    b"\x00",
+    b"{\x00}",
+    b'{"email": "a\x00@example.com"}',
+    b"\xff\xfe",
+    b'{"email": "\xff@example.com"}',
+    b"[" * 5000,
+    b'{"a":' * 5000,
+    b'{"email": 1e99999}',
+    b'{"user_email": "a@example.com", "user_email": 5}',
+]
 CONTENT_TYPES = ["text/plain", "application/x-www-form-urlencoded", None, "application/jsonx", "multipart/form-data"]
-PATH_SUFFIXES = ["x", "@", "a@", "a@b", "a%40example.com", "not-an-email", "-", "0", "%00", "a%00b%40example.com",
-                 "%0a", "%20", "%C3%28", "x" * 3000, "%2540", "a@example.com%00", "_oauth2_proxy-zz"]
+PATH_SUFFIXES = [
+    "x",
+    "@",
+    "a@",
+    "a@b",
+    "a%40example.com",
+    "not-an-email",
+    "-",
+    "0",
+    "%00",
+    "a%00b%40example.com",
+    "%0a",
+    "%20",
+    "%C3%28",
+    "x" * 3000,
+    "%2540",
+    "a@example.com%00",
+    "_oauth2_proxy-zz",
+]
 
 
 def cases():

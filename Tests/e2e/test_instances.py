@@ -18,6 +18,7 @@ WORKER_BINARY = ROOT / ".build" / "release" / "gateway-worker"
 
 # --- worker supervision and a second gateway instance on the same Redis --------------------------
 
+
 @pytest.fixture(scope="module")
 def second(stack):
     """A second gateway instance (its own nginx, workers and identity service) sharing the first
@@ -89,6 +90,7 @@ def test_killing_a_worker_process_mid_load_loses_only_its_own_requests_and_the_p
     threads = [threading.Thread(target=load) for _ in range(20)]
     for thread in threads:
         thread.start()
+
     def answered_since(moment, count):
         with lock:
             return sum(1 for r in results if r[0] > moment) >= count
@@ -121,8 +123,15 @@ def test_killing_a_worker_process_mid_load_loses_only_its_own_requests_and_the_p
 
 def test_sigterm_to_the_supervisor_stops_every_worker_process_and_removes_the_socket(tmp_path):
     socket_path = tmp_path / "worker.sock"
-    environment = dict(PATH=os.environ["PATH"], JWT_SECRET="s" * 48, LITELLM_SHARED_KEY="shared", LITELLM_MASTER_KEY="master",
-                       WORKER_SOCKET=str(socket_path), WORKER_PROCESSES="2", WORKER_THREADS="4")
+    environment = dict(
+        PATH=os.environ["PATH"],
+        JWT_SECRET="s" * 48,
+        LITELLM_SHARED_KEY="shared",
+        LITELLM_MASTER_KEY="master",
+        WORKER_SOCKET=str(socket_path),
+        WORKER_PROCESSES="2",
+        WORKER_THREADS="4",
+    )
     supervisor = subprocess.Popen([str(WORKER_BINARY)], env=environment, stderr=subprocess.PIPE, text=True)
     try:
         workers = wait_until(lambda: children_of(supervisor.pid) if len(children_of(supervisor.pid)) == 2 else None)

@@ -13,57 +13,20 @@ against the real stack, proven from the far side:
 
 Requests go over http.client with the target exactly as written."""
 
-import http.client
 import json
 import time
 import uuid
 
 import pytest
 
+from harness.probes import bearer, raw, reached_litellm, recorded_request
 from harness.stack import sibling_stack
 
 # The /v1 answer headers a caller may see (docs/api.md "Answer headers").
-ALLOWED_ANSWER_HEADERS = {
-    "server", "date", "content-type", "content-length", "transfer-encoding", "connection", "keep-alive",
-    "x-request-id", "x-litellm-call-id", "retry-after", "cache-control", "vary", "x-frame-options",
-    "content-security-policy", "x-content-type-options",
-}
-
-
-def raw(stack, method, target, headers=None, body=None, port=None):
-    connection = http.client.HTTPConnection("127.0.0.1", port or int(stack.env["GATEWAY_PORT"]), timeout=60)
-    try:
-        connection.request(method, target, body=body, headers=headers or {})
-        response = connection.getresponse()
-        return response.status, response.getheaders(), response.read().decode("utf-8", errors="replace")
-    finally:
-        connection.close()
-
-
-def bearer(token):
-    return {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-
-
-def recorded_request(stack, marker, timeout=10.0):
-    """What LiteLLM received for the request carrying `probe=<marker>` (dev hook record_request)."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        for record in stack.litellm_requests():
-            if f"probe={marker}" in record["query"]:
-                return record
-        time.sleep(0.1)
-    return None
-
-
-def reached_litellm(stack, marker, timeout=10.0):
-    """Whether LiteLLM's access log has the request carrying `probe=<marker>` (also requests
-    LiteLLM answers before authenticating, e.g. a method it has no route for)."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if f"probe={marker}" in (stack.run_dir / "logs" / "litellm.log").read_text(errors="replace"):
-            return True
-        time.sleep(0.1)
-    return False
+ALLOWED_ANSWER_HEADERS = set(
+    "server date content-type content-length transfer-encoding connection keep-alive x-request-id x-litellm-call-id"
+    " retry-after cache-control vary x-frame-options content-security-policy x-content-type-options".split()
+)
 
 
 def provider_log(stack) -> str:
@@ -100,7 +63,7 @@ def test_v1_answers_carry_only_allow_listed_headers(stack, alice, name, method, 
     data = body if isinstance(body, str) or body is None else json.dumps(body)
     status, headers, text = raw(stack, method, path, bearer(alice), data)
     assert status < 500, (name, status, text[:200])
-    names = {header.lower() for header, _ in headers}
+    names = {header.lower() for header in headers}
     assert names <= ALLOWED_ANSWER_HEADERS, (name, sorted(names - ALLOWED_ANSWER_HEADERS))
     # What the provider said about the organisation's account (dev/litellm/slow_provider.py).
     assert "gateway-secret" not in json.dumps(headers) and "9999" not in json.dumps(headers)
@@ -115,6 +78,7 @@ def test_model_info_with_api_bases_is_off_by_default(stack, alice):
 
 # --- I2: stored responses belong to their creator ------------------------------------------
 
+
 def create_response(stack, token, stream=False):
     body = {"model": "store-gpt", "input": "hi", "stream": stream}
     status, _, text = raw(stack, "POST", "/v1/responses", bearer(token), json.dumps(body))
@@ -126,7 +90,7 @@ def create_response(stack, token, stream=False):
 
 def provider_id(stack, before: str) -> str:
     """The id the provider gave the response created since `before` (its log)."""
-    created = [line.split()[1] for line in provider_log(stack)[len(before):].splitlines() if line.startswith("created ")]
+    created = [line.split()[1] for line in provider_log(stack)[len(before) :].splitlines() if line.startswith("created ")]
     assert len(created) == 1, created
     return created[0]
 
@@ -195,15 +159,29 @@ def test_listing_stored_responses_is_404_and_never_reaches_litellm(stack, alice,
 
 # The worker's owner check of the other object routes (stable ids), on a gateway with them on.
 OBJECT_PATHS = [
-    ("GET", "/v1/files/{id}"), ("GET", "/v1/files/{id}/content"), ("DELETE", "/v1/files/{id}"),
-    ("GET", "/v1/batches/{id}"), ("POST", "/v1/batches/{id}/cancel"), ("GET", "/v1/fine_tuning/jobs/{id}"),
-    ("POST", "/v1/fine_tuning/jobs/{id}/cancel"), ("GET", "/v1/vector_stores/{id}"),
-    ("POST", "/v1/vector_stores/{id}/search"), ("GET", "/v1/vector_stores/{id}/files/f1/content"),
-    ("GET", "/v1/assistants/{id}"), ("DELETE", "/v1/assistants/{id}"), ("GET", "/v1/threads/{id}/messages"),
+    ("GET", "/v1/files/{id}"),
+    ("GET", "/v1/files/{id}/content"),
+    ("DELETE", "/v1/files/{id}"),
+    ("GET", "/v1/batches/{id}"),
+    ("POST", "/v1/batches/{id}/cancel"),
+    ("GET", "/v1/fine_tuning/jobs/{id}"),
+    ("POST", "/v1/fine_tuning/jobs/{id}/cancel"),
+    ("GET", "/v1/vector_stores/{id}"),
+    ("POST", "/v1/vector_stores/{id}/search"),
+    ("GET", "/v1/vector_stores/{id}/files/f1/content"),
+    ("GET", "/v1/assistants/{id}"),
+    ("DELETE", "/v1/assistants/{id}"),
+    ("GET", "/v1/threads/{id}/messages"),
     ("POST", "/v1/threads/{id}/runs"),
 ]
-OBJECT_LISTS = [("GET", "/v1/files"), ("GET", "/v1/batches"), ("GET", "/v1/fine_tuning/jobs"), ("GET", "/v1/vector_stores"),
-                ("GET", "/v1/vector_store/list"), ("GET", "/v1/assistants")]
+OBJECT_LISTS = [
+    ("GET", "/v1/files"),
+    ("GET", "/v1/batches"),
+    ("GET", "/v1/fine_tuning/jobs"),
+    ("GET", "/v1/vector_stores"),
+    ("GET", "/v1/vector_store/list"),
+    ("GET", "/v1/assistants"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -241,10 +219,10 @@ def test_other_object_routes_are_owner_only_in_the_worker(stack, objects_gateway
 
 # --- I3: /key/generate metadata holds plain labels only -----------------------------------
 
+
 def key_generate(stack, session, body):
     cookie = "; ".join(f"{cookie.name}={cookie.value}" for cookie in session.cookies)
-    return raw(stack, "POST", "/key/generate", {"Cookie": cookie, "Content-Type": "application/json"},
-               json.dumps(body).encode())
+    return raw(stack, "POST", "/key/generate", {"Cookie": cookie, "Content-Type": "application/json"}, json.dumps(body).encode())
 
 
 def key_generate_bodies(stack):
@@ -255,14 +233,34 @@ def key_generate_bodies(stack):
 # Names LiteLLM 1.108 reads from a key's metadata as settings, with the values that would turn
 # logging, guardrails or callbacks off, lift limits, or steer routing.
 KEY_SETTINGS = [
-    ("litellm_disabled_callbacks", ["langfuse"]), ("logging", [{"callback_name": "langfuse"}]), ("guardrails", []),
-    ("model_rpm_limit", {"gpt-4o-mini": 10**9}), ("model_tpm_limit", {"gpt-4o-mini": 10**9}), ("tags", ["premium"]),
-    ("callback_settings", {}), ("disable_global_guardrails", True), ("opted_out_global_guardrails", ["pii"]),
-    ("policies", ["p"]), ("priority", "high"), ("enforced_params", []), ("spend_logs_metadata", {}),
-    ("allowed_passthrough_routes", ["/x"]), ("allowed_vector_store_indexes", []), ("secret_manager_settings", {}),
-    ("litellm_budget_table", {}), ("LiteLLM_Anything", 1), ("_internal", 1), ("user_api_key_user_id", "root"),
-    ("max_budget", 1e9), ("team_id", "t"), ("trace_id", "x"), ("session_id", "x"), ("cache", {"no-store": True}),
-    ("disable_fallbacks", True), ("enable_prompt_caching", True), ("tpm_limit_type", "best_effort"),
+    ("litellm_disabled_callbacks", ["langfuse"]),
+    ("logging", [{"callback_name": "langfuse"}]),
+    ("guardrails", []),
+    ("model_rpm_limit", {"gpt-4o-mini": 10**9}),
+    ("model_tpm_limit", {"gpt-4o-mini": 10**9}),
+    ("tags", ["premium"]),
+    ("callback_settings", {}),
+    ("disable_global_guardrails", True),
+    ("opted_out_global_guardrails", ["pii"]),
+    ("policies", ["p"]),
+    ("priority", "high"),
+    ("enforced_params", []),
+    ("spend_logs_metadata", {}),
+    ("allowed_passthrough_routes", ["/x"]),
+    ("allowed_vector_store_indexes", []),
+    ("secret_manager_settings", {}),
+    ("litellm_budget_table", {}),
+    ("LiteLLM_Anything", 1),
+    ("_internal", 1),
+    ("user_api_key_user_id", "root"),
+    ("max_budget", 1e9),
+    ("team_id", "t"),
+    ("trace_id", "x"),
+    ("session_id", "x"),
+    ("cache", {"no-store": True}),
+    ("disable_fallbacks", True),
+    ("enable_prompt_caching", True),
+    ("tpm_limit_type", "best_effort"),
 ]
 
 
@@ -277,8 +275,7 @@ def test_key_generate_metadata_settings_are_refused_by_name(stack, email, name, 
     assert len(key_generate_bodies(stack)) == before  # nothing reached LiteLLM
 
 
-@pytest.mark.parametrize("metadata", [{"k": {"nested": 1}}, {"k": [1]}, {"bad name": 1}, {"k": "x" * 257},
-                                      {f"k{n}": n for n in range(17)}])
+@pytest.mark.parametrize("metadata", [{"k": {"nested": 1}}, {"k": [1]}, {"bad name": 1}, {"k": "x" * 257}, {f"k{n}": n for n in range(17)}])
 def test_key_generate_metadata_that_is_not_plain_is_refused(stack, email, metadata):
     session = stack.sign_in(email)
     before = len(key_generate_bodies(stack))
@@ -305,23 +302,44 @@ def test_key_generate_plain_labels_reach_litellm_as_sent(stack, email):
 
 # (header, value sent, what LiteLLM receives: the list of values, or None for no header).
 BEHAVIOUR = [
-    ("x-litellm-timeout", "30", ["30"]), ("x-litellm-timeout", "600", ["600"]), ("x-litellm-timeout", "599.5", ["599.5"]),
-    ("x-litellm-timeout", "601", None), ("x-litellm-timeout", "86400", None), ("x-litellm-timeout", "-1", None),
-    ("x-litellm-timeout", "1e9", None), ("x-litellm-timeout", "inf", None), ("x-litellm-timeout", "30, 9999", None),
-    ("x-litellm-stream-timeout", "120", ["120"]), ("x-litellm-stream-timeout", "100000", None),
-    ("x-litellm-num-retries", "0", ["0"]), ("x-litellm-num-retries", "3", ["3"]), ("x-litellm-num-retries", "4", None),
-    ("x-litellm-num-retries", "100", None), ("x-litellm-keepalive-seconds", "5", None),
-    ("x-litellm-tags", "premium", None), ("x-litellm-trace-id", "someone-elses-trace", None),
+    ("x-litellm-timeout", "30", ["30"]),
+    ("x-litellm-timeout", "600", ["600"]),
+    ("x-litellm-timeout", "599.5", ["599.5"]),
+    ("x-litellm-timeout", "601", None),
+    ("x-litellm-timeout", "86400", None),
+    ("x-litellm-timeout", "-1", None),
+    ("x-litellm-timeout", "1e9", None),
+    ("x-litellm-timeout", "inf", None),
+    ("x-litellm-timeout", "30, 9999", None),
+    ("x-litellm-stream-timeout", "120", ["120"]),
+    ("x-litellm-stream-timeout", "100000", None),
+    ("x-litellm-num-retries", "0", ["0"]),
+    ("x-litellm-num-retries", "3", ["3"]),
+    ("x-litellm-num-retries", "4", None),
+    ("x-litellm-num-retries", "100", None),
+    ("x-litellm-keepalive-seconds", "5", None),
+    ("x-litellm-tags", "premium", None),
+    ("x-litellm-trace-id", "someone-elses-trace", None),
     ("x-litellm-session-id", "someone-elses-session", None),
-    ("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", None), ("baggage", "k=v", None),
-    ("x-litellm-cache-key", "another-callers-cache-key", None), ("x-litellm-priority", "high", None),
-    ("x-litellm-team-id", "t1", None), ("x-litellm-agent-id", "a1", None), ("x-litellm-semantic-filter", "off", None),
-    ("x-litellm-mcp-debug", "true", None), ("x-litellm-call-id", "another-calls-id", None),
-    ("litellm-disable-message-redaction", "true", None), ("x-litellm-disable-callbacks", "langfuse", None),
-    ("x-litellm-api-key", "sk-other", None), ("x-litellm-user-id", "root", None), ("x-litellm-customer-id", "c", None),
-    ("litellm_user_api_key", "sk-other", None), ("x-goog-api-key", "k", None), ("api-key", "k", None),
-    ("x-litellm-model", "gpt-4o-mini", ["gpt-4o-mini"]), ("anthropic-beta", "prompt-caching-2024-07-31",
-                                                         ["prompt-caching-2024-07-31"]),
+    ("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", None),
+    ("baggage", "k=v", None),
+    ("x-litellm-cache-key", "another-callers-cache-key", None),
+    ("x-litellm-priority", "high", None),
+    ("x-litellm-team-id", "t1", None),
+    ("x-litellm-agent-id", "a1", None),
+    ("x-litellm-semantic-filter", "off", None),
+    ("x-litellm-mcp-debug", "true", None),
+    ("x-litellm-call-id", "another-calls-id", None),
+    ("litellm-disable-message-redaction", "true", None),
+    ("x-litellm-disable-callbacks", "langfuse", None),
+    ("x-litellm-api-key", "sk-other", None),
+    ("x-litellm-user-id", "root", None),
+    ("x-litellm-customer-id", "c", None),
+    ("litellm_user_api_key", "sk-other", None),
+    ("x-goog-api-key", "k", None),
+    ("api-key", "k", None),
+    ("x-litellm-model", "gpt-4o-mini", ["gpt-4o-mini"]),
+    ("anthropic-beta", "prompt-caching-2024-07-31", ["prompt-caching-2024-07-31"]),
     ("cache-control", "no-cache", ["no-cache"]),
 ]
 
@@ -330,10 +348,13 @@ BEHAVIOUR = [
 def test_behaviour_headers_reach_litellm_capped_or_not_at_all(stack, alice, header, value, received):
     marker = uuid.uuid4().hex
     # Raw bytes: the header exactly as written (underscores included).
-    request = (f"POST /v1/chat/completions?probe={marker} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-               f"Authorization: Bearer {alice}\r\nContent-Type: application/json\r\n{header}: {value}\r\n"
-               f"Content-Length: {len(json.dumps(CHAT))}\r\nConnection: close\r\n\r\n{json.dumps(CHAT)}")
+    request = (
+        f"POST /v1/chat/completions?probe={marker} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: Bearer {alice}\r\nContent-Type: application/json\r\n{header}: {value}\r\n"
+        f"Content-Length: {len(json.dumps(CHAT))}\r\nConnection: close\r\n\r\n{json.dumps(CHAT)}"
+    )
     import socket
+
     with socket.create_connection(("127.0.0.1", int(stack.env["GATEWAY_PORT"])), timeout=30) as sock:
         sock.sendall(request.encode())
         answer = b""

@@ -107,6 +107,7 @@ def test_revoked_flag_lives_as_long_as_the_token_could_still_verify(stack, email
 
 # --- a keyspace of its own ------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def keyspace():
     """A stack without LiteLLM whose Redis holds only what these tests put there."""
@@ -225,12 +226,21 @@ def test_cleanup_on_a_large_keyspace_removes_exactly_the_orphans(keyspace):
     changed = [key for key in after if after[key] != expected[key]]
     assert changed == [], changed[:5]
     # The run's record counts them.
-    results = {key: value for key, value in record["results"].items()
-               if key in ("orphaned_jwt_token_ids_deleted", "orphaned_metadata_deleted", "empty_token_sets_deleted",
-                          "stale_active_users_removed")}
-    assert results == {"orphaned_jwt_token_ids_deleted": len(orphan_ids) + 2, "orphaned_metadata_deleted": len(orphan_meta),
-                       "empty_token_sets_deleted": 1, "stale_active_users_removed": len(stale_members)}
+    results = {
+        key: value
+        for key, value in record["results"].items()
+        if key in ("orphaned_jwt_token_ids_deleted", "orphaned_metadata_deleted", "empty_token_sets_deleted", "stale_active_users_removed")
+    }
+    assert results == {
+        "orphaned_jwt_token_ids_deleted": len(orphan_ids) + 2,
+        "orphaned_metadata_deleted": len(orphan_meta),
+        "empty_token_sets_deleted": 1,
+        "stale_active_users_removed": len(stale_members),
+    }
     # The preview (a dry run) said exactly that.
-    assert {"orphaned_jwt_token_ids_deleted": preview["orphaned_jwt_token_ids"],
-            "orphaned_metadata_deleted": preview["orphaned_metadata"], "empty_token_sets_deleted": preview["empty_token_sets"],
-            "stale_active_users_removed": preview["stale_active_users"]} == results
+    assert {
+        "orphaned_jwt_token_ids_deleted": preview["orphaned_jwt_token_ids"],
+        "orphaned_metadata_deleted": preview["orphaned_metadata"],
+        "empty_token_sets_deleted": preview["empty_token_sets"],
+        "stale_active_users_removed": preview["stale_active_users"],
+    } == results

@@ -78,8 +78,12 @@ def sent_everywhere(stack, host_header: str) -> list:
 def test_without_a_public_url_litellm_gets_the_listeners_scheme_host_and_port(stack):
     port = stack.env["GATEWAY_PORT"]
     for location, headers in sent_everywhere(stack, f"127.0.0.1:{port}"):
-        expected = {"host": [f"127.0.0.1:{port}"], "x-forwarded-proto": ["http"],
-                    "x-forwarded-host": [f"127.0.0.1:{port}"], "x-forwarded-port": [port]}
+        expected = {
+            "host": [f"127.0.0.1:{port}"],
+            "x-forwarded-proto": ["http"],
+            "x-forwarded-host": [f"127.0.0.1:{port}"],
+            "x-forwarded-port": [port],
+        }
         assert {name: headers.get(name) for name in expected} == expected, location
         assert "x-forwarded-prefix" not in headers and "forwarded" not in headers, (location, headers)
 
@@ -102,8 +106,12 @@ def public_stack(stack):
 
 def test_with_a_public_url_litellm_gets_its_scheme_host_and_port_whatever_the_client_sent(public_stack):
     for location, headers in sent_everywhere(public_stack, "evil.example:1234"):
-        expected = {"host": ["gateway.example.test:8443"], "x-forwarded-proto": ["https"],
-                    "x-forwarded-host": ["gateway.example.test:8443"], "x-forwarded-port": ["8443"]}
+        expected = {
+            "host": ["gateway.example.test:8443"],
+            "x-forwarded-proto": ["https"],
+            "x-forwarded-host": ["gateway.example.test:8443"],
+            "x-forwarded-port": ["8443"],
+        }
         assert {name: headers.get(name) for name in expected} == expected, location
         assert "x-forwarded-prefix" not in headers and "forwarded" not in headers, (location, headers)
 
@@ -115,13 +123,16 @@ def test_with_a_public_url_litellms_ui_redirect_names_the_public_url(public_stac
         assert status == 307 and headers["location"] == f"{PUBLIC_URL}/ui/", (host, status, headers)
 
 
-@pytest.mark.parametrize("public_url,expected", [
-    ("https://gw.example.org", ['Host "gw.example.org"', "X-Forwarded-Proto https", "X-Forwarded-Port 443"]),
-    ("http://gw.example.org:8080/", ['Host "gw.example.org:8080"', "X-Forwarded-Proto http", "X-Forwarded-Port 8080"]),
-    ("https://[2001:db8::1]:8443", ['Host "[2001:db8::1]:8443"', "X-Forwarded-Port 8443"]),
-    ("https://GW.Example.org", ['Host "gw.example.org"']),
-    ("", ["Host $host:$server_port", "X-Forwarded-Proto $scheme", "X-Forwarded-Port $server_port"]),
-])
+@pytest.mark.parametrize(
+    "public_url,expected",
+    [
+        ("https://gw.example.org", ['Host "gw.example.org"', "X-Forwarded-Proto https", "X-Forwarded-Port 443"]),
+        ("http://gw.example.org:8080/", ['Host "gw.example.org:8080"', "X-Forwarded-Proto http", "X-Forwarded-Port 8080"]),
+        ("https://[2001:db8::1]:8443", ['Host "[2001:db8::1]:8443"', "X-Forwarded-Port 8443"]),
+        ("https://GW.Example.org", ['Host "gw.example.org"']),
+        ("", ["Host $host:$server_port", "X-Forwarded-Proto $scheme", "X-Forwarded-Port $server_port"]),
+    ],
+)
 def test_render_nginx_parses_the_public_url(tmp_path, public_url, expected):
     rendered = render(tmp_path, public_url)
     assert rendered.returncode == 0, rendered.stderr
@@ -130,10 +141,19 @@ def test_render_nginx_parses_the_public_url(tmp_path, public_url, expected):
         assert f"proxy_set_header {line};" in text, text
 
 
-@pytest.mark.parametrize("public_url", [
-    "gw.example.org", "ftp://gw.example.org", "https://gw.example.org/prefix", "https://gw.example.org:99999",
-    "https://gw.example.org;evil", 'https://gw"example', "https://gw.example.org:80 x", "https://user@gw.example.org",
-])
+@pytest.mark.parametrize(
+    "public_url",
+    [
+        "gw.example.org",
+        "ftp://gw.example.org",
+        "https://gw.example.org/prefix",
+        "https://gw.example.org:99999",
+        "https://gw.example.org;evil",
+        'https://gw"example',
+        "https://gw.example.org:80 x",
+        "https://user@gw.example.org",
+    ],
+)
 def test_render_nginx_refuses_a_public_url_it_cannot_use(tmp_path, public_url):
     rendered = render(tmp_path, public_url)
     assert rendered.returncode == 2 and "GATEWAY_PUBLIC_URL" in rendered.stderr, rendered.stderr

@@ -25,16 +25,19 @@ def locations() -> list:
 
 
 def test_the_admin_locations_are_what_the_installed_litellm_ui_calls():
-    derived = subprocess.run([sys.executable, str(ROOT / "scripts" / "litellm-ui-routes")], capture_output=True, text=True,
-                             check=True).stdout
+    derived = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "litellm-ui-routes")], capture_output=True, text=True, check=True
+    ).stdout
     assert derived == ROUTES_FILE.read_text(), (
         "LiteLLM's UI calls other routes than openresty/litellm_admin_routes.conf lists: "
-        "run scripts/litellm-ui-routes > openresty/litellm_admin_routes.conf and review the difference")
+        "run scripts/litellm-ui-routes > openresty/litellm_admin_routes.conf and review the difference"
+    )
 
 
 def test_the_ui_calls_routes_the_old_hand_written_list_missed():
-    paths = subprocess.run([sys.executable, str(ROOT / "scripts" / "litellm-ui-routes"), "--paths"], capture_output=True,
-                           text=True, check=True).stdout.split()
+    paths = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "litellm-ui-routes"), "--paths"], capture_output=True, text=True, check=True
+    ).stdout.split()
     assert "/.well-known/litellm-ui-config" in paths and any(path.startswith("/model/") for path in paths)
     listed = {path for _, path in locations()}
     assert {"= /.well-known/litellm-ui-config", "^~ /model/"} <= {f"{kind} {path}" for kind, path in locations()}
@@ -108,13 +111,16 @@ def test_an_admin_opens_litellms_ui_in_chromium_and_every_call_it_makes_is_route
         browser.screenshot("litellm-ui-admin")
         lines = access_log.read_text(errors="replace")[start:].splitlines()
         # From the UI's page on (the token manager's own calls may still be finishing).
-        lines = lines[next(index for index, line in enumerate(lines) if '"GET /ui/"' in line):]
+        lines = lines[next(index for index, line in enumerate(lines) if '"GET /ui/"' in line) :]
         # The gateway's own 404 (location /) has no upstream: "$status $bytes $time -".
         unrouted = [line for line in lines if re.search(r'" 404 \d+ [\d.]+ - ', line)]
         assert unrouted == [], "the UI called routes the gateway does not route"
         # /v1 is the JWT API with its own allow-list: the UI's /v1 pages do not work (docs/deployment.md).
-        refused = [line for line in lines if re.search(r'" 40[13] ', line) and "/ui" not in line and '"GET /v1/' not in line
-                   and '"POST /v1/' not in line]
+        refused = [
+            line
+            for line in lines
+            if re.search(r'" 40[13] ', line) and "/ui" not in line and '"GET /v1/' not in line and '"POST /v1/' not in line
+        ]
         assert refused == [], "the UI's calls were refused for an admin"
     finally:
         browser.quit()

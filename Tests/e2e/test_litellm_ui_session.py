@@ -76,7 +76,7 @@ def test_ui_answers_by_who_asks(stack, target):
     assert len(cookies) == 1 and cookies[0].startswith("token="), cookies
     attributes = [part.strip() for part in cookies[0].split(";")]
     assert "Path=/ui" in attributes and "SameSite=Strict" in attributes and "HttpOnly" not in attributes
-    token = attributes[0][len("token="):]
+    token = attributes[0][len("token=") :]
     claims = jwt_claims(token)
     assert claims["key"] == "gateway-managed-session" and claims["user_role"] == "proxy_admin", claims
     assert claims["user_email"] == "admin@example.com" and claims["exp"] > time.time()
@@ -102,10 +102,18 @@ def test_the_ui_cookie_grants_nothing_without_the_admins_sign_in(stack):
 # (method, target): LiteLLM's sign-in and invitation routes in the installed version, GET ones
 # change state (SSO start and callback, debug SSO, SAML, CLI sign-in poll, invitation tokens).
 CLOSED = [
-    ("GET", "/sso/key/generate"), ("GET", "/sso/callback?code=x&state=y"), ("GET", "/sso/debug/login"),
-    ("GET", "/sso/debug/callback?code=x"), ("GET", "/sso/saml/login"), ("GET", "/sso/saml/metadata"),
-    ("GET", "/sso/cli/poll/key-1"), ("GET", "/onboarding/get_token?invite_link=x"), ("POST", "/onboarding/claim_token"),
-    ("POST", "/v2/login"), ("POST", "/v3/login"), ("POST", "/v3/login/exchange"),
+    ("GET", "/sso/key/generate"),
+    ("GET", "/sso/callback?code=x&state=y"),
+    ("GET", "/sso/debug/login"),
+    ("GET", "/sso/debug/callback?code=x"),
+    ("GET", "/sso/saml/login"),
+    ("GET", "/sso/saml/metadata"),
+    ("GET", "/sso/cli/poll/key-1"),
+    ("GET", "/onboarding/get_token?invite_link=x"),
+    ("POST", "/onboarding/claim_token"),
+    ("POST", "/v2/login"),
+    ("POST", "/v3/login"),
+    ("POST", "/v3/login/exchange"),
 ]
 
 
@@ -155,8 +163,9 @@ def test_a_cross_site_get_to_litellms_admin_surface_is_refused(stack, target):
     for index, spoof in enumerate(CROSS_SITE):
         marker = f"{uuid.uuid4().hex}-x{index}"
         markers.append(marker)
-        status, _, answer = raw(stack, "GET", f"{target}&probe={marker}" if "?" in target else f"{target}?probe={marker}",
-                                dict(spoof, Cookie=admin))
+        status, _, answer = raw(
+            stack, "GET", f"{target}&probe={marker}" if "?" in target else f"{target}?probe={marker}", dict(spoof, Cookie=admin)
+        )
         assert status == 403 and json.loads(answer)["code"] == "csrf", (spoof, status, answer[:200])
     # The same request from the gateway's own pages (or without browser headers) reaches LiteLLM.
     same = [{"Sec-Fetch-Site": "same-origin", "Referer": f"http://127.0.0.1:{port}/ui/"}, {"Sec-Fetch-Site": "none"}, {}]
@@ -164,8 +173,9 @@ def test_a_cross_site_get_to_litellms_admin_surface_is_refused(stack, target):
     for index, headers in enumerate(same):
         marker = f"{uuid.uuid4().hex}-s{index}"
         reached.append(marker)
-        status, _, answer = raw(stack, "GET", f"{target}&probe={marker}" if "?" in target else f"{target}?probe={marker}",
-                                dict(headers, Cookie=admin))
+        status, _, answer = raw(
+            stack, "GET", f"{target}&probe={marker}" if "?" in target else f"{target}?probe={marker}", dict(headers, Cookie=admin)
+        )
         assert status not in (401, 403, 502, 503), (headers, status, answer[:200])
     deadline = time.time() + 15
     while not all(marker in litellm_log(stack) for marker in reached):
@@ -175,6 +185,7 @@ def test_a_cross_site_get_to_litellms_admin_surface_is_refused(stack, target):
 
 
 # --- Chromium, with GATEWAY_PUBLIC_URL on a non-default port ---------------------------------
+
 
 @pytest.fixture(scope="module")
 def public_stack(stack):
@@ -197,7 +208,8 @@ def everything_the_browser_holds(browser) -> str:
     cookies = driver.execute_cdp_cmd("Network.getAllCookies", {})["cookies"]
     storage = driver.execute_script(
         "const dump = s => Object.fromEntries(Object.keys(s).map(k => [k, s.getItem(k)]));"
-        "return JSON.stringify([dump(window.localStorage), dump(window.sessionStorage)]);")
+        "return JSON.stringify([dump(window.localStorage), dump(window.sessionStorage)]);"
+    )
     return json.dumps(cookies) + storage + driver.page_source
 
 
@@ -214,8 +226,11 @@ def responses_with_bodies(browser) -> tuple:
         except Exception:  # a redirect or a resource already evicted has no body to read
             continue
         bodies[request_id] = base64.b64decode(body["body"]).decode("latin-1") if body.get("base64Encoded") else body["body"]
-    urls = {event["params"]["requestId"]: event["params"]["response"]["url"] for event in events
-            if event["method"] == "Network.responseReceived"}
+    urls = {
+        event["params"]["requestId"]: event["params"]["response"]["url"]
+        for event in events
+        if event["method"] == "Network.responseReceived"
+    }
     return events, {urls.get(request_id, request_id): text for request_id, text in bodies.items()}
 
 
@@ -256,11 +271,18 @@ def test_an_admin_opens_litellms_ui_from_the_navigation_signed_in_without_the_ma
         assert stack.master_key not in json.dumps(events), "the master key is in a request or answer header"
         assert stack.master_key not in everything_the_browser_holds(browser)
         # What the UI sent as Authorization: the placeholder, never the key.
-        whoami_ids = {event["params"]["requestId"] for event in events
-                      if event["method"] == "Network.requestWillBeSent" and "/management/v1/users/me" in event["params"]["request"]["url"]}
-        sent = {value for event in events if event["params"].get("requestId") in whoami_ids
-                for name, value in (event["params"].get("headers") or event["params"].get("request", {}).get("headers", {})).items()
-                if name.lower() == "authorization"}
+        whoami_ids = {
+            event["params"]["requestId"]
+            for event in events
+            if event["method"] == "Network.requestWillBeSent" and "/management/v1/users/me" in event["params"]["request"]["url"]
+        }
+        sent = {
+            value
+            for event in events
+            if event["params"].get("requestId") in whoami_ids
+            for name, value in (event["params"].get("headers") or event["params"].get("request", {}).get("headers", {})).items()
+            if name.lower() == "authorization"
+        }
         assert sent == {"Bearer gateway-managed-session"}, sent
     finally:
         browser.quit()
@@ -290,8 +312,9 @@ def test_no_get_answer_of_the_admin_surface_holds_the_master_key(stack):
 
     from harness.stack import ROOT
 
-    paths = subprocess.run([sys.executable, str(ROOT / "scripts" / "litellm-ui-routes"), "--paths"], capture_output=True,
-                           text=True, check=True).stdout.split()
+    paths = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "litellm-ui-routes"), "--paths"], capture_output=True, text=True, check=True
+    ).stdout.split()
     admin = cookie_header(stack.sign_in("admin@example.com"))
     leaks, answered = [], 0
     for path in sorted(set(paths)):

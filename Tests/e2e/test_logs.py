@@ -24,8 +24,12 @@ def json_stack(stack):
 
 
 def v1(stack, headers):
-    return requests.post(stack.url("/v1/chat/completions"), headers=headers, timeout=30,
-                         json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]})
+    return requests.post(
+        stack.url("/v1/chat/completions"),
+        headers=headers,
+        timeout=30,
+        json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]},
+    )
 
 
 def test_one_request_id_in_nginx_the_worker_litellm_and_the_answer(json_stack):
@@ -70,15 +74,21 @@ def test_no_secret_or_token_in_any_log(stack, json_stack):
     assert v1(json_stack, {"Authorization": f"Bearer {tokens[0]}"}).status_code == 200
     assert v1(json_stack, {"x-api-key": tokens[1]}).status_code == 200
     assert v1(json_stack, {"Authorization": f"Bearer {tokens[0]}", "x-api-key": tokens[1]}).status_code == 401
-    revoked = browser.post(json_stack.url("/api/token/revoke"),
-                           json={"token_id": browser.get(json_stack.url("/api/token/list")).json()["tokens"][0]["token_id"]})
+    revoked = browser.post(
+        json_stack.url("/api/token/revoke"),
+        json={"token_id": browser.get(json_stack.url("/api/token/list")).json()["tokens"][0]["token_id"]},
+    )
     assert revoked.status_code == 200
     admin = json_stack.sign_in("admin@example.com")
     assert admin.get(json_stack.url("/api/admin/audit")).status_code == 200
     cookies = [c.value for session in (browser, admin) for c in session.cookies]
 
-    secrets = {"JWT secret": stack.jwt_secret, "master key": stack.master_key, "shared key": stack.shared_key,
-               "cookie secret": stack.cookie_secret}
+    secrets = {
+        "JWT secret": stack.jwt_secret,
+        "master key": stack.master_key,
+        "shared key": stack.shared_key,
+        "cookie secret": stack.cookie_secret,
+    }
     secrets.update({f"token {i}": token for i, token in enumerate(tokens)})
     secrets.update({f"cookie {i}": cookie for i, cookie in enumerate(cookies)})
     # A token's signature alone must not appear either.

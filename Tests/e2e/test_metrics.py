@@ -4,6 +4,7 @@ processes, and nothing of it on the public port."""
 
 import http.client
 import time
+
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
@@ -32,8 +33,12 @@ def delta(before, after, name, **labels):
 
 
 def v1(stack, headers):
-    return requests.post(stack.url("/v1/chat/completions"), headers=headers, timeout=30,
-                         json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]})
+    return requests.post(
+        stack.url("/v1/chat/completions"),
+        headers=headers,
+        timeout=30,
+        json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]},
+    )
 
 
 def test_counts_after_known_traffic(stack, email):
@@ -98,8 +103,9 @@ def test_redis_errors_and_reconnects_are_counted(stack, email):
         assert time.time() < deadline, "the workers did not reconnect to Redis"
         time.sleep(0.2)
     after = scrape(stack)
-    errors = sum(delta(before, after, "gateway_redis_errors_total", kind=kind)
-                 for kind in ("connect", "connection", "timeout", "protocol", "server"))
+    errors = sum(
+        delta(before, after, "gateway_redis_errors_total", kind=kind) for kind in ("connect", "connection", "timeout", "protocol", "server")
+    )
     assert errors >= 1
     assert delta(before, after, "gateway_redis_connects_total") >= 1
 
@@ -111,8 +117,19 @@ def test_litellm_metrics_beside_the_workers(stack):
     assert any(name.startswith("litellm") for name in names), sorted(names)[:20]
 
 
-PUBLIC_TARGETS = ["/metrics", "/metrics/", "//metrics", "/./metrics", "/%6Detrics", "/x/../metrics", "/metrics?x=1",
-                  "/litellm/metrics", "/METRICS", "/metrics%00", "/v1/../metrics"]
+PUBLIC_TARGETS = [
+    "/metrics",
+    "/metrics/",
+    "//metrics",
+    "/./metrics",
+    "/%6Detrics",
+    "/x/../metrics",
+    "/metrics?x=1",
+    "/litellm/metrics",
+    "/METRICS",
+    "/metrics%00",
+    "/v1/../metrics",
+]
 
 
 @pytest.mark.parametrize("target", PUBLIC_TARGETS)

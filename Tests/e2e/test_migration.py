@@ -15,7 +15,6 @@ from pathlib import Path
 import jwt as pyjwt
 import pytest
 import redis as redis_lib
-import requests
 import yaml
 
 from harness.checks import wait_until
@@ -34,8 +33,9 @@ def redis_server(folder: Path, port: int, command=None):
     if command:
         process = subprocess.Popen(["sh", "-c", command], cwd=folder, stdout=log, stderr=log)
     else:
-        process = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--dir", str(folder),
-                                    *LUA_REDIS_ARGS], stdout=log, stderr=log)
+        process = subprocess.Popen(
+            ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--dir", str(folder), *LUA_REDIS_ARGS], stdout=log, stderr=log
+        )
     client = redis_lib.Redis(host="127.0.0.1", port=port, decode_responses=True)
     deadline = time.time() + 10
     while True:
@@ -44,7 +44,7 @@ def redis_server(folder: Path, port: int, command=None):
                 break
         except redis_lib.ConnectionError:
             if time.time() > deadline or process.poll() is not None:
-                raise AssertionError((folder / "redis.log").read_text()[-2000:])
+                raise AssertionError((folder / "redis.log").read_text()[-2000:]) from None
             time.sleep(0.05)
     try:
         yield client
@@ -72,8 +72,10 @@ def seed_lua_era(client, email: str) -> dict:
     """Keys as the Lua gateway left them for `email` (its spelling), one of each kind."""
     now = int(time.time())
     token_id = str(uuid.uuid4())
-    info = {key: (value.replace("{id}", token_id) if isinstance(value, str) else value)
-            for key, value in FORMATS["lua_era_samples"]["token_info"].items()}
+    info = {
+        key: (value.replace("{id}", token_id) if isinstance(value, str) else value)
+        for key, value in FORMATS["lua_era_samples"]["token_info"].items()
+    }
     info.update(user_email=email, created_at=now, expires_at=now + 86400)
     client.set(f"token:info:{token_id}", json.dumps(info), ex=86400)
     client.sadd(f"user:tokens:{email}", token_id)
@@ -81,8 +83,11 @@ def seed_lua_era(client, email: str) -> dict:
     client.set(f"revoked:token:{uuid.uuid4()}", "1", ex=3600)
     client.sadd(f"active_user:{email}", f"_oauth2_proxy-{uuid.uuid4().hex}")
     client.expire(f"active_user:{email}", 86400)
-    client.set(f"active_user_metadata:{email}", json.dumps({"email": email, "created_at": now, "last_access": now,
-                                                            "expires_at": now + 86400}), ex=86400)
+    client.set(
+        f"active_user_metadata:{email}",
+        json.dumps({"email": email, "created_at": now, "last_access": now, "expires_at": now + 86400}),
+        ex=86400,
+    )
     return {"token_id": token_id, "info": info}
 
 
@@ -95,6 +100,7 @@ def lua_token(secret: str, email: str, token_id: str) -> str:
 
 # --- Redis: switch, write, roll back -----------------------------------------------------------
 
+
 def test_switching_to_the_swift_gateway_and_rolling_back_keeps_every_key(tmp_path):
     """The Lua's Redis (AOF) → compose.yaml's Redis on the same data folder → the Swift gateway
     writes tokens, a revocation, a ban and an admin → the Lua's Redis again: every key is there,
@@ -106,8 +112,9 @@ def test_switching_to_the_swift_gateway_and_rolling_back_keeps_every_key(tmp_pat
 
     with redis_server(data, port, compose_redis_command(data, port)) as new_redis:
         assert snapshot(new_redis) == before_switch
-        with running_stack("gateway-e2e-migration", START_REDIS="0", START_LITELLM="0", REDIS_PORT=str(port),
-                           WORKER_THREADS="4") as gateway:
+        with running_stack(
+            "gateway-e2e-migration", START_REDIS="0", START_LITELLM="0", REDIS_PORT=str(port), WORKER_THREADS="4"
+        ) as gateway:
             user = f"dave-{uuid.uuid4().hex[:6]}@example.com"
             first = gateway.mint(user, token_name="kept")
             second = gateway.mint(user, token_name="revoked")
@@ -165,6 +172,7 @@ def test_restoring_a_snapshot_under_append_only_persistence_keeps_the_snapshots_
 
 # --- Lua-era keys for mixed-case e-mails -------------------------------------------------------------
 
+
 def mixed_case_user():
     tag = uuid.uuid4().hex[:6]
     return f"Grace.{tag}@Example.COM"
@@ -196,10 +204,12 @@ def test_lua_era_tokens_under_a_mixed_case_email_are_listed_and_revoked_by_revok
     own = stack.sign_in(spelled).get(stack.url("/api/token/list")).json()
     assert seeded["token_id"] in [entry["token_id"] for entry in own["tokens"]]
     root = stack.sign_in("root@example.com")
+
     # The admin view finds the Lua's spelling in the legacy-key index: within one reconcile pass.
     def listed():
         answer = root.get(stack.url(f"/api/admin/tokens/{spelled.lower()}")).json()
         return seeded["token_id"] in [entry["token_id"] for entry in answer["tokens"]]
+
     wait_until(listed, timeout=30, what="the Lua-era token in the admin view")
     answer = root.post(stack.url("/api/admin/tokens/revoke-user"), json={"user_email": spelled.lower()})
     assert answer.status_code == 200 and answer.json()["revoked_count"] == 1
@@ -225,8 +235,10 @@ def test_lua_format_data_written_while_the_gateway_runs_reaches_the_admin_views_
         email = f"rollout{n % 3}-{tag}@example.com"
         token_id = str(uuid.uuid4())
         ids.append(token_id)
-        info = {key: (value.replace("{id}", token_id) if isinstance(value, str) else value)
-                for key, value in FORMATS["lua_era_samples"]["token_info"].items()}
+        info = {
+            key: (value.replace("{id}", token_id) if isinstance(value, str) else value)
+            for key, value in FORMATS["lua_era_samples"]["token_info"].items()
+        }
         info.update(user_email=email, created_at=now + 1000 + n, expires_at=now + 86400)  # newest of all
         stack.redis.set(f"token:info:{token_id}", json.dumps(info), ex=86400)
         stack.redis.sadd(f"user:tokens:{email}", token_id)
@@ -240,10 +252,13 @@ def test_lua_format_data_written_while_the_gateway_runs_reaches_the_admin_views_
         tokens = root.get(stack.url("/api/admin/tokens?limit=30")).json()
         users = root.get(stack.url("/api/admin/sessions/active-users?limit=100")).json()
         sessions = root.get(stack.url("/api/admin/sessions?limit=100")).json()
-        return (sorted(t["token_id"] for t in tokens["tokens"]) == sorted(ids)
-                and tokens["summary"]["total"] >= before + 30
-                and banned in {u["email"] for u in users["active_users"]}
-                and session in {s.get("session_key") for s in sessions["sessions"]})
+        return (
+            sorted(t["token_id"] for t in tokens["tokens"]) == sorted(ids)
+            and tokens["summary"]["total"] >= before + 30
+            and banned in {u["email"] for u in users["active_users"]}
+            and session in {s.get("session_key") for s in sessions["sessions"]}
+        )
+
     wait_until(seen, timeout=RECONCILE_SECONDS + 20, interval=0.2, what="the Lua-format data in the admin views")
     print(f"Lua-format data visible after {time.monotonic() - written:.1f} s")
 

@@ -67,6 +67,7 @@ def test_the_network_of_the_rig_cleans_a_crashed_runs_leftovers_and_leaves_nothi
 
     def own(listing):
         return sorted(line.split()[0] for line in listing.splitlines() if line.startswith("gwmt-"))
+
     links_before = run("ip", "-o", "link").stdout.count("\n")
     run("ip", "netns", "add", "gwmt-a")
     leftover = subprocess.Popen(["ip", "netns", "exec", "gwmt-a", "sleep", "600"])
@@ -96,15 +97,22 @@ def test_revocation_on_one_host_is_refused_on_the_others_at_the_next_call(rig):
             revoker.wait_done()
         time.sleep(0.5)
     accepted = load.accepted_after(revoker.confirmed)
-    report("revocation_across_hosts", calls_per_host=load.per_host(), revocations=len(people.of("revoke")),
-           bans=len(people.of("ban")), confirmed=len(revoker.confirmed), revoked_calls_accepted=len(accepted),
-           next_call_statuses=sorted({(c[2], c[3], c[4]) for c in revoker.next_calls}),
-           next_call_slowest_s=max(c[5] for c in revoker.next_calls))
+    report(
+        "revocation_across_hosts",
+        calls_per_host=load.per_host(),
+        revocations=len(people.of("revoke")),
+        bans=len(people.of("ban")),
+        confirmed=len(revoker.confirmed),
+        revoked_calls_accepted=len(accepted),
+        next_call_statuses=sorted({(c[2], c[3], c[4]) for c in revoker.next_calls}),
+        next_call_slowest_s=max(c[5] for c in revoker.next_calls),
+    )
     assert len(revoker.confirmed) == len(people.of("revoke")) + len(people.of("ban")), revoker.writes
     # The very next call on B and C after A's 200: refused, with the reason.
     assert len(revoker.next_calls) == 2 * len(revoker.confirmed)
-    assert {(c[1], c[3], c[4]) for c in revoker.next_calls} <= {("revoke", 401, "token_revoked"),
-                                                                  ("ban", 401, "user_banned")}, revoker.next_calls
+    assert {(c[1], c[3], c[4]) for c in revoker.next_calls} <= {("revoke", 401, "token_revoked"), ("ban", 401, "user_banned")}, (
+        revoker.next_calls
+    )
     assert not accepted, accepted[:5]
     # The load really ran on every host, and the untouched people kept working everywhere.
     counts = load.per_host()
@@ -122,9 +130,12 @@ class Stream(threading.Thread):
         self.ticks, self.text, self.ended_at = 0, b"", None
         address = host.base.removeprefix("http://").split(":")
         self.conn = http.client.HTTPConnection(address[0], int(address[1]), timeout=15)
-        self.conn.request("POST", "/v1/chat/completions", body=json.dumps(
-            {"model": "slow-gpt", "stream": True, "messages": [{"role": "user", "content": "count"}]}),
-            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        self.conn.request(
+            "POST",
+            "/v1/chat/completions",
+            body=json.dumps({"model": "slow-gpt", "stream": True, "messages": [{"role": "user", "content": "count"}]}),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
         self.response = self.conn.getresponse()
         assert self.response.status == 200, self.response.read()
         self.start()
@@ -140,8 +151,11 @@ class Stream(threading.Thread):
 def test_open_streams_on_every_host_are_cut_by_one_revocation(rig):
     people = People(rig, live=1, revoke=1, ban=1)
     revoked, banned, live = people.of("revoke")[0], people.of("ban")[0], people.of("live")[0]
-    streams = {(kind, name): Stream(rig.hosts[name], entry["token"])
-               for kind, entry in (("revoke", revoked), ("ban", banned), ("live", live)) for name in "abc"}
+    streams = {
+        (kind, name): Stream(rig.hosts[name], entry["token"])
+        for kind, entry in (("revoke", revoked), ("ban", banned), ("live", live))
+        for name in "abc"
+    }
     wait_until(lambda: all(s.ticks >= 2 for s in streams.values()), 15, "every stream to deliver")
     cut_at = time.time()
     response = revoked["session"].post(rig.hosts["a"].url("/api/token/revoke"), json={"token_id": revoked["token_id"]})
@@ -153,14 +167,16 @@ def test_open_streams_on_every_host_are_cut_by_one_revocation(rig):
     for key, stream in streams.items():
         if key[0] != "live":
             stream.join(CUT_BOUND + 3)
-    times = {f"{kind}@{name}": round(s.ended_at - (cut_at if kind == "revoke" else ban_at), 3)
-             for (kind, name), s in streams.items() if kind != "live" and s.ended_at}
+    times = {
+        f"{kind}@{name}": round(s.ended_at - (cut_at if kind == "revoke" else ban_at), 3)
+        for (kind, name), s in streams.items()
+        if kind != "live" and s.ended_at
+    }
     report("streams_cut_across_hosts", revoke_via="a", ban_via="c", seconds_to_end=times)
     for (kind, name), stream in streams.items():
         if kind == "live":
             continue
-        assert stream.ended_at is not None and stream.ended_at - (cut_at if kind == "revoke" else ban_at) < CUT_BOUND, \
-            (kind, name, times)
+        assert stream.ended_at is not None and stream.ended_at - (cut_at if kind == "revoke" else ban_at) < CUT_BOUND, (kind, name, times)
         reason = b"token_revoked" if kind == "revoke" else b"user_banned"
         assert reason in stream.text, (kind, name, stream.text[-300:])
     # The untouched person's streams go on on every host.
@@ -176,8 +192,7 @@ def pids_outside(rig, name):
     pids = set()
     for host in rig.address:
         if host not in (name, "client"):
-            pids |= set(subprocess.run(["ip", "netns", "pids", f"{prefix()}-{host}"], capture_output=True,
-                                       text=True).stdout.split())
+            pids |= set(subprocess.run(["ip", "netns", "pids", f"{prefix()}-{host}"], capture_output=True, text=True).stdout.split())
     return pids
 
 
@@ -192,16 +207,26 @@ def test_a_killed_host_loses_only_its_in_flight_calls_and_rejoins(rig):
         time.sleep(2.0)
         restarted_at = time.time()
         rig.start_host("a")
-        rejoined_at = wait_until(lambda: any(c[0] == "a" and c[3] == 200 and c[1] > restarted_at for c in load.calls)
-                                 and time.time(), 20, "host a to answer again")
+        rejoined_at = wait_until(
+            lambda: any(c[0] == "a" and c[3] == 200 and c[1] > restarted_at for c in load.calls) and time.time(),
+            20,
+            "host a to answer again",
+        )
         time.sleep(1.0)
     in_flight_lost = [c for c in load.calls if c[0] == "a" and c[3] != 200 and c[1] < killed_at]
     refused_while_down = [c for c in load.calls if c[0] == "a" and c[3] != 200 and c[1] >= killed_at]
     others = [c for c in load.calls if c[0] != "a"]
-    report("host_killed", killed_pids=len(killed), calls_per_host=load.per_host(),
-           a_in_flight_lost=len(in_flight_lost), a_refused_while_down=len(refused_while_down),
-           others_failed=sum(1 for c in others if c[3] != 200), a_down_s=round(restarted_at - killed_at, 2),
-           a_start_to_first_200_s=round(rejoined_at - restarted_at, 2), stream_b_ticks=stream_b.ticks)
+    report(
+        "host_killed",
+        killed_pids=len(killed),
+        calls_per_host=load.per_host(),
+        a_in_flight_lost=len(in_flight_lost),
+        a_refused_while_down=len(refused_while_down),
+        others_failed=sum(1 for c in others if c[3] != 200),
+        a_down_s=round(restarted_at - killed_at, 2),
+        a_start_to_first_200_s=round(rejoined_at - restarted_at, 2),
+        stream_b_ticks=stream_b.ticks,
+    )
     # Only calls that were on host a when it died are lost (at most one per load thread on a).
     assert len(in_flight_lost) <= 2, in_flight_lost
     assert all(c[1] > killed_at - 1 for c in in_flight_lost)
@@ -240,17 +265,25 @@ def test_sentinel_failover_with_the_hosts_across_the_network(rig):
                 if name not in back and any(c[0] == name and c[3] == 200 and c[1] > switched_at for c in load.calls):
                     back[name] = round(time.time() - killed_at, 2)
             return len(back) == 3 and revoker.confirmed_after(switched_at) >= 2
+
         wait_until(every_host_back, 25, "every host and the confirmed writes back on the new master")
         steady = time.time() + 1.0
         wait_until(lambda: time.time() > steady + 1.5, 5, "steady service")
         revoker.stop.set()
     accepted = load.accepted_after(revoker.confirmed)
     refused = [c for c in load.calls if c[3] == 503]
-    report("sentinel_failover", calls_per_host=load.per_host(), sentinel_switch_s=round(switched_at - killed_at, 2),
-           host_back_s=back, v1_503=len(refused), v1_503_codes=sorted({c[5] for c in refused}),
-           v1_window_s=round(max((c[2] for c in refused), default=killed_at) - killed_at, 2),
-           confirmed=len(revoker.confirmed), revoked_calls_accepted=len(accepted),
-           slowest_answer_s=round(max(c[2] - c[1] for c in load.calls), 2))
+    report(
+        "sentinel_failover",
+        calls_per_host=load.per_host(),
+        sentinel_switch_s=round(switched_at - killed_at, 2),
+        host_back_s=back,
+        v1_503=len(refused),
+        v1_503_codes=sorted({c[5] for c in refused}),
+        v1_window_s=round(max((c[2] for c in refused), default=killed_at) - killed_at, 2),
+        confirmed=len(revoker.confirmed),
+        revoked_calls_accepted=len(accepted),
+        slowest_answer_s=round(max(c[2] - c[1] for c in load.calls), 2),
+    )
     assert not accepted, accepted[:5]
     assert all(c[3] != 200 for c in revoker.next_calls), revoker.next_calls
     assert {c[3] for c in load.calls} <= {200, 401, 503}, {c[3] for c in load.calls}

@@ -1,4 +1,4 @@
-""""My access" (issue 18): signed-in people see their own sign-in sessions (browser, address,
+""" "My access" (issue 18): signed-in people see their own sign-in sessions (browser, address,
 first and last seen) and end any but the current one, or all others; every ending is in the
 audit log admins read. The page in real Chromium, in English and Japanese."""
 
@@ -9,7 +9,6 @@ import uuid
 
 import pytest
 from selenium.webdriver.common.by import By
-
 from test_ui_pages import open_tab
 
 ADMIN = "admin@example.com"
@@ -107,10 +106,21 @@ def test_the_current_session_and_other_peoples_sessions_cannot_be_ended(stack):
     assert laptop.get(stack.url("/api/token/list")).status_code == 200
 
 
-@pytest.mark.parametrize("bad", [
-    "end-others", "x" * 32, "../../api/token/list", "/../..", "%2e%2e/%2e%2e/health", "ABCDEF0123456789ABCDEF0123456789", "0123456789abcdef0123456789abcde",
-    "0123456789abcdef0123456789abcdef0", "..%2f..%2fetc", "0123456789abcdef0123456789abcde%00",
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "end-others",
+        "x" * 32,
+        "../../api/token/list",
+        "/../..",
+        "%2e%2e/%2e%2e/health",
+        "ABCDEF0123456789ABCDEF0123456789",
+        "0123456789abcdef0123456789abcde",
+        "0123456789abcdef0123456789abcdef0",
+        "..%2f..%2fetc",
+        "0123456789abcdef0123456789abcde%00",
+    ],
+)
 def test_malformed_session_ids_are_400_json(stack, bad):
     email = fresh_email()
     laptop, phone = device(stack, email, FIREFOX), device(stack, email, SAFARI)
@@ -136,10 +146,8 @@ def test_end_all_others_keeps_only_the_current_session_and_is_audited(stack):
     assert entry["actor"] == email and entry["details"]["ended_count"] == 3
 
 
-@pytest.mark.parametrize("method,path", [("POST", "/api/me/sessions/end-others"),
-                                         ("DELETE", "/api/me/sessions/" + "a" * 32)])
-@pytest.mark.parametrize("headers", [{"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"},
-                                     {"Origin": "null"}])
+@pytest.mark.parametrize("method,path", [("POST", "/api/me/sessions/end-others"), ("DELETE", "/api/me/sessions/" + "a" * 32)])
+@pytest.mark.parametrize("headers", [{"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}, {"Origin": "null"}])
 def test_cross_site_requests_are_refused(stack, method, path, headers):
     email = fresh_email()
     laptop, phone = device(stack, email, FIREFOX), device(stack, email, SAFARI)
@@ -150,6 +158,7 @@ def test_cross_site_requests_are_refused(stack, method, path, headers):
 
 def test_not_signed_in_is_401(stack):
     import requests
+
     for method, path in [("GET", "/api/me/sessions"), ("POST", "/api/me/sessions/end-others")]:
         response = requests.request(method, stack.url(path))
         assert response.status_code == 401 and response.json()["code"] == "unauthenticated"
@@ -165,6 +174,7 @@ def test_owner_token_revoke_is_audited(stack):
 
 
 # --- the page in Chromium ------------------------------------------------------------------
+
 
 def test_my_access_page_ends_another_session_and_revokes_a_token(stack, browsers):
     email = fresh_email("page")

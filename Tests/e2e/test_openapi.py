@@ -36,7 +36,7 @@ def route_table() -> set:
 def documented() -> set:
     operations = set()
     for path, item in yaml.safe_load(DOCUMENT.read_text())["paths"].items():
-        key = path[:path.index("{")] + "{}" if "{" in path else path
+        key = path[: path.index("{")] + "{}" if "{" in path else path
         operations |= {(method.upper(), key) for method in item}
     return operations
 
@@ -97,20 +97,47 @@ def test_schemathesis_against_the_live_stack(stack, who, tmp_path):
     cookie = stack.sign_in(who).cookies["_oauth2_proxy"]
     har = tmp_path / "exchanges.har"
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "st"), "run", str(DOCUMENT), "--url", stack.base,
-         "--header", f"Cookie: _oauth2_proxy={cookie}", "--max-examples", "8", "--seed", "1",
-         "--phases", "examples,coverage,fuzzing", "--checks", "all", "--request-timeout", "10",
-         # A 400 for a schema-valid request is allowed: e-mails, token names, scopes and paging
-         # cursors are checked by rules the document states in words, JSON Schema only approximates.
-         # A fixed path under a templated one (/api/admin/sessions/stats under
-         # /api/admin/sessions/{session_key}, /api/admin/tokens/revoke-user under
-         # /api/admin/tokens/{email_or_token_id}) also has the template's methods, so its Allow
-         # names them and they answer there (documented under the template), not 405.
-         "--exclude-checks", "positive_data_acceptance,allow_header_conformance,unsupported_method",
-         "--report", "har", "--report-har-path", str(har),
-         "--exclude-name", EXCLUDED,
-         "--suppress-health-check", "all", "--no-color"],
-        capture_output=True, text=True, timeout=400, cwd=tmp_path)
+        [
+            str(Path(sys.executable).parent / "st"),
+            "run",
+            str(DOCUMENT),
+            "--url",
+            stack.base,
+            "--header",
+            f"Cookie: _oauth2_proxy={cookie}",
+            "--max-examples",
+            "8",
+            "--seed",
+            "1",
+            "--phases",
+            "examples,coverage,fuzzing",
+            "--checks",
+            "all",
+            "--request-timeout",
+            "10",
+            # A 400 for a schema-valid request is allowed: e-mails, token names, scopes and paging
+            # cursors are checked by rules the document states in words, JSON Schema only approximates.
+            # A fixed path under a templated one (/api/admin/sessions/stats under
+            # /api/admin/sessions/{session_key}, /api/admin/tokens/revoke-user under
+            # /api/admin/tokens/{email_or_token_id}) also has the template's methods, so its Allow
+            # names them and they answer there (documented under the template), not 405.
+            "--exclude-checks",
+            "positive_data_acceptance,allow_header_conformance,unsupported_method",
+            "--report",
+            "har",
+            "--report-har-path",
+            str(har),
+            "--exclude-name",
+            EXCLUDED,
+            "--suppress-health-check",
+            "all",
+            "--no-color",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=400,
+        cwd=tmp_path,
+    )
     report = ROOT / "test-artifacts" / f"schemathesis-{who.split('@')[0]}.txt"
     report.parent.mkdir(exist_ok=True)
     report.write_text(result.stdout + result.stderr)
@@ -119,8 +146,13 @@ def test_schemathesis_against_the_live_stack(stack, who, tmp_path):
     # Refused with 403: to a user every admin operation, to an admin who is not the super admin
     # the admin manager's.
     refused_prefix = "/api/admin/manage" if admin else "/api/admin/"
-    expected = {"403": {f"{method} {path}" for method, path in documented_operations()
-                        if path.startswith(refused_prefix) and f"{method} {path}" != EXCLUDED}}
+    expected = {
+        "403": {
+            f"{method} {path}"
+            for method, path in documented_operations()
+            if path.startswith(refused_prefix) and f"{method} {path}" != EXCLUDED
+        }
+    }
     assert refusing == expected, f"see {report}"
     entries = json.loads(har.read_text())["log"]["entries"]
     signed_in = [entry for entry in entries if any(h["name"].lower() == "cookie" for h in entry["request"]["headers"])]

@@ -18,7 +18,7 @@ def test_two_stacks_that_differ_only_in_gateway_port_run_side_by_side(stack):
         used = [{name: int(each.env[name]) for name in PORT_NAMES} for each in both]
         every_port = [port for ports in used for port in ports.values()]
         assert len(set(every_port)) == len(every_port), used
-        for other, ports in zip(both, used):
+        for other, ports in zip(both, used, strict=True):
             token = other.mint("side@example.com", token_name="side by side")["token"]
             answer = other.chat(token)
             assert answer.status_code == 200, answer.text

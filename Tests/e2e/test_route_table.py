@@ -92,8 +92,9 @@ def super_admin_cookie(stack):
 @pytest.mark.parametrize("method,path", STATE_CHANGING_ROUTES + STATE_CHANGING_CHECKS)
 def test_every_state_changing_route_refuses_a_cross_site_request_and_changes_nothing(stack, super_admin_cookie, method, path):
     marker = uuid.uuid4().hex
-    body = json.dumps({"token_id": marker, "user_email": f"{marker}@example.com", "email": f"{marker}@example.com",
-                       "dry_run": False}).encode()
+    body = json.dumps(
+        {"token_id": marker, "user_email": f"{marker}@example.com", "email": f"{marker}@example.com", "dry_run": False}
+    ).encode()
     # (Not DBSIZE: the workers' index passes and other tests' expiring keys change it meanwhile.)
     newest = stack.redis.xrevrange("gw:audit", count=1)
     audit_start = "(" + newest[0][0] if newest else "-"
@@ -109,8 +110,9 @@ def test_every_state_changing_route_refuses_a_cross_site_request_and_changes_not
         assert same.status != 403, (same.status, same.body[:200])
 
 
-@pytest.mark.parametrize("method,path", sorted({(m, concrete_path(p, prefix)) for m, p, prefix, _ in ROUTES
-                                                 if p.startswith("/api/")}, key=str))
+@pytest.mark.parametrize(
+    "method,path", sorted({(m, concrete_path(p, prefix)) for m, p, prefix, _ in ROUTES if p.startswith("/api/")}, key=str)
+)
 def test_a_method_the_path_does_not_have_is_405_json(stack, super_admin_cookie, method, path):
     # As the Router matches: exact paths, and prefixes with something after them.
     allowed = {m for m, p, prefix, _ in ROUTES if path == p or (prefix and path.startswith(p) and len(path) > len(p))}

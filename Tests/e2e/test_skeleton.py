@@ -26,8 +26,11 @@ def test_forged_identity_header_does_not_sign_in(stack):
     response = requests.post(
         stack.url("/api/token/generate"),
         json={},
-        headers={"X-Forwarded-Email": "root@example.com", "X-Auth-Request-Email": "root@example.com",
-                 "X-Forwarded-User": "root@example.com"},
+        headers={
+            "X-Forwarded-Email": "root@example.com",
+            "X-Auth-Request-Email": "root@example.com",
+            "X-Forwarded-User": "root@example.com",
+        },
     )
     assert response.status_code == 401
 
@@ -63,11 +66,19 @@ def test_generate_defaults_and_clamps(stack, email):
 
 def test_generate_rejects_bad_input(stack, email):
     session = stack.sign_in(email)
-    for body in ('{"expires_in": 0}', '{"expires_in": -5}', '{"expires_in": 1.5}', '{"expires_in": "soon"}',
-                 '{"expires_in": true}', '{"token_name": 7}', '{"scopes": "api:read"}', '{"scopes": [1]}',
-                 "not json", "[1,2]"):
-        response = session.post(stack.url("/api/token/generate"), data=body,
-                                headers={"Content-Type": "application/json"})
+    for body in (
+        '{"expires_in": 0}',
+        '{"expires_in": -5}',
+        '{"expires_in": 1.5}',
+        '{"expires_in": "soon"}',
+        '{"expires_in": true}',
+        '{"token_name": 7}',
+        '{"scopes": "api:read"}',
+        '{"scopes": [1]}',
+        "not json",
+        "[1,2]",
+    ):
+        response = session.post(stack.url("/api/token/generate"), data=body, headers={"Content-Type": "application/json"})
         assert response.status_code == 400, body
         assert "error" in response.json(), body
 
@@ -79,8 +90,12 @@ def test_chat_reaches_litellm_attributed_to_the_user(stack, email):
     assert response.status_code == 200, response.text
     assert "Hello from the mock" in response.json()["choices"][0]["message"]["content"]
     call = stack.wait_for_litellm_call(lambda c: c["end_user"] == email)
-    assert call["spend_logs_metadata"] == {"user_email": email, "token_name": "attrib", "auth_method": "jwt",
-                                           "token_id": minted["token_id"]}
+    assert call["spend_logs_metadata"] == {
+        "user_email": email,
+        "token_name": "attrib",
+        "auth_method": "jwt",
+        "token_id": minted["token_id"],
+    }
 
 
 def test_streaming_passes_through(stack, email):
@@ -108,12 +123,15 @@ def test_anthropic_messages(stack, email):
 
 def test_forged_attribution_headers_change_nothing(stack, email):
     token = stack.mint(email)["token"]
-    response = stack.chat(token, headers={
-        "x-litellm-end-user-id": "mallory@example.com",
-        "x-litellm-customer-id": "mallory@example.com",
-        "x-litellm-spend-logs-metadata": '{"user_email":"mallory@example.com"}',
-        "X-Forwarded-Email": "mallory@example.com",
-    })
+    response = stack.chat(
+        token,
+        headers={
+            "x-litellm-end-user-id": "mallory@example.com",
+            "x-litellm-customer-id": "mallory@example.com",
+            "x-litellm-spend-logs-metadata": '{"user_email":"mallory@example.com"}',
+            "X-Forwarded-Email": "mallory@example.com",
+        },
+    )
     assert response.status_code == 200
     call = stack.wait_for_litellm_call(lambda c: c["end_user"] == email)
     assert call["spend_logs_metadata"]["user_email"] == email
@@ -140,9 +158,18 @@ def openai_error(response, status):
 
 def claims_for(email, **overrides):
     now = int(time.time())
-    claims = {"jti": str(uuid.uuid4()), "user_email": email, "user_id": email, "token_name": "t",
-              "scopes": ["api:read"], "iat": now, "nbf": now, "exp": now + 600, "iss": "llm-gateway",
-              "aud": "litellm-api"}
+    claims = {
+        "jti": str(uuid.uuid4()),
+        "user_email": email,
+        "user_id": email,
+        "token_name": "t",
+        "scopes": ["api:read"],
+        "iat": now,
+        "nbf": now,
+        "exp": now + 600,
+        "iss": "llm-gateway",
+        "aud": "litellm-api",
+    }
     claims.update(overrides)
     return claims
 

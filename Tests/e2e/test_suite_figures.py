@@ -8,6 +8,7 @@ from harness.stack import ROOT
 
 
 def test_the_figures_in_docs_testing_md_are_counted_from_the_suite():
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "suite-figures"), "--check"], cwd=ROOT,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "suite-figures"), "--check"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr

@@ -84,8 +84,14 @@ def test_revocation_reaches_every_worker_at_once(stack, email):
         assert stack.chat(token["token"]).status_code == 200
     stack.sign_in(email).post(stack.url("/api/token/revoke"), json={"token_id": token["token_id"]})
     for _ in range(8):
-        assert requests.post(stack.url("/v1/chat/completions"), headers={"Authorization": f"Bearer {token['token']}"},
-                             json={"model": "gpt-4o-mini", "messages": []}).status_code == 401
+        assert (
+            requests.post(
+                stack.url("/v1/chat/completions"),
+                headers={"Authorization": f"Bearer {token['token']}"},
+                json={"model": "gpt-4o-mini", "messages": []},
+            ).status_code
+            == 401
+        )
 
 
 def test_someone_elses_token_is_403_and_stays_usable(stack, email):
@@ -173,8 +179,17 @@ def test_admin_lists_all_tokens_with_status_and_pages(stack, email):
     by_id = {t["token_id"]: t for t in body["tokens"]}
     assert by_id[a["token_id"]]["status"] == "active" and by_id[a["token_id"]]["user_email"] == email
     assert by_id[b["token_id"]]["status"] == "revoked" and by_id[b["token_id"]]["is_revoked"] is True
-    assert set(by_id[a["token_id"]]) == {"token_id", "token_name", "user_email", "created_at", "expires_at", "last_used",
-                                         "is_expired", "is_revoked", "status"}
+    assert set(by_id[a["token_id"]]) == {
+        "token_id",
+        "token_name",
+        "user_email",
+        "created_at",
+        "expires_at",
+        "last_used",
+        "is_expired",
+        "is_revoked",
+        "status",
+    }
     summary = body["summary"]
     # Totals of the whole keyspace: listed tokens that are active or expired, and every
     # revocation still in force (the gateway's revoke deletes the record: not listed).
@@ -220,8 +235,7 @@ def test_admin_revokes_one_token_and_it_is_audited(stack, email):
     tid = minted["token_id"]
     response = stack.sign_in(ADMIN).delete(stack.url(f"/api/admin/tokens/{tid}"))
     assert response.status_code == 200
-    assert response.json() == {"message": "Token revoked successfully", "token_id": tid, "user_email": email,
-                               "revoked_by": ADMIN}
+    assert response.json() == {"message": "Token revoked successfully", "token_id": tid, "user_email": email, "revoked_by": ADMIN}
     assert stack.chat(minted["token"]).json()["error"]["code"] == "token_revoked"
     assert not stack.redis.sismember(f"user:tokens:{email}", tid) and not stack.redis.exists(f"token:info:{tid}")
     [entry] = audit_entries(stack, "token.revoke", tid)
@@ -238,11 +252,14 @@ def test_admin_revokes_one_token_and_it_is_audited(stack, email):
 def test_admin_revokes_all_of_a_users_tokens(stack, email):
     first, second = stack.mint(email), stack.mint(email)
     bystander = stack.mint(f"by-{uuid.uuid4().hex[:8]}@example.com")
-    response = stack.sign_in("root@example.com").post(stack.url("/api/admin/tokens/revoke-user"),
-                                                      json={"user_email": email.upper()})
+    response = stack.sign_in("root@example.com").post(stack.url("/api/admin/tokens/revoke-user"), json={"user_email": email.upper()})
     assert response.status_code == 200
-    assert response.json() == {"message": "All tokens revoked successfully", "user_email": email, "revoked_count": 2,
-                               "revoked_by": "root@example.com"}
+    assert response.json() == {
+        "message": "All tokens revoked successfully",
+        "user_email": email,
+        "revoked_count": 2,
+        "revoked_by": "root@example.com",
+    }
     for token in (first, second):
         assert stack.chat(token["token"]).status_code == 401
         assert stack.redis.get(f"revoked:token:{token['token_id']}") == "1"
@@ -254,8 +271,15 @@ def test_admin_revokes_all_of_a_users_tokens(stack, email):
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{}, {"data": "{", "headers": JSON_TYPE}, {"json": {}}, {"json": {"user_email": 7}}, {"json": {"user_email": "no-at"}},
-     {"json": {"user_email": None}}, {"json": ["a@example.com"]}],
+    [
+        {},
+        {"data": "{", "headers": JSON_TYPE},
+        {"json": {}},
+        {"json": {"user_email": 7}},
+        {"json": {"user_email": "no-at"}},
+        {"json": {"user_email": None}},
+        {"json": ["a@example.com"]},
+    ],
 )
 def test_revoke_user_bad_input(stack, kwargs):
     assert_error(stack.sign_in(ADMIN).post(stack.url("/api/admin/tokens/revoke-user"), **kwargs), 400)
@@ -269,12 +293,22 @@ def lua_token(stack, email, issuer=LEGACY_ISSUER, lifetime=3600):
     by PyJWT, `token:info` JSON without `last_used` (cjson key order), the set member."""
     now = int(time.time())
     jti = str(uuid.uuid4())
-    claims = {"jti": jti, "user_email": email, "user_id": email, "token_name": "lua-era token",
-              "scopes": ["api:read", "api:write"], "iat": now, "nbf": now, "exp": now + lifetime,
-              "iss": issuer, "aud": "litellm-api"}
+    claims = {
+        "jti": jti,
+        "user_email": email,
+        "user_id": email,
+        "token_name": "lua-era token",
+        "scopes": ["api:read", "api:write"],
+        "iat": now,
+        "nbf": now,
+        "exp": now + lifetime,
+        "iss": issuer,
+        "aud": "litellm-api",
+    }
     token = jwt.encode(claims, stack.jwt_secret, algorithm="HS256", headers={"typ": "JWT"})
-    info = ('{"scopes":["api:read","api:write"],"token_name":"lua-era token","expires_at":%d,'
-            '"user_email":"%s","created_at":%d,"token_id":"%s"}') % (now + lifetime, email, now, jti)
+    info = (
+        '{"scopes":["api:read","api:write"],"token_name":"lua-era token","expires_at":%d,"user_email":"%s","created_at":%d,"token_id":"%s"}'
+    ) % (now + lifetime, email, now, jti)
     stack.redis.set(f"token:info:{jti}", info, ex=lifetime)
     stack.redis.sadd(f"user:tokens:{email}", jti)
     return token, jti
@@ -328,7 +362,9 @@ def test_tokens_the_workers_remember_are_still_cut_off_at_once(stack, email):
     admin = stack.sign_in(stack.env["SUPER_ADMIN_EMAIL"])
     user = stack.sign_in(email)
     first, second = stack.mint(email)["token"], stack.mint(email)
-    models = lambda token: requests.get(stack.url("/v1/models"), headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+    def models(token):
+        return requests.get(stack.url("/v1/models"), headers={"Authorization": f"Bearer {token}"}, timeout=30)
 
     def warm(token):
         with ThreadPoolExecutor(8) as pool:

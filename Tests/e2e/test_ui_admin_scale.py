@@ -36,8 +36,9 @@ def test_admin_previews_runs_cancels_and_reads_a_cleanup(stack, browsers):
     open_tab(admin, "cleanup")
     # Waits are generous (SLOW): under a full suite's load the page's calls and the job over
     # 300,000 keys take many times what they take alone.
-    admin.wait(lambda d: short in (d.execute_script(
-        "return document.querySelector('#cleanup-preview-result')?.textContent") or ""), timeout=SLOW)
+    admin.wait(
+        lambda d: short in (d.execute_script("return document.querySelector('#cleanup-preview-result')?.textContent") or ""), timeout=SLOW
+    )
     admin.click("#cleanup-run")
     # The confirm dialog states what the run will delete: the preview's (a dry run's) counts.
     counts = stack.sign_in("root@example.com").get(stack.url("/api/admin/redis/cleanup/preview")).json()["counts"]
@@ -48,13 +49,19 @@ def test_admin_previews_runs_cancels_and_reads_a_cleanup(stack, browsers):
     admin.wait(lambda d: d.find_elements(By.CSS_SELECTOR, "#cleanup-job progress"), timeout=SLOW)
     # The job box is rebuilt on every poll, so an element handle can go stale between finding
     # and clicking it: find and click (and read) inside the page, in one step.
-    admin.wait(lambda d: d.execute_script(
-        "const b = document.querySelector('#cleanup-job button.cleanup-cancel'); if (b) b.click(); return !!b;"), timeout=SLOW)
-    assert admin.wait(lambda d: d.execute_script(
-        "return document.querySelector('#cleanup-job-counts')?.textContent"), timeout=SLOW).startswith("Checked ")
+    admin.wait(
+        lambda d: d.execute_script("const b = document.querySelector('#cleanup-job button.cleanup-cancel'); if (b) b.click(); return !!b;"),
+        timeout=SLOW,
+    )
+    assert admin.wait(
+        lambda d: d.execute_script("return document.querySelector('#cleanup-job-counts')?.textContent"), timeout=SLOW
+    ).startswith("Checked ")
     admin.screenshot("session-manager-cleanup-running")
+
     # The job box is rebuilt on every poll: read its text in the page, not through an element handle.
-    job_state = lambda d: d.execute_script("return document.querySelector('#cleanup-job-state')?.textContent")
+    def job_state(d):
+        return d.execute_script("return document.querySelector('#cleanup-job-state')?.textContent")
+
     admin.wait(lambda d: job_state(d) == "Cleanup cancelled", timeout=SLOW)
     for start in range(0, 300_000, 50_000):
         stack.redis.eval("for i = ARGV[1], ARGV[1] + 49999 do redis.call('ZREM', 'gw:idx:revoked', 'ui-cancel:' .. i) end", 0, start)
@@ -82,16 +89,21 @@ def test_tab_links_switch_tabs_from_anywhere_also_on_the_page(stack, browsers):
     admin = browsers()
     admin.sign_in("admin@example.com", then="/token-session-manager")
     admin.find("#panel-users")
-    shown = lambda: [p.get_attribute("id") for p in admin.driver.find_elements(By.CSS_SELECTOR, "[role=tabpanel]") if p.is_displayed()]
+
+    def shown():
+        panels = admin.driver.find_elements(By.CSS_SELECTOR, "[role=tabpanel]")
+        return [p.get_attribute("id") for p in panels if p.is_displayed()]
+
     for name in ("cleanup", "sessions", "audit", "tokens", "users"):
         # Opening the page's address with a tab while already on the page (no reload).
         admin.open(f"/token-session-manager#{name}")
-        admin.wait(lambda d: shown() == [f"panel-{name}"])
+        admin.wait(lambda d, name=name: shown() == [f"panel-{name}"])
         assert admin.driver.find_element(By.ID, f"tab-{name}").get_attribute("aria-selected") == "true"
     # A link on the page to the tab already named in the address, after a tab click moved away.
     admin.driver.execute_script(
         "const a = document.createElement('a'); a.id = 'to-cleanup'; a.href = '/token-session-manager#cleanup';"
-        "a.textContent = 'cleanup'; document.querySelector('.subtitle').append(a);")
+        "a.textContent = 'cleanup'; document.querySelector('.subtitle').append(a);"
+    )
     admin.click("#to-cleanup")
     admin.wait(lambda d: shown() == ["panel-cleanup"])
     admin.click("#tab-audit")
@@ -108,13 +120,15 @@ def test_tab_links_switch_tabs_from_anywhere_also_on_the_page(stack, browsers):
 def test_admin_token_list_pages_with_load_more(stack, browsers):
     owner = fresh_email("bulk")
     browser = stack.sign_in(owner)
-    ids = [browser.post(stack.url("/api/token/generate"), json={"token_name": f"bulk {n}"}).json()["token_id"]
-           for n in range(250)]
+    ids = [browser.post(stack.url("/api/token/generate"), json={"token_name": f"bulk {n}"}).json()["token_id"] for n in range(250)]
     admin = browsers()
     admin.sign_in("admin@example.com", then="/token-session-manager")
     open_tab(admin, "tokens")
     admin.find("#tokens-list tr[data-token-id]")
-    shown = lambda: len(admin.driver.find_elements(By.CSS_SELECTOR, "#tokens-list tr[data-token-id]"))
+
+    def shown():
+        return len(admin.driver.find_elements(By.CSS_SELECTOR, "#tokens-list tr[data-token-id]"))
+
     assert shown() == 100  # `limit` exactly
     # The totals are the whole keyspace's (not the page's, no "100+"); they add up.
     shown_totals = {key: admin.text(f"#tokens-{key}") for key in ("total", "active", "expired", "revoked")}
@@ -126,11 +140,14 @@ def test_admin_token_list_pages_with_load_more(stack, browsers):
     while admin.driver.find_element(By.CSS_SELECTOR, "#tokens-pager .load-more").is_displayed():
         before = shown()
         admin.click("#tokens-pager .load-more")
-        admin.wait(lambda d: shown() > before or not d.find_element(By.CSS_SELECTOR, "#tokens-pager .load-more").is_displayed())
+        admin.wait(
+            lambda d, before=before: shown() > before or not d.find_element(By.CSS_SELECTOR, "#tokens-pager .load-more").is_displayed()
+        )
         clicks += 1
         assert clicks < 200
     seeded = admin.driver.execute_script(
-        "return [...document.querySelectorAll('#tokens-list tr[data-token-id]')].map(r => r.dataset.tokenId)")
+        "return [...document.querySelectorAll('#tokens-list tr[data-token-id]')].map(r => r.dataset.tokenId)"
+    )
     assert set(ids) <= set(seeded) and len(seeded) == len(set(seeded))
     assert clicks >= 2
 

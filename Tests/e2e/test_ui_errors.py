@@ -44,15 +44,17 @@ def test_network_failure_is_a_connection_message(stack, browsers):
     browser = browsers()
     browser.sign_in(email)
     browser.driver.execute_cdp_cmd("Network.enable", {})
-    browser.driver.execute_cdp_cmd("Network.emulateNetworkConditions", {
-        "offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
+    browser.driver.execute_cdp_cmd(
+        "Network.emulateNetworkConditions", {"offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}
+    )
     try:
         generate(browser, "offline")
         text = browser.error_kind("network")
         assert "could not be reached" in text
     finally:
-        browser.driver.execute_cdp_cmd("Network.emulateNetworkConditions", {
-            "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
+        browser.driver.execute_cdp_cmd(
+            "Network.emulateNetworkConditions", {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}
+        )
     assert stack.redis.scard(f"user:tokens:{email}") == 0
     generate(browser, "online again")
     assert browser.text("#token-value").count(".") == 2

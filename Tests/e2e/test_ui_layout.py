@@ -21,8 +21,11 @@ def seeded(stack):
     """Data that fills every list: tokens with a long unbroken name and one about to expire,
     a few other people with sessions and tokens, one of them banned."""
     root = stack.sign_in(ROOT_EMAIL)
-    for body in ({"token_name": "laptop Roo Code"}, {"token_name": "x" * 100, "expires_in": 7776000},
-                 {"token_name": "CI pipeline (expires soon)", "expires_in": 3600}):
+    for body in (
+        {"token_name": "laptop Roo Code"},
+        {"token_name": "x" * 100, "expires_in": 7776000},
+        {"token_name": "CI pipeline (expires soon)", "expires_in": 3600},
+    ):
         assert root.post(stack.url("/api/token/generate"), json=body).status_code == 200
     people = [fresh_email("layout") for _ in range(3)]
     for person in people:
@@ -47,8 +50,9 @@ def settle(browser):
 
 def offline(browser, on):
     browser.driver.execute_cdp_cmd("Network.enable", {})
-    browser.driver.execute_cdp_cmd("Network.emulateNetworkConditions", {
-        "offline": on, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
+    browser.driver.execute_cdp_cmd(
+        "Network.emulateNetworkConditions", {"offline": on, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}
+    )
 
 
 def states(browser):

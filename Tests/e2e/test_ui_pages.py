@@ -6,7 +6,6 @@ Screenshots of each page land in test-artifacts/screenshots/ (ignored); with
 UI_SCREENSHOTS_TO_DOCS=1 they are also copied to docs/screenshots/ for the README.
 """
 
-import pytest
 import requests
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -69,7 +68,8 @@ def test_user_generates_copies_and_revokes_a_token(stack, browsers):
     browser.click("#copy-token")
     browser.wait(lambda d: d.find_element(By.CSS_SELECTOR, "#copy-token").get_attribute("data-copied") == "true")
     copied = browser.driver.execute_async_script(
-        "const done = arguments[arguments.length - 1]; navigator.clipboard.readText().then(done, e => done('ERR ' + e));")
+        "const done = arguments[arguments.length - 1]; navigator.clipboard.readText().then(done, e => done('ERR ' + e));"
+    )
     assert copied == token
     assert stack.chat(copied).status_code == 200
     browser.screenshot("token-manager-created")
@@ -90,7 +90,8 @@ def test_user_generates_copies_and_revokes_a_token(stack, browsers):
     # The control: an inline script is refused and the refusal reaches the log read above, so an
     # empty list means "no violation", not "no log".
     browser.driver.execute_script(
-        "const s = document.createElement('script'); s.textContent = 'window.injected = 1'; document.body.appendChild(s);")
+        "const s = document.createElement('script'); s.textContent = 'window.injected = 1'; document.body.appendChild(s);"
+    )
     assert browser.driver.execute_script("return window.injected === undefined")
     assert browser.wait(lambda d: browser.csp_violations(), timeout=5)
 
@@ -163,6 +164,7 @@ def test_non_admin_is_refused_the_admin_pages(stack, browsers):
 
 # --- Admin pages (need the session, token and admin APIs) ---------------------------------
 
+
 def open_tab(browser, name):
     browser.open_tab(name)
 
@@ -212,7 +214,9 @@ def test_admin_bans_a_user_whose_next_page_load_shows_the_ban(stack, browsers):
     admin.confirm()
     assert victim in admin.toast()
     # Unbanned and without a session, the user leaves the list.
-    admin.wait(lambda d: all("banned" not in row.text for row in d.find_elements(By.CSS_SELECTOR, f'#users-list tr[data-email="{victim}"]')))
+    admin.wait(
+        lambda d: all("banned" not in row.text for row in d.find_elements(By.CSS_SELECTOR, f'#users-list tr[data-email="{victim}"]'))
+    )
     user.open("/token-manager")
     assert user.text("h1") == "My API tokens"
 

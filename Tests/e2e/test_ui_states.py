@@ -10,8 +10,9 @@ from harness.browser import fresh_email
 
 def network(browser, offline=False, latency=0):
     browser.driver.execute_cdp_cmd("Network.enable", {})
-    browser.driver.execute_cdp_cmd("Network.emulateNetworkConditions", {
-        "offline": offline, "latency": latency, "downloadThroughput": -1, "uploadThroughput": -1})
+    browser.driver.execute_cdp_cmd(
+        "Network.emulateNetworkConditions", {"offline": offline, "latency": latency, "downloadThroughput": -1, "uploadThroughput": -1}
+    )
 
 
 def state_of(browser, body):
@@ -92,7 +93,6 @@ def test_the_new_token_is_shown_once_even_with_the_back_button(stack, browsers):
     assert token not in browser.driver.page_source
     browser.find("#token-list tr td.token-name")  # the token is listed, by name and id prefix only
     assert browser.driver.execute_script(asks) is False
-
 
 
 def test_a_token_is_created_and_revoked_with_the_keyboard_alone(stack, browsers):

@@ -29,15 +29,15 @@ class Browser:
         self.stack = stack
         options = Options()
         options.binary_location = "/usr/bin/chromium"
-        for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1000",
-                         f"--lang={language}"):
+        for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1000", f"--lang={language}"):
             options.add_argument(argument)
         options.add_experimental_option("prefs", {"intl.accept_languages": language})
         # network_log: Chromium's performance log (CDP Network.* events), read by network_events().
         options.set_capability("goog:loggingPrefs", {"browser": "ALL", **({"performance": "ALL"} if network_log else {})})
         self.driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-        self.driver.execute_cdp_cmd("Browser.grantPermissions", {
-            "origin": stack.base, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]})
+        self.driver.execute_cdp_cmd(
+            "Browser.grantPermissions", {"origin": stack.base, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]}
+        )
 
     def quit(self):
         self.driver.quit()
@@ -83,8 +83,13 @@ class Browser:
 
     def error_kind(self, kind, timeout=30):
         """Waits for the page's error banner to show an error of this kind (data-kind); its text."""
-        self.wait(lambda d: d.find_element(By.CSS_SELECTOR, "#page-error").get_attribute("data-kind") == kind
-                  and d.find_element(By.CSS_SELECTOR, "#page-error").is_displayed(), timeout)
+        self.wait(
+            lambda d: (
+                d.find_element(By.CSS_SELECTOR, "#page-error").get_attribute("data-kind") == kind
+                and d.find_element(By.CSS_SELECTOR, "#page-error").is_displayed()
+            ),
+            timeout,
+        )
         return self.text("#page-error")
 
     def toast(self):
@@ -115,16 +120,17 @@ class Browser:
         from a log that is read (and from a policy that is on)."""
         assert self.csp_violations() == []
         self.driver.execute_script(
-            "const s = document.createElement('script'); s.textContent = 'window.injectedByTest = 1';"
-            " document.body.appendChild(s);")
+            "const s = document.createElement('script'); s.textContent = 'window.injectedByTest = 1'; document.body.appendChild(s);"
+        )
         assert self.driver.execute_script("return window.injectedByTest === undefined")
         assert self.wait(lambda d: self.csp_violations(), timeout=5)
 
     def viewport(self, width, height=900):
         """The page as on a screen `width` CSS pixels wide (390: a phone, with touch-style
         layout; 1366: a laptop), through DevTools, so the size is exact in headless mode."""
-        self.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-            "width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600})
+        self.driver.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride", {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600}
+        )
         self.width = width
 
     def page_shot(self, name, max_height=None):
@@ -132,13 +138,15 @@ class Browser:
         1300 px on a phone, one 900 px screen on a laptop, so that the committed pictures stay
         small), into test-artifacts/screenshots/ and, with UI_SCREENSHOTS_TO_DOCS=1, docs/screenshots/."""
         import base64
+
         SHOTS.mkdir(parents=True, exist_ok=True)
         width = getattr(self, "width", 1280)
         max_height = max_height or (1300 if width < 600 else 900)
         height = min(self.driver.execute_script("return document.documentElement.scrollHeight"), max_height)
-        shot = self.driver.execute_cdp_cmd("Page.captureScreenshot", {
-            "format": "png", "captureBeyondViewport": True,
-            "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}})
+        shot = self.driver.execute_cdp_cmd(
+            "Page.captureScreenshot",
+            {"format": "png", "captureBeyondViewport": True, "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}},
+        )
         path = SHOTS / f"{name}.png"
         path.write_bytes(base64.b64decode(shot["data"]))
         if os.environ.get("UI_SCREENSHOTS_TO_DOCS") == "1":
@@ -158,5 +166,3 @@ class Browser:
         if os.environ.get("UI_SCREENSHOTS_TO_DOCS") == "1":
             DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
             shutil.copy(path, DOCS_SHOTS / path.name)
-
-

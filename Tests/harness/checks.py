@@ -65,7 +65,9 @@ def wait_for_index_pass(redis, timeout=60.0):
     """Waits until an index pass (IndexBuild: build or reconcile) that started after this call
     has ended, so that what the caller wrote to Redis before is in the admin indexes."""
     after = int(time.time())
+
     def passed():
         state = redis.hgetall("gw:idx:build")
         return state.get("state") == "done" and int(state.get("started_at", 0)) > after
+
     wait_until(passed, timeout=timeout, interval=0.1, what="an index pass after the writes")

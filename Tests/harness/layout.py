@@ -114,5 +114,8 @@ def accessibility(browser):
     axe = Axe(browser.driver)
     axe.inject()
     results = axe.run(options={"resultTypes": ["violations"]})
-    return [f"axe {v['id']} ({v['impact']}): {', '.join(str(n['target']) for n in v['nodes'][:3])} - {v['help']}"
-            for v in results["violations"] if v["impact"] in ("serious", "critical")]
+    return [
+        f"axe {v['id']} ({v['impact']}): {', '.join(str(n['target']) for n in v['nodes'][:3])} - {v['help']}"
+        for v in results["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]

@@ -32,7 +32,7 @@ from harness.stack import ROOT, STACK_SCRIPT, Stack, clean_environment
 
 RIG_SCRIPT = ROOT / "scripts" / "netns-rig"
 MASTER_NAME = "gw"
-GATEWAY_PORT, REDIS_PORT, SENTINEL_PORT, LITELLM_PORT, SLOW_PROVIDER_PORT, RELAY_PORT = 8080, 6379, 26379, 4000, 4001, 6379
+GATEWAY_PORT, REDIS_PORT, SENTINEL_PORT, LITELLM_PORT, SLOW_PROVIDER_PORT, RELAY_PORT = (8080, 6379, 26379, 4000, 4001, 6379)
 CLONE_NEWNET = 0x40000000
 
 
@@ -41,8 +41,9 @@ def prefix() -> str:
 
 
 def rig_network(action: str) -> str:
-    return subprocess.run([str(RIG_SCRIPT), action], check=True, capture_output=True, text=True,
-                          env=dict(os.environ, NETNS_RIG_PREFIX=prefix())).stdout
+    return subprocess.run(
+        [str(RIG_SCRIPT), action], check=True, capture_output=True, text=True, env=dict(os.environ, NETNS_RIG_PREFIX=prefix())
+    ).stdout
 
 
 def in_ns(host: str, *command) -> list:
@@ -86,9 +87,12 @@ class Rig:
         self.address = {}
         self.processes = {}  # name -> Popen (redis nodes, sentinels, relay)
         self.hosts: dict[str, Stack] = {}
-        self.secrets = dict(JWT_SECRET=secrets.token_urlsafe(36), LITELLM_MASTER_KEY="sk-master-" + secrets.token_urlsafe(18),
-                            LITELLM_SHARED_KEY="sk-shared-" + secrets.token_urlsafe(18),
-                            OAUTH2_PROXY_COOKIE_SECRET=secrets.token_urlsafe(18))
+        self.secrets = dict(
+            JWT_SECRET=secrets.token_urlsafe(36),
+            LITELLM_MASTER_KEY="sk-master-" + secrets.token_urlsafe(18),
+            LITELLM_SHARED_KEY="sk-shared-" + secrets.token_urlsafe(18),
+            OAUTH2_PROXY_COOKIE_SECRET=secrets.token_urlsafe(18),
+        )
         self.records = {name: str(self.folder / f"litellm-{name}.jsonl") for name in ("calls", "requests", "headers")}
         self._own_netns = None
         self.litellm_error = None
@@ -130,8 +134,12 @@ class Rig:
 
     def stop(self):
         self.leave_client()
-        stoppers = [threading.Thread(target=subprocess.run, args=(in_ns(name, STACK_SCRIPT, "stop"),),
-                                     kwargs=dict(env=self.hosts[name].env, capture_output=True)) for name in self.hosts]
+        stoppers = [
+            threading.Thread(
+                target=subprocess.run, args=(in_ns(name, STACK_SCRIPT, "stop"),), kwargs=dict(env=self.hosts[name].env, capture_output=True)
+            )
+            for name in self.hosts
+        ]
         for thread in stoppers:
             thread.start()
         for thread in stoppers:
@@ -173,9 +181,27 @@ class Rig:
     def start_redis(self, name, replica_of=None):
         data = self.folder / name
         data.mkdir(exist_ok=True)
-        command = ["redis-server", "--bind", self.address[name], "--port", REDIS_PORT, "--dir", data, "--save", "",
-                   "--appendonly", "no", "--protected-mode", "no", "--repl-diskless-sync", "yes",
-                   "--repl-diskless-sync-delay", "0", "--logfile", self.folder / f"{name}.log"]
+        command = [
+            "redis-server",
+            "--bind",
+            self.address[name],
+            "--port",
+            REDIS_PORT,
+            "--dir",
+            data,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--protected-mode",
+            "no",
+            "--repl-diskless-sync",
+            "yes",
+            "--repl-diskless-sync-delay",
+            "0",
+            "--logfile",
+            self.folder / f"{name}.log",
+        ]
         if replica_of:
             command += ["--replicaof", self.address[replica_of], REDIS_PORT]
         self.processes[name] = subprocess.Popen(in_ns(name, *command), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -184,26 +210,34 @@ class Rig:
     def start_sentinel(self, name):
         config = self.folder / f"{name}.conf"
         if not config.exists():  # a restarted sentinel keeps what it rewrote into its file
-            config.write_text("\n".join([
-                f"port {SENTINEL_PORT}", f"bind {self.address[name]}", f"dir {self.folder}",
-                f"logfile {self.folder / f'{name}.log'}",
-                f"sentinel monitor {MASTER_NAME} {self.address['redis1']} {REDIS_PORT} 2",
-                f"sentinel down-after-milliseconds {MASTER_NAME} 1000",
-                f"sentinel failover-timeout {MASTER_NAME} 10000", ""]))
-        self.processes[name] = subprocess.Popen(in_ns(name, "redis-sentinel", config), stdout=subprocess.DEVNULL,
-                                                stderr=subprocess.DEVNULL)
+            config.write_text(
+                "\n".join(
+                    [
+                        f"port {SENTINEL_PORT}",
+                        f"bind {self.address[name]}",
+                        f"dir {self.folder}",
+                        f"logfile {self.folder / f'{name}.log'}",
+                        f"sentinel monitor {MASTER_NAME} {self.address['redis1']} {REDIS_PORT} 2",
+                        f"sentinel down-after-milliseconds {MASTER_NAME} 1000",
+                        f"sentinel failover-timeout {MASTER_NAME} 10000",
+                        "",
+                    ]
+                )
+            )
+        self.processes[name] = subprocess.Popen(in_ns(name, "redis-sentinel", config), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_until(lambda: self.redis(name, SENTINEL_PORT).ping(), 10, f"redis-sentinel {name}")
 
     def redis(self, name, port=REDIS_PORT) -> redis_lib.Redis:
         """A client to a rig host's Redis (or sentinel), from the client namespace."""
-        return redis_lib.Redis(host=self.address[name], port=port, decode_responses=True, socket_timeout=2,
-                               socket_connect_timeout=2)
+        return redis_lib.Redis(host=self.address[name], port=port, decode_responses=True, socket_timeout=2, socket_connect_timeout=2)
 
     def master(self):
         """The node the sentinels agree is the master (redis1/redis2), or None."""
-        answers = {tuple(self.redis(f"sentinel{i}", SENTINEL_PORT).execute_command(
-            "SENTINEL", "get-master-addr-by-name", MASTER_NAME)) for i in (1, 2, 3)
-            if self.processes[f"sentinel{i}"].poll() is None}
+        answers = {
+            tuple(self.redis(f"sentinel{i}", SENTINEL_PORT).execute_command("SENTINEL", "get-master-addr-by-name", MASTER_NAME))
+            for i in (1, 2, 3)
+            if self.processes[f"sentinel{i}"].poll() is None
+        }
         if len(answers) != 1:
             return None
         host = answers.pop()[0]
@@ -221,20 +255,27 @@ class Rig:
             for index in (1, 2, 3):
                 sentinel = self.redis(f"sentinel{index}", SENTINEL_PORT)
                 replicas = sentinel.execute_command("SENTINEL", "replicas", MASTER_NAME)
-                if not any(_pairs(r).get("ip") == self.address[replica] and "s_down" not in _pairs(r).get("flags", "")
-                           for r in replicas):
+                if not any(_pairs(r).get("ip") == self.address[replica] and "s_down" not in _pairs(r).get("flags", "") for r in replicas):
                     return False
                 if len(sentinel.execute_command("SENTINEL", "sentinels", MASTER_NAME)) != 2:
                     return False
             return master
+
         return wait_until(healthy, timeout, "a healthy Redis topology across the rig")
 
     def start_relay(self, round_trip_ms: float):
         """(Re)starts the delay relay: relay:6379 → redis1:6379 with this round trip added."""
         self.stop_relay()
-        self.processes["relay"] = subprocess.Popen(in_ns(
-            "relay", ROOT / ".venv" / "bin" / "python", ROOT / "bench" / "delay_relay.py",
-            f"{self.address['relay']}:{RELAY_PORT}", f"{self.address['redis1']}:{REDIS_PORT}", round_trip_ms))
+        self.processes["relay"] = subprocess.Popen(
+            in_ns(
+                "relay",
+                ROOT / ".venv" / "bin" / "python",
+                ROOT / "bench" / "delay_relay.py",
+                f"{self.address['relay']}:{RELAY_PORT}",
+                f"{self.address['redis1']}:{REDIS_PORT}",
+                round_trip_ms,
+            )
+        )
         wait_until(lambda: self.redis("relay", RELAY_PORT).ping(), 10, "the delay relay")
 
     def stop_relay(self):
@@ -246,16 +287,24 @@ class Rig:
     # --- LiteLLM host
     def litellm_env(self) -> dict:
         env = clean_environment()
-        env.update(RUN_DIR=str(self.folder / "litellm"), LITELLM_PORT=str(LITELLM_PORT), LITELLM_BIND=self.address["litellm"],
-                   LITELLM_UPSTREAM=f"{self.address['litellm']}:{LITELLM_PORT}", SLOW_PROVIDER_PORT=str(SLOW_PROVIDER_PORT),
-                   CUTOFF_REDIS_URL=f"redis://{self.address['redis1']}:{REDIS_PORT}/0",
-                   LITELLM_RECORD_FILE=self.records["calls"], LITELLM_REQUEST_FILE=self.records["requests"],
-                   LITELLM_HEADERS_RECORD_FILE=self.records["headers"], **self.secrets)
+        env.update(
+            RUN_DIR=str(self.folder / "litellm"),
+            LITELLM_PORT=str(LITELLM_PORT),
+            LITELLM_BIND=self.address["litellm"],
+            LITELLM_UPSTREAM=f"{self.address['litellm']}:{LITELLM_PORT}",
+            SLOW_PROVIDER_PORT=str(SLOW_PROVIDER_PORT),
+            CUTOFF_REDIS_URL=f"redis://{self.address['redis1']}:{REDIS_PORT}/0",
+            LITELLM_RECORD_FILE=self.records["calls"],
+            LITELLM_REQUEST_FILE=self.records["requests"],
+            LITELLM_HEADERS_RECORD_FILE=self.records["headers"],
+            **self.secrets,
+        )
         return env
 
     def start_litellm(self):
-        result = subprocess.run(in_ns("litellm", STACK_SCRIPT, "start-service", "litellm"), env=self.litellm_env(),
-                                cwd=ROOT, capture_output=True, text=True)
+        result = subprocess.run(
+            in_ns("litellm", STACK_SCRIPT, "start-service", "litellm"), env=self.litellm_env(), cwd=ROOT, capture_output=True, text=True
+        )
         if result.returncode != 0:
             self.litellm_error = result.stderr[-3000:]
 
@@ -263,16 +312,30 @@ class Rig:
     def host_env(self, name) -> dict:
         run_dir = self.folder / f"host-{name}"
         env = clean_environment()
-        env.update(RUN_DIR=str(run_dir), GATEWAY_PORT=str(GATEWAY_PORT), GATEWAY_LISTEN=f"{self.address[name]}:{GATEWAY_PORT}",
-                   START_REDIS="0", START_LITELLM="0", REDIS_HOST=self.address[self.redis_host],
-                   REDIS_PORT=str(RELAY_PORT if self.redis_host == "relay" else REDIS_PORT),
-                   LITELLM_UPSTREAM=f"{self.address['litellm']}:{LITELLM_PORT}", SUPER_ADMIN_EMAIL="root@example.com",
-                   ADMIN_EMAILS="admin@example.com", NGINX_WORKERS="1", WORKER_THREADS="8",
-                   LITELLM_RECORD_FILE=self.records["calls"], LITELLM_REQUEST_FILE=self.records["requests"],
-                   LITELLM_HEADERS_RECORD_FILE=self.records["headers"], **self.secrets)
+        env.update(
+            RUN_DIR=str(run_dir),
+            GATEWAY_PORT=str(GATEWAY_PORT),
+            GATEWAY_LISTEN=f"{self.address[name]}:{GATEWAY_PORT}",
+            START_REDIS="0",
+            START_LITELLM="0",
+            REDIS_HOST=self.address[self.redis_host],
+            REDIS_PORT=str(RELAY_PORT if self.redis_host == "relay" else REDIS_PORT),
+            LITELLM_UPSTREAM=f"{self.address['litellm']}:{LITELLM_PORT}",
+            SUPER_ADMIN_EMAIL="root@example.com",
+            ADMIN_EMAILS="admin@example.com",
+            NGINX_WORKERS="1",
+            WORKER_THREADS="8",
+            LITELLM_RECORD_FILE=self.records["calls"],
+            LITELLM_REQUEST_FILE=self.records["requests"],
+            LITELLM_HEADERS_RECORD_FILE=self.records["headers"],
+            **self.secrets,
+        )
         if self.sentinels:
-            env.update(REDIS_SENTINELS=",".join(f"{self.address[f'sentinel{i}']}:{SENTINEL_PORT}" for i in (1, 2, 3)),
-                       REDIS_SENTINEL_MASTER=MASTER_NAME, REDIS_SENTINEL_POLL_MS="250")
+            env.update(
+                REDIS_SENTINELS=",".join(f"{self.address[f'sentinel{i}']}:{SENTINEL_PORT}" for i in (1, 2, 3)),
+                REDIS_SENTINEL_MASTER=MASTER_NAME,
+                REDIS_SENTINEL_POLL_MS="250",
+            )
         env.update({key: str(value) for key, value in self.gateway_settings.items()})
         return env
 
@@ -293,8 +356,12 @@ class Rig:
     def kill_host(self, name) -> list:
         """SIGKILL of everything running in the host's namespace (nginx, workers, identity
         service), as a machine that loses power. Returns the pids killed."""
-        pids = [int(p) for p in subprocess.run(["ip", "netns", "pids", f"{prefix()}-{name}"], capture_output=True,
-                                               text=True, check=True).stdout.split()]
+        pids = [
+            int(p)
+            for p in subprocess.run(
+                ["ip", "netns", "pids", f"{prefix()}-{name}"], capture_output=True, text=True, check=True
+            ).stdout.split()
+        ]
         for pid in pids:
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -318,4 +385,4 @@ def _alive(pid) -> bool:
 
 
 def _pairs(flat):
-    return dict(zip(flat[::2], flat[1::2])) if isinstance(flat, list) else flat
+    return dict(zip(flat[::2], flat[1::2], strict=True)) if isinstance(flat, list) else flat

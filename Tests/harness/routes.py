@@ -3,7 +3,6 @@
 it is added."""
 
 import re
-from pathlib import Path
 
 from harness.stack import ROOT
 
@@ -35,12 +34,14 @@ def endpoints():
         start = text.find("static let endpoints: [Route]")
         if start < 0:
             continue
-        block = text[start:text.index("\n    ]", start)]
+        block = text[start : text.index("\n    ]", start)]
         declared = re.findall(r"Route\(", block)
         rows = re.findall(r'Route\(\s*"([A-Z]+)",\s*("[^"]*"|[A-Za-z]+\.[A-Za-z]+)\s*,\s*(prefix:\s*true\s*,\s*)?access:\s*\.(\w+)', block)
         assert len(rows) == len(declared), f"parsed {len(rows)} of {len(declared)} routes in {path}"
-        return [(method, raw.strip('"') if raw.startswith('"') else _constant(raw), bool(prefix), access)
-                for method, raw, prefix, access in rows]
+        return [
+            (method, raw.strip('"') if raw.startswith('"') else _constant(raw), bool(prefix), access)
+            for method, raw, prefix, access in rows
+        ]
     raise LookupError("no route table (static let endpoints: [Route]) under Sources/")
 
 

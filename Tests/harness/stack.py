@@ -24,9 +24,33 @@ STACK_SCRIPT = ROOT / "scripts" / "stack"
 # Gateway settings a caller's shell may hold (a developer's .env exported, a CI job's): cleared,
 # so that a stack runs with exactly what its caller asks for plus scripts/env.sh's defaults.
 SETTING_PREFIXES = (
-    "REDIS_", "LITELLM_", "JWT_", "GATEWAY_", "WORKER_", "ADMIN_", "SUPER_ADMIN", "OAUTH2_PROXY_", "NGINX_",
-    "TRACK_", "BAN_", "TOKEN_", "ACTIVE_USER_", "REVOCATION_", "CLEANUP_", "START_", "DEV_IDENTITY_", "UI_ROOT",
-    "MAX_V1_BODY", "V1_", "OBJECT_OWNER_", "INDEX_", "LOG_LEVEL", "CUTOFF_", "SLOW_PROVIDER_", "METRICS_", "LOG_FORMAT",
+    "REDIS_",
+    "LITELLM_",
+    "JWT_",
+    "GATEWAY_",
+    "WORKER_",
+    "ADMIN_",
+    "SUPER_ADMIN",
+    "OAUTH2_PROXY_",
+    "NGINX_",
+    "TRACK_",
+    "BAN_",
+    "TOKEN_",
+    "ACTIVE_USER_",
+    "REVOCATION_",
+    "CLEANUP_",
+    "START_",
+    "DEV_IDENTITY_",
+    "UI_ROOT",
+    "MAX_V1_BODY",
+    "V1_",
+    "OBJECT_OWNER_",
+    "INDEX_",
+    "LOG_LEVEL",
+    "CUTOFF_",
+    "SLOW_PROVIDER_",
+    "METRICS_",
+    "LOG_FORMAT",
 )
 
 
@@ -77,11 +101,14 @@ def stack_env(run_dir: Path, **settings) -> dict:
     GATEWAY_PORT (scripts/env.sh chooses every other port free and records it in
     <run_dir>/ports.env; `recorded_ports` reads it), then `settings` (which win)."""
     env = clean_environment()
-    env.update(RUN_DIR=str(run_dir), GATEWAY_PORT=str(free_port()),
-               LITELLM_RECORD_FILE=str(run_dir / "litellm-calls.jsonl"),
-               LITELLM_KEY_GENERATE_RECORD_FILE=str(run_dir / "litellm-key-generate.jsonl"),
-               LITELLM_REQUEST_FILE=str(run_dir / "litellm-requests.jsonl"),
-               LITELLM_HEADERS_RECORD_FILE=str(run_dir / "litellm-headers.jsonl"))
+    env.update(
+        RUN_DIR=str(run_dir),
+        GATEWAY_PORT=str(free_port()),
+        LITELLM_RECORD_FILE=str(run_dir / "litellm-calls.jsonl"),
+        LITELLM_KEY_GENERATE_RECORD_FILE=str(run_dir / "litellm-key-generate.jsonl"),
+        LITELLM_REQUEST_FILE=str(run_dir / "litellm-requests.jsonl"),
+        LITELLM_HEADERS_RECORD_FILE=str(run_dir / "litellm-headers.jsonl"),
+    )
     env.update({key: str(value) for key, value in settings.items()})
     return env
 
@@ -143,9 +170,13 @@ def stacks_on_gateway_ports(count=2, attempts=3):
         pending = count
         for _ in range(attempts):
             envs = [dict(clean_environment(), GATEWAY_PORT=str(free_port())) for _ in range(pending)]
-            processes = [subprocess.Popen([str(STACK_SCRIPT), "start"], env=env, cwd=ROOT, stdout=subprocess.PIPE,
-                                          stderr=subprocess.STDOUT, text=True) for env in envs]
-            for env, process in zip(envs, processes):
+            processes = [
+                subprocess.Popen(
+                    [str(STACK_SCRIPT), "start"], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+                )
+                for env in envs
+            ]
+            for env, process in zip(envs, processes, strict=True):
                 output = process.communicate()[0]
                 run_dir = ROOT / f".run-{env['GATEWAY_PORT']}"
                 if process.returncode == 0:
@@ -188,9 +219,7 @@ class Stack:
         self.env = env
         self.base = f"http://127.0.0.1:{env['GATEWAY_PORT']}"
         self.redis_port = int(env["REDIS_PORT"])
-        secrets = dict(
-            line.split("=", 1) for line in (self.run_dir / "dev-secrets.env").read_text().split() if "=" in line
-        )
+        secrets = dict(line.split("=", 1) for line in (self.run_dir / "dev-secrets.env").read_text().split() if "=" in line)
         self.jwt_secret = env.get("JWT_SECRET") or secrets["DEV_JWT_SECRET"]
         self.master_key = env.get("LITELLM_MASTER_KEY") or secrets["DEV_LITELLM_MASTER_KEY"]
         self.shared_key = env.get("LITELLM_SHARED_KEY") or secrets["DEV_LITELLM_SHARED_KEY"]
@@ -265,8 +294,11 @@ class Stack:
 
 # What every e2e stack runs with unless a test says otherwise.
 E2E_SETTINGS = dict(
-    SUPER_ADMIN_EMAIL="root@example.com", ADMIN_EMAILS="admin@example.com", ADMIN_DOMAINS="admins.example.org",
-    JWT_ACCEPTED_ISSUERS="litellm.nakacya.jp", NGINX_WORKERS="2",
+    SUPER_ADMIN_EMAIL="root@example.com",
+    ADMIN_EMAILS="admin@example.com",
+    ADMIN_DOMAINS="admins.example.org",
+    JWT_ACCEPTED_ISSUERS="litellm.nakacya.jp",
+    NGINX_WORKERS="2",
     # An index pass every 2 s (default 60): data written straight into Redis is indexed soon.
     INDEX_RECONCILE_SECONDS="2",
 )
@@ -286,12 +318,19 @@ def sibling_stack(stack, name: str, **overrides):
     LiteLLM with the same secrets unless `overrides` says otherwise (e.g. JWT_SECRET for rotation,
     LITELLM_UPSTREAM for a LiteLLM that is down), as a second host behind a load balancer."""
     settings = dict(
-        START_REDIS="0", START_LITELLM="0", REDIS_PORT=str(stack.redis_port),
-        LITELLM_PORT=stack.env["LITELLM_PORT"], LITELLM_RECORD_FILE=stack.env["LITELLM_RECORD_FILE"],
+        START_REDIS="0",
+        START_LITELLM="0",
+        REDIS_PORT=str(stack.redis_port),
+        LITELLM_PORT=stack.env["LITELLM_PORT"],
+        LITELLM_RECORD_FILE=stack.env["LITELLM_RECORD_FILE"],
         LITELLM_REQUEST_FILE=stack.env["LITELLM_REQUEST_FILE"],
         LITELLM_HEADERS_RECORD_FILE=stack.env["LITELLM_HEADERS_RECORD_FILE"],
-        JWT_SECRET=stack.jwt_secret, LITELLM_MASTER_KEY=stack.master_key, LITELLM_SHARED_KEY=stack.shared_key,
-        OAUTH2_PROXY_COOKIE_SECRET=stack.cookie_secret, WORKER_THREADS="8")
+        JWT_SECRET=stack.jwt_secret,
+        LITELLM_MASTER_KEY=stack.master_key,
+        LITELLM_SHARED_KEY=stack.shared_key,
+        OAUTH2_PROXY_COOKIE_SECRET=stack.cookie_secret,
+        WORKER_THREADS="8",
+    )
     settings.update(overrides)
     with running_stack(f"gateway-e2e-{name}", **settings) as started:
         yield started

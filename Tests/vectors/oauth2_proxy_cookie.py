@@ -22,8 +22,8 @@ import hmac
 
 COOKIE_NAME = "_oauth2_proxy"
 COOKIE_SECRET = "vector-cookie-secret-0123456789ab"  # OAUTH2_PROXY_COOKIE_SECRET as configured
-RAW_ID = bytes(range(0xA0, 0xB0))                     # the 16 "random" id bytes
-TICKET_SECRET = bytes(range(0x10, 0x20))              # the 16 "random" AES secret bytes
+RAW_ID = bytes(range(0xA0, 0xB0))  # the 16 "random" id bytes
+TICKET_SECRET = bytes(range(0x10, 0x20))  # the 16 "random" AES secret bytes
 CREATED_AT = 1_795_000_000
 
 

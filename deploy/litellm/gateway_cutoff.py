@@ -38,9 +38,9 @@ import os
 import time
 
 import redis.asyncio as aioredis
+from litellm.integrations.custom_logger import CustomLogger
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from litellm.integrations.custom_logger import CustomLogger
 
 log = logging.getLogger("gateway_cutoff")
 
@@ -70,8 +70,9 @@ def banned_error() -> AccessCut:
 
 
 def unavailable_error() -> AccessCut:
-    return AccessCut(503, "service_unavailable",
-                     "Token checks are unavailable (redis_unavailable): the response was ended; try again shortly")
+    return AccessCut(
+        503, "service_unavailable", "Token checks are unavailable (redis_unavailable): the response was ended; try again shortly"
+    )
 
 
 class OpenCall:
@@ -134,9 +135,13 @@ class GatewayCutoff(CustomLogger):
         self.grace = int(os.environ.get("CUTOFF_REDIS_GRACE_MS", "500")) / 1000
         timeout = max(self.interval, 0.1)
         # No retries inside a check: a failed check is retried by the next tick.
-        self.redis = aioredis.from_url(url, password=os.environ.get("CUTOFF_REDIS_PASSWORD") or None,
-                                       socket_timeout=timeout, socket_connect_timeout=timeout,
-                                       retry=Retry(NoBackoff(), 0))
+        self.redis = aioredis.from_url(
+            url,
+            password=os.environ.get("CUTOFF_REDIS_PASSWORD") or None,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),
+        )
         self.calls: set[OpenCall] = set()
         self.finished: dict[str, asyncio.Event] = {}
         self.watcher: asyncio.Task | None = None
@@ -181,8 +186,8 @@ class GatewayCutoff(CustomLogger):
                 pipe.exists(f"active_user_deleted:{email}")
             replies = await asyncio.wait_for(pipe.execute(), timeout=max(self.interval, 0.1))
         self.last_ok = time.monotonic()
-        revoked = {jti for jti, hit in zip(tokens, replies[: len(tokens)]) if hit}
-        banned = {email for email, hit in zip(users, replies[len(tokens):]) if hit}
+        revoked = {jti for jti, hit in zip(tokens, replies[: len(tokens)], strict=True) if hit}
+        banned = {email for email, hit in zip(users, replies[len(tokens) :], strict=True) if hit}
         for call in calls:
             if call.jti in revoked:
                 call.end(revoked_error())

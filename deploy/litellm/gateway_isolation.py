@@ -32,17 +32,15 @@ import logging
 import os
 
 import redis.asyncio as aioredis
-from litellm.integrations.custom_logger import CustomLogger
-
 from gateway_cutoff import AccessCut, caller_of
+from litellm.integrations.custom_logger import CustomLogger
 
 log = logging.getLogger("gateway_isolation")
 
 # Keyspace.objectOwnerPrefix in Sources/GatewayCore/Redis/Keyspace.swift.
 OWNER_PREFIX = "gw:owner:"
 # The `object` of what LiteLLM answers when a stored object is created.
-STORED_OBJECTS = frozenset({"response", "file", "batch", "vector_store", "assistant", "thread", "container",
-                            "fine_tuning.job"})
+STORED_OBJECTS = frozenset({"response", "file", "batch", "vector_store", "assistant", "thread", "container", "fine_tuning.job"})
 
 
 def object_of(value) -> tuple[str, str] | None:
@@ -58,9 +56,14 @@ def object_of(value) -> tuple[str, str] | None:
 
 
 # Responses API calls that name a stored response: the field holding its id.
-ADDRESSING_CALLS = {"aget_responses": "response_id", "adelete_responses": "response_id",
-                    "acancel_responses": "response_id", "alist_input_items": "response_id",
-                    "aresponses": "previous_response_id", "acompact_responses": "previous_response_id"}
+ADDRESSING_CALLS = {
+    "aget_responses": "response_id",
+    "adelete_responses": "response_id",
+    "acancel_responses": "response_id",
+    "alist_input_items": "response_id",
+    "aresponses": "previous_response_id",
+    "acompact_responses": "previous_response_id",
+}
 
 
 def canonical_id(kind: str, ident: str) -> str:
@@ -81,8 +84,7 @@ def not_found_error() -> AccessCut:
 
 
 def unrecorded_error() -> AccessCut:
-    return AccessCut(503, "service_unavailable",
-                     "The gateway could not record the object's owner (redis_unavailable); try again shortly")
+    return AccessCut(503, "service_unavailable", "The gateway could not record the object's owner (redis_unavailable); try again shortly")
 
 
 class GatewayIsolation(CustomLogger):
@@ -92,8 +94,9 @@ class GatewayIsolation(CustomLogger):
         if not url:
             raise RuntimeError("gateway_isolation: CUTOFF_REDIS_URL is required (the gateway's Redis)")
         self.ttl = int(float(os.environ.get("OBJECT_OWNER_TTL_DAYS", "30")) * 86400)
-        self.redis = aioredis.from_url(url, password=os.environ.get("CUTOFF_REDIS_PASSWORD") or None,
-                                       socket_timeout=2, socket_connect_timeout=2)
+        self.redis = aioredis.from_url(
+            url, password=os.environ.get("CUTOFF_REDIS_PASSWORD") or None, socket_timeout=2, socket_connect_timeout=2
+        )
 
     async def record_owner(self, request_data: dict, created) -> None:
         found = object_of(created)

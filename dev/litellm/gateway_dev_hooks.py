@@ -21,7 +21,6 @@ from fastapi import Request
 from litellm.integrations.custom_logger import CustomLogger
 from litellm.proxy._types import LitellmUserRoles, UserAPIKeyAuth
 
-
 # --- boundary-policy: the shared key's route restriction, /key/generate bodies ------------
 # Production creates the shared key with allowed_routes=["llm_api_routes"] (docs/deployment.md);
 # without a database this hook stands in for that key, so it applies the same restriction with
@@ -33,8 +32,7 @@ SHARED_KEY_ALLOWED_ROUTES = ["llm_api_routes"]
 def _shared_key_auth(request: Request, api_key: str) -> UserAPIKeyAuth:
     from litellm.proxy.auth.route_checks import RouteChecks
 
-    token = UserAPIKeyAuth(api_key=api_key, user_role=LitellmUserRoles.INTERNAL_USER,
-                           allowed_routes=SHARED_KEY_ALLOWED_ROUTES)
+    token = UserAPIKeyAuth(api_key=api_key, user_role=LitellmUserRoles.INTERNAL_USER, allowed_routes=SHARED_KEY_ALLOWED_ROUTES)
     RouteChecks.is_virtual_key_allowed_to_call_route(route=request.url.path, valid_token=token, request=request)
     return token
 
@@ -45,23 +43,57 @@ async def _record_key_generate(request: Request) -> None:
     if not path or request.url.path != "/key/generate":
         return
     body = (await request.body()).decode("utf-8", errors="replace")
-    line = {"path": request.url.path, "query": request.url.query, "content_type": request.headers.get("content-type"),
-            "body": body}
+    line = {"path": request.url.path, "query": request.url.query, "content_type": request.headers.get("content-type"), "body": body}
     with open(path, "a", encoding="utf-8") as handle:
         handle.write(json.dumps(line) + "\n")
+
+
 # --- end boundary-policy ---------------------------------------------------------------
 # --- boundary-paths: what reached LiteLLM ---------------------------------------------------
-FORWARDING_HEADERS = ("x-forwarded-for", "x-forwarded-host", "x-real-ip", "forwarded", "x-forwarded-proto", "x-forwarded-port",
-                      "x-forwarded-prefix", "host")
+FORWARDING_HEADERS = (
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-real-ip",
+    "forwarded",
+    "x-forwarded-proto",
+    "x-forwarded-port",
+    "x-forwarded-prefix",
+    "host",
+)
 # isolation: headers LiteLLM reads to change how it runs a call, and credential headers it reads.
 BEHAVIOUR_HEADERS = (
-    "x-litellm-timeout", "x-litellm-stream-timeout", "x-litellm-num-retries", "x-litellm-keepalive-seconds",
-    "x-litellm-tags", "x-litellm-trace-id", "x-litellm-session-id", "traceparent", "tracestate", "baggage",
-    "x-litellm-cache-key", "x-litellm-priority", "x-litellm-team-id", "x-litellm-agent-id", "x-litellm-semantic-filter",
-    "x-litellm-semantic-filter-tools", "x-litellm-mcp-debug", "x-litellm-call-id", "litellm-disable-message-redaction",
-    "x-litellm-disable-callbacks", "x-litellm-api-key", "x-litellm-user-id", "x-litellm-customer-id",
-    "litellm_user_api_key", "x-goog-api-key", "api-key", "x-litellm-end-user-id", "x-litellm-spend-logs-metadata",
-    "x-litellm-model", "anthropic-beta", "anthropic-version", "cache-control",
+    "x-litellm-timeout",
+    "x-litellm-stream-timeout",
+    "x-litellm-num-retries",
+    "x-litellm-keepalive-seconds",
+    "x-litellm-tags",
+    "x-litellm-trace-id",
+    "x-litellm-session-id",
+    "traceparent",
+    "tracestate",
+    "baggage",
+    "x-litellm-cache-key",
+    "x-litellm-priority",
+    "x-litellm-team-id",
+    "x-litellm-agent-id",
+    "x-litellm-semantic-filter",
+    "x-litellm-semantic-filter-tools",
+    "x-litellm-mcp-debug",
+    "x-litellm-call-id",
+    "litellm-disable-message-redaction",
+    "x-litellm-disable-callbacks",
+    "x-litellm-api-key",
+    "x-litellm-user-id",
+    "x-litellm-customer-id",
+    "litellm_user_api_key",
+    "x-goog-api-key",
+    "api-key",
+    "x-litellm-end-user-id",
+    "x-litellm-spend-logs-metadata",
+    "x-litellm-model",
+    "anthropic-beta",
+    "anthropic-version",
+    "cache-control",
 )
 
 
@@ -91,6 +123,8 @@ def record_request(request: Request, api_key: str) -> None:
     }
     with open(path, "a", encoding="utf-8") as handle:
         handle.write(json.dumps(line) + "\n")
+
+
 # --- end boundary-paths ------------------------------------------------------------------------
 
 
@@ -102,11 +136,16 @@ def _record_headers(request: Request, shared: str) -> None:
     if not path:
         return
     headers = request.headers
-    line = {"path": request.url.path, "request_id": headers.get("x-request-id"),
-            "x_api_key_present": "x-api-key" in headers,
-            "authorization_is_shared_key": bool(shared) and headers.get("authorization") == f"Bearer {shared}"}
+    line = {
+        "path": request.url.path,
+        "request_id": headers.get("x-request-id"),
+        "x_api_key_present": "x-api-key" in headers,
+        "authorization_is_shared_key": bool(shared) and headers.get("authorization") == f"Bearer {shared}",
+    }
     with open(path, "a", encoding="utf-8") as handle:
         handle.write(json.dumps(line) + "\n")
+
+
 # --- end operability ---------------------------------------------------------------------
 
 
@@ -121,8 +160,9 @@ async def user_api_key_auth(request: Request, api_key: str) -> UserAPIKeyAuth:
         # place of the key (its UI's "who am I" call, /management/v1/users/me, needs the user id).
         from litellm.constants import LITELLM_PROXY_ADMIN_NAME, LITELLM_PROXY_MASTER_KEY_ALIAS
 
-        return UserAPIKeyAuth(api_key=LITELLM_PROXY_MASTER_KEY_ALIAS, user_role=LitellmUserRoles.PROXY_ADMIN,
-                              user_id=LITELLM_PROXY_ADMIN_NAME)
+        return UserAPIKeyAuth(
+            api_key=LITELLM_PROXY_MASTER_KEY_ALIAS, user_role=LitellmUserRoles.PROXY_ADMIN, user_id=LITELLM_PROXY_ADMIN_NAME
+        )
     if shared and secrets.compare_digest(api_key, shared):
         return _shared_key_auth(request, api_key)  # boundary-policy
     raise Exception("invalid api key (dev hook: only the gateway's shared key and the master key are accepted)")

@@ -77,17 +77,25 @@ async def chat_completions(request: Request):
     interval, count = pace(model)
     if not body.get("stream"):
         await asyncio.sleep(interval * count)
-        return JSONResponse({
-            "id": ident, "object": "chat.completion", "created": created, "model": model,
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": "".join(words(count))}}],
-            "usage": {"prompt_tokens": PROMPT_TOKENS, "completion_tokens": count,
-                      "total_tokens": PROMPT_TOKENS + count},
-        })
+        return JSONResponse(
+            {
+                "id": ident,
+                "object": "chat.completion",
+                "created": created,
+                "model": model,
+                "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "".join(words(count))}}],
+                "usage": {"prompt_tokens": PROMPT_TOKENS, "completion_tokens": count, "total_tokens": PROMPT_TOKENS + count},
+            }
+        )
 
     def chunk(delta: dict, finish=None, usage=None) -> bytes:
-        data = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+        data = {
+            "id": ident,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
         if usage is not None:
             data["choices"] = []
             data["usage"] = usage
@@ -99,8 +107,7 @@ async def chat_completions(request: Request):
             await asyncio.sleep(interval)
             yield chunk({"content": word})
         yield chunk({}, finish="stop")
-        yield chunk({}, usage={"prompt_tokens": PROMPT_TOKENS, "completion_tokens": count,
-                               "total_tokens": PROMPT_TOKENS + count})
+        yield chunk({}, usage={"prompt_tokens": PROMPT_TOKENS, "completion_tokens": count, "total_tokens": PROMPT_TOKENS + count})
         yield b"data: [DONE]\n\n"
 
     return StreamingResponse(stream(), media_type="text/event-stream")
@@ -114,27 +121,45 @@ async def messages(request: Request):
     interval, count = pace(model)
     if not body.get("stream"):
         await asyncio.sleep(interval * count)
-        return JSONResponse({
-            "id": ident, "type": "message", "role": "assistant", "model": model,
-            "content": [{"type": "text", "text": "".join(words(count))}],
-            "stop_reason": "end_turn", "stop_sequence": None,
-            "usage": {"input_tokens": PROMPT_TOKENS, "output_tokens": count},
-        })
+        return JSONResponse(
+            {
+                "id": ident,
+                "type": "message",
+                "role": "assistant",
+                "model": model,
+                "content": [{"type": "text", "text": "".join(words(count))}],
+                "stop_reason": "end_turn",
+                "stop_sequence": None,
+                "usage": {"input_tokens": PROMPT_TOKENS, "output_tokens": count},
+            }
+        )
 
     async def stream():
-        yield sse({"type": "message_start", "message": {
-            "id": ident, "type": "message", "role": "assistant", "model": model, "content": [],
-            "stop_reason": None, "stop_sequence": None,
-            "usage": {"input_tokens": PROMPT_TOKENS, "output_tokens": 1}}}, "message_start")
-        yield sse({"type": "content_block_start", "index": 0,
-                   "content_block": {"type": "text", "text": ""}}, "content_block_start")
+        yield sse(
+            {
+                "type": "message_start",
+                "message": {
+                    "id": ident,
+                    "type": "message",
+                    "role": "assistant",
+                    "model": model,
+                    "content": [],
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": {"input_tokens": PROMPT_TOKENS, "output_tokens": 1},
+                },
+            },
+            "message_start",
+        )
+        yield sse({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}, "content_block_start")
         for word in words(count):
             await asyncio.sleep(interval)
-            yield sse({"type": "content_block_delta", "index": 0,
-                       "delta": {"type": "text_delta", "text": word}}, "content_block_delta")
+            yield sse({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": word}}, "content_block_delta")
         yield sse({"type": "content_block_stop", "index": 0}, "content_block_stop")
-        yield sse({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                   "usage": {"output_tokens": count}}, "message_delta")
+        yield sse(
+            {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None}, "usage": {"output_tokens": count}},
+            "message_delta",
+        )
         yield sse({"type": "message_stop"}, "message_stop")
 
     return StreamingResponse(stream(), media_type="text/event-stream")
@@ -143,19 +168,43 @@ async def messages(request: Request):
 # --- stored responses (/v1/responses) -------------------------------------------------------
 STORED: dict[str, dict] = {}
 # What a real provider sends about the organisation's account; LiteLLM would hand them on.
-PROVIDER_HEADERS = {"openai-organization": "org-gateway-secret", "x-ratelimit-limit-requests": "10000",
-                    "x-ratelimit-remaining-requests": "9999", "openai-project": "proj-gateway-secret"}
+PROVIDER_HEADERS = {
+    "openai-organization": "org-gateway-secret",
+    "x-ratelimit-limit-requests": "10000",
+    "x-ratelimit-remaining-requests": "9999",
+    "openai-project": "proj-gateway-secret",
+}
 
 
 def stored_response(model: str) -> dict:
     ident = f"resp_{uuid.uuid4().hex}"
-    return {"id": ident, "object": "response", "created_at": int(time.time()), "status": "completed",
-            "model": model, "output": [{"type": "message", "id": f"msg_{uuid.uuid4().hex}", "status": "completed",
-                                        "role": "assistant",
-                                        "content": [{"type": "output_text", "text": "stored", "annotations": []}]}],
-            "parallel_tool_calls": True, "tool_choice": "auto", "tools": [], "store": True,
-            "usage": {"input_tokens": PROMPT_TOKENS, "output_tokens": 1, "total_tokens": PROMPT_TOKENS + 1,
-                      "input_tokens_details": {"cached_tokens": 0}, "output_tokens_details": {"reasoning_tokens": 0}}}
+    return {
+        "id": ident,
+        "object": "response",
+        "created_at": int(time.time()),
+        "status": "completed",
+        "model": model,
+        "output": [
+            {
+                "type": "message",
+                "id": f"msg_{uuid.uuid4().hex}",
+                "status": "completed",
+                "role": "assistant",
+                "content": [{"type": "output_text", "text": "stored", "annotations": []}],
+            }
+        ],
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "tools": [],
+        "store": True,
+        "usage": {
+            "input_tokens": PROMPT_TOKENS,
+            "output_tokens": 1,
+            "total_tokens": PROMPT_TOKENS + 1,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens_details": {"reasoning_tokens": 0},
+        },
+    }
 
 
 async def create_response(request: Request):
@@ -170,8 +219,17 @@ async def create_response(request: Request):
     async def stream():
         started = dict(response, status="in_progress", output=[])
         yield sse({"type": "response.created", "sequence_number": 0, "response": started}, "response.created")
-        yield sse({"type": "response.output_text.delta", "sequence_number": 1, "item_id": response["output"][0]["id"],
-                   "output_index": 0, "content_index": 0, "delta": "stored"}, "response.output_text.delta")
+        yield sse(
+            {
+                "type": "response.output_text.delta",
+                "sequence_number": 1,
+                "item_id": response["output"][0]["id"],
+                "output_index": 0,
+                "content_index": 0,
+                "delta": "stored",
+            },
+            "response.output_text.delta",
+        )
         yield sse({"type": "response.completed", "sequence_number": 2, "response": response}, "response.completed")
 
     return StreamingResponse(stream(), media_type="text/event-stream", headers=PROVIDER_HEADERS)
@@ -200,14 +258,16 @@ async def health(request: Request):
     return JSONResponse({"status": "ok"})
 
 
-app = Starlette(routes=[
-    Route("/v1/chat/completions", chat_completions, methods=["POST"]),
-    Route("/v1/messages", messages, methods=["POST"]),
-    Route("/v1/responses", create_response, methods=["POST"]),
-    Route("/v1/responses/{ident}", one_response, methods=["GET", "DELETE"]),
-    Route("/v1/responses/{ident}/input_items", input_items, methods=["GET"]),
-    Route("/health", health, methods=["GET"]),
-])
+app = Starlette(
+    routes=[
+        Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+        Route("/v1/messages", messages, methods=["POST"]),
+        Route("/v1/responses", create_response, methods=["POST"]),
+        Route("/v1/responses/{ident}", one_response, methods=["GET", "DELETE"]),
+        Route("/v1/responses/{ident}/input_items", input_items, methods=["GET"]),
+        Route("/health", health, methods=["GET"]),
+    ]
+)
 
 if __name__ == "__main__":
     uvicorn.run(app, host="127.0.0.1", port=int(os.environ["SLOW_PROVIDER_PORT"]), log_level="warning")

@@ -1,0 +1,49 @@
+"""Requests sent exactly as written and what reached LiteLLM: the helpers of the boundary and
+isolation tests (a client library that normalises paths would hide what they look for)."""
+
+import http.client
+import time
+
+
+def raw(stack, method, target, headers=None, body=None, port=None):
+    """One request over http.client with the target byte for byte (no client-side normalising);
+    returns (status, headers as a dict, body text)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port or int(stack.env["GATEWAY_PORT"]), timeout=60)
+    try:
+        connection.request(method, target, body=body, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read().decode("utf-8", errors="replace")
+    finally:
+        connection.close()
+
+
+def bearer(token):
+    return {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+
+def litellm_log(stack) -> str:
+    return (stack.run_dir / "logs" / "litellm.log").read_text(errors="replace")
+
+
+def reached_litellm(stack, marker, timeout=10.0):
+    """Whether LiteLLM's access log has a request carrying `probe=<marker>` (also requests LiteLLM
+    answers before authenticating, e.g. a method it has no route for). Waits up to `timeout`."""
+    deadline = time.time() + timeout
+    while True:
+        if f"probe={marker}" in litellm_log(stack):
+            return True
+        if time.time() >= deadline:
+            return False
+        time.sleep(0.1)
+
+
+def recorded_request(stack, marker, timeout=10.0):
+    """What LiteLLM received for the request carrying `probe=<marker>` (dev hook record_request),
+    or None after `timeout`."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for record in stack.litellm_requests():
+            if f"probe={marker}" in record["query"]:
+                return record
+        time.sleep(0.1)
+    return None
