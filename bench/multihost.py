@@ -26,7 +26,9 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "Tests"))
-from harness.netns_rig import REDIS_PORT, RELAY_PORT, Rig, in_ns, wait_until  # noqa: E402
+from harness.checks import wait_until  # noqa: E402
+from harness.netns_rig import REDIS_PORT, RELAY_PORT, Rig, in_ns  # noqa: E402
+from harness.redis_topology import UNREACHABLE  # noqa: E402
 
 STATIC_PORT, REF_PORT = 4100, 4101
 
@@ -100,6 +102,7 @@ def measure(rig, token, label, watch, via, connections, seconds, lines, repeat=1
             ),
             20,
             f"{host.name} to answer",
+            ignore=UNREACHABLE,
         )
     rtt = redis_rtt_ms(rig, via)
     wrk_all(rig, token, connections[-1], 1)  # warm-up
