@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from harness.probes import litellm_log
 from harness.stack import ROOT
 
 ROUTES_FILE = ROOT / "openresty" / "litellm_admin_routes.conf"
@@ -63,10 +64,6 @@ def raw_get(stack, target: str, cookie: str = None):
 
 def cookie_of(session) -> str:
     return "; ".join(f"{name}={value}" for name, value in session.cookies.items())
-
-
-def litellm_log(stack) -> str:
-    return (stack.run_dir / "logs" / "litellm.log").read_text(errors="replace")
 
 
 @pytest.mark.parametrize("kind,path", locations())

@@ -16,6 +16,7 @@ import uuid
 
 import pytest
 
+from harness.probes import litellm_log
 from harness.stack import free_port, sibling_stack
 
 
@@ -34,10 +35,6 @@ def raw(stack, method, target, headers=None, body=None):
 
 def header(headers, name):
     return next((value for key, value in headers if key.lower() == name.lower()), None)
-
-
-def litellm_log(stack) -> str:
-    return (stack.run_dir / "logs" / "litellm.log").read_text(errors="replace")
 
 
 def jwt_claims(token: str) -> dict:
