@@ -218,6 +218,7 @@ class Stack:
         self.run_dir = Path(run_dir)
         self.env = env
         self.base = f"http://127.0.0.1:{env['GATEWAY_PORT']}"
+        self.port = int(env["GATEWAY_PORT"])
         self.redis_port = int(env["REDIS_PORT"])
         secrets = dict(line.split("=", 1) for line in (self.run_dir / "dev-secrets.env").read_text().split() if "=" in line)
         self.jwt_secret = env.get("JWT_SECRET") or secrets["DEV_JWT_SECRET"]
