@@ -19,6 +19,7 @@ from urllib.parse import unquote_to_bytes
 
 import pytest
 
+from harness.probes import cookie_header
 from harness.raw_http import request
 from harness.stack import ROOT, sibling_stack
 
@@ -148,9 +149,6 @@ def location_kind(kind: str, path: str) -> str:
 def credentials(stack):
     user = f"paths-{uuid.uuid4().hex[:8]}@example.com"
     admin = f"paths-{uuid.uuid4().hex[:8]}@admins.example.org"
-
-    def cookie_header(session):
-        return "; ".join(f"{cookie.name}={cookie.value}" for cookie in session.cookies)
 
     token = stack.mint(f"paths-jwt-{uuid.uuid4().hex[:8]}@example.com")["token"]
     return {

@@ -15,7 +15,7 @@ import uuid
 
 import pytest
 
-from harness.probes import raw, reached_litellm
+from harness.probes import cookie_header, raw, reached_litellm
 from harness.stack import sibling_stack
 
 SUPER_ADMIN = "root@example.com"
@@ -219,10 +219,6 @@ def wait_for_key_generate(stack, predicate, timeout=10.0):
                 return record
         time.sleep(0.1)
     raise AssertionError(f"LiteLLM recorded no matching /key/generate; records: {key_generate_records(stack)[-3:]}")
-
-
-def cookie_header(session):
-    return "; ".join(f"{cookie.name}={cookie.value}" for cookie in session.cookies)
 
 
 def key_generate(stack, session, body, content_type="application/json", target="/key/generate"):

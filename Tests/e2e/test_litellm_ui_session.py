@@ -8,7 +8,6 @@ requests, from LiteLLM's side (its request recorder and access log)."""
 import base64
 import hashlib
 import hmac
-import http.client
 import json
 import time
 import types
@@ -16,21 +15,8 @@ import uuid
 
 import pytest
 
-from harness.probes import litellm_log
+from harness.probes import cookie_header, exchange, litellm_log
 from harness.stack import free_port, sibling_stack
-
-
-def cookie_header(session) -> str:
-    return "; ".join(f"{cookie.name}={cookie.value}" for cookie in session.cookies)
-
-
-def raw(stack, method, target, headers=None, body=None):
-    connection = http.client.HTTPConnection("127.0.0.1", int(stack.env["GATEWAY_PORT"]), timeout=30)
-    connection.request(method, target, body=body, headers=headers or {})
-    response = connection.getresponse()
-    data = response.read()
-    connection.close()
-    return response.status, response.getheaders(), data
 
 
 def header(headers, name):
@@ -53,21 +39,21 @@ UI_TARGETS = ["/ui", "/ui/", "/ui/login/", "/ui/api-keys/", "/ui/?login=success"
 def test_ui_answers_by_who_asks(stack, target):
     """Signed out: off to sign-in. Non-admin: the gateway's HTML page. Admin: LiteLLM's UI with
     the gateway's UI session cookie, whose key is a placeholder and which the master key did not sign."""
-    status, headers, body = raw(stack, "GET", target)
+    status, headers, body = exchange(stack, "GET", target)
     assert status == 302 and header(headers, "Location").endswith("/oauth2/start?rd=" + target), headers
 
     user = cookie_header(stack.sign_in(f"ui-user-{uuid.uuid4().hex[:8]}@example.com"))
     # A person's browser loading the page: the gateway's HTML page.
-    status, headers, body = raw(stack, "GET", target, {"Cookie": user, **BROWSER_NAVIGATION})
+    status, headers, body = exchange(stack, "GET", target, {"Cookie": user, **BROWSER_NAVIGATION})
     assert status == 403 and header(headers, "Content-Type").startswith("text/html"), (status, headers)
     assert b"administrators only" in body and not header(headers, "Set-Cookie")
     # A program asking the same (no browser navigation headers): JSON with its code.
-    status, headers, body = raw(stack, "GET", target, {"Cookie": user})
+    status, headers, body = exchange(stack, "GET", target, {"Cookie": user})
     assert status == 403 and header(headers, "Content-Type").startswith("application/json"), (status, headers)
     assert json.loads(body)["code"] == "not_admin" and not header(headers, "Set-Cookie")
 
     admin = cookie_header(stack.sign_in("admin@example.com"))
-    status, headers, body = raw(stack, "GET", target, {"Cookie": admin})
+    status, headers, body = exchange(stack, "GET", target, {"Cookie": admin})
     assert status in (200, 307), (status, body[:200])
     cookies = [value for key, value in headers if key.lower() == "set-cookie"]
     assert len(cookies) == 1 and cookies[0].startswith("token="), cookies
@@ -86,11 +72,11 @@ def test_ui_answers_by_who_asks(stack, target):
 def test_the_ui_cookie_grants_nothing_without_the_admins_sign_in(stack):
     """The cookie alone (no OAuth2 session) reaches neither the UI nor the admin API."""
     admin = cookie_header(stack.sign_in("admin@example.com"))
-    _, headers, _ = raw(stack, "GET", "/ui/", {"Cookie": admin})
+    _, headers, _ = exchange(stack, "GET", "/ui/", {"Cookie": admin})
     ui_cookie = header(headers, "Set-Cookie").split(";")[0]
-    status, _, _ = raw(stack, "GET", "/ui/", {"Cookie": ui_cookie})
+    status, _, _ = exchange(stack, "GET", "/ui/", {"Cookie": ui_cookie})
     assert status == 302
-    status, _, body = raw(stack, "GET", "/key/info", {"Cookie": ui_cookie, "Authorization": "Bearer gateway-managed-session"})
+    status, _, body = exchange(stack, "GET", "/key/info", {"Cookie": ui_cookie, "Authorization": "Bearer gateway-managed-session"})
     assert status == 401 and json.loads(body)["code"] == "unauthenticated"
 
 
@@ -120,7 +106,7 @@ def test_litellms_own_sign_in_routes_are_closed_even_to_an_admin(stack, method, 
     marker = uuid.uuid4().hex
     probe = target + ("&" if "?" in target else "?") + f"probe={marker}"
     body = b'{"username":"admin","password":"x"}' if method == "POST" else None
-    status, headers, answer = raw(stack, method, probe, {"Cookie": admin, "Content-Type": "application/json"}, body)
+    status, headers, answer = exchange(stack, method, probe, {"Cookie": admin, "Content-Type": "application/json"}, body)
     assert status == 403 and json.loads(answer)["code"] == "litellm_sign_in_closed", (status, answer)
     time.sleep(0.2)
     assert marker not in litellm_log(stack)
@@ -129,7 +115,7 @@ def test_litellms_own_sign_in_routes_are_closed_even_to_an_admin(stack, method, 
 def test_litellms_password_sign_in_is_not_routed(stack):
     admin = cookie_header(stack.sign_in("admin@example.com"))
     for method, target in [("POST", "/login"), ("GET", "/fallback/login"), ("GET", "/login")]:
-        status, _, answer = raw(stack, method, target, {"Cookie": admin})
+        status, _, answer = exchange(stack, method, target, {"Cookie": admin})
         assert status == 404 and json.loads(answer)["code"] == "not_found", (target, status)
 
 
@@ -160,7 +146,7 @@ def test_a_cross_site_get_to_litellms_admin_surface_is_refused(stack, target):
     for index, spoof in enumerate(CROSS_SITE):
         marker = f"{uuid.uuid4().hex}-x{index}"
         markers.append(marker)
-        status, _, answer = raw(
+        status, _, answer = exchange(
             stack, "GET", f"{target}&probe={marker}" if "?" in target else f"{target}?probe={marker}", dict(spoof, Cookie=admin)
         )
         assert status == 403 and json.loads(answer)["code"] == "csrf", (spoof, status, answer[:200])
@@ -170,7 +156,7 @@ def test_a_cross_site_get_to_litellms_admin_surface_is_refused(stack, target):
     for index, headers in enumerate(same):
         marker = f"{uuid.uuid4().hex}-s{index}"
         reached.append(marker)
-        status, _, answer = raw(
+        status, _, answer = exchange(
             stack, "GET", f"{target}&probe={marker}" if "?" in target else f"{target}?probe={marker}", dict(headers, Cookie=admin)
         )
         assert status not in (401, 403, 502, 503), (headers, status, answer[:200])
@@ -315,7 +301,7 @@ def test_no_get_answer_of_the_admin_surface_holds_the_master_key(stack):
     admin = cookie_header(stack.sign_in("admin@example.com"))
     leaks, answered = [], 0
     for path in sorted(set(paths)):
-        status, headers, body = raw(stack, "GET", path, {"Cookie": admin})
+        status, headers, body = exchange(stack, "GET", path, {"Cookie": admin})
         answered += status not in (403, 404)
         if stack.master_key.encode() in body or any(stack.master_key in value for _, value in headers):
             leaks.append(path)

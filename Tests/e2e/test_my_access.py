@@ -2,7 +2,6 @@
 first and last seen) and end any but the current one, or all others; every ending is in the
 audit log admins read. The page in real Chromium, in English and Japanese."""
 
-import http.client
 import json
 import time
 import uuid
@@ -10,6 +9,8 @@ import uuid
 import pytest
 from selenium.webdriver.common.by import By
 from test_ui_pages import open_tab
+
+from harness.probes import cookie_header, send
 
 ADMIN = "admin@example.com"
 FIREFOX = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0"
@@ -26,17 +27,6 @@ def device(stack, email, agent):
     session.headers["User-Agent"] = agent
     assert session.get(stack.url("/api/token/list")).status_code == 200
     return session
-
-
-def raw(stack, session, method, target, headers=None):
-    """The request with the target byte for byte (http.client), with the session's cookie."""
-    conn = http.client.HTTPConnection("127.0.0.1", int(stack.env["GATEWAY_PORT"]), timeout=10)
-    cookie = "; ".join(f"{c.name}={c.value}" for c in session.cookies)
-    conn.request(method, target, headers=dict({"Cookie": cookie}, **(headers or {})))
-    response = conn.getresponse()
-    body = response.read()
-    conn.close()
-    return response.status, response.getheader("Content-Type", ""), body
 
 
 def mine(stack, session) -> list:
@@ -124,13 +114,13 @@ def test_the_current_session_and_other_peoples_sessions_cannot_be_ended(stack):
 def test_malformed_session_ids_are_400_json(stack, bad):
     email = fresh_email()
     laptop, phone = device(stack, email, FIREFOX), device(stack, email, SAFARI)
-    status, content_type, body = raw(stack, laptop, "DELETE", "/api/me/sessions/" + bad)
-    assert status in (400, 404), body
+    response = send(stack, "DELETE", "/api/me/sessions/" + bad, {"Cookie": cookie_header(laptop)})
+    assert response.status in (400, 404), response.body
     if "%00" in bad:  # nginx itself refuses a NUL byte in the path (400, its own page)
-        assert status == 400
+        assert response.status == 400
     else:
-        assert content_type.startswith("application/json")
-        assert json.loads(body)["code"] in ("invalid_session_id", "not_found")
+        assert response.getheader("Content-Type", "").startswith("application/json")
+        assert json.loads(response.body)["code"] in ("invalid_session_id", "not_found")
     assert len(mine(stack, laptop)) == 2 and phone.get(stack.url("/api/token/list")).status_code == 200
 
 

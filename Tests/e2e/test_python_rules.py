@@ -18,8 +18,11 @@ HOMES = {
     "free_port": "Tests/harness/stack.py",
     "children_of": "Tests/harness/stack.py",
     "pairs": "Tests/harness/redis_topology.py",
+    "raw": "Tests/harness/probes.py",
+    "cookie_header": "Tests/harness/probes.py",
     "bearer": "Tests/harness/probes.py",
     "litellm_log": "Tests/harness/probes.py",
+    "dechunk": "Tests/harness/raw_http.py",
 }
 # Text only a parser of the Swift route table holds (a regex over `Route(`, the table's name).
 ROUTE_PARSING = ("Route\\(", "static let endpoints", "Routes.swift")
@@ -43,11 +46,14 @@ def docstrings(tree) -> set:
 
 
 def defined_names(tree):
-    """(name, line) of every function, class and assignment target in the file."""
+    """(name, line) of every function and class (at any depth) and of every name assigned at
+    module or class level (`wait_until = ...`; a local variable is not a definition)."""
+    bodies = [tree.body] + [node.body for node in ast.walk(tree) if isinstance(node, ast.ClassDef)]
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             yield node.name, node.lineno
-        elif isinstance(node, ast.Assign | ast.AnnAssign):
+    for node in (statement for body in bodies for statement in body):
+        if isinstance(node, ast.Assign | ast.AnnAssign):
             for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
                 if isinstance(target, ast.Name):
                     yield target.id, node.lineno
@@ -89,6 +95,7 @@ def test_each_rule_catches_its_break(tmp_path):
         "import conftest\n": "imports from conftest",
         "def wait_until(predicate, timeout):\n    return predicate()\n": "defines wait_until again",
         "wait_until = print\n": "defines wait_until again",
+        "class Helpers:\n    raw = print\n": "defines raw again",
         "class Rig:\n    def pairs(self, flat):\n        return flat\n": "defines pairs again",
         'import re\nROWS = re.findall(r\'Route\\("(\\w+)"\', "")\n': "reads the Swift route table",
         'TABLE = next(ROOT.rglob("Routes.swift"))\n': "reads the Swift route table",
@@ -99,5 +106,5 @@ def test_each_rule_catches_its_break(tmp_path):
         test.write_text('"""Routes.swift and static let endpoints in prose are fine."""\n' + text)
         found = violations(test, tmp_path)
         assert len(found) == 1 and problem in found[0], (text, found)
-    test.write_text('"""Routes.swift in prose."""\nfrom harness.checks import wait_until\n\nwait_until(print)\n')
+    test.write_text('"""Routes.swift in prose."""\nfrom harness.checks import wait_until\n\n\ndef test_x():\n    raw = wait_until(print)\n')
     assert violations(test, tmp_path) == []
