@@ -10,9 +10,6 @@
 - a JWT with a `crit` header is refused (401 token_crit).
 """
 
-import base64
-import hashlib
-import hmac
 import json
 import time
 import uuid
@@ -21,31 +18,8 @@ import pytest
 import requests
 
 from harness.checks import assert_json_error
+from harness.jwts import claims_for, signed
 from harness.raw_http import send
-
-
-def b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def signed(secret: str, claims: dict, header: dict = None) -> str:
-    header = header or {"typ": "JWT", "alg": "HS256"}
-    text = b64(json.dumps(header).encode()) + "." + b64(json.dumps(claims).encode())
-    return text + "." + b64(hmac.new(secret.encode(), text.encode(), hashlib.sha256).digest())
-
-
-def claims_for(email, **overrides):
-    claims = {
-        "jti": str(uuid.uuid4()),
-        "user_email": email,
-        "token_name": "edges",
-        "iat": int(time.time()),
-        "exp": int(time.time()) + 600,
-        "iss": "llm-gateway",
-        "aud": "litellm-api",
-    }
-    claims.update(overrides)
-    return claims
 
 
 def client_body_files(stack) -> list:

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 import redis as redis_lib
-from test_sessions import session_key
 
 from harness.checks import wait_until
+from harness.compose import compose, env_example, interpolate
 from harness.ha_rig import (
     MASTER_NAME,
     Topology,
@@ -33,6 +33,7 @@ from harness.ha_rig import (
     measure,
     milestones,
 )
+from harness.probes import session_key
 from harness.redis_topology import UNREACHABLE
 from harness.stack import running_stack
 
@@ -193,8 +194,6 @@ def test_sentinel_loss_then_failover_the_workers_follow_through_the_remaining_se
 
 
 def test_compose_ha_profile_points_workers_and_oauth2_proxy_at_the_same_sentinels():
-    from test_deployment import compose, env_example, interpolate
-
     from harness.worker_config import check_worker_config, worker_secrets
 
     services = compose()["services"]

@@ -15,9 +15,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
-from test_migration import redis_server
 
 from harness.checks import wait_until
+from harness.redis_topology import redis_server
 from harness.stack import ROOT, free_port, running_stack
 
 PROBE = ROOT / "deploy" / "worker-health"

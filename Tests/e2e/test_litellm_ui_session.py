@@ -15,17 +15,13 @@ import uuid
 
 import pytest
 
+from harness.jwts import claims_of
 from harness.probes import cookie_header, exchange, litellm_log
 from harness.stack import free_port, sibling_stack
 
 
 def header(headers, name):
     return next((value for key, value in headers if key.lower() == name.lower()), None)
-
-
-def jwt_claims(token: str) -> dict:
-    payload = token.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
 
 
 # --- the hand-over, raw ---------------------------------------------------------------------
@@ -60,7 +56,7 @@ def test_ui_answers_by_who_asks(stack, target):
     attributes = [part.strip() for part in cookies[0].split(";")]
     assert "Path=/ui" in attributes and "SameSite=Strict" in attributes and "HttpOnly" not in attributes
     token = attributes[0][len("token=") :]
-    claims = jwt_claims(token)
+    claims = claims_of(token)
     assert claims["key"] == "gateway-managed-session" and claims["user_role"] == "proxy_admin", claims
     assert claims["user_email"] == "admin@example.com" and claims["exp"] > time.time()
     signing_input, signature = token.rsplit(".", 1)

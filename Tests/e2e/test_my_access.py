@@ -8,7 +8,6 @@ import uuid
 
 import pytest
 from selenium.webdriver.common.by import By
-from test_ui_pages import open_tab
 
 from harness.probes import cookie_header, send
 
@@ -198,7 +197,7 @@ def test_my_access_page_ends_another_session_and_revokes_a_token(stack, browsers
     # An admin sees what the person did in the audit log tab.
     admin = browsers()
     admin.sign_in(ADMIN, then="/token-session-manager")
-    open_tab(admin, "audit")
+    admin.open_tab("audit")
     admin.wait(lambda d: phone_id in d.find_element(By.CSS_SELECTOR, "#audit-list").text)
     audit = admin.text("#audit-list")
     assert "Ended one of their own sessions" in audit and "Revoked their own token" in audit and email in audit

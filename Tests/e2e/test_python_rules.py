@@ -1,6 +1,6 @@
 """The rules of the suite's own Python (docs/testing.md, "Rules the suite keeps"), read from the
-source with `ast`: tests import helpers from `harness.*`, never from conftest; each shared
-helper is defined once, in its harness module; the Swift route table is parsed only by
+source with `ast`: tests import helpers from `harness.*`, never from conftest or another test
+file; each shared helper is defined once, in its harness module; the Swift route table is parsed only by
 harness/routes.py."""
 
 import ast
@@ -23,6 +23,12 @@ HOMES = {
     "bearer": "Tests/harness/probes.py",
     "litellm_log": "Tests/harness/probes.py",
     "dechunk": "Tests/harness/raw_http.py",
+    "session_key": "Tests/harness/probes.py",
+    "redis_server": "Tests/harness/redis_topology.py",
+    "interpolate": "Tests/harness/compose.py",
+    "b64": "Tests/harness/jwts.py",
+    "claims_for": "Tests/harness/jwts.py",
+    "signed": "Tests/harness/jwts.py",
 }
 # Text only a parser of the Swift route table holds (a regex over `Route(`, the table's name).
 ROUTE_PARSING = ("Route\\(", "static let endpoints", "Routes.swift")
@@ -64,12 +70,13 @@ def violations(path: Path, root: Path = ROOT) -> list:
     tree = ast.parse(path.read_text(), filename=name)
     found = []
     for node in ast.walk(tree):
-        if (
-            isinstance(node, ast.ImportFrom)
-            and node.module == "conftest"
-            or (isinstance(node, ast.Import) and any(alias.name == "conftest" for alias in node.names))
-        ):
+        if not isinstance(node, ast.Import | ast.ImportFrom):
+            continue
+        modules = [node.module or ""] if isinstance(node, ast.ImportFrom) else [alias.name for alias in node.names]
+        if "conftest" in modules:
             found.append(f"{name}:{node.lineno}: imports from conftest (import from harness.* instead)")
+        if name.startswith("Tests/") and any(module.startswith("test_") for module in modules):
+            found.append(f"{name}:{node.lineno}: imports from another test file (shared helpers go to harness.*)")
     for helper, line in defined_names(tree):
         if helper in HOMES and HOMES[helper] != name:
             found.append(f"{name}:{line}: defines {helper} again (use the one in {HOMES[helper]})")
@@ -93,6 +100,8 @@ def test_each_rule_catches_its_break(tmp_path):
     breaks = {
         "from conftest import ROOT\n": "imports from conftest",
         "import conftest\n": "imports from conftest",
+        "from test_sessions import session_key\n": "imports from another test file",
+        "def f():\n    import test_deployment\n": "imports from another test file",
         "def wait_until(predicate, timeout):\n    return predicate()\n": "defines wait_until again",
         "wait_until = print\n": "defines wait_until again",
         "class Helpers:\n    raw = print\n": "defines raw again",

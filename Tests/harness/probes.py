@@ -1,6 +1,8 @@
-"""Requests sent exactly as written and what reached LiteLLM: the helpers of the boundary and
-isolation tests (a client library that normalises paths would hide what they look for)."""
+"""Requests sent exactly as written over http.client and what reached LiteLLM (a client library
+that normalises paths would hide what the boundary tests look for), and the OAuth2 Proxy session
+a signed-in client holds. Raw bytes on a socket: harness/raw_http.py."""
 
+import base64
 import http.client
 import time
 
@@ -68,3 +70,11 @@ def recorded_request(stack, marker, timeout=10.0):
                 return record
         time.sleep(0.1)
     return None
+
+
+def session_key(browser) -> str:
+    """The OAuth2 Proxy session id (the Redis key) inside the `_oauth2_proxy` cookie."""
+    encoded = browser.cookies["_oauth2_proxy"].strip('"').split("|")[0]
+    ticket = base64.urlsafe_b64decode(encoded).decode()
+    raw_id = ticket.split(".")[1]
+    return base64.urlsafe_b64decode(raw_id + "=" * (-len(raw_id) % 4)).decode()

@@ -1,8 +1,13 @@
-"""What the two Redis high-availability rigs share (harness/ha_rig.py on loopback ports,
-harness/netns_rig.py across network namespaces): the redis-server command line, the sentinel
-configuration, clients, the master the sentinels agree on, and Sentinel's flat replies."""
+"""redis-server processes of the tests' own: what the two high-availability rigs share
+(harness/ha_rig.py on loopback ports, harness/netns_rig.py across network namespaces: the
+command line, the sentinel configuration, clients, the master the sentinels agree on, Sentinel's
+flat replies) and a persistent server in a folder (`redis_server`, the migration and health
+tests)."""
 
+import contextlib
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import redis as redis_lib
@@ -11,6 +16,8 @@ from harness.checks import wait_until
 
 MASTER_NAME = "gw"
 DOWN_AFTER_MS = 1000
+# The Lua gateway's compose runs `redis-server --appendonly yes`.
+LUA_REDIS_ARGS = ["--appendonly", "yes"]
 # A server still starting, or a node gone while Sentinel fails over: "not yet" for wait_until.
 UNREACHABLE = (redis_lib.RedisError, OSError)
 
@@ -56,3 +63,33 @@ def agreed_master(sentinels) -> tuple | None:
 def pairs(flat):
     """A Sentinel reply of alternating names and values as a dict (RESP3 already gives one)."""
     return dict(zip(flat[::2], flat[1::2], strict=True)) if isinstance(flat, list) else flat
+
+
+@contextlib.contextmanager
+def redis_server(folder: Path, port: int, command=None):
+    """redis-server in `folder` on 127.0.0.1:port. `command`: a shell command line to run instead
+    (compose.yaml's), else the Lua compose's arguments. Stopped with SIGTERM, as `docker stop` does."""
+    folder.mkdir(parents=True, exist_ok=True)
+    log = (folder / "redis.log").open("a")
+    if command:
+        process = subprocess.Popen(["sh", "-c", command], cwd=folder, stdout=log, stderr=log)
+    else:
+        process = subprocess.Popen(
+            ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--dir", str(folder), *LUA_REDIS_ARGS], stdout=log, stderr=log
+        )
+    client = redis_lib.Redis(host="127.0.0.1", port=port, decode_responses=True)
+    deadline = time.time() + 10
+    while True:
+        try:
+            if client.ping():
+                break
+        except redis_lib.ConnectionError:
+            if time.time() > deadline or process.poll() is not None:
+                raise AssertionError((folder / "redis.log").read_text()[-2000:]) from None
+            time.sleep(0.05)
+    try:
+        yield client
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0, (folder / "redis.log").read_text()[-2000:]
+        log.close()
