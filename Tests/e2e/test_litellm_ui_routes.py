@@ -11,6 +11,8 @@ import sys
 import time
 import uuid
 
+import pytest
+
 from harness.probes import cookie_header, exchange, litellm_log
 from harness.stack import ROOT
 
@@ -47,6 +49,7 @@ def probe_path(kind: str, path: str) -> str:
     return path + ("gateway-probe" if path.endswith("/") else "/gateway-probe")
 
 
+@pytest.mark.parametrize("kind,path", locations())
 def test_each_admin_location_reaches_litellm_for_an_admin_only(stack, kind, path, email):
     target = probe_path(kind, path)
     marker = uuid.uuid4().hex

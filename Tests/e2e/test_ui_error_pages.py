@@ -37,7 +37,7 @@ def test_a_refused_page_is_html_for_a_browser_and_json_for_a_program(stack, head
     if not html:
         assert_json_error(response, 403, "not_super_admin")
         return
-    body = response.read().decode()
+    body = response.body.decode()
     assert response.status == 403 and response.getheader("Content-Type").startswith("text/html")
     assert "super administrator only" in body and "スーパー管理者専用" in body
 

@@ -256,10 +256,7 @@ def test_admin_finds_a_users_tokens_by_email_and_revokes_one(stack, browsers):
     doomed = stack.mint(owner, token_name="ci bot")
     admin = browsers()
     admin.sign_in("admin@example.com", then="/token-session-manager")
-    admin.open_tab("tokens")
-    admin.find("#tokens-search").send_keys(owner)
-    admin.click('#tokens-search-form button[type="submit"]')
-    admin.wait(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#tokens-list tr[data-token-id]")) == 2)
+    admin.search_tokens(owner, rows=2)
     row = admin.row("tokens-list", "token-id", doomed["token_id"])
     assert owner in row.text and "ci bot" in row.text
     row.find_element(By.CSS_SELECTOR, "button.revoke-token").click()
