@@ -26,6 +26,8 @@ HOMES = {
     "session_key": "Tests/harness/probes.py",
     "redis_server": "Tests/harness/redis_topology.py",
     "interpolate": "Tests/harness/compose.py",
+    "parse_wrk": "bench/run.py",
+    "fresh_email": "Tests/harness/browser.py",
     "b64": "Tests/harness/jwts.py",
     "claims_for": "Tests/harness/jwts.py",
     "signed": "Tests/harness/jwts.py",
