@@ -15,7 +15,6 @@ static upstream in each host's nginx (bench/bench.conf), as in bench/run.py.
 
 import argparse
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -26,24 +25,13 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "Tests"))
-from harness.netns_rig import REDIS_PORT, RELAY_PORT, Rig, in_ns, wait_until  # noqa: E402
+from run import parse_wrk  # noqa: E402  (bench/run.py, next to this file)
+
+from harness.checks import wait_until  # noqa: E402
+from harness.netns_rig import REDIS_PORT, RELAY_PORT, Rig, in_ns  # noqa: E402
+from harness.redis_topology import UNREACHABLE  # noqa: E402
 
 STATIC_PORT, REF_PORT = 4100, 4101
-
-
-def parse_wrk(output: str) -> dict:
-    def ms(label):
-        match = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", output, re.M)
-        value, unit = float(match.group(1)), match.group(2)
-        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-
-    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    return {
-        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
-        "p50": ms("50"),
-        "p99": ms("99"),
-        "non2xx": int(non2xx.group(1)) if non2xx else 0,
-    }
 
 
 def wrk_all(rig, token, connections, seconds) -> dict:
@@ -100,6 +88,7 @@ def measure(rig, token, label, watch, via, connections, seconds, lines, repeat=1
             ),
             20,
             f"{host.name} to answer",
+            ignore=UNREACHABLE,
         )
     rtt = redis_rtt_ms(rig, via)
     wrk_all(rig, token, connections[-1], 1)  # warm-up

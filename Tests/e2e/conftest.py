@@ -13,14 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import stack as _stack
-
-# Kept importable from here for tests written before Tests/harness existed.
-from harness.stack import ROOT, Stack, free_port, running_stack, sibling_stack  # noqa: F401
-
-
-def stack_env(run_dir: Path, **overrides) -> dict:
-    return _stack.stack_env(run_dir, **dict(_stack.E2E_SETTINGS, **overrides))
+from harness.stack import Stack, running_stack
 
 
 @pytest.fixture(scope="session")

@@ -3,19 +3,12 @@ mean"): a person's Sessions in the active-users list are their live OAuth2 Proxy
 sessions tab counts them (not the tokens they used), "Last used via" is how the last request came,
 and a ban keeps the last access instead of showing the ban's time."""
 
-import base64
 import time
 
 from harness.browser import fresh_email
+from harness.probes import session_key
 
 ADMIN = "admin@example.com"
-
-
-def session_key(browser) -> str:
-    """The OAuth2 Proxy session id (the Redis key) inside the `_oauth2_proxy` cookie."""
-    ticket = base64.urlsafe_b64decode(browser.cookies["_oauth2_proxy"].strip('"').split("|")[0]).decode()
-    raw_id = ticket.split(".")[1]
-    return base64.urlsafe_b64decode(raw_id + "=" * (-len(raw_id) % 4)).decode()
 
 
 def listed(stack, admin, email):

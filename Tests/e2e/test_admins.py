@@ -8,6 +8,8 @@ import uuid
 import pytest
 import requests
 
+from harness.probes import litellm_log
+
 ADMIN_PATHS = [
     ("GET", "/sso/get/ui_settings"),
     ("GET", "/admin/settings"),
@@ -24,10 +26,6 @@ ADMIN_PATHS = [
 # ...): test_litellm_ui_session.py.
 ADMINS = ("root@example.com", "admin@example.com", "someone@admins.example.org")
 MANAGE = "/api/admin/manage"
-
-
-def litellm_log(stack) -> str:
-    return (stack.run_dir / "logs" / "litellm.log").read_text(errors="replace")
 
 
 def probe(stack, session, method, path, **kwargs):

@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from harness.checks import assert_json_error
+from harness.jwts import b64, claims_for
 from harness.stack import sibling_stack
 
 FORGED = {
@@ -145,28 +146,6 @@ def test_internal_locations_cannot_be_requested(stack, email):
 
 
 # --- JWT attacks -----------------------------------------------------------------------------------
-
-
-def b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def claims_for(email, **overrides):
-    now = int(time.time())
-    claims = {
-        "jti": str(uuid.uuid4()),
-        "user_email": email,
-        "user_id": email,
-        "token_name": "t",
-        "scopes": ["api:read"],
-        "iat": now,
-        "nbf": now,
-        "exp": now + 600,
-        "iss": "llm-gateway",
-        "aud": "litellm-api",
-    }
-    claims.update(overrides)
-    return claims
 
 
 def refused(stack, token, fragment=""):

@@ -4,7 +4,6 @@ code), CSV/JSON export as downloads (CSV cells a spreadsheet would run as formul
 the audit tab in Chromium with its filters and translated action names in both languages."""
 
 import csv
-import http.client
 import io
 import json
 import time
@@ -13,6 +12,8 @@ import pytest
 from selenium.webdriver.common.by import By
 
 from harness.browser import fresh_email
+from harness.checks import assert_json_error
+from harness.probes import cookie_header, send
 
 ADMIN = "admin@example.com"
 
@@ -20,17 +21,6 @@ ADMIN = "admin@example.com"
 def audit_entries(stack, actor):
     """Every audit stream entry (straight from Redis) whose actor is `actor`."""
     return [fields for _, fields in stack.redis.xrange("gw:audit") if fields.get("actor") == actor]
-
-
-def raw_get(stack, target, cookies):
-    """GET with the target sent as given (no client-side normalisation)."""
-    connection = http.client.HTTPConnection("127.0.0.1", int(stack.env["GATEWAY_PORT"]), timeout=30)
-    cookie = "; ".join(f"{name}={value}" for name, value in cookies.items())
-    connection.request("GET", target, headers={"Cookie": cookie, "Accept": "application/json"})
-    response = connection.getresponse()
-    body = response.read()
-    connection.close()
-    return response.status, dict(response.getheaders()), body
 
 
 def test_a_sign_in_and_a_token_creation_are_recorded_once_without_the_token(stack):
@@ -80,9 +70,8 @@ BAD_QUERIES = [
 @pytest.mark.parametrize("query,code", BAD_QUERIES)
 def test_bad_filter_values_are_400_with_a_stable_code(stack, query, code):
     admin = stack.sign_in(ADMIN)
-    status, headers, body = raw_get(stack, "/api/admin/audit?" + query, admin.cookies.get_dict())
-    assert status == 400 and headers["Content-Type"].startswith("application/json"), body
-    assert json.loads(body)["code"] == code
+    response = send(stack, "GET", "/api/admin/audit?" + query, {"Cookie": cookie_header(admin), "Accept": "application/json"})
+    assert_json_error(response, 400, code)
 
 
 def test_filters_select_by_actor_action_and_time(stack):

@@ -14,13 +14,14 @@ checked path and the expected key.
 import json
 import socket
 import threading
-import time
 import uuid
 from urllib.parse import unquote_to_bytes
 
 import pytest
 
-from conftest import sibling_stack
+from harness.probes import cookie_header
+from harness.raw_http import request
+from harness.stack import ROOT, sibling_stack
 
 # (location kind, method, path): every location that forwards to LiteLLM, with a route there
 # that LiteLLM authenticates (so that LiteLLM records what it received). /v1 goes through
@@ -119,50 +120,6 @@ def forwarded_form(checked: str) -> str:
     return "".join(chr(byte) if byte in PLAIN_PATH_BYTES else f"%{byte:02X}" for byte in checked.encode("latin-1"))
 
 
-def raw_request(port: int, method: str, target: bytes, headers: dict, body: bytes = b"", within: float = 30.0):
-    """One HTTP/1.1 request with the target exactly as given; returns (status, headers, body).
-    The whole answer must arrive `within` seconds (a trickle, e.g. an upstream-chosen rate
-    limit, fails instead of hanging the suite)."""
-    deadline = time.monotonic() + within
-    lines = [method.encode() + b" " + target + b" HTTP/1.1", b"Host: 127.0.0.1", b"Connection: close"]
-    for name, value in headers.items():
-        lines.append(f"{name}: {value}".encode("latin-1"))
-    if method == "POST":
-        lines += [b"Content-Type: application/json", f"Content-Length: {len(body)}".encode()]
-    with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
-        sock.sendall(b"\r\n".join(lines) + b"\r\n\r\n" + body)
-        data = b""
-        while True:
-            remaining = deadline - time.monotonic()
-            assert remaining > 0, f"no complete answer to {method} {target!r} within {within} s: {data[:200]!r}"
-            sock.settimeout(remaining)
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    head, _, payload = data.partition(b"\r\n\r\n")
-    status_line, *header_lines = head.decode("latin-1").split("\r\n")
-    answer_headers = {}
-    for line in header_lines:
-        name, _, value = line.partition(":")
-        answer_headers.setdefault(name.strip().lower(), []).append(value.strip())
-    if "chunked" in ",".join(answer_headers.get("transfer-encoding", [])):
-        payload = _dechunk(payload)
-    return int(status_line.split()[1]), answer_headers, payload
-
-
-def _dechunk(payload: bytes) -> bytes:
-    out = b""
-    while payload:
-        size_line, _, payload = payload.partition(b"\r\n")
-        size = int(size_line.split(b";")[0], 16)
-        if size == 0:
-            break
-        out += payload[:size]
-        payload = payload[size + 2 :]
-    return out
-
-
 def gateway_code(status: int, body: bytes):
     """The stable code of a 4xx JSON answer (`code` or OpenAI-style `error.code`), else None."""
     if not 400 <= status < 500:
@@ -193,9 +150,6 @@ def credentials(stack):
     user = f"paths-{uuid.uuid4().hex[:8]}@example.com"
     admin = f"paths-{uuid.uuid4().hex[:8]}@admins.example.org"
 
-    def cookie_header(session):
-        return "; ".join(f"{cookie.name}={cookie.value}" for cookie in session.cookies)
-
     token = stack.mint(f"paths-jwt-{uuid.uuid4().hex[:8]}@example.com")["token"]
     return {
         "jwt": {"Authorization": f"Bearer {token}"},
@@ -217,7 +171,7 @@ def test_only_the_checked_path_reaches_litellm(stack, credentials):
                 # The probe travels in the query and in a header: /key/generate is forwarded without
                 # the client's query (its body is rebuilt by the worker), so LiteLLM records only the header.
                 probe_headers = dict(headers, **{"X-Gateway-Test-Probe": probe})
-                status, _, body = raw_request(port, method, full_target, probe_headers, BODIES.get(path, b"{}"))
+                status, _, body = request(port, method, full_target, probe_headers, BODIES.get(path, b"{}"))[:3]
                 sent.append(
                     dict(
                         probe=probe,
@@ -283,7 +237,7 @@ def test_client_forwarding_headers_never_reach_litellm(stack, credentials):
     run = uuid.uuid4().hex[:8]
     for credential, target in [("jwt", "/v1/models"), ("admin", "/key/info")]:
         headers = dict(credentials[credential], **SPOOFED)
-        status, _, body = raw_request(port, "GET", f"{target}?gwprobe={run}-{credential}".encode(), headers)
+        status, _, body, _ = request(port, "GET", f"{target}?gwprobe={run}-{credential}".encode(), headers)
         assert status != 502, body
     recorded = [r for r in stack.litellm_requests() if f"gwprobe={run}-" in r["query"]]
     assert len(recorded) == 2, recorded
@@ -346,7 +300,7 @@ def test_litellm_cannot_steer_nginx_and_trusted_proxy_names_the_client(stack, cr
             port = int(sibling.env["GATEWAY_PORT"])
             for credential, target in [("jwt", b"/v1/models"), ("admin", b"/key/info")]:
                 headers = dict(credentials[credential], **SPOOFED)
-                status, answer_headers, body = raw_request(port, "GET", target, headers, within=10)
+                status, answer_headers, body, _ = request(port, "GET", target, headers, within=10)
                 # The upstream's answer, not the internal page it pointed at; no X-Accel-* leaks.
                 assert status == 200 and body == FakeLiteLLM.BODY, (status, body[:200])
                 assert not [name for name in answer_headers if name.startswith("x-accel-")], answer_headers
@@ -364,8 +318,6 @@ def test_litellm_cannot_steer_nginx_and_trusted_proxy_names_the_client(stack, cr
 def test_oauth2_proxy_gets_forwarding_headers_from_nginx_only():
     """Production identity (OAuth2 Proxy is not part of the dev stack): every location that
     proxies to it sets the forwarding headers itself."""
-    from conftest import ROOT
-
     text = (ROOT / "openresty" / "identity-oauth2-proxy.conf").read_text()
     blocks = [block for block in text.split("location ")[1:] if "proxy_pass http://oauth2_proxy" in block]
     assert len(blocks) == 2

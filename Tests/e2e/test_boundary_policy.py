@@ -10,12 +10,11 @@ The super admin's protection is in test_super_admin.py.
 Requests go over http.client with the target exactly as written (no client-side normalising)."""
 
 import json
-import time
 import uuid
 
 import pytest
 
-from harness.probes import raw, reached_litellm
+from harness.probes import cookie_header, raw, reached_litellm
 from harness.stack import sibling_stack
 
 SUPER_ADMIN = "root@example.com"
@@ -205,24 +204,7 @@ def test_litellm_serves_llm_routes_to_the_shared_key(stack):
 
 
 def key_generate_records(stack):
-    path = stack.run_dir / "litellm-key-generate.jsonl"
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def wait_for_key_generate(stack, predicate, timeout=10.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        for record in key_generate_records(stack):
-            if predicate(record):
-                return record
-        time.sleep(0.1)
-    raise AssertionError(f"LiteLLM recorded no matching /key/generate; records: {key_generate_records(stack)[-3:]}")
-
-
-def cookie_header(session):
-    return "; ".join(f"{cookie.name}={cookie.value}" for cookie in session.cookies)
+    return stack.records("LITELLM_KEY_GENERATE_RECORD_FILE")
 
 
 def key_generate(stack, session, body, content_type="application/json", target="/key/generate"):
@@ -248,7 +230,7 @@ def test_key_generate_forwards_allowed_fields_bound_to_the_caller(stack, email, 
     marker = uuid.uuid4().hex
     status, _, text = key_generate(stack, session, json.dumps(body), target=f"/key/generate?probe={marker}")
     assert status == 500 and text == "Internal Server Error"  # LiteLLM's no-database answer, as before
-    record = wait_for_key_generate(stack, lambda r: f'"{email}"' in r["body"])
+    record = stack.wait_for_record("LITELLM_KEY_GENERATE_RECORD_FILE", lambda r: f'"{email}"' in r["body"])
     assert json.loads(record["body"]) == dict(expected, user_id=email)
     assert record["path"] == "/key/generate" and record["query"] == ""  # exactly the checked path
     assert record["content_type"] == "application/json"

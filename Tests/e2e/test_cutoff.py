@@ -24,7 +24,7 @@ import yaml
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from conftest import ROOT
+from harness.stack import ROOT
 
 ADMIN = "admin@example.com"
 BOUND = 2.0  # seconds from issuing the cut to the stream's end

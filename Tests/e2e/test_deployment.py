@@ -11,47 +11,18 @@ import tempfile
 from pathlib import Path
 
 import pytest
-import yaml
 
+from harness.compose import COMPOSE, compose, env_example, interpolate
 from harness.stack import ROOT
 from harness.worker_config import check_worker_config, worker_secrets
 
-COMPOSE = ROOT / "compose.yaml"
-ENV_EXAMPLE = ROOT / ".env.example"
 WORKER_BINARY = ROOT / ".build" / "release" / "gateway-worker"
 SECRET_WORDS = ("SECRET", "KEY", "PASSWORD", "SALT")
-
-
-def compose() -> dict:
-    return yaml.safe_load(COMPOSE.read_text())
-
-
-def env_example() -> dict:
-    entries = {}
-    for line in ENV_EXAMPLE.read_text().splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            key, _, value = line.partition("=")
-            entries[key.strip()] = value
-    return entries
 
 
 def compose_variables() -> set:
     """Every ${VAR...} compose interpolates ($${...} is an escaped shell variable, not compose's)."""
     return set(re.findall(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)", COMPOSE.read_text()))
-
-
-def interpolate(value: str, values: dict) -> str:
-    """Compose's ${VAR}, ${VAR:-default} and ${VAR:?message} with the given values."""
-
-    def one(match):
-        name, operator, rest = match.group(1), match.group(2), match.group(3)
-        if values.get(name):
-            return values[name]
-        if operator == ":-":
-            return rest
-        raise AssertionError(f"{name} is required by compose.yaml but has no value")
-
-    return re.sub(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:[-?])([^}]*))?\}", one, value)
 
 
 # --- compose.yaml and .env.example ------------------------------------------------------------

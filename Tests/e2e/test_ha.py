@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 import redis as redis_lib
-from test_sessions import session_key
 
-from conftest import running_stack
-from ha_rig import (
+from harness.checks import wait_until
+from harness.compose import compose, env_example, interpolate
+from harness.ha_rig import (
     MASTER_NAME,
     Topology,
     Traffic,
@@ -32,8 +32,10 @@ from ha_rig import (
     assert_nothing_confirmed_was_lost,
     measure,
     milestones,
-    wait_until,
 )
+from harness.probes import session_key
+from harness.redis_topology import UNREACHABLE
+from harness.stack import running_stack
 
 # Bounds asserted on the measured windows (measured values: docs/deployment.md).
 V1_RECOVERY_BOUND = 15.0
@@ -73,7 +75,9 @@ def test_master_sigkill_under_load_fails_over_without_losing_a_confirmed_revocat
         wait_until(lambda: traffic.confirmed_count() >= 4, 20, "revocations confirmed before the kill")
         killed = time.time()
         topology.kill(old)
-        new = wait_until(lambda: (m := topology.master()) and m != old and m, 30, "the sentinels to promote the replica")
+        new = wait_until(
+            lambda: (m := topology.master()) and m != old and m, 30, "the sentinels to promote the replica", ignore=UNREACHABLE
+        )
         switched = time.time()
         # As a supervisor would: the killed node comes back; the sentinels make it a replica.
         restart = threading.Thread(target=topology.start_node, args=(old,))
@@ -164,8 +168,8 @@ def test_sentinel_loss_then_failover_the_workers_follow_through_the_remaining_se
         wait_until(lambda: traffic.confirmed_count() >= 2, 20, "revocations confirmed with a sentinel down")
         moved = time.time()
         # A planned switch: the old master stays up and is demoted to a replica.
-        wait_until(lambda: start_failover(topology.sentinel_ports[1]), 15, "a sentinel to accept the failover")
-        new = wait_until(lambda: (m := topology.master()) and m != old and m, 30, "the manual failover")
+        wait_until(lambda: start_failover(topology.sentinel_ports[1]), 15, "a sentinel to accept the failover", ignore=UNREACHABLE)
+        new = wait_until(lambda: (m := topology.master()) and m != old and m, 30, "the manual failover", ignore=UNREACHABLE)
         switched = time.time()
         reached = milestones(
             {
@@ -190,8 +194,6 @@ def test_sentinel_loss_then_failover_the_workers_follow_through_the_remaining_se
 
 
 def test_compose_ha_profile_points_workers_and_oauth2_proxy_at_the_same_sentinels():
-    from test_deployment import compose, env_example, interpolate
-
     from harness.worker_config import check_worker_config, worker_secrets
 
     services = compose()["services"]

@@ -15,8 +15,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
-from test_migration import redis_server
 
+from harness.checks import wait_until
+from harness.redis_topology import redis_server
 from harness.stack import ROOT, free_port, running_stack
 
 PROBE = ROOT / "deploy" / "worker-health"
@@ -26,15 +27,6 @@ def probe(socket_path) -> subprocess.CompletedProcess:
     return subprocess.run(
         ["sh", str(PROBE)], env=dict(PATH=os.environ["PATH"], WORKER_SOCKET=str(socket_path)), capture_output=True, text=True, timeout=20
     )
-
-
-def wait_until(predicate, timeout=15.0):
-    deadline = time.time() + timeout
-    while not (value := predicate()):
-        if time.time() > deadline:
-            return value
-        time.sleep(0.05)
-    return value
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +56,13 @@ def test_health_and_the_probe_follow_redis(gateway, own_redis, tmp_path):
         client.shutdown(nosave=True)
     except Exception:
         pass
-    down = wait_until(lambda: (lambda r: r if r.status_code == 503 else None)(requests.get(gateway.url("/health"), timeout=10)))
-    assert down is not None and down.json() == {"status": "unhealthy", "code": "redis_unavailable"}
+    # (A requests.Response is falsy for a 4xx/5xx status: the answer is wrapped in a tuple.)
+    (down,) = wait_until(
+        lambda: (lambda r: (r,) if r.status_code == 503 else None)(requests.get(gateway.url("/health"), timeout=10)),
+        timeout=15,
+        what="/health to answer 503",
+    )
+    assert down.json() == {"status": "unhealthy", "code": "redis_unavailable"}
     assert down.headers["Content-Type"].startswith("application/json")
     failing = probe(gateway.run_dir / "worker.sock")
     assert failing.returncode == 1 and "redis_unavailable" in failing.stderr
@@ -100,7 +97,9 @@ def test_the_client_address_comes_from_a_trusted_balancer(gateway):
     marker = f"/health?xff-{time.time_ns()}"
     requests.get(gateway.url(marker), headers={"X-Forwarded-For": "203.0.113.7"}, timeout=10)
     log = gateway.run_dir / "logs" / "access.log"
-    line = wait_until(lambda: next((row for row in log.read_text().splitlines() if '"GET /health"' in row and "203.0.113.7" in row), None))
+    line = wait_until(
+        lambda: next((row for row in log.read_text().splitlines() if '"GET /health"' in row and "203.0.113.7" in row), None), timeout=15
+    )
     assert line and line.startswith("203.0.113.7 "), line
 
 
@@ -126,7 +125,7 @@ def no_workers(gateway):
     browser = gateway.sign_in("someone@example.com")
     supervisor = int((gateway.run_dir / "pids" / "worker.pid").read_text())
     os.kill(supervisor, signal.SIGTERM)
-    assert wait_until(lambda: not (gateway.run_dir / "worker.sock").exists())
+    assert wait_until(lambda: not (gateway.run_dir / "worker.sock").exists(), timeout=15)
     cases = [
         ("POST", "/v1/chat/completions", {"Authorization": "Bearer x", "Content-Type": "application/json"}, b"{}"),
         ("GET", "/health", {}, None),
@@ -211,7 +210,7 @@ def test_auth_subrequests_reuse_their_connections_to_oauth2_proxy(tmp_path):
                 return None
 
         # No worker listens: each request makes its auth subrequest, then fails at the socket.
-        assert wait_until(answered) is not None
+        wait_until(lambda: answered() is not None, timeout=15, what="nginx to answer")
         before = CountingIdentity.connections
         for _ in range(40):
             assert requests.get(f"http://127.0.0.1:{port}/api/token/list", timeout=5).status_code >= 500

@@ -1,5 +1,5 @@
 """Bad input is a 4xx, never a 5xx (docs/security.md P5): every /api endpoint of the route table
-(read from Sources/Handlers/Routes.swift, so a new route is swept without touching this file),
+(read from the Swift source by harness/routes.py, so a new route is swept without touching this file),
 called as the role it needs, with every parameter malformed: wrong type, negative, huge, empty,
 NUL, overlong, bad cursor, bad JSON, wrong content type, bad percent-encoding. Every answer is a
 2xx, or a 4xx JSON with a stable `code`; never a 5xx, never internal (Redis) text.
@@ -8,13 +8,11 @@ Requests go over http.client with the target exactly as written."""
 
 import http.client
 import json
-import re
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-HANDLERS = ROOT / "Sources" / "Handlers"
+from harness.routes import endpoints
+from harness.stack import ROOT
 
 ROLE_USERS = {
     "browser": "sweep-user@example.com",
@@ -42,27 +40,7 @@ INTERNAL = [
 ]
 
 
-def route_table():
-    """(method, path, prefix, access) of every endpoint in Routes.swift; a path given as a
-    constant (`TokenAdmin.prefix`) is looked up in the handler files."""
-    constants = {}
-    for source in HANDLERS.rglob("*.swift"):
-        text = source.read_text()
-        for enum_match in re.finditer(r"\benum (\w+)\b", text):
-            for constant in re.finditer(r'static let (\w+) = "(/[^"]*)"', text[enum_match.end() :]):
-                constants.setdefault(f"{enum_match.group(1)}.{constant.group(1)}", constant.group(2))
-    routes_text = next(HANDLERS.rglob("Routes.swift")).read_text()
-    table = []
-    for match in re.finditer(
-        r'Route\("(GET|POST|DELETE|PUT|PATCH)",\s*("[^"]*"|[\w.]+),\s*(prefix: true,\s*)?access: \.(\w+)', routes_text
-    ):
-        method, path_expr, prefix, access = match.groups()
-        path = path_expr.strip('"') if path_expr.startswith('"') else constants[path_expr]
-        table.append((method, path, bool(prefix), access))
-    return table
-
-
-ROUTES = [route for route in route_table() if route[1].startswith("/api/")]
+ROUTES = [route for route in endpoints() if route[1].startswith("/api/")]
 
 
 def test_the_route_table_is_read():

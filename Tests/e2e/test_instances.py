@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from harness.checks import wait_until
 from harness.stack import ROOT, children_of, sibling_stack
 
 WORKER_BINARY = ROOT / ".build" / "release" / "gateway-worker"
@@ -26,16 +27,6 @@ def second(stack):
     workers run as WORKER_PROCESSES=3 supervised processes."""
     with sibling_stack(stack, "second", WORKER_PROCESSES="3") as started:
         yield started
-
-
-def wait_until(predicate, timeout=10.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    return predicate()
 
 
 def test_a_session_and_a_token_from_one_instance_work_on_the_other(stack, second, email):

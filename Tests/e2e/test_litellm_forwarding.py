@@ -4,13 +4,13 @@
 `X-Forwarded-Prefix` blanked, whatever the client sent. Proven from LiteLLM's side (the request
 recorder of dev/litellm/gateway_dev_hooks.py) and by LiteLLM's own redirect (GET /ui -> /ui/)."""
 
-import http.client
 import json
 import subprocess
 import uuid
 
 import pytest
 
+from harness.probes import cookie_header, send
 from harness.stack import ROOT, sibling_stack
 
 # What a client may send to steer LiteLLM's idea of where it is reached.
@@ -36,10 +36,6 @@ LOCATIONS = [
 PUBLIC_URL = "https://gateway.example.test:8443"
 
 
-def cookie_header(session) -> str:
-    return "; ".join(f"{cookie.name}={cookie.value}" for cookie in session.cookies)
-
-
 def credentials_for(stack) -> dict:
     return {
         "jwt": {"Authorization": f"Bearer {stack.mint(f'fwd-jwt-{uuid.uuid4().hex[:8]}@example.com')['token']}"},
@@ -48,28 +44,17 @@ def credentials_for(stack) -> dict:
     }
 
 
-def raw(stack, method, target, headers, body=None):
-    """One request with exactly these headers (Host included: http.client then adds none)."""
-    connection = http.client.HTTPConnection("127.0.0.1", int(stack.env["GATEWAY_PORT"]), timeout=30)
-    payload = json.dumps(body).encode() if body is not None else None
-    if payload is not None:
-        headers = dict(headers, **{"Content-Type": "application/json"})
-    connection.request(method, target, body=payload, headers=headers)
-    response = connection.getresponse()
-    data = response.read()
-    connection.close()
-    return response.status, dict(response.getheaders()), data
-
-
 def sent_everywhere(stack, host_header: str) -> list:
     """Sends each location with the spoofed headers; returns LiteLLM's record of each."""
     credentials = credentials_for(stack)
     run = uuid.uuid4().hex[:8]
     for index, (credential, method, path, body) in enumerate(LOCATIONS):
         headers = dict(SPOOFED, Host=host_header, **credentials[credential], **{"x-gateway-test-probe": f"{run}-{index}"})
-        status, _, data = raw(stack, method, path, headers, body)
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        response = send(stack, method, path, headers, json.dumps(body).encode() if body is not None else None)
         # LiteLLM may fail a call it cannot serve without its database (500); the gateway let it through.
-        assert status not in (401, 403, 502, 503), (path, status, data[:300])
+        assert response.status not in (401, 403, 502, 503), (path, response.status, response.body[:300])
     records = {record["probe"]: record for record in stack.litellm_requests() if (record.get("probe") or "").startswith(run)}
     assert len(records) == len(LOCATIONS), f"LiteLLM received {sorted(records)}"
     return [(LOCATIONS[int(probe.split("-")[1])], record["headers"]) for probe, record in sorted(records.items())]
@@ -92,8 +77,8 @@ def test_litellms_ui_redirect_keeps_the_listeners_port_and_scheme(stack):
     port = stack.env["GATEWAY_PORT"]
     admin = credentials_for(stack)["admin"]
     for spoof in ({}, SPOOFED):
-        status, headers, _ = raw(stack, "GET", "/ui", dict(spoof, Host=f"127.0.0.1:{port}", **admin))
-        assert status == 307 and headers["location"] == f"http://127.0.0.1:{port}/ui/", (status, headers)
+        response = send(stack, "GET", "/ui", dict(spoof, Host=f"127.0.0.1:{port}", **admin))
+        assert response.status == 307 and response.getheader("location") == f"http://127.0.0.1:{port}/ui/", response.getheaders()
 
 
 @pytest.fixture(scope="module")
@@ -119,8 +104,8 @@ def test_with_a_public_url_litellm_gets_its_scheme_host_and_port_whatever_the_cl
 def test_with_a_public_url_litellms_ui_redirect_names_the_public_url(public_stack):
     admin = credentials_for(public_stack)["admin"]
     for host in (f"127.0.0.1:{public_stack.env['GATEWAY_PORT']}", "evil.example"):
-        status, headers, _ = raw(public_stack, "GET", "/ui", dict(SPOOFED, Host=host, **admin))
-        assert status == 307 and headers["location"] == f"{PUBLIC_URL}/ui/", (host, status, headers)
+        response = send(public_stack, "GET", "/ui", dict(SPOOFED, Host=host, **admin))
+        assert response.status == 307 and response.getheader("location") == f"{PUBLIC_URL}/ui/", (host, response.getheaders())
 
 
 @pytest.mark.parametrize(

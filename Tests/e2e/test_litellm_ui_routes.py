@@ -4,17 +4,16 @@ reaches LiteLLM for an admin (seen in LiteLLM's own access log) and is refused f
 non-admin and for an anonymous caller (raw requests); and /ui opened by an admin in headless
 Chromium calls nothing the gateway does not route."""
 
-import http.client
 import json
 import re
 import subprocess
 import sys
 import time
 import uuid
-from urllib.parse import urlsplit
 
 import pytest
 
+from harness.probes import cookie_header, exchange, litellm_log
 from harness.stack import ROOT
 
 ROUTES_FILE = ROOT / "openresty" / "litellm_admin_routes.conf"
@@ -50,37 +49,18 @@ def probe_path(kind: str, path: str) -> str:
     return path + ("gateway-probe" if path.endswith("/") else "/gateway-probe")
 
 
-def raw_get(stack, target: str, cookie: str = None):
-    parts = urlsplit(stack.base)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-    headers = {"Cookie": cookie} if cookie else {}
-    connection.request("GET", target, headers=headers)
-    response = connection.getresponse()
-    body = response.read()
-    connection.close()
-    return response.status, body
-
-
-def cookie_of(session) -> str:
-    return "; ".join(f"{name}={value}" for name, value in session.cookies.items())
-
-
-def litellm_log(stack) -> str:
-    return (stack.run_dir / "logs" / "litellm.log").read_text(errors="replace")
-
-
 @pytest.mark.parametrize("kind,path", locations())
 def test_each_admin_location_reaches_litellm_for_an_admin_only(stack, kind, path, email):
     target = probe_path(kind, path)
     marker = uuid.uuid4().hex
-    user = cookie_of(stack.sign_in(email))
-    admin = cookie_of(stack.sign_in("admin@example.com"))
+    user = cookie_header(stack.sign_in(email))
+    admin = cookie_header(stack.sign_in("admin@example.com"))
 
-    status, body = raw_get(stack, f"{target}?probe=anon-{marker}")
+    status, _, body = exchange(stack, "GET", f"{target}?probe=anon-{marker}")
     assert status == 401 and json.loads(body)["code"] == "unauthenticated"
-    status, body = raw_get(stack, f"{target}?probe=user-{marker}", user)
+    status, _, body = exchange(stack, "GET", f"{target}?probe=user-{marker}", {"Cookie": user})
     assert status == 403 and json.loads(body)["code"] == "not_admin", body
-    status, body = raw_get(stack, f"{target}?probe=admin-{marker}", admin)
+    status, _, body = exchange(stack, "GET", f"{target}?probe=admin-{marker}", {"Cookie": admin})
     assert not (status == 404 and b'"code":"not_found"' in body), "the gateway itself answered 404"
     assert not (status in (401, 403) and b'"code"' in body and b"not_admin" in body)
 

@@ -8,7 +8,6 @@ requests, from LiteLLM's side (its request recorder and access log)."""
 import base64
 import hashlib
 import hmac
-import http.client
 import json
 import time
 import types
@@ -16,33 +15,13 @@ import uuid
 
 import pytest
 
+from harness.jwts import claims_of
+from harness.probes import cookie_header, exchange, litellm_log
 from harness.stack import free_port, sibling_stack
-
-
-def cookie_header(session) -> str:
-    return "; ".join(f"{cookie.name}={cookie.value}" for cookie in session.cookies)
-
-
-def raw(stack, method, target, headers=None, body=None):
-    connection = http.client.HTTPConnection("127.0.0.1", int(stack.env["GATEWAY_PORT"]), timeout=30)
-    connection.request(method, target, body=body, headers=headers or {})
-    response = connection.getresponse()
-    data = response.read()
-    connection.close()
-    return response.status, response.getheaders(), data
 
 
 def header(headers, name):
     return next((value for key, value in headers if key.lower() == name.lower()), None)
-
-
-def litellm_log(stack) -> str:
-    return (stack.run_dir / "logs" / "litellm.log").read_text(errors="replace")
-
-
-def jwt_claims(token: str) -> dict:
-    payload = token.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
 
 
 # --- the hand-over, raw ---------------------------------------------------------------------
@@ -56,28 +35,28 @@ UI_TARGETS = ["/ui", "/ui/", "/ui/login/", "/ui/api-keys/", "/ui/?login=success"
 def test_ui_answers_by_who_asks(stack, target):
     """Signed out: off to sign-in. Non-admin: the gateway's HTML page. Admin: LiteLLM's UI with
     the gateway's UI session cookie, whose key is a placeholder and which the master key did not sign."""
-    status, headers, body = raw(stack, "GET", target)
+    status, headers, body = exchange(stack, "GET", target)
     assert status == 302 and header(headers, "Location").endswith("/oauth2/start?rd=" + target), headers
 
     user = cookie_header(stack.sign_in(f"ui-user-{uuid.uuid4().hex[:8]}@example.com"))
     # A person's browser loading the page: the gateway's HTML page.
-    status, headers, body = raw(stack, "GET", target, {"Cookie": user, **BROWSER_NAVIGATION})
+    status, headers, body = exchange(stack, "GET", target, {"Cookie": user, **BROWSER_NAVIGATION})
     assert status == 403 and header(headers, "Content-Type").startswith("text/html"), (status, headers)
     assert b"administrators only" in body and not header(headers, "Set-Cookie")
     # A program asking the same (no browser navigation headers): JSON with its code.
-    status, headers, body = raw(stack, "GET", target, {"Cookie": user})
+    status, headers, body = exchange(stack, "GET", target, {"Cookie": user})
     assert status == 403 and header(headers, "Content-Type").startswith("application/json"), (status, headers)
     assert json.loads(body)["code"] == "not_admin" and not header(headers, "Set-Cookie")
 
     admin = cookie_header(stack.sign_in("admin@example.com"))
-    status, headers, body = raw(stack, "GET", target, {"Cookie": admin})
+    status, headers, body = exchange(stack, "GET", target, {"Cookie": admin})
     assert status in (200, 307), (status, body[:200])
     cookies = [value for key, value in headers if key.lower() == "set-cookie"]
     assert len(cookies) == 1 and cookies[0].startswith("token="), cookies
     attributes = [part.strip() for part in cookies[0].split(";")]
     assert "Path=/ui" in attributes and "SameSite=Strict" in attributes and "HttpOnly" not in attributes
     token = attributes[0][len("token=") :]
-    claims = jwt_claims(token)
+    claims = claims_of(token)
     assert claims["key"] == "gateway-managed-session" and claims["user_role"] == "proxy_admin", claims
     assert claims["user_email"] == "admin@example.com" and claims["exp"] > time.time()
     signing_input, signature = token.rsplit(".", 1)
@@ -89,11 +68,11 @@ def test_ui_answers_by_who_asks(stack, target):
 def test_the_ui_cookie_grants_nothing_without_the_admins_sign_in(stack):
     """The cookie alone (no OAuth2 session) reaches neither the UI nor the admin API."""
     admin = cookie_header(stack.sign_in("admin@example.com"))
-    _, headers, _ = raw(stack, "GET", "/ui/", {"Cookie": admin})
+    _, headers, _ = exchange(stack, "GET", "/ui/", {"Cookie": admin})
     ui_cookie = header(headers, "Set-Cookie").split(";")[0]
-    status, _, _ = raw(stack, "GET", "/ui/", {"Cookie": ui_cookie})
+    status, _, _ = exchange(stack, "GET", "/ui/", {"Cookie": ui_cookie})
     assert status == 302
-    status, _, body = raw(stack, "GET", "/key/info", {"Cookie": ui_cookie, "Authorization": "Bearer gateway-managed-session"})
+    status, _, body = exchange(stack, "GET", "/key/info", {"Cookie": ui_cookie, "Authorization": "Bearer gateway-managed-session"})
     assert status == 401 and json.loads(body)["code"] == "unauthenticated"
 
 
@@ -123,7 +102,7 @@ def test_litellms_own_sign_in_routes_are_closed_even_to_an_admin(stack, method, 
     marker = uuid.uuid4().hex
     probe = target + ("&" if "?" in target else "?") + f"probe={marker}"
     body = b'{"username":"admin","password":"x"}' if method == "POST" else None
-    status, headers, answer = raw(stack, method, probe, {"Cookie": admin, "Content-Type": "application/json"}, body)
+    status, headers, answer = exchange(stack, method, probe, {"Cookie": admin, "Content-Type": "application/json"}, body)
     assert status == 403 and json.loads(answer)["code"] == "litellm_sign_in_closed", (status, answer)
     time.sleep(0.2)
     assert marker not in litellm_log(stack)
@@ -132,7 +111,7 @@ def test_litellms_own_sign_in_routes_are_closed_even_to_an_admin(stack, method, 
 def test_litellms_password_sign_in_is_not_routed(stack):
     admin = cookie_header(stack.sign_in("admin@example.com"))
     for method, target in [("POST", "/login"), ("GET", "/fallback/login"), ("GET", "/login")]:
-        status, _, answer = raw(stack, method, target, {"Cookie": admin})
+        status, _, answer = exchange(stack, method, target, {"Cookie": admin})
         assert status == 404 and json.loads(answer)["code"] == "not_found", (target, status)
 
 
@@ -163,7 +142,7 @@ def test_a_cross_site_get_to_litellms_admin_surface_is_refused(stack, target):
     for index, spoof in enumerate(CROSS_SITE):
         marker = f"{uuid.uuid4().hex}-x{index}"
         markers.append(marker)
-        status, _, answer = raw(
+        status, _, answer = exchange(
             stack, "GET", f"{target}&probe={marker}" if "?" in target else f"{target}?probe={marker}", dict(spoof, Cookie=admin)
         )
         assert status == 403 and json.loads(answer)["code"] == "csrf", (spoof, status, answer[:200])
@@ -173,7 +152,7 @@ def test_a_cross_site_get_to_litellms_admin_surface_is_refused(stack, target):
     for index, headers in enumerate(same):
         marker = f"{uuid.uuid4().hex}-s{index}"
         reached.append(marker)
-        status, _, answer = raw(
+        status, _, answer = exchange(
             stack, "GET", f"{target}&probe={marker}" if "?" in target else f"{target}?probe={marker}", dict(headers, Cookie=admin)
         )
         assert status not in (401, 403, 502, 503), (headers, status, answer[:200])
@@ -318,7 +297,7 @@ def test_no_get_answer_of_the_admin_surface_holds_the_master_key(stack):
     admin = cookie_header(stack.sign_in("admin@example.com"))
     leaks, answered = [], 0
     for path in sorted(set(paths)):
-        status, headers, body = raw(stack, "GET", path, {"Cookie": admin})
+        status, headers, body = exchange(stack, "GET", path, {"Cookie": admin})
         answered += status not in (403, 404)
         if stack.master_key.encode() in body or any(stack.master_key in value for _, value in headers):
             leaks.append(path)

@@ -3,55 +3,21 @@ processes using append-only persistence as both compose files run it, and the re
 writing in between; Lua-era keys written for mixed-case e-mails; the records the Swift
 workers write compared with the Lua's formats (Tests/e2e/fixtures/lua_formats.json)."""
 
-import contextlib
 import json
 import shutil
-import signal
-import subprocess
 import time
 import uuid
 from pathlib import Path
 
 import jwt as pyjwt
 import pytest
-import redis as redis_lib
 import yaml
 
 from harness.checks import wait_until
+from harness.redis_topology import redis_server
 from harness.stack import ROOT, free_port, running_stack
 
 FORMATS = json.loads((ROOT / "Tests" / "e2e" / "fixtures" / "lua_formats.json").read_text())
-LUA_REDIS_ARGS = ["--appendonly", "yes"]  # the Lua compose: `redis-server --appendonly yes`
-
-
-@contextlib.contextmanager
-def redis_server(folder: Path, port: int, command=None):
-    """redis-server in `folder` on 127.0.0.1:port. `command`: a shell command line to run instead
-    (compose.yaml's), else the Lua compose's arguments. Stopped with SIGTERM, as `docker stop` does."""
-    folder.mkdir(parents=True, exist_ok=True)
-    log = (folder / "redis.log").open("a")
-    if command:
-        process = subprocess.Popen(["sh", "-c", command], cwd=folder, stdout=log, stderr=log)
-    else:
-        process = subprocess.Popen(
-            ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--dir", str(folder), *LUA_REDIS_ARGS], stdout=log, stderr=log
-        )
-    client = redis_lib.Redis(host="127.0.0.1", port=port, decode_responses=True)
-    deadline = time.time() + 10
-    while True:
-        try:
-            if client.ping():
-                break
-        except redis_lib.ConnectionError:
-            if time.time() > deadline or process.poll() is not None:
-                raise AssertionError((folder / "redis.log").read_text()[-2000:]) from None
-            time.sleep(0.05)
-    try:
-        yield client
-    finally:
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=20) == 0, (folder / "redis.log").read_text()[-2000:]
-        log.close()
 
 
 def compose_redis_command(folder: Path, port: int) -> str:

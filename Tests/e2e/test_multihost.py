@@ -30,8 +30,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from harness.netns_rig import Rig, prefix, wait_until
-from multihost_load import People, Revoker, SpreadLoad, call_v1
+from harness.checks import wait_until
+from harness.multihost_load import People, Revoker, SpreadLoad, call_v1
+from harness.netns_rig import Rig, prefix
+from harness.redis_topology import UNREACHABLE
 
 ROOT = Path(__file__).resolve().parents[2]
 CUT_BOUND = 2.0
@@ -253,7 +255,7 @@ def test_sentinel_failover_with_the_hosts_across_the_network(rig):
         killed_at = time.time()
         rig.processes[old].kill()
         rig.processes[old].wait()
-        wait_until(lambda: rig.master() == new, 30, "the sentinels to promote the replica")
+        wait_until(lambda: rig.master() == new, 30, "the sentinels to promote the replica", ignore=UNREACHABLE)
         switched_at = time.time()
         # As a supervisor would: the killed node comes back; the sentinels keep it a replica.
         # (Confirmed writes need a replica's acknowledgement: REDIS_WAIT_REPLICAS=1.)

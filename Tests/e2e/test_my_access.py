@@ -2,22 +2,18 @@
 first and last seen) and end any but the current one, or all others; every ending is in the
 audit log admins read. The page in real Chromium, in English and Japanese."""
 
-import http.client
 import json
 import time
-import uuid
 
 import pytest
 from selenium.webdriver.common.by import By
-from test_ui_pages import open_tab
+
+from harness.browser import fresh_email
+from harness.probes import cookie_header, send
 
 ADMIN = "admin@example.com"
 FIREFOX = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0"
 SAFARI = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15"
-
-
-def fresh_email(prefix="me"):
-    return f"{prefix}-{uuid.uuid4().hex[:10]}@example.com"
 
 
 def device(stack, email, agent):
@@ -26,17 +22,6 @@ def device(stack, email, agent):
     session.headers["User-Agent"] = agent
     assert session.get(stack.url("/api/token/list")).status_code == 200
     return session
-
-
-def raw(stack, session, method, target, headers=None):
-    """The request with the target byte for byte (http.client), with the session's cookie."""
-    conn = http.client.HTTPConnection("127.0.0.1", int(stack.env["GATEWAY_PORT"]), timeout=10)
-    cookie = "; ".join(f"{c.name}={c.value}" for c in session.cookies)
-    conn.request(method, target, headers=dict({"Cookie": cookie}, **(headers or {})))
-    response = conn.getresponse()
-    body = response.read()
-    conn.close()
-    return response.status, response.getheader("Content-Type", ""), body
 
 
 def mine(stack, session) -> list:
@@ -55,7 +40,7 @@ def audit_entries(stack, action):
 
 
 def test_list_shows_each_own_session_with_browser_address_and_times(stack):
-    email, other = fresh_email(), fresh_email("other")
+    email, other = fresh_email("me"), fresh_email("other")
     before = int(time.time())
     laptop = device(stack, email, FIREFOX)
     phone = device(stack, email, SAFARI)
@@ -77,7 +62,7 @@ def test_list_shows_each_own_session_with_browser_address_and_times(stack):
 
 
 def test_end_one_other_session_signs_that_browser_out_and_is_audited(stack):
-    email = fresh_email()
+    email = fresh_email("me")
     laptop, phone = device(stack, email, FIREFOX), device(stack, email, SAFARI)
     phone_id = current_id(stack, phone)
     response = laptop.delete(stack.url(f"/api/me/sessions/{phone_id}"))
@@ -94,7 +79,7 @@ def test_end_one_other_session_signs_that_browser_out_and_is_audited(stack):
 
 
 def test_the_current_session_and_other_peoples_sessions_cannot_be_ended(stack):
-    email, other = fresh_email(), fresh_email("other")
+    email, other = fresh_email("me"), fresh_email("other")
     laptop = device(stack, email, FIREFOX)
     theirs = device(stack, other, FIREFOX)
     own_id, their_id = current_id(stack, laptop), current_id(stack, theirs)
@@ -122,20 +107,20 @@ def test_the_current_session_and_other_peoples_sessions_cannot_be_ended(stack):
     ],
 )
 def test_malformed_session_ids_are_400_json(stack, bad):
-    email = fresh_email()
+    email = fresh_email("me")
     laptop, phone = device(stack, email, FIREFOX), device(stack, email, SAFARI)
-    status, content_type, body = raw(stack, laptop, "DELETE", "/api/me/sessions/" + bad)
-    assert status in (400, 404), body
+    response = send(stack, "DELETE", "/api/me/sessions/" + bad, {"Cookie": cookie_header(laptop)})
+    assert response.status in (400, 404), response.body
     if "%00" in bad:  # nginx itself refuses a NUL byte in the path (400, its own page)
-        assert status == 400
+        assert response.status == 400
     else:
-        assert content_type.startswith("application/json")
-        assert json.loads(body)["code"] in ("invalid_session_id", "not_found")
+        assert response.getheader("Content-Type", "").startswith("application/json")
+        assert json.loads(response.body)["code"] in ("invalid_session_id", "not_found")
     assert len(mine(stack, laptop)) == 2 and phone.get(stack.url("/api/token/list")).status_code == 200
 
 
 def test_end_all_others_keeps_only_the_current_session_and_is_audited(stack):
-    email = fresh_email()
+    email = fresh_email("me")
     laptop = device(stack, email, FIREFOX)
     others = [device(stack, email, SAFARI) for _ in range(3)]
     response = laptop.post(stack.url("/api/me/sessions/end-others"))
@@ -149,7 +134,7 @@ def test_end_all_others_keeps_only_the_current_session_and_is_audited(stack):
 @pytest.mark.parametrize("method,path", [("POST", "/api/me/sessions/end-others"), ("DELETE", "/api/me/sessions/" + "a" * 32)])
 @pytest.mark.parametrize("headers", [{"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}, {"Origin": "null"}])
 def test_cross_site_requests_are_refused(stack, method, path, headers):
-    email = fresh_email()
+    email = fresh_email("me")
     laptop, phone = device(stack, email, FIREFOX), device(stack, email, SAFARI)
     response = laptop.request(method, stack.url(path), headers=headers)
     assert response.status_code == 403 and response.json()["code"] == "csrf", response.text
@@ -165,7 +150,7 @@ def test_not_signed_in_is_401(stack):
 
 
 def test_owner_token_revoke_is_audited(stack):
-    email = fresh_email()
+    email = fresh_email("me")
     minted = stack.mint(email, token_name="leaked laptop")
     response = stack.sign_in(email).post(stack.url("/api/token/revoke"), json={"token_id": minted["token_id"]})
     assert response.status_code == 200
@@ -208,7 +193,7 @@ def test_my_access_page_ends_another_session_and_revokes_a_token(stack, browsers
     # An admin sees what the person did in the audit log tab.
     admin = browsers()
     admin.sign_in(ADMIN, then="/token-session-manager")
-    open_tab(admin, "audit")
+    admin.open_tab("audit")
     admin.wait(lambda d: phone_id in d.find_element(By.CSS_SELECTOR, "#audit-list").text)
     audit = admin.text("#audit-list")
     assert "Ended one of their own sessions" in audit and "Revoked their own token" in audit and email in audit
@@ -227,12 +212,12 @@ def test_my_access_page_in_japanese(stack, browsers):
 
 
 def test_a_huge_or_odd_user_agent_is_stored_cut_to_256_bytes(stack):
-    email = fresh_email()
+    email = fresh_email("me")
     agent = "Mozilla/5.0 " + "日本語ブラウザ" * 60 + ' "quoted" <b>'
     laptop = device(stack, email, agent.encode().decode("latin-1"))  # the UTF-8 bytes as sent on the wire
     stored = mine(stack, laptop)[0]["user_agent"]
     assert len(stored.encode()) <= 256 and agent.startswith(stored) and len(stored) > 50
     # Bytes that are not UTF-8 reach the list as text, never as a broken answer.
-    other = device(stack, fresh_email(), b"Bad\xff\xfeAgent/1.0".decode("latin-1"))
+    other = device(stack, fresh_email("me"), b"Bad\xff\xfeAgent/1.0".decode("latin-1"))
     stored = mine(stack, other)[0]["user_agent"]
     assert stored.startswith("Bad") and stored.endswith("Agent/1.0")

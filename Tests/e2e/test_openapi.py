@@ -13,24 +13,17 @@ import pytest
 import requests
 import yaml
 
+from harness.routes import endpoints
 from harness.stack import ROOT
 
 DOCUMENT = ROOT / "docs" / "openapi.yaml"
-ROUTES = ROOT / "Sources" / "Handlers" / "Routing" / "Routes.swift"
 # Served by nginx itself (openresty/gateway.conf), not by a worker route.
 NGINX_SERVED = {("GET", "/api/openapi.yaml")}
 
 
 def route_table() -> set:
     """(method, path) of every /api route; a prefix route as its prefix + `{}`."""
-    sources = "\n".join(path.read_text() for path in (ROOT / "Sources" / "Handlers").rglob("*.swift"))
-    constants = dict(re.findall(r"static let (\w+) = \"(/api/[^\"]*)\"", sources))
-    routes = set()
-    for method, target, prefix in re.findall(r'Route\("(\w+)", ("[^"]+"|[\w.]+)(, prefix: true)?', ROUTES.read_text()):
-        path = target.strip('"') if target.startswith('"') else constants[target.split(".")[-1]]
-        if path.startswith("/api/"):
-            routes.add((method, path + "{}" if prefix else path))
-    return routes
+    return {(method, path + "{}" if prefix else path) for method, path, prefix, _ in endpoints() if path.startswith("/api/")}
 
 
 def documented() -> set:

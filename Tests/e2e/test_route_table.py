@@ -11,7 +11,6 @@ nginx: the refusals the contract promises for all of them, as JSON with their st
 - an /api path that is not in the table: 404 `not_found`.
 """
 
-import http.client
 import json
 import time
 import uuid
@@ -19,6 +18,7 @@ import uuid
 import pytest
 
 from harness.checks import assert_json_error
+from harness.probes import cookie_header, send
 from harness.routes import STATE_CHANGING, concrete_path, endpoints
 
 ROUTES = endpoints()
@@ -29,20 +29,9 @@ STATE_CHANGING_CHECKS = [("POST", "/key/generate"), ("POST", "/user/new"), ("DEL
 CROSS_SITE = {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}
 
 
-def raw(stack, method, path, headers=None, body=b"{}"):
-    """The request exactly as given (no client-side path normalisation); the response read."""
-    connection = http.client.HTTPConnection("127.0.0.1", int(stack.env["GATEWAY_PORT"]), timeout=30)
-    all_headers = {"Content-Type": "application/json", "Content-Length": str(len(body))}
-    all_headers.update(headers or {})
-    connection.request(method, path, body=body, headers=all_headers)
-    response = connection.getresponse()
-    response.body = response.read()
-    connection.close()
-    return response
-
-
-def cookie_header(session):
-    return "; ".join(f"{name}={value}" for name, value in session.cookies.items())
+def call(stack, method, path, headers=None, body=b"{}"):
+    """The request exactly as given (harness.probes.send), with a JSON body (`{}` unless given)."""
+    return send(stack, method, path, dict({"Content-Type": "application/json"}, **(headers or {})), body)
 
 
 def test_the_table_is_read_whole():
@@ -52,7 +41,7 @@ def test_the_table_is_read_whole():
 
 @pytest.mark.parametrize("method,path", GUARDED)
 def test_every_guarded_route_refuses_anonymous_callers_with_json(stack, method, path):
-    assert_json_error(raw(stack, method, path), 401, "unauthenticated")
+    assert_json_error(call(stack, method, path), 401, "unauthenticated")
 
 
 ACCESS = {(m, concrete_path(p, prefix)): access for m, p, prefix, access in ROUTES}
@@ -73,7 +62,7 @@ def banned_cookie(stack):
 
 @pytest.mark.parametrize("method,path", GUARDED)
 def test_every_guarded_route_refuses_a_signed_in_banned_caller_in_the_worker(stack, banned_cookie, method, path):
-    assert_json_error(raw(stack, method, path, {"Cookie": banned_cookie}), BANNED.get(ACCESS[(method, path)], 403), "banned")
+    assert_json_error(call(stack, method, path, {"Cookie": banned_cookie}), BANNED.get(ACCESS[(method, path)], 403), "banned")
 
 
 @pytest.mark.parametrize("method,path", [route for route in GUARDED if ACCESS[route] in NOT_ALLOWED])
@@ -81,7 +70,7 @@ def test_every_admin_route_refuses_a_signed_in_caller_without_the_role_in_the_wo
     """A plain user on admin routes and an admin on the super admin's: signed in, so past nginx."""
     who = "plain-user@example.com" if ACCESS[(method, path)] == "admin" else "admin@example.com"
     cookie = cookie_header(stack.sign_in(who))
-    assert_json_error(raw(stack, method, path, {"Cookie": cookie}), 403, NOT_ALLOWED[ACCESS[(method, path)]])
+    assert_json_error(call(stack, method, path, {"Cookie": cookie}), 403, NOT_ALLOWED[ACCESS[(method, path)]])
 
 
 @pytest.fixture(scope="module")
@@ -99,14 +88,14 @@ def test_every_state_changing_route_refuses_a_cross_site_request_and_changes_not
     newest = stack.redis.xrevrange("gw:audit", count=1)
     audit_start = "(" + newest[0][0] if newest else "-"
     for headers in (CROSS_SITE, {"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "same-site"}):
-        response = raw(stack, method, path, dict(headers, Cookie=super_admin_cookie), body)
+        response = call(stack, method, path, dict(headers, Cookie=super_admin_cookie), body)
         assert_json_error(response, 403, "csrf")
     assert not any(marker in key for key in stack.redis.scan_iter(match=f"*{marker}*", count=1000))
     assert not any(marker in str(fields) for _, fields in stack.redis.xrange("gw:audit", min=audit_start))
     # The same request from the gateway's own page is not refused as cross-site (the check is
     # not a blanket refusal). Not sent for the LiteLLM surface, which would create things.
     if (method, path) in STATE_CHANGING_ROUTES and "cleanup" not in path:
-        same = raw(stack, method, path, {"Origin": stack.base, "Sec-Fetch-Site": "same-origin", "Cookie": super_admin_cookie}, body)
+        same = call(stack, method, path, {"Origin": stack.base, "Sec-Fetch-Site": "same-origin", "Cookie": super_admin_cookie}, body)
         assert same.status != 403, (same.status, same.body[:200])
 
 
@@ -117,10 +106,10 @@ def test_a_method_the_path_does_not_have_is_405_json(stack, super_admin_cookie, 
     # As the Router matches: exact paths, and prefixes with something after them.
     allowed = {m for m, p, prefix, _ in ROUTES if path == p or (prefix and path.startswith(p) and len(path) > len(p))}
     wrong = next(m for m in ("PUT", "PATCH", "POST", "DELETE", "GET") if m not in allowed)
-    body = assert_json_error(raw(stack, wrong, path, {"Cookie": super_admin_cookie}), 405, "method_not_allowed")
+    body = assert_json_error(call(stack, wrong, path, {"Cookie": super_admin_cookie}), 405, "method_not_allowed")
     assert set(body["allowed"].split(", ")) == allowed
 
 
 @pytest.mark.parametrize("path", ["/api/nope", "/api/token/generate/extra", "/api/admin/tokensx"])
 def test_an_api_path_outside_the_table_is_404_json(stack, super_admin_cookie, path):
-    assert_json_error(raw(stack, "GET", path, {"Cookie": super_admin_cookie}), 404, "not_found")
+    assert_json_error(call(stack, "GET", path, {"Cookie": super_admin_cookie}), 404, "not_found")

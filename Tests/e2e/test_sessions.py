@@ -3,7 +3,6 @@ nginx, and the force-logout story with the dev identity service: revoke-user rea
 person's OAuth2 Proxy sessions, a fresh sign-in and their JWTs are refused during the ban,
 everything works again after unban, and nobody else is touched."""
 
-import base64
 import json
 import threading
 import time
@@ -12,16 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 
 from harness.checks import wait_for_index_pass, wait_until
+from harness.probes import session_key
 
 ADMIN = "admin@example.com"
-
-
-def session_key(browser: requests.Session) -> str:
-    """The OAuth2 Proxy session id (the Redis key) inside the `_oauth2_proxy` cookie."""
-    encoded = browser.cookies["_oauth2_proxy"].strip('"').split("|")[0]
-    ticket = base64.urlsafe_b64decode(encoded).decode()
-    raw_id = ticket.split(".")[1]
-    return base64.urlsafe_b64decode(raw_id + "=" * (-len(raw_id) % 4)).decode()
 
 
 def signed_in_and_tracked(stack, email):

@@ -3,10 +3,11 @@ the Swift JWT check, and the ways a call is refused."""
 
 import json
 import time
-import uuid
 
 import jwt as pyjwt
 import requests
+
+from harness.jwts import claims_for
 
 
 def test_health(stack):
@@ -154,24 +155,6 @@ def openai_error(response, status):
     body = response.json()
     assert body["error"]["type"] in ("authentication_error", "service_unavailable")
     return body["error"]
-
-
-def claims_for(email, **overrides):
-    now = int(time.time())
-    claims = {
-        "jti": str(uuid.uuid4()),
-        "user_email": email,
-        "user_id": email,
-        "token_name": "t",
-        "scopes": ["api:read"],
-        "iat": now,
-        "nbf": now,
-        "exp": now + 600,
-        "iss": "llm-gateway",
-        "aud": "litellm-api",
-    }
-    claims.update(overrides)
-    return claims
 
 
 def test_refused_tokens_get_401_json(stack, email):

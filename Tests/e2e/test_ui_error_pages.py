@@ -2,12 +2,11 @@
 the browser's Sec-Fetch-Dest/Sec-Fetch-Mode (Accept without them). Raw requests, as a browser
 and as curl would send them, and the 404 page in Chromium in both languages."""
 
-import http.client
-
 import pytest
 
 from harness.browser import fresh_email
 from harness.checks import assert_json_error
+from harness.probes import send
 
 BROWSER = {"Sec-Fetch-Dest": "document", "Sec-Fetch-Mode": "navigate", "Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 OLD_BROWSER = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
@@ -16,20 +15,14 @@ PROGRAM = {"Accept": "application/json"}
 
 
 def request(stack, path, headers):
-    connection = http.client.HTTPConnection("127.0.0.1", int(stack.env["GATEWAY_PORT"]), timeout=10)
-    connection.request("GET", path, headers=headers)
-    return connection.getresponse()
-
-
-def raw(stack, path, headers):
-    response = request(stack, path, headers)
-    return response.status, response.getheader("Content-Type"), response.read().decode()
+    return send(stack, "GET", path, headers)
 
 
 @pytest.mark.parametrize("headers,html", [(BROWSER, True), (OLD_BROWSER, True), (FETCH, False), (PROGRAM, False), ({}, False)])
 @pytest.mark.parametrize("path", ["/no-such-page", "/token-manager/extra", "/favicon.png"])
 def test_an_unknown_path_is_a_page_for_a_browser_and_json_for_a_program(stack, path, headers, html):
-    status, kind, body = raw(stack, path, headers)
+    response = request(stack, path, headers)
+    status, kind, body = response.status, response.getheader("Content-Type"), response.body.decode()
     assert status == 404
     if html:
         assert kind.startswith("text/html") and 'id="error-title">Page not found<' in body and "ページが見つかりません" in body
@@ -44,7 +37,7 @@ def test_a_refused_page_is_html_for_a_browser_and_json_for_a_program(stack, head
     if not html:
         assert_json_error(response, 403, "not_super_admin")
         return
-    body = response.read().decode()
+    body = response.body.decode()
     assert response.status == 403 and response.getheader("Content-Type").startswith("text/html")
     assert "super administrator only" in body and "スーパー管理者専用" in body
 

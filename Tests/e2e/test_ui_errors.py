@@ -115,10 +115,7 @@ def test_revoking_a_stale_row_says_not_found_and_the_page_goes_on(stack, browser
     kept = stack.mint(owner, token_name="still here")
     admin = browsers()
     admin.sign_in("admin@example.com", then="/token-session-manager")
-    admin.open_tab("tokens")
-    admin.find("#tokens-search").send_keys(owner)
-    admin.click('#tokens-search-form button[type="submit"]')
-    admin.wait(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#tokens-list tr[data-token-id]")) == 2)
+    admin.search_tokens(owner, rows=2)
     # The owner revokes it in another tab; the admin's row is now stale.
     owner_session = stack.sign_in(owner)
     assert owner_session.post(stack.url("/api/token/revoke"), json={"token_id": doomed["token_id"]}).status_code == 200

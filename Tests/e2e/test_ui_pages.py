@@ -165,10 +165,6 @@ def test_non_admin_is_refused_the_admin_pages(stack, browsers):
 # --- Admin pages (need the session, token and admin APIs) ---------------------------------
 
 
-def open_tab(browser, name):
-    browser.open_tab(name)
-
-
 def test_admin_bans_a_user_whose_next_page_load_shows_the_ban(stack, browsers):
     victim = fresh_email("victim")
     minted = stack.mint(victim, token_name="victim cli")
@@ -242,7 +238,7 @@ def test_super_admin_adds_an_admin_who_can_then_open_the_session_manager(stack, 
     candidate.open("/token-session-manager")
     assert candidate.text("h1") == "Sessions & tokens"
     assert candidate.find("#tab-users").get_attribute("aria-selected") == "true"
-    open_tab(candidate, "audit")
+    candidate.open_tab("audit")
     candidate.wait(lambda d: newcomer in d.find_element(By.CSS_SELECTOR, "#audit-list").text)
     assert "root@example.com" in candidate.text("#audit-list")
     candidate.screenshot("session-manager-audit")
@@ -260,10 +256,7 @@ def test_admin_finds_a_users_tokens_by_email_and_revokes_one(stack, browsers):
     doomed = stack.mint(owner, token_name="ci bot")
     admin = browsers()
     admin.sign_in("admin@example.com", then="/token-session-manager")
-    open_tab(admin, "tokens")
-    admin.find("#tokens-search").send_keys(owner)
-    admin.click('#tokens-search-form button[type="submit"]')
-    admin.wait(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#tokens-list tr[data-token-id]")) == 2)
+    admin.search_tokens(owner, rows=2)
     row = admin.row("tokens-list", "token-id", doomed["token_id"])
     assert owner in row.text and "ci bot" in row.text
     row.find_element(By.CSS_SELECTOR, "button.revoke-token").click()
@@ -284,7 +277,7 @@ def test_admin_ends_a_sign_in_session(stack, browsers):
     user.sign_in(email)
     admin = browsers()
     admin.sign_in("admin@example.com", then="/token-session-manager")
-    open_tab(admin, "sessions")
+    admin.open_tab("sessions")
     admin.find("#sessions-search").send_keys(email)
 
     def found_or_load_more(driver):

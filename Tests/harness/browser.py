@@ -81,6 +81,13 @@ class Browser:
         self.click(f"#tab-{name}")
         self.find(f"#panel-{name}")
 
+    def search_tokens(self, email, rows):
+        """The session manager's tokens tab, searched for `email`, once it lists `rows` tokens."""
+        self.open_tab("tokens")
+        self.find("#tokens-search").send_keys(email)
+        self.click('#tokens-search-form button[type="submit"]')
+        self.wait(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#tokens-list tr[data-token-id]")) == rows)
+
     def error_kind(self, kind, timeout=30):
         """Waits for the page's error banner to show an error of this kind (data-kind); its text."""
         self.wait(

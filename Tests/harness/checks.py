@@ -25,6 +25,16 @@ def error_code(body: dict):
     return body.get("code")
 
 
+def response_code(response):
+    """The stable code of a requests.Response's JSON error body; None when the body is not a JSON
+    object (a success, an HTML page)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return error_code(body) if isinstance(body, dict) else None
+
+
 def assert_json_error(response, status: int, code: str, message_contains: str = None) -> dict:
     """The contract for every refusal: this status, a JSON body (Content-Type application/json)
     with this stable `code` (top level, or inside OpenAI's `error` object) and a non-empty
@@ -48,12 +58,18 @@ def assert_json_error(response, status: int, code: str, message_contains: str = 
     return body
 
 
-def wait_until(condition, timeout=10.0, interval=0.05, what="condition"):
+def wait_until(condition, timeout=10.0, what="condition", interval=0.05, ignore=()):
     """Polls `condition` until it returns something truthy (returned) or fails after `timeout`:
-    for events the tests can only observe from outside (a process gone, a key expired)."""
+    for events the tests can only observe from outside (a process gone, a key expired, a server
+    up). An exception of a type in `ignore` counts as "not yet" (a server still starting, a
+    Redis failing over); any other exception ends the wait at once. The one polling helper of
+    the suite (test_repository_rules.py keeps it so)."""
     deadline = time.monotonic() + timeout
     while True:
-        value = condition()
+        try:
+            value = condition()
+        except ignore:
+            value = None
         if value:
             return value
         if time.monotonic() > deadline:

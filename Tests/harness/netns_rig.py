@@ -28,10 +28,12 @@ from pathlib import Path
 
 import redis as redis_lib
 
+from harness import redis_topology as nodes
+from harness.checks import wait_until
+from harness.redis_topology import MASTER_NAME, UNREACHABLE, pairs
 from harness.stack import ROOT, STACK_SCRIPT, Stack, clean_environment
 
 RIG_SCRIPT = ROOT / "scripts" / "netns-rig"
-MASTER_NAME = "gw"
 GATEWAY_PORT, REDIS_PORT, SENTINEL_PORT, LITELLM_PORT, SLOW_PROVIDER_PORT, RELAY_PORT = (8080, 6379, 26379, 4000, 4001, 6379)
 CLONE_NEWNET = 0x40000000
 
@@ -60,19 +62,6 @@ def set_thread_netns(path: str):
             raise OSError(ctypes.get_errno(), f"setns {path}")
     finally:
         os.close(fd)
-
-
-def wait_until(predicate, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            value = predicate()
-            if value:
-                return value
-        except (redis_lib.RedisError, OSError):
-            pass
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 class Rig:
@@ -181,67 +170,25 @@ class Rig:
     def start_redis(self, name, replica_of=None):
         data = self.folder / name
         data.mkdir(exist_ok=True)
-        command = [
-            "redis-server",
-            "--bind",
-            self.address[name],
-            "--port",
-            REDIS_PORT,
-            "--dir",
-            data,
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--protected-mode",
-            "no",
-            "--repl-diskless-sync",
-            "yes",
-            "--repl-diskless-sync-delay",
-            "0",
-            "--logfile",
-            self.folder / f"{name}.log",
-        ]
-        if replica_of:
-            command += ["--replicaof", self.address[replica_of], REDIS_PORT]
-        self.processes[name] = subprocess.Popen(in_ns(name, *command), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until(lambda: self.redis(name).ping(), 10, f"redis-server {name}")
+        master = (self.address[replica_of], REDIS_PORT) if replica_of else None
+        command = nodes.server_command(self.address[name], REDIS_PORT, data, self.folder / f"{name}.log", replica_of=master)
+        self.processes[name] = nodes.start(in_ns(name, *command), self.redis(name), f"redis-server {name}")
 
     def start_sentinel(self, name):
         config = self.folder / f"{name}.conf"
-        if not config.exists():  # a restarted sentinel keeps what it rewrote into its file
-            config.write_text(
-                "\n".join(
-                    [
-                        f"port {SENTINEL_PORT}",
-                        f"bind {self.address[name]}",
-                        f"dir {self.folder}",
-                        f"logfile {self.folder / f'{name}.log'}",
-                        f"sentinel monitor {MASTER_NAME} {self.address['redis1']} {REDIS_PORT} 2",
-                        f"sentinel down-after-milliseconds {MASTER_NAME} 1000",
-                        f"sentinel failover-timeout {MASTER_NAME} 10000",
-                        "",
-                    ]
-                )
-            )
-        self.processes[name] = subprocess.Popen(in_ns(name, "redis-sentinel", config), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until(lambda: self.redis(name, SENTINEL_PORT).ping(), 10, f"redis-sentinel {name}")
+        log = self.folder / f"{name}.log"
+        nodes.sentinel_config(config, self.address[name], SENTINEL_PORT, self.folder, log, (self.address["redis1"], REDIS_PORT))
+        self.processes[name] = nodes.start(in_ns(name, "redis-sentinel", config), self.redis(name, SENTINEL_PORT), f"redis-sentinel {name}")
 
     def redis(self, name, port=REDIS_PORT) -> redis_lib.Redis:
         """A client to a rig host's Redis (or sentinel), from the client namespace."""
-        return redis_lib.Redis(host=self.address[name], port=port, decode_responses=True, socket_timeout=2, socket_connect_timeout=2)
+        return nodes.client(self.address[name], port)
 
     def master(self):
         """The node the sentinels agree is the master (redis1/redis2), or None."""
-        answers = {
-            tuple(self.redis(f"sentinel{i}", SENTINEL_PORT).execute_command("SENTINEL", "get-master-addr-by-name", MASTER_NAME))
-            for i in (1, 2, 3)
-            if self.processes[f"sentinel{i}"].poll() is None
-        }
-        if len(answers) != 1:
-            return None
-        host = answers.pop()[0]
-        return next(name for name in ("redis1", "redis2") if self.address[name] == host)
+        live = [self.redis(f"sentinel{i}", SENTINEL_PORT) for i in (1, 2, 3) if self.processes[f"sentinel{i}"].poll() is None]
+        agreed = nodes.agreed_master(live)
+        return next(name for name in ("redis1", "redis2") if self.address[name] == agreed[0]) if agreed else None
 
     def wait_healthy(self, timeout=40):
         def healthy():
@@ -255,13 +202,13 @@ class Rig:
             for index in (1, 2, 3):
                 sentinel = self.redis(f"sentinel{index}", SENTINEL_PORT)
                 replicas = sentinel.execute_command("SENTINEL", "replicas", MASTER_NAME)
-                if not any(_pairs(r).get("ip") == self.address[replica] and "s_down" not in _pairs(r).get("flags", "") for r in replicas):
+                if not any(r.get("ip") == self.address[replica] and "s_down" not in r.get("flags", "") for r in map(pairs, replicas)):
                     return False
                 if len(sentinel.execute_command("SENTINEL", "sentinels", MASTER_NAME)) != 2:
                     return False
             return master
 
-        return wait_until(healthy, timeout, "a healthy Redis topology across the rig")
+        return wait_until(healthy, timeout, "a healthy Redis topology across the rig", ignore=UNREACHABLE)
 
     def start_relay(self, round_trip_ms: float):
         """(Re)starts the delay relay: relay:6379 → redis1:6379 with this round trip added."""
@@ -276,7 +223,7 @@ class Rig:
                 round_trip_ms,
             )
         )
-        wait_until(lambda: self.redis("relay", RELAY_PORT).ping(), 10, "the delay relay")
+        wait_until(lambda: self.redis("relay", RELAY_PORT).ping(), 10, "the delay relay", ignore=UNREACHABLE)
 
     def stop_relay(self):
         relay = self.processes.pop("relay", None)
@@ -382,7 +329,3 @@ def _alive(pid) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except (OSError, IndexError):
         return False
-
-
-def _pairs(flat):
-    return dict(zip(flat[::2], flat[1::2], strict=True)) if isinstance(flat, list) else flat

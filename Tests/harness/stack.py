@@ -218,6 +218,7 @@ class Stack:
         self.run_dir = Path(run_dir)
         self.env = env
         self.base = f"http://127.0.0.1:{env['GATEWAY_PORT']}"
+        self.port = int(env["GATEWAY_PORT"])
         self.redis_port = int(env["REDIS_PORT"])
         secrets = dict(line.split("=", 1) for line in (self.run_dir / "dev-secrets.env").read_text().split() if "=" in line)
         self.jwt_secret = env.get("JWT_SECRET") or secrets["DEV_JWT_SECRET"]
@@ -260,36 +261,40 @@ class Stack:
             timeout=60,
         )
 
-    def litellm_calls(self) -> list:
-        path = Path(self.env["LITELLM_RECORD_FILE"])
+    def records(self, setting: str) -> list:
+        """The lines of a dev-hook record file (JSON lines; the file named by the stack's setting
+        `setting`), [] before the first."""
+        path = Path(self.env[setting])
         if not path.exists():
             return []
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+    def litellm_calls(self) -> list:
+        """Every call LiteLLM served (dev hook): model, end_user, spend metadata."""
+        return self.records("LITELLM_RECORD_FILE")
 
     def litellm_requests(self) -> list:
         """Every request LiteLLM authenticated (dev hook record_request): method, raw_path, path,
         query, key (shared/master/other), forwarding headers."""
-        path = Path(self.env["LITELLM_REQUEST_FILE"])
-        if not path.exists():
-            return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        return self.records("LITELLM_REQUEST_FILE")
 
     def litellm_headers(self) -> list:
         """What LiteLLM received per request (dev hook _record_headers): request id, path, and
         which credentials (x-api-key present, Authorization is the shared key)."""
-        path = Path(self.env["LITELLM_HEADERS_RECORD_FILE"])
-        if not path.exists():
-            return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        return self.records("LITELLM_HEADERS_RECORD_FILE")
 
-    def wait_for_litellm_call(self, predicate, timeout=10.0):
+    def wait_for_record(self, setting: str, predicate, timeout=10.0):
+        """The first record of `records(setting)` that satisfies `predicate`, within `timeout`."""
         deadline = time.time() + timeout
         while time.time() < deadline:
-            for call in self.litellm_calls():
-                if predicate(call):
-                    return call
+            for record in self.records(setting):
+                if predicate(record):
+                    return record
             time.sleep(0.1)
-        raise AssertionError(f"LiteLLM recorded no matching call; calls: {self.litellm_calls()[-5:]}")
+        raise AssertionError(f"no matching record in {self.env[setting]}; last: {self.records(setting)[-5:]}")
+
+    def wait_for_litellm_call(self, predicate, timeout=10.0):
+        return self.wait_for_record("LITELLM_RECORD_FILE", predicate, timeout)
 
 
 # What every e2e stack runs with unless a test says otherwise.

@@ -1,12 +1,10 @@
-"""The Redis high-availability rig of test_ha.py: a master, a replica and three sentinels as
+"""The Redis high-availability rig of Tests/e2e/test_ha.py: a master, a replica and three sentinels as
 real processes (`Topology`), users with tokens (`Users`), /v1 load with revocations and bans in
 flight (`Traffic`), and the checks and measurements every failover test shares."""
 
 import json
-import os
 import random
 import signal
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -14,28 +12,17 @@ from pathlib import Path
 import redis as redis_lib
 import requests
 
-from conftest import free_port
+from harness import redis_topology as nodes
+from harness.checks import response_code, wait_until
+from harness.people import TokenHolders
+from harness.redis_topology import MASTER_NAME, UNREACHABLE, pairs
+from harness.stack import free_port
 from harness.threads import BackgroundThreads
 
-MASTER_NAME = "gw"
-DOWN_AFTER_MS = 1000
 # A /v1 answer may take one Redis connect timeout plus one command timeout (1 s each by default)
 # plus nginx and Python overhead: nothing may hang longer, failover or not.
 SLOWEST_ANSWER = 3.0
 ADMIN = "admin@example.com"
-
-
-def wait_until(predicate, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            value = predicate()
-            if value:
-                return value
-        except redis_lib.RedisError:
-            pass
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def milestones(conditions, timeout, start):
@@ -69,53 +56,16 @@ class Topology:
     def start_node(self, port, replica_of=None):
         data = self.folder / f"node-{port}"
         data.mkdir(exist_ok=True)
-        command = [
-            "redis-server",
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--dir",
-            str(data),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--daemonize",
-            "no",
-            "--repl-diskless-sync",
-            "yes",
-            "--repl-diskless-sync-delay",
-            "0",
-            "--logfile",
-            str(self.folder / f"node-{port}.log"),
-        ]
-        if replica_of:
-            command += ["--replicaof", "127.0.0.1", str(replica_of)]
-        self.nodes[port] = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until(lambda: self.client(port).ping(), 10, f"redis-server on {port}")
+        master = ("127.0.0.1", replica_of) if replica_of else None
+        command = nodes.server_command("127.0.0.1", port, data, self.folder / f"node-{port}.log", replica_of=master)
+        self.nodes[port] = nodes.start(command, self.client(port), f"redis-server on {port}")
 
     def start_sentinel(self, index):
         port = self.sentinel_ports[index]
         config = self.folder / f"sentinel-{port}.conf"
-        if not config.exists():  # a restarted sentinel keeps what it rewrote into its file
-            config.write_text(
-                "\n".join(
-                    [
-                        f"port {port}",
-                        "bind 127.0.0.1",
-                        f"dir {self.folder}",
-                        f"logfile {self.folder / f'sentinel-{port}.log'}",
-                        f"sentinel monitor {MASTER_NAME} 127.0.0.1 {self.first_master} 2",
-                        f"sentinel down-after-milliseconds {MASTER_NAME} {DOWN_AFTER_MS}",
-                        f"sentinel failover-timeout {MASTER_NAME} 10000",
-                        f"sentinel parallel-syncs {MASTER_NAME} 1",
-                        "",
-                    ]
-                )
-            )
-        self.sentinels[index] = subprocess.Popen(["redis-sentinel", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until(lambda: self.client(port).ping(), 10, f"redis-sentinel on {port}")
+        log = self.folder / f"sentinel-{port}.log"
+        nodes.sentinel_config(config, "127.0.0.1", port, self.folder, log, ("127.0.0.1", self.first_master))
+        self.sentinels[index] = nodes.start(["redis-sentinel", str(config)], self.client(port), f"redis-sentinel on {port}")
 
     def start(self):
         master, replica = list(self.nodes)
@@ -133,18 +83,15 @@ class Topology:
 
     @staticmethod
     def client(port):
-        return redis_lib.Redis(host="127.0.0.1", port=port, decode_responses=True, socket_timeout=2, socket_connect_timeout=2)
+        return nodes.client("127.0.0.1", port)
 
     def live_sentinels(self):
         return [self.sentinel_ports[i] for i, p in self.sentinels.items() if p.poll() is None]
 
     def master(self):
         """The master's port as the live sentinels agree on it (None while they disagree)."""
-        answers = set()
-        for port in self.live_sentinels():
-            host_port = self.client(port).execute_command("SENTINEL", "get-master-addr-by-name", MASTER_NAME)
-            answers.add(int(host_port[1]))
-        return answers.pop() if len(answers) == 1 else None
+        agreed = nodes.agreed_master(self.client(port) for port in self.live_sentinels())
+        return int(agreed[1]) if agreed else None
 
     def replica_of(self, master):
         return next(port for port in self.nodes if port != master)
@@ -176,7 +123,7 @@ class Topology:
                     return False
             return master
 
-        return wait_until(healthy, timeout, "a healthy Redis topology")
+        return wait_until(healthy, timeout, "a healthy Redis topology", ignore=UNREACHABLE)
 
     def kill(self, port, sig=signal.SIGKILL):
         process = self.nodes[port]
@@ -189,29 +136,12 @@ class Topology:
         return any("t" in c["flags"] and c.get("sub") == "1" for c in self.client(port).client_list())
 
 
-def pairs(flat):
-    return dict(zip(flat[::2], flat[1::2], strict=True)) if isinstance(flat, list) else flat
-
-
-class Users:
-    """Users with one token each: `live` ones are never touched, `revoke` ones lose their token
-    through the owner's own revoke, `ban` ones are banned by an admin."""
+class Users(TokenHolders):
+    """Users with one token each on the stack: `live` ones are never touched, `revoke` ones lose
+    their token through the owner's own revoke, `ban` ones are banned by an admin."""
 
     def __init__(self, stack, live=6, revoke=30, ban=12):
-        tag = f"{os.getpid()}-{random.randrange(1 << 30):x}"
-        self.stack = stack
-        self.entries = {}
-        for kind, count in (("live", live), ("revoke", revoke), ("ban", ban)):
-            for index in range(count):
-                email = f"ha-{kind}-{index}-{tag}@example.com"
-                session = stack.sign_in(email)
-                response = session.post(stack.url("/api/token/generate"), json={"expires_in": 3600})
-                assert response.status_code == 200, response.text
-                body = response.json()
-                self.entries[email] = dict(kind=kind, email=email, session=session, token=body["token"], token_id=body["token_id"])
-
-    def of(self, kind):
-        return [entry for entry in self.entries.values() if entry["kind"] == kind]
+        super().__init__([stack], "ha", live=live, revoke=revoke, ban=ban)
 
 
 class Traffic(BackgroundThreads):
@@ -230,15 +160,6 @@ class Traffic(BackgroundThreads):
         self.threads.append(threading.Thread(target=self.writer, args=("revoke",)))
         self.threads.append(threading.Thread(target=self.writer, args=("ban",)))
         self.admin = stack.sign_in(ADMIN)
-
-    @staticmethod
-    def code_of(response):
-        try:
-            body = response.json()
-        except ValueError:
-            return None
-        error = body.get("error")
-        return error.get("code") if isinstance(error, dict) else body.get("code")
 
     def load(self, seed):
         rng = random.Random(seed)
@@ -260,7 +181,7 @@ class Traffic(BackgroundThreads):
                     response.status_code,
                     response.headers.get("Content-Type", "").startswith("application/json"),
                     entry["email"],
-                    self.code_of(response),
+                    response_code(response),
                 )
             except requests.RequestException as error:
                 result = (started, time.time() - started, 0, False, entry["email"], str(error))
@@ -282,7 +203,7 @@ class Traffic(BackgroundThreads):
                 status, is_json, code = (
                     response.status_code,
                     response.headers.get("Content-Type", "").startswith("application/json"),
-                    self.code_of(response),
+                    response_code(response),
                 )
             except requests.RequestException as error:
                 status, is_json, code = 0, False, str(error)

@@ -1,62 +1,33 @@
-"""Load and bookkeeping of test_multihost.py: people with tokens (`People`), /v1 calls on every
-host of the rig (`SpreadLoad`), and revocations and bans made on one host with the very next
-call on the others (`Revoker`)."""
+"""Load and bookkeeping of Tests/e2e/test_multihost.py: people with tokens (`People`), /v1 calls
+on every host of the rig (`SpreadLoad`), and revocations and bans made on one host with the very
+next call on the others (`Revoker`)."""
 
-import os
 import random
 import threading
 import time
 
 import requests
 
+from harness.checks import response_code
+from harness.people import TokenHolders
 from harness.threads import BackgroundThreads
 
 ADMIN = "admin@example.com"
 
 
-def code_of(response):
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    error = body.get("error") if isinstance(body, dict) else None
-    return error.get("code") if isinstance(error, dict) else body.get("code") if isinstance(body, dict) else None
-
-
-def any_host(session):
-    """The session's cookies sent to every host (a load balancer's single name, here the hosts'
-    different addresses)."""
-    session.cookies = requests.cookies.cookiejar_from_dict(session.cookies.get_dict())
-    return session
-
-
-class People:
-    """People with one token each, signed in and minted through the hosts in turn: `live`
-    ones are never touched, `revoke` ones lose their token (owner's revoke), `ban` ones are
-    banned by an admin."""
+class People(TokenHolders):
+    """People with one token each, signed in and minted through the rig's hosts in turn (see
+    TokenHolders); their sessions send their cookies to every host."""
 
     def __init__(self, rig, live=4, revoke=10, ban=4):
-        tag = f"{os.getpid()}-{random.randrange(1 << 30):x}"
-        hosts = list(rig.hosts.values())
-        self.entries = {}
-        for number, (kind, index) in enumerate((k, i) for k, n in (("live", live), ("revoke", revoke), ("ban", ban)) for i in range(n)):
-            host = hosts[number % len(hosts)]
-            email = f"mh-{kind}-{index}-{tag}@example.com"
-            session = any_host(host.sign_in(email))
-            response = session.post(host.url("/api/token/generate"), json={"expires_in": 3600})
-            assert response.status_code == 200, response.text
-            body = response.json()
-            self.entries[email] = dict(kind=kind, email=email, session=session, token=body["token"], token_id=body["token_id"])
-
-    def of(self, kind):
-        return [entry for entry in self.entries.values() if entry["kind"] == kind]
+        super().__init__(list(rig.hosts.values()), "mh", live=live, revoke=revoke, ban=ban)
 
 
 def call_v1(session, host, token, timeout=10):
     """One /v1 call; returns (status or 0 for a transport error, error code)."""
     try:
         response = session.get(host.url("/v1/models"), headers={"Authorization": f"Bearer {token}"}, timeout=timeout)
-        return response.status_code, code_of(response)
+        return response.status_code, response_code(response)
     except requests.RequestException as error:
         return 0, type(error).__name__
 
@@ -136,7 +107,7 @@ class Revoker(BackgroundThreads):
             self.writes.append((entry["kind"], 0, type(error).__name__))
             return False
         done = time.time()
-        self.writes.append((entry["kind"], response.status_code, code_of(response)))
+        self.writes.append((entry["kind"], response.status_code, response_code(response)))
         if response.status_code != 200:
             # 404: an earlier unconfirmed attempt revoked it (not counted as confirmed).
             return entry["kind"] == "revoke" and response.status_code == 404
