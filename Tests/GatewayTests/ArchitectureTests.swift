@@ -117,4 +117,51 @@ struct ArchitectureTests {
         }
         #expect(offenders.isEmpty, "references to documents outside the repository:\n\(offenders.joined(separator: "\n"))")
     }
+
+    /// The lines of the body of `func <name>(` in `text` (up to its closing brace at the same indent).
+    static func body(of name: String, in text: String) -> [Substring] {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        guard let start = lines.firstIndex(where: { $0.contains("func \(name)(") }) else { return [] }
+        let indent = lines[start].prefix { $0 == " " }
+        guard let end = lines[(start + 1)...].firstIndex(where: { $0 == indent + "}" }) else { return [] }
+        return Array(lines[(start + 1)..<end])
+    }
+
+    /// Rules that depend on who holds a /v1 token, run after the token passed.
+    static let perTokenRules = ["ObjectOwners.check("]
+
+    /// The /v1 check has one exit for an allowed call, `JWTAccess.allowed`: a remembered token
+    /// and a token read from Redis both produce a `Pass` that goes through it, every per-token
+    /// rule is called there and nowhere else, and nothing else in the check builds the allow.
+    @Test func jwtCheckHasOneExitForAllowed() throws {
+        let sources = Self.files(under: "Sources", extensions: ["swift"])
+        let access = try #require(sources.first { $0.path == "Sources/Handlers/Access/JWTAccess.swift" })
+        let exit = Self.body(of: "allowed", in: access.text).filter { !$0.drop(while: { $0 == " " }).hasPrefix("//") }
+        #expect(!exit.isEmpty, "JWTAccess.allowed not found")
+        var calls: [String] = []
+        var offenders: [String] = []
+        let call = try Regex(#"(^|[^A-Za-z0-9_.])allowed\("#)
+        for file in sources {
+            for line in Self.codeLines(file.text) {
+                if line.contains(call) && !line.contains("func allowed(") { calls.append("\(file.path): \(line)") }
+                let builds = file.path == access.path && (line.contains("Response(") || line.contains("upstreamLocation)"))
+                let rule = Self.perTokenRules.contains { line.contains($0) }
+                if (builds || rule) && !exit.contains(line) { offenders.append("\(file.path): \(line)") }
+            }
+        }
+        #expect(calls.count == 1, "allowed( called from more than one place:\n\(calls.joined(separator: "\n"))")
+        for rule in Self.perTokenRules {
+            #expect(exit.contains { $0.contains(rule) }, "per-token rule \(rule) not in the one exit")
+        }
+        #expect(offenders.isEmpty, "allow built or per-token rule run outside JWTAccess.allowed:\n\(offenders.joined(separator: "\n"))")
+    }
+
+    /// Access policy lives in one folder: route access levels, same-origin, the admin rule,
+    /// tracking, the /v1 check and its remembered tokens.
+    @Test func accessPolicyIsInTheAccessFolder() {
+        let names = ["BrowserPolicy", "SameOrigin", "Admins", "Tracking", "JWTAccess", "JWTCheckCache", "ObjectOwners", "IdentityPolicy"]
+        let paths = Set(Self.files(under: "Sources/Handlers/Access", extensions: ["swift"]).map(\.path))
+        let missing = names.filter { !paths.contains("Sources/Handlers/Access/\($0).swift") }
+        #expect(missing.isEmpty, "access policy outside Sources/Handlers/Access: \(missing)")
+    }
 }
