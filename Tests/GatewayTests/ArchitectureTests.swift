@@ -216,7 +216,7 @@ struct ArchitectureTests {
                 }
             }
         }
-        #expect(scripts.count >= 15)
+        #expect(scripts.count >= 14)
         #expect(offenders.isEmpty, "keys not taken from KEYS in Lua:\n\(offenders.joined(separator: "\n"))")
     }
 

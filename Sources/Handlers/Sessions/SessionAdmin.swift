@@ -13,36 +13,24 @@ enum SessionAdmin {
     /// seen), each with its owner, from the session index (`AdminIndex.sessions`); `limit`
     /// sessions exactly, `next_cursor` pages on. Without `limit` and `cursor`: all of them.
     static func list(_ request: Request, _ context: Context) throws -> Response {
-        let limit = try Paging.limit(request)
-        let cursor = try IndexCursor.parse(request)
-        func page(after position: IndexCursor?, size: Int) throws -> ([JSON], IndexCursor?) {
-            try IndexPage.page(
-                AdminIndex.sessions, after: position, limit: size, redis: context.redis,
-                resolve: { entries in
-                    guard !entries.isEmpty else { return [] }
-                    let replies = try context.redis.pipeline(
-                        entries.map { ["TTL", $0.member] } + [["HMGET", AdminIndex.sessionOwner] + entries.map(\.member)])
-                    let owners = replies[replies.count - 1].array
-                    return entries.enumerated().map { index, entry in
-                        let ttl = replies[index].integer ?? -2
-                        guard ttl != -2 else { return nil }  // OAuth2 Proxy no longer has it
-                        return [
-                            "session_key": .string(entry.member), "email": JSON(index < owners.count ? owners[index].string : nil),
-                            "created_at": .int(entry.score), "expires_at": ttl >= 0 ? .int(context.now + ttl) : .null,
-                            "ttl_seconds": .int(ttl),
-                        ]
-                    }
-                },
-                stale: { entries in try SessionIndex.forget(entries.map(\.member), context: context) })
-        }
-        var (sessions, next) = try page(after: cursor, size: limit ?? 100)
-        if limit == nil && cursor == nil {
-            while let position = next {
-                let (more, after) = try page(after: position, size: 1000)
-                sessions += more
-                next = after
-            }
-        }
+        let (sessions, next) = try IndexPage.listing(
+            AdminIndex.sessions, request: request, redis: context.redis,
+            resolve: { entries -> [JSON?] in
+                guard !entries.isEmpty else { return [] }
+                let replies = try context.redis.pipeline(
+                    entries.map { ["TTL", $0.member] } + [["HMGET", AdminIndex.sessionOwner] + entries.map(\.member)])
+                let owners = replies[replies.count - 1].array
+                return entries.enumerated().map { index, entry in
+                    let ttl = replies[index].integer ?? -2
+                    guard ttl != -2 else { return nil }  // OAuth2 Proxy no longer has it
+                    return [
+                        "session_key": .string(entry.member), "email": JSON(index < owners.count ? owners[index].string : nil),
+                        "created_at": .int(entry.score), "expires_at": ttl >= 0 ? .int(context.now + ttl) : .null,
+                        "ttl_seconds": .int(ttl),
+                    ]
+                }
+            },
+            stale: { entries in try SessionIndex.forget(entries.map(\.member), context: context) })
         let body: JSON = ["sessions": .array(sessions), "total": JSON(sessions.count), "next_cursor": JSON(next?.text)]
         return .json(200, try IndexBuild.withProgress(body, context.redis).text)
     }
@@ -52,25 +40,13 @@ enum SessionAdmin {
     /// index (`AdminIndex.activeUsers`); `total` and `banned_count` count all of them.
     /// A user whose `last_access` moves on while an admin pages moves to the top of the list.
     static func activeUsers(_ request: Request, _ context: Context) throws -> Response {
-        let limit = try Paging.limit(request)
-        let cursor = try IndexCursor.parse(request)
-        func page(after position: IndexCursor?, size: Int) throws -> ([JSON], IndexCursor?) {
-            try IndexPage.page(
-                AdminIndex.activeUsers, after: position, limit: size, redis: context.redis,
-                resolve: { entries in try activeUserEntries(entries, context: context) },
-                stale: { entries in
-                    let emails = entries.map(\.member)
-                    _ = try context.redis.pipeline([["ZREM", AdminIndex.activeUsers] + emails, ["ZREM", AdminIndex.activeUntil] + emails])
-                })
-        }
-        var (users, next) = try page(after: cursor, size: limit ?? 100)
-        if limit == nil && cursor == nil {
-            while let position = next {
-                let (more, after) = try page(after: position, size: 1000)
-                users += more
-                next = after
-            }
-        }
+        let (users, next) = try IndexPage.listing(
+            AdminIndex.activeUsers, request: request, redis: context.redis,
+            resolve: { entries in try activeUserEntries(entries, context: context) },
+            stale: { entries in
+                let emails = entries.map(\.member)
+                _ = try context.redis.pipeline([["ZREM", AdminIndex.activeUsers] + emails, ["ZREM", AdminIndex.activeUntil] + emails])
+            })
         let now = String(context.now)
         let counts = try context.redis.pipeline([
             ["ZCARD", AdminIndex.activeUsers], ["ZRANGE", AdminIndex.bans, "(" + now, "+inf", "BYSCORE"],
@@ -82,7 +58,8 @@ enum SessionAdmin {
         let bannedCount = groups.isEmpty ? 0 : try context.redis.pipeline(groups).reduce(Int64(0)) { $0 + ($1.integer ?? 0) }
         // The index the list walks counts its entries; a complete listing has dropped the stale
         // ones (keys deleted outside the gateway) on the way, so its length is exact.
-        let total = limit == nil && cursor == nil ? Int64(users.count) : counts[0].integer ?? 0
+        let whole = try Paging.limit(request) == nil && IndexCursor.parse(request) == nil
+        let total = whole ? Int64(users.count) : counts[0].integer ?? 0
         let body: JSON = [
             "active_users": .array(users), "total": .int(total), "banned_count": .int(bannedCount),
             "current_time": .int(context.now), "next_cursor": JSON(next?.text),
