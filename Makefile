@@ -8,7 +8,7 @@ help:
 	@echo "make test    lint (swift format, file sizes), unit tests (swift test), end-to-end tests through nginx"
 	@echo "make test-ha only the Redis Sentinel failover tests (also part of make test)"
 	@echo "make test-multihost  three gateway hosts, Redis + Sentinel, LiteLLM in network namespaces (root; also part of make test)"
-	@echo "make lint    swift format lint --strict and the 400-line limit (scripts/lint)"
+	@echo "make lint    swift format lint --strict, ruff, the debug build with warnings as errors, the 400-line limit (scripts/lint)"
 	@echo "make build   release build of the workers"
 	@echo "make deps    install apt packages and the Python venv"
 	@echo "make bench   measure the gateway's own cost with wrk (BENCH_ARGS=--help), then three hosts vs Redis round trip (MULTIHOST_BENCH_ARGS=--help)"
@@ -30,10 +30,14 @@ stop:
 lint:
 	scripts/lint
 
+# The debug build's flags: scripts/lint builds with the same ones into the same .build, so the
+# tests below reuse its build (a warning is an error).
+SWIFT_STRICT := -Xswiftc -warnings-as-errors
+
 test: build lint
-	swift test
+	swift test $(SWIFT_STRICT)
 	@# The committed fuzz corpora, replayed with every target's invariants (a plain debug build).
-	swift build --product gateway-fuzz
+	swift build --product gateway-fuzz $(SWIFT_STRICT)
 	@for corpus in Fuzz/corpus/*/; do .build/debug/gateway-fuzz "$$(basename "$$corpus")" "$$corpus" || exit 1; done
 	.venv/bin/python -m pytest -q Tests/e2e
 

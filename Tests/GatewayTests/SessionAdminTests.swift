@@ -87,4 +87,51 @@ struct SessionAdminTests {
             #expect(throws: ConfigError.self) { try Config(environment: base.merging(["JWT_REQUIRE_OAUTH_WITHIN": bad]) { $1 }) }
         }
     }
+
+    /// The ban and the session delete name every key in KEYS: what they read first (the user's
+    /// sessions, a session's owner) is checked again inside the script, which changes nothing
+    /// when it moved in between (a session recorded after the read survives no ban).
+    @Test func scriptsThatReadTheirKeysFirstChangeNothingWhenTheReadIsStale() throws {
+        let (old, late) = (Self.sessionID(5), Self.sessionID(6))
+        _ = try client.command("SET", old, "encrypted")
+        _ = try client.command("SET", late, "encrypted")
+        _ = try client.command("SADD", "active_user:ivy@example.com", old, late)
+        let stale = try client.eval(
+            Revocations.banScript,
+            keys: [
+                "active_user": Keyspace.activeUser("ivy@example.com"), "metadata": Keyspace.activeUserMetadata("ivy@example.com"),
+                "ban": Keyspace.ban("ivy@example.com"), "user_sessions": Keyspace.userSessions("ivy@example.com"),
+                "oauth_seen": Keyspace.oauthSeen("ivy@example.com"), "idx_sessions": Keyspace.indexSessions,
+                "idx_session_expiry": Keyspace.indexSessionExpiry, "idx_session_owner": Keyspace.indexSessionOwner,
+                "idx_active_users": Keyspace.indexActiveUsers, "idx_active_until": Keyspace.indexActiveUntil,
+                "idx_bans": Keyspace.indexBans,
+            ],
+            arguments: ["now": "1700000000", "ban_seconds": "60", "session_prefix": "_oauth2_proxy-", "email": "ivy@example.com"],
+            moreKeys: [old, Keyspace.sessionOwner(old)])
+        #expect(stale == .integer(-1))  // `late` was not read: nothing happened
+        #expect(try client.command("EXISTS", old, late, Keyspace.ban("ivy@example.com")) == .integer(2))
+        let deleted = try Revocations(redis: client, watch: nil).banAndEndSessions(
+            email: "ivy@example.com", now: 1_700_000_000, seconds: 60, sessionKeyPrefix: "_oauth2_proxy-")
+        #expect(deleted == 2)
+        #expect(try client.command("EXISTS", old, late) == .integer(0))
+
+        let key = Self.sessionID(7)
+        _ = try client.command("SET", key, "encrypted")
+        _ = try client.command("HSET", Keyspace.sessionOwner(key), "email", "jo@example.com")
+        _ = try client.command("SADD", Keyspace.userSessions("jo@example.com"), key)
+        let moved = try client.eval(
+            SessionAdmin.deleteScript,
+            keys: [
+                "session": key, "owner": Keyspace.sessionOwner(key), "idx_sessions": AdminIndex.sessions,
+                "idx_session_expiry": AdminIndex.sessionExpiry, "idx_session_owner": AdminIndex.sessionOwner,
+                "user_sessions": Keyspace.userSessions("kim@example.com"),
+            ],
+            arguments: ["email": "kim@example.com", "protected_email": ""])
+        #expect(moved == .integer(-2))
+        #expect(try client.command("EXISTS", key) == .integer(1))
+        let response = try browser("DELETE", "/api/admin/sessions/\(key)", as: "root@example.com", session: Self.sessionID(8))
+        #expect(response.status == 200)
+        #expect(try client.command("EXISTS", key, Keyspace.sessionOwner(key)) == .integer(0))
+        #expect(try client.command("SISMEMBER", Keyspace.userSessions("jo@example.com"), key) == .integer(0))
+    }
 }

@@ -45,6 +45,10 @@ from redis.backoff import NoBackoff
 log = logging.getLogger("gateway_cutoff")
 
 METADATA_HEADER = "x-litellm-spend-logs-metadata"
+# Keyspace.revokedTokenPrefix and Keyspace.banPrefix in Sources/GatewayCore/Redis/Keyspace.swift
+# (ArchitectureTests.pythonKeyPrefixesMatchKeyspace compares them).
+REVOKED_TOKEN_PREFIX = "revoked:token:"
+BAN_PREFIX = "active_user_deleted:"
 # Non-streaming calls cut mid-call: /v1/chat/completions and /v1/messages (what coding agents
 # use); other endpoints' non-streaming calls run to their end (the next one is refused).
 WATCHED_CALL_TYPES = frozenset({"acompletion", "anthropic_messages"})
@@ -181,9 +185,9 @@ class GatewayCutoff(CustomLogger):
         users = sorted({call.email for call in calls})
         async with self.redis.pipeline(transaction=False) as pipe:
             for jti in tokens:
-                pipe.exists(f"revoked:token:{jti}")
+                pipe.exists(REVOKED_TOKEN_PREFIX + jti)
             for email in users:
-                pipe.exists(f"active_user_deleted:{email}")
+                pipe.exists(BAN_PREFIX + email)
             replies = await asyncio.wait_for(pipe.execute(), timeout=max(self.interval, 0.1))
         self.last_ok = time.monotonic()
         revoked = {jti for jti, hit in zip(tokens, replies[: len(tokens)], strict=True) if hit}

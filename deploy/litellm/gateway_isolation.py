@@ -37,7 +37,7 @@ from litellm.integrations.custom_logger import CustomLogger
 
 log = logging.getLogger("gateway_isolation")
 
-# Keyspace.objectOwnerPrefix in Sources/GatewayCore/Redis/Keyspace.swift.
+# Keyspace.objectOwnerPrefix in Sources/GatewayCore/Redis/Keyspace.swift (ArchitectureTests.pythonKeyPrefixesMatchKeyspace).
 OWNER_PREFIX = "gw:owner:"
 # The `object` of what LiteLLM answers when a stored object is created.
 STORED_OBJECTS = frozenset({"response", "file", "batch", "vector_store", "assistant", "thread", "container", "fine_tuning.job"})

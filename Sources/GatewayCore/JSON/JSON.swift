@@ -226,11 +226,7 @@ extension JSON {
         mutating func object(depth: Int) throws(JSONParseError) -> JSON {
             index += 1
             var fields: [(String, JSON)] = []
-            skipWhitespace()
-            if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
-                index += 1
-                return .object(fields)
-            }
+            if closesEmpty(UInt8(ascii: "}")) { return .object(fields) }
             while true {
                 skipWhitespace()
                 guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a key") }
@@ -245,41 +241,37 @@ extension JSON {
                 } else {
                     fields.append((key, value))
                 }
-                skipWhitespace()
-                guard index < bytes.count else { throw fail("unexpected end") }
-                if bytes[index] == UInt8(ascii: ",") {
-                    index += 1
-                } else if bytes[index] == UInt8(ascii: "}") {
-                    index += 1
-                    return .object(fields)
-                } else {
-                    throw fail("expected ',' or '}'")
-                }
+                if try closes(UInt8(ascii: "}")) { return .object(fields) }
             }
         }
 
         mutating func array(depth: Int) throws(JSONParseError) -> JSON {
             index += 1
             var values: [JSON] = []
-            skipWhitespace()
-            if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
-                index += 1
-                return .array(values)
-            }
+            if closesEmpty(UInt8(ascii: "]")) { return .array(values) }
             while true {
                 skipWhitespace()
                 values.append(try value(depth: depth + 1))
-                skipWhitespace()
-                guard index < bytes.count else { throw fail("unexpected end") }
-                if bytes[index] == UInt8(ascii: ",") {
-                    index += 1
-                } else if bytes[index] == UInt8(ascii: "]") {
-                    index += 1
-                    return .array(values)
-                } else {
-                    throw fail("expected ',' or ']'")
-                }
+                if try closes(UInt8(ascii: "]")) { return .array(values) }
             }
+        }
+
+        /// After an object's or array's opening bracket: true (and past it) when `close` follows.
+        mutating func closesEmpty(_ close: UInt8) -> Bool {
+            skipWhitespace()
+            guard index < bytes.count, bytes[index] == close else { return false }
+            index += 1
+            return true
+        }
+
+        /// After a member or element: past the `,` (false: another follows) or the `close` (true).
+        mutating func closes(_ close: UInt8) throws(JSONParseError) -> Bool {
+            skipWhitespace()
+            guard index < bytes.count else { throw fail("unexpected end") }
+            let byte = bytes[index]
+            guard byte == UInt8(ascii: ",") || byte == close else { throw fail("expected ',' or '\(Character(Unicode.Scalar(close)))'") }
+            index += 1
+            return byte == close
         }
 
         /// Strings without escapes (nearly all) become a `String` straight from their bytes;

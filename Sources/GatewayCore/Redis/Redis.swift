@@ -294,12 +294,12 @@ public final class RedisClient {
     /// `confirmedPipeline`.
     public func eval(
         _ script: RedisScript, keys: KeyValuePairs<String, String>, arguments: KeyValuePairs<String, String>,
-        confirmed: Bool = false
+        moreKeys: [String] = [], confirmed: Bool = false
     ) throws(RedisError) -> RedisReply {
         precondition(keys.count == script.keyNames.count && arguments.count == script.argumentNames.count)
         for (index, key) in keys.enumerated() { assert(key.key == script.keyNames[index], "key \(key.key)") }
         for (index, argument) in arguments.enumerated() { assert(argument.key == script.argumentNames[index], "\(argument.key)") }
-        return try run(script, keys: keys.map(\.value), arguments: arguments.map(\.value), confirmed: confirmed)
+        return try run(script, keys: keys.map(\.value) + moreKeys, arguments: arguments.map(\.value), confirmed: confirmed)
     }
 
     /// Runs a script that takes lists (`RedisScript(lists:)`): `KEYS` and `ARGV` as given.

@@ -3,7 +3,10 @@
 /// Keys and arguments are named: `RedisScript(keys: ["ban"], arguments: ["now"], body)` puts
 /// `local KEY = {ban = KEYS[1]}` and `local ARG = {now = ARGV[1]}` before the body, which then
 /// reads `KEY.ban` and `ARG.now`; `RedisClient.eval` takes the values by the same names, in the
-/// same order. Scripts over any number of keys (`RedisScript(lists:)`) read `KEYS` and `ARGV`.
+/// same order. A script that also takes a list of keys known only at the call (a user's
+/// sessions) names that list: `moreKeys: "sessions"` puts `local sessions = {unpack(KEYS, n + 1)}`
+/// (the keys after the n named ones) before the body. Scripts over any number of keys
+/// (`RedisScript(lists:)`) read `KEYS` and `ARGV`.
 public struct RedisScript: Sendable {
     public let source: String
     public let sha1: String
@@ -11,11 +14,12 @@ public struct RedisScript: Sendable {
     public let argumentNames: [String]
     public let takesLists: Bool
 
-    public init(keys: [String], arguments: [String], _ body: String) {
+    public init(keys: [String], arguments: [String], moreKeys: String? = nil, _ body: String) {
         keyNames = keys
         argumentNames = arguments
         takesLists = false
-        source = RedisScript.table("KEY", keys, "KEYS") + RedisScript.table("ARG", arguments, "ARGV") + body
+        let more = moreKeys.map { "local \($0) = {unpack(KEYS, \(keys.count + 1))}\n" } ?? ""
+        source = RedisScript.table("KEY", keys, "KEYS") + RedisScript.table("ARG", arguments, "ARGV") + more + body
         sha1 = Crypto.sha1Hex(Array(source.utf8))
     }
 

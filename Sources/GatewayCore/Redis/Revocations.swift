@@ -63,48 +63,70 @@ public struct Revocations {
     /// session index and `gw:oauth_seen:{email}` are deleted, and the ban is set for `seconds`;
     /// the admin indexes follow in the same script (the sessions leave them, the user is listed
     /// as banned until the ban ends).
-    /// `sessionKeyPrefix` is `<cookie name>-`: only keys of that form are deleted.
+    /// `sessionKeyPrefix` is `<cookie name>-`: only keys of that form are deleted. The sessions
+    /// are read first, so that the script names each session and its owner record among its
+    /// keys; a session recorded in between makes the script change nothing and answer -1, and
+    /// the sessions are read again.
     public func banAndEndSessions(email: String, now: Int64, seconds: Int64, sessionKeyPrefix: String) throws(RedisError) -> Int64 {
-        let reply = try takingAccessAway { () throws(RedisError) in
-            try redis.eval(
-                Revocations.banScript,
-                keys: [
-                    "active_user": Keyspace.activeUser(email), "metadata": Keyspace.activeUserMetadata(email),
-                    "ban": Keyspace.ban(email), "user_sessions": Keyspace.userSessions(email),
-                    "oauth_seen": Keyspace.oauthSeen(email), "idx_sessions": Keyspace.indexSessions,
-                    "idx_session_expiry": Keyspace.indexSessionExpiry, "idx_session_owner": Keyspace.indexSessionOwner,
-                    "idx_active_users": Keyspace.indexActiveUsers, "idx_active_until": Keyspace.indexActiveUntil,
-                    "idx_bans": Keyspace.indexBans,
-                ],
-                arguments: [
-                    "now": String(now), "ban_seconds": String(seconds), "session_prefix": sessionKeyPrefix,
-                    "owner_prefix": Keyspace.sessionOwnerPrefix, "email": email,
-                ], confirmed: true)
+        let user = Keyspace.activeUser(email)
+        let sets = Keyspace.userSessions(email)
+        for _ in 0..<3 {
+            let members = try redis.pipeline([["SMEMBERS", user], ["SMEMBERS", sets]]).flatMap(\.strings)
+            var sessions: [String] = []
+            for id in Set(members).sorted() where Revocations.isSessionKey(id, prefix: sessionKeyPrefix) {
+                sessions += [id, Keyspace.sessionOwner(id)]
+            }
+            let reply = try takingAccessAway { () throws(RedisError) in
+                try redis.eval(
+                    Revocations.banScript,
+                    keys: [
+                        "active_user": user, "metadata": Keyspace.activeUserMetadata(email), "ban": Keyspace.ban(email),
+                        "user_sessions": sets, "oauth_seen": Keyspace.oauthSeen(email), "idx_sessions": Keyspace.indexSessions,
+                        "idx_session_expiry": Keyspace.indexSessionExpiry, "idx_session_owner": Keyspace.indexSessionOwner,
+                        "idx_active_users": Keyspace.indexActiveUsers, "idx_active_until": Keyspace.indexActiveUntil,
+                        "idx_bans": Keyspace.indexBans,
+                    ],
+                    arguments: ["now": String(now), "ban_seconds": String(seconds), "session_prefix": sessionKeyPrefix, "email": email],
+                    moreKeys: sessions, confirmed: true)
+            }
+            if let deleted = reply.integer, deleted >= 0 { return deleted }
         }
-        return reply.integer ?? 0
+        throw .protocolError("ban of \(email): sessions kept being recorded while they were ended")
     }
 
+    /// `<prefix><32 lowercase hex>`: an OAuth2 Proxy session key (the script checks the same).
+    static func isSessionKey(_ id: String, prefix: String) -> Bool {
+        id.utf8.count == prefix.utf8.count + 32 && id.hasPrefix(prefix)
+            && id.utf8.dropFirst(prefix.utf8.count).allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
+    }
+
+    /// `sessions`: each session key, then its `sessionOwner` record, as read before the call.
     static let banScript = RedisScript(
         keys: [
             "active_user", "metadata", "ban", "user_sessions", "oauth_seen", "idx_sessions", "idx_session_expiry",
             "idx_session_owner", "idx_active_users", "idx_active_until", "idx_bans",
         ],
-        arguments: ["now", "ban_seconds", "session_prefix", "owner_prefix", "email"],
+        arguments: ["now", "ban_seconds", "session_prefix", "email"], moreKeys: "sessions",
         """
         local prefix = ARG.session_prefix
-        local seen, deleted = {}, 0
+        local named = {}
+        for i = 1, #sessions, 2 do named[sessions[i]] = true end
         for _, set in ipairs({KEY.active_user, KEY.user_sessions}) do
           for _, id in ipairs(redis.call('SMEMBERS', set)) do
-            if not seen[id] and #id == #prefix + 32 and string.sub(id, 1, #prefix) == prefix
-               and not string.find(id, '[^0-9a-f]', #prefix + 1) then
-              seen[id] = true
-              deleted = deleted + redis.call('DEL', id)
-              redis.call('DEL', ARG.owner_prefix .. id)
-              redis.call('ZREM', KEY.idx_sessions, id)
-              redis.call('ZREM', KEY.idx_session_expiry, id)
-              redis.call('HDEL', KEY.idx_session_owner, id)
+            if #id == #prefix + 32 and string.sub(id, 1, #prefix) == prefix
+               and not string.find(id, '[^0-9a-f]', #prefix + 1) and not named[id] then
+              return -1
             end
           end
+        end
+        local deleted = 0
+        for i = 1, #sessions, 2 do
+          local id = sessions[i]
+          deleted = deleted + redis.call('DEL', id)
+          redis.call('DEL', sessions[i + 1])
+          redis.call('ZREM', KEY.idx_sessions, id)
+          redis.call('ZREM', KEY.idx_session_expiry, id)
+          redis.call('HDEL', KEY.idx_session_owner, id)
         end
         redis.call('DEL', KEY.active_user, KEY.metadata, KEY.user_sessions, KEY.oauth_seen)
         redis.call('SET', KEY.ban, ARG.now, 'EX', ARG.ban_seconds)

@@ -18,14 +18,29 @@ enum JWTAccess {
         404, type: "invalid_request_error", code: "route_not_allowed",
         message: "This API route is not available through the gateway")
 
+    /// Who a token lets through, however the check found it (remembered or read from Redis):
+    /// the only input of the one exit, `allowed(_:request:context:)`.
+    struct Pass {
+        let email: String
+        /// The X-Gateway-Spend-Metadata value.
+        let spendMetadata: String
+    }
+
     static func check(_ request: Request, _ context: Context) throws -> Response {
         guard context.config.v1Routes.allows(request.path) else { throw routeNotAllowed }
+        let pass = try tokenPass(request, context)
+        return try allowed(pass, request: request, context: context)
+    }
+
+    /// The token's pass: the remembered answer for a token let through within the tracking
+    /// interval (`JWTCheckCache`), else the signature check and one Redis script (revocation,
+    /// ban, tracking). Throws every refusal; answers nothing itself.
+    static func tokenPass(_ request: Request, _ context: Context) throws -> Pass {
         let text = try presentedToken(request)
         let cache = context.jwtCache
         if let hit = cache?.allowedEntry(for: text, now: context.now, leeway: context.config.jwt.leeway) {
             GatewayMetrics.shared.watchHits.increment()
-            try ObjectOwners.check(request, email: hit.email, context: context)
-            return allowed(email: hit.email, spendMetadata: hit.spendMetadata, context: context)
+            return Pass(email: hit.email, spendMetadata: hit.spendMetadata)
         }
 
         let token: VerifiedToken
@@ -70,16 +85,15 @@ enum JWTAccess {
                 "user_email": .string(token.email), "token_name": .string(token.tokenName), "auth_method": "jwt",
                 "token_id": .string(token.jti),
             ]
-            let spendMetadata = metadata.asciiText
+            let pass = Pass(email: token.email, spendMetadata: metadata.asciiText)
             if let cache, let generation {  // nothing to remember while the watch is off
                 cache.remember(
                     .init(
-                        email: token.email, expiresAt: token.expiresAt, spendMetadata: spendMetadata, generation: generation,
+                        email: pass.email, expiresAt: token.expiresAt, spendMetadata: pass.spendMetadata, generation: generation,
                         checkedAt: context.now),
                     for: text)
             }
-            try ObjectOwners.check(request, email: token.email, context: context)
-            return allowed(email: token.email, spendMetadata: spendMetadata, context: context)
+            return pass
         }
     }
 
@@ -106,12 +120,16 @@ enum JWTAccess {
         return text
     }
 
-    static func allowed(email: String, spendMetadata: String, context: Context) -> Response {
+    /// The one exit for an allowed /v1 call, whichever way the token passed (remembered or read
+    /// from Redis): every per-token rule runs here, then the allow is built. A new per-token
+    /// rule goes here and nowhere else (`ArchitectureTests.jwtCheckHasOneExitForAllowed`).
+    private static func allowed(_ pass: Pass, request: Request, context: Context) throws -> Response {
+        try ObjectOwners.check(request, email: pass.email, context: context)
         var headers = [
             ("X-Accel-Redirect", upstreamLocation),
-            ("X-Gateway-Email", email),
+            ("X-Gateway-Email", pass.email),
             ("X-Gateway-Authorization", context.config.litellmAuthorization),
-            ("X-Gateway-Spend-Metadata", spendMetadata),
+            ("X-Gateway-Spend-Metadata", pass.spendMetadata),
             ("X-Gateway-Path", context.forwardPath),
         ]
         // V1_DECISION_CACHE_MS: nginx may answer repeats of this check itself until then (an

@@ -149,6 +149,26 @@ struct IndexPage {
         }
     }
 
+    /// What an admin list route answers (`?limit=&cursor=`): the page after `cursor` of `limit`
+    /// items (100 without it), and, asked with neither (the whole list, as the Lua gave it),
+    /// every page after it too, 1,000 entries at a time. `resolve` and `stale` as in `page`.
+    static func listing<Item>(
+        _ key: String, request: Request, redis: RedisClient, resolve: ([Entry]) throws -> [Item?],
+        stale: ([Entry]) throws -> Void = { _ in }
+    ) throws -> (items: [Item], next: IndexCursor?) {
+        let limit = try Paging.limit(request)
+        let cursor = try IndexCursor.parse(request)
+        var (items, next) = try page(key, after: cursor, limit: limit ?? 100, redis: redis, resolve: resolve, stale: stale)
+        if limit == nil && cursor == nil {
+            while let position = next {
+                let (more, after) = try page(key, after: position, limit: 1000, redis: redis, resolve: resolve, stale: stale)
+                items += more
+                next = after
+            }
+        }
+        return (items, next)
+    }
+
     /// `(member, score)` pairs of a `WITHSCORES` reply.
     static func pairs(_ reply: RedisReply) -> [Entry] {
         let values = reply.array

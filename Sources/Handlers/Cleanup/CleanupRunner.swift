@@ -227,9 +227,8 @@ final class CleanupRunner {
 
     func pruneRevoked() throws {
         try due(AdminIndex.revoked) { ids in
-            let results = try redis.eval(
-                CleanupJob.pruneRevokedScript, keyList: [AdminIndex.revoked] + ids.map(Keyspace.revokedToken), argumentList: mode + ids)
-            indexRemoved += results.array.reduce(0) { $0 + ($1.integer ?? 0) }
+            let gone = try pruneByTTL(AdminIndex.revoked, members: ids, keys: ids.map(Keyspace.revokedToken), drop: true)
+            indexRemoved += Int64(gone.count)
         }
     }
 
@@ -251,13 +250,21 @@ final class CleanupRunner {
 
     func pruneSessions() throws {
         try due(AdminIndex.sessionExpiry) { keys in
-            let gone = try redis.eval(CleanupJob.dueSessionsScript, keyList: [AdminIndex.sessionExpiry] + keys, argumentList: mode).strings
+            let gone = try pruneByTTL(AdminIndex.sessionExpiry, members: keys, keys: keys, drop: false)
             let dropped = dryRun ? Int64(gone.count) : try SessionIndex.forget(gone, redis: redis)
             if dropped > 0 { counts["stale_sessions", default: 0] += Int(dropped) }
             for key in gone.prefix(Int(dropped)) where items.count < RedisCleanup.maxLoggedItems {
                 items.append(["type": "stale_session", "key": .string(key), "reason": "session_ended", "timestamp": .int(now)])
             }
         }
+    }
+
+    /// The members of `index` whose key is gone (`pruneByTTLScript`); the others are re-scored.
+    private func pruneByTTL(_ index: String, members: [String], keys: [String], drop: Bool) throws(RedisError) -> [String] {
+        let results = try redis.eval(
+            CleanupJob.pruneByTTLScript, keyList: [index] + keys, argumentList: mode + [drop ? "1" : "0"] + members
+        ).array
+        return zip(members, results).compactMap { $0.1.integer == 1 ? $0.0 : nil }
     }
 
     // MARK: the end

@@ -39,17 +39,21 @@ extension CleanupJob {
             return out
             """)
 
-    /// KEYS: the revoked index, then per id `revoked:token:{id}`. ARGV: dry, now, then ids due
-    /// in the revoked index. Per id: 1 its revocation ended (dropped), 0 kept (re-scored).
-    static let pruneRevokedScript = RedisScript(
+    /// One script for the entries of an index whose key tells by its TTL whether they still
+    /// stand (revocations: the id's `revoked:token:{id}`; sessions: the session key itself).
+    /// KEYS: the index, then per member the key that decides. ARGV: dry, now, drop ("1": gone
+    /// members leave the index here; "0": the caller drops them, as `SessionIndex.forget` does
+    /// with everything else a session left), then the members. Per member: 1 gone, 0 kept
+    /// (re-scored to its key's end, not in a dry run).
+    static let pruneByTTLScript = RedisScript(
         lists: """
-            local dry, now, out = ARGV[1] == '1', tonumber(ARGV[2]), {}
-            for i = 3, #ARGV do
-              local ttl = redis.call('TTL', KEYS[i - 1])
+            local dry, now, drop, out = ARGV[1] == '1', tonumber(ARGV[2]), ARGV[3] == '1', {}
+            for i = 4, #ARGV do
+              local ttl = redis.call('TTL', KEYS[i - 2])
               out[#out + 1] = ttl == -2 and 1 or 0
               if not dry then
                 if ttl == -2 then
-                  redis.call('ZREM', KEYS[1], ARGV[i])
+                  if drop then redis.call('ZREM', KEYS[1], ARGV[i]) end
                 else
                   redis.call('ZADD', KEYS[1], ttl < 0 and \(AdminIndex.forever) or now + math.max(ttl, 1), ARGV[i])
                 end
@@ -91,22 +95,5 @@ extension CleanupJob {
               out[#out + 1] = result
             end
             return out
-            """)
-
-    /// KEYS: the session expiry index, then the session keys due in it. ARGV: dry, now.
-    /// Re-scores the sessions OAuth2 Proxy still has (not in a dry run); returns the others
-    /// (to be forgotten with `SessionIndex.forget`).
-    static let dueSessionsScript = RedisScript(
-        lists: """
-            local dry, now, gone = ARGV[1] == '1', tonumber(ARGV[2]), {}
-            for i = 2, #KEYS do
-              local ttl = redis.call('TTL', KEYS[i])
-              if ttl == -2 then
-                gone[#gone + 1] = KEYS[i]
-              elseif not dry then
-                redis.call('ZADD', KEYS[1], ttl < 0 and \(AdminIndex.forever) or now + math.max(ttl, 1), KEYS[i])
-              end
-            end
-            return gone
             """)
 }

@@ -57,18 +57,19 @@ struct ErrorPageText {
     }
 
     static func english(_ seconds: Int64) -> String {
-        let (days, hours, minutes) = (seconds / 86400, seconds % 86400 / 3600, seconds % 3600 / 60)
-        let unit = { (n: Int64, word: String) in "\(n) \(word)\(n == 1 ? "" : "s")" }
-        if days > 0 { return hours > 0 ? "\(unit(days, "day")) \(unit(hours, "hour"))" : unit(days, "day") }
-        if hours > 0 { return minutes > 0 ? "\(unit(hours, "hour")) \(unit(minutes, "minute"))" : unit(hours, "hour") }
-        return unit(max(minutes, 1), "minute")
+        duration(seconds, separator: " ") { n, unit in "\(n) \(["day", "hour", "minute"][unit])\(n == 1 ? "" : "s")" }
     }
 
     static func japanese(_ seconds: Int64) -> String {
-        let (days, hours, minutes) = (seconds / 86400, seconds % 86400 / 3600, seconds % 3600 / 60)
-        if days > 0 { return hours > 0 ? "\(days)日\(hours)時間" : "\(days)日" }
-        if hours > 0 { return minutes > 0 ? "\(hours)時間\(minutes)分" : "\(hours)時間" }
-        return "\(max(minutes, 1))分"
+        duration(seconds, separator: "") { n, unit in "\(n)\(["日", "時間", "分"][unit])" }
+    }
+
+    /// A length as its largest unit (days, hours, minutes: 0, 1, 2) and the next one when not
+    /// zero ("1 day 2 hours", "3 hours", "5 minutes"); at least one minute.
+    static func duration(_ seconds: Int64, separator: String, _ word: (Int64, Int) -> String) -> String {
+        let counts = [seconds / 86400, seconds % 86400 / 3600, seconds % 3600 / 60]
+        guard let unit = counts.prefix(2).firstIndex(where: { $0 > 0 }) else { return word(max(counts[2], 1), 2) }
+        return counts[unit + 1] > 0 ? word(counts[unit], unit) + separator + word(counts[unit + 1], unit + 1) : word(counts[unit], unit)
     }
 
     /// A unix time as `2026-12-11 16:27 UTC`.

@@ -68,7 +68,8 @@ public enum RequestTarget {
                 decoded.append(byte)
                 continue
             }
-            guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else { return nil }
+            guard let high = iterator.next().flatMap(PercentDecoding.hexValue), let low = iterator.next().flatMap(PercentDecoding.hexValue)
+            else { return nil }
             let value = high << 4 | low
             switch value {
             case 0..<0x20, 0x7F, UInt8(ascii: "."), UInt8(ascii: "/"), UInt8(ascii: "\\"), UInt8(ascii: "?"),
@@ -114,15 +115,6 @@ public enum RequestTarget {
     }
 
     private static let hexDigits = Array("0123456789ABCDEF".utf8)
-
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
-        }
-    }
 
     /// The longest path (as forwarded, re-encoded) a check names in `X-Gateway-Path`. nginx
     /// accepts request lines up to 8 KB (`large_client_header_buffers`), so a plain path always

@@ -127,11 +127,7 @@ enum MyAccess {
         guard !keys.isEmpty else { return 0 }
         var ended: Int64 = 0
         for key in keys {
-            // A logout the person is told about: a replica has it before the answer (REDIS_WAIT_REPLICAS).
-            let reply = try context.redis.eval(
-                SessionAdmin.deleteScript, keys: SessionAdmin.deleteKeys(key),
-                arguments: ["user_sessions_prefix": Keyspace.userSessionsPrefix, "protected_email": ""], confirmed: true)
-            ended += max(reply.integer ?? 0, 0)
+            ended += max(try SessionAdmin.endSession(key, protectedEmail: "", context: context), 0)
         }
         return ended
     }

@@ -13,36 +13,24 @@ enum SessionAdmin {
     /// seen), each with its owner, from the session index (`AdminIndex.sessions`); `limit`
     /// sessions exactly, `next_cursor` pages on. Without `limit` and `cursor`: all of them.
     static func list(_ request: Request, _ context: Context) throws -> Response {
-        let limit = try Paging.limit(request)
-        let cursor = try IndexCursor.parse(request)
-        func page(after position: IndexCursor?, size: Int) throws -> ([JSON], IndexCursor?) {
-            try IndexPage.page(
-                AdminIndex.sessions, after: position, limit: size, redis: context.redis,
-                resolve: { entries in
-                    guard !entries.isEmpty else { return [] }
-                    let replies = try context.redis.pipeline(
-                        entries.map { ["TTL", $0.member] } + [["HMGET", AdminIndex.sessionOwner] + entries.map(\.member)])
-                    let owners = replies[replies.count - 1].array
-                    return entries.enumerated().map { index, entry in
-                        let ttl = replies[index].integer ?? -2
-                        guard ttl != -2 else { return nil }  // OAuth2 Proxy no longer has it
-                        return [
-                            "session_key": .string(entry.member), "email": JSON(index < owners.count ? owners[index].string : nil),
-                            "created_at": .int(entry.score), "expires_at": ttl >= 0 ? .int(context.now + ttl) : .null,
-                            "ttl_seconds": .int(ttl),
-                        ]
-                    }
-                },
-                stale: { entries in try SessionIndex.forget(entries.map(\.member), context: context) })
-        }
-        var (sessions, next) = try page(after: cursor, size: limit ?? 100)
-        if limit == nil && cursor == nil {
-            while let position = next {
-                let (more, after) = try page(after: position, size: 1000)
-                sessions += more
-                next = after
-            }
-        }
+        let (sessions, next) = try IndexPage.listing(
+            AdminIndex.sessions, request: request, redis: context.redis,
+            resolve: { entries -> [JSON?] in
+                guard !entries.isEmpty else { return [] }
+                let replies = try context.redis.pipeline(
+                    entries.map { ["TTL", $0.member] } + [["HMGET", AdminIndex.sessionOwner] + entries.map(\.member)])
+                let owners = replies[replies.count - 1].array
+                return entries.enumerated().map { index, entry in
+                    let ttl = replies[index].integer ?? -2
+                    guard ttl != -2 else { return nil }  // OAuth2 Proxy no longer has it
+                    return [
+                        "session_key": .string(entry.member), "email": JSON(index < owners.count ? owners[index].string : nil),
+                        "created_at": .int(entry.score), "expires_at": ttl >= 0 ? .int(context.now + ttl) : .null,
+                        "ttl_seconds": .int(ttl),
+                    ]
+                }
+            },
+            stale: { entries in try SessionIndex.forget(entries.map(\.member), context: context) })
         let body: JSON = ["sessions": .array(sessions), "total": JSON(sessions.count), "next_cursor": JSON(next?.text)]
         return .json(200, try IndexBuild.withProgress(body, context.redis).text)
     }
@@ -52,25 +40,13 @@ enum SessionAdmin {
     /// index (`AdminIndex.activeUsers`); `total` and `banned_count` count all of them.
     /// A user whose `last_access` moves on while an admin pages moves to the top of the list.
     static func activeUsers(_ request: Request, _ context: Context) throws -> Response {
-        let limit = try Paging.limit(request)
-        let cursor = try IndexCursor.parse(request)
-        func page(after position: IndexCursor?, size: Int) throws -> ([JSON], IndexCursor?) {
-            try IndexPage.page(
-                AdminIndex.activeUsers, after: position, limit: size, redis: context.redis,
-                resolve: { entries in try activeUserEntries(entries, context: context) },
-                stale: { entries in
-                    let emails = entries.map(\.member)
-                    _ = try context.redis.pipeline([["ZREM", AdminIndex.activeUsers] + emails, ["ZREM", AdminIndex.activeUntil] + emails])
-                })
-        }
-        var (users, next) = try page(after: cursor, size: limit ?? 100)
-        if limit == nil && cursor == nil {
-            while let position = next {
-                let (more, after) = try page(after: position, size: 1000)
-                users += more
-                next = after
-            }
-        }
+        let (users, next) = try IndexPage.listing(
+            AdminIndex.activeUsers, request: request, redis: context.redis,
+            resolve: { entries in try activeUserEntries(entries, context: context) },
+            stale: { entries in
+                let emails = entries.map(\.member)
+                _ = try context.redis.pipeline([["ZREM", AdminIndex.activeUsers] + emails, ["ZREM", AdminIndex.activeUntil] + emails])
+            })
         let now = String(context.now)
         let counts = try context.redis.pipeline([
             ["ZCARD", AdminIndex.activeUsers], ["ZRANGE", AdminIndex.bans, "(" + now, "+inf", "BYSCORE"],
@@ -82,7 +58,8 @@ enum SessionAdmin {
         let bannedCount = groups.isEmpty ? 0 : try context.redis.pipeline(groups).reduce(Int64(0)) { $0 + ($1.integer ?? 0) }
         // The index the list walks counts its entries; a complete listing has dropped the stale
         // ones (keys deleted outside the gateway) on the way, so its length is exact.
-        let total = limit == nil && cursor == nil ? Int64(users.count) : counts[0].integer ?? 0
+        let whole = try Paging.limit(request) == nil && IndexCursor.parse(request) == nil
+        let total = whole ? Int64(users.count) : counts[0].integer ?? 0
         let body: JSON = [
             "active_users": .array(users), "total": .int(total), "banned_count": .int(bannedCount),
             "current_time": .int(context.now), "next_cursor": JSON(next?.text),
@@ -233,29 +210,46 @@ enum SessionAdmin {
         return .json(200, body.text)
     }
 
-    /// Deletes one session, its owner record and its admin index entries: 1 when the session
-    /// existed, -1 (nothing deleted) when it belongs to the protected e-mail ("" for none).
+    /// Deletes one session, its owner record, its admin index entries and its id in its owner's
+    /// `userSessions` set: 1 when the session existed, 0 when not, -1 (nothing deleted) when it
+    /// belongs to the protected e-mail ("" for none), -2 (nothing deleted) when the owner is no
+    /// longer `ARG.email`, whose set `KEY.user_sessions` is (read again, `endSession`).
     static let deleteScript = RedisScript(
-        keys: ["session", "owner", "idx_sessions", "idx_session_expiry", "idx_session_owner"],
-        arguments: ["user_sessions_prefix", "protected_email"],
+        keys: ["session", "owner", "idx_sessions", "idx_session_expiry", "idx_session_owner", "user_sessions"],
+        arguments: ["email", "protected_email"],
         """
         local email = redis.call('HGET', KEY.owner, 'email') or redis.call('HGET', KEY.idx_session_owner, KEY.session)
+        if (email or '') ~= ARG.email then return -2 end
         if email and ARG.protected_email ~= '' and email == ARG.protected_email then return -1 end
         local deleted = redis.call('DEL', KEY.session)
         redis.call('DEL', KEY.owner)
         redis.call('ZREM', KEY.idx_sessions, KEY.session)
         redis.call('ZREM', KEY.idx_session_expiry, KEY.session)
         redis.call('HDEL', KEY.idx_session_owner, KEY.session)
-        if email then redis.call('SREM', ARG.user_sessions_prefix .. email, KEY.session) end
+        if email then redis.call('SREM', KEY.user_sessions, KEY.session) end
         return deleted
         """)
 
-    /// The keys of `deleteScript` for one session (`MyAccess` ends sessions with it too).
-    static func deleteKeys(_ key: String) -> KeyValuePairs<String, String> {
-        [
-            "session": key, "owner": Keyspace.sessionOwner(key), "idx_sessions": AdminIndex.sessions,
-            "idx_session_expiry": AdminIndex.sessionExpiry, "idx_session_owner": AdminIndex.sessionOwner,
-        ]
+    /// Ends one OAuth2 Proxy session with `deleteScript` (`MyAccess` ends sessions with it too):
+    /// reads its owner first, so that the script names the owner's set among its keys, and
+    /// reads again if the owner changed in between. A write the person is told about: a replica
+    /// has it before the answer (REDIS_WAIT_REPLICAS). Returns the script's answer.
+    static func endSession(_ key: String, protectedEmail: String, context: Context) throws(RedisError) -> Int64 {
+        let owner = Keyspace.sessionOwner(key)
+        for _ in 0..<3 {
+            let found = try context.redis.pipeline([["HGET", owner, "email"], ["HGET", AdminIndex.sessionOwner, key]])
+            let email = found[0].string ?? found[1].string ?? ""
+            let reply = try context.redis.eval(
+                deleteScript,
+                keys: [
+                    "session": key, "owner": owner, "idx_sessions": AdminIndex.sessions,
+                    "idx_session_expiry": AdminIndex.sessionExpiry, "idx_session_owner": AdminIndex.sessionOwner,
+                    "user_sessions": Keyspace.userSessions(email),
+                ],
+                arguments: ["email": email, "protected_email": protectedEmail], confirmed: true)
+            if let ended = reply.integer, ended != -2 { return ended }
+        }
+        throw .protocolError("session \(key): its owner kept changing while it was ended")
     }
 
     /// `DELETE /api/admin/sessions/{session_key}`: only OAuth2 Proxy session keys can be named.
@@ -268,14 +262,12 @@ enum SessionAdmin {
         }
         // Another admin cannot end the super admin's session (the super admin may end their own).
         let protected = context.config.superAdmin.flatMap { $0 == admin ? nil : $0 } ?? ""
-        let reply = try context.redis.eval(
-            deleteScript, keys: deleteKeys(key),
-            arguments: ["user_sessions_prefix": Keyspace.userSessionsPrefix, "protected_email": protected], confirmed: true)
-        if reply.integer == -1 {
+        let ended = try endSession(key, protectedEmail: protected, context: context)
+        if ended == -1 {
             Audit.record("session.delete", target: key, result: "refused_super_admin", context: context)
             throw superAdminProtected(protected)
         }
-        guard reply.integer == 1 else { throw APIError.notFound("Session not found") }
+        guard ended == 1 else { throw APIError.notFound("Session not found") }
         Audit.record("session.delete", target: key, context: context)
         let body: JSON = ["message": "Session deleted successfully", "session_key": .string(key), "deleted_by": .string(admin)]
         return .json(200, body.text)

@@ -13,26 +13,14 @@ enum TokenAdmin {
     /// `limit` items exactly (fewer only on the last page); without `limit` and `cursor` the
     /// whole list, as the Lua gave it.
     static func list(_ request: Request, _ context: Context) throws -> Response {
-        let limit = try Paging.limit(request)
-        let cursor = try IndexCursor.parse(request)
-        func page(after position: IndexCursor?, size: Int) throws -> ([TokenStore.Record], IndexCursor?) {
-            try IndexPage.page(
-                AdminIndex.tokens, after: position, limit: size, redis: context.redis,
-                resolve: { entries in try TokenStore.load(entries.map(\.member), context: context) },
-                stale: { entries in
-                    // Record gone (expired, or revoked by the Lua gateway): out of the list index;
-                    // the cleanup removes the id from its owner's set and the expiry index.
-                    _ = try context.redis.command(["ZREM", AdminIndex.tokens] + entries.map(\.member))
-                })
-        }
-        var (records, next) = try page(after: cursor, size: limit ?? 100)
-        if limit == nil && cursor == nil {
-            while let position = next {
-                let (more, after) = try page(after: position, size: 1000)
-                records += more
-                next = after
-            }
-        }
+        let (records, next) = try IndexPage.listing(
+            AdminIndex.tokens, request: request, redis: context.redis,
+            resolve: { entries in try TokenStore.load(entries.map(\.member), context: context) },
+            stale: { entries in
+                // Record gone (expired, or revoked by the Lua gateway): out of the list index;
+                // the cleanup removes the id from its owner's set and the expiry index.
+                _ = try context.redis.command(["ZREM", AdminIndex.tokens] + entries.map(\.member))
+            })
         let revoked = try TokenStore.revokedFlags(records.map(\.id), context: context)
         let body: JSON = [
             "tokens": .array(zip(records, revoked).map { TokenStore.view($0, now: context.now, owner: true, revoked: $1) }),
