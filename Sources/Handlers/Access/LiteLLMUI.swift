@@ -66,7 +66,7 @@ enum LiteLLMUI {
 
     // --- Cross-site requests to LiteLLM's admin surface ----------------------------------------
 
-    static let crossSite = APIError(403, "csrf", "Cross-site request refused")
+    static let crossSite = APIError(403, .csrf, "Cross-site request refused")
 
     /// Every request to LiteLLM's admin surface (any method: some of LiteLLM's GET routes change
     /// state) must come from the gateway's own origin: the OAuth2 cookie is SameSite=Lax, so a

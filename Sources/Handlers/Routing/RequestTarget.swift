@@ -11,7 +11,7 @@ import GatewayCore
 /// the checked path itself, percent-encoded where a byte is not a plain path character, which
 /// LiteLLM decodes back to exactly the checked path.
 public enum RequestTarget {
-    public static let ambiguousCode = "ambiguous_path"
+    public static let ambiguousCode = ErrorCode.ambiguousPath
 
     /// The path to forward for `raw` (the request target as the client sent it, query
     /// included) when it means exactly `normalised` (nginx's `$uri`); nil when it is ambiguous:
@@ -135,8 +135,8 @@ public enum RequestTarget {
     static func tooLong(check: String) -> APIError {
         let message = "Request path too long"
         return check == "jwt"
-            ? .openAI(414, type: "invalid_request_error", code: "uri_too_long", message: message)
-            : APIError(414, "uri_too_long", message)
+            ? .openAI(414, type: "invalid_request_error", code: .uriTooLong, message: message)
+            : APIError(414, .uriTooLong, message)
     }
 
     /// The refusal: 400 JSON, OpenAI-shaped on /v1 (`jwt`), the gateway's shape elsewhere.

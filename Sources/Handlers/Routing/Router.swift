@@ -45,10 +45,10 @@ public final class Router: Responder {
         var forwardPath = ""
         if let check {
             guard let path = RequestTarget.forwardPath(raw: request.params["REQUEST_URI"] ?? "", normalised: request.path) else {
-                return respond(to: RequestTarget.refusal(check: check), for: request)
+                return refuse(RequestTarget.refusal(check: check), request, metrics)
             }
             guard path.utf8.count <= RequestTarget.maxForwardBytes else {
-                return respond(to: RequestTarget.tooLong(check: check), for: request)
+                return refuse(RequestTarget.tooLong(check: check), request, metrics)
             }
             forwardPath = path
         }
@@ -67,18 +67,20 @@ public final class Router: Responder {
             metrics.ok.increment()
             return response
         } catch let error as APIError {
-            metrics.refused(error.code)
-            return respond(to: error, for: request)
+            return refuse(error, request, metrics)
         } catch let error as RedisError {
             context.logger.error("redis failure", metadata: ["error": "\(error)"])
-            let refusal = APIError.redis(error)
-            metrics.refused(refusal.code)
-            return respond(to: refusal, for: request)
+            return refuse(APIError.redis(error), request, metrics)
         } catch {
             context.logger.error("unhandled error", metadata: ["error": "\(error)"])
-            metrics.refused("internal_error")
-            return respond(to: APIError(500, "internal_error", "Internal server error"), for: request)
+            return refuse(APIError(500, .internalError, "Internal server error"), request, metrics)
         }
+    }
+
+    /// A refusal, counted under its code (every code has its own series).
+    private func refuse(_ error: APIError, _ request: Request, _ metrics: CheckMetrics) -> Response {
+        metrics.refused(error.errorCode)
+        return respond(to: error, for: request)
     }
 
     /// The one place an error becomes an answer: JSON for APIs, an HTML page when a person's
@@ -101,18 +103,18 @@ public final class Router: Responder {
 
     static func route(for request: Request, check: String?) throws(APIError) -> Route {
         if let check {
-            guard let route = Routes.checks[check] else { throw APIError(500, "unknown_check", "Unknown access check") }
+            guard let route = Routes.checks[check] else { throw APIError(500, .unknownCheck, "Unknown access check") }
             return route
         }
         let candidates = Routes.endpoints.filter { $0.matches(path: request.path) }
         guard !candidates.isEmpty else { throw .notFound("Not found") }
         // A malformed escape in any query parameter is 400, not "parameter absent".
         guard request.queryIsWellFormed else {
-            throw .badRequest("The query string is not validly percent-encoded UTF-8", code: "invalid_query")
+            throw .badRequest("The query string is not validly percent-encoded UTF-8", code: .invalidQuery)
         }
         guard let route = candidates.first(where: { $0.method == nil || $0.method == request.method }) else {
             let allowed = candidates.compactMap(\.method).joined(separator: ", ")
-            throw APIError(405, "method_not_allowed", "Method \(request.method) not allowed", [("allowed", .string(allowed))])
+            throw APIError(405, .methodNotAllowed, "Method \(request.method) not allowed", [("allowed", .string(allowed))])
         }
         return route
     }
