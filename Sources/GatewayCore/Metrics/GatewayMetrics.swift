@@ -13,10 +13,8 @@ public final class GatewayMetrics: Sendable {
     /// many there are: the per-process gauges.
     public static let slotVariable = "WORKER_SLOT"
 
-    /// The access checks nginx names (GATEWAY_CHECK) and `api` for the /api endpoints.
-    public static let checkNames = [
-        "jwt", "admin", "litellm-user", "page-user", "page-admin", "page-super-admin", "page-litellm-ui", "metrics", "api",
-    ]
+    /// The access checks nginx names (`GatewayCheck`) and `api` for the /api endpoints.
+    public static let checkNames = GatewayCheck.allCases.map(\.rawValue) + ["api"]
 
     public static let help: [String: String] = [
         "gateway_requests_total":
@@ -61,7 +59,7 @@ public final class GatewayMetrics: Sendable {
         var checks: [String: CheckMetrics] = [:]
         for name in GatewayMetrics.checkNames { checks[name] = CheckMetrics(check: name, factory: factory) }
         self.checks = checks
-        jwt = checks["jwt"] ?? CheckMetrics(check: "jwt", factory: factory)  // (returns the same series)
+        jwt = checks[GatewayCheck.jwt.rawValue] ?? CheckMetrics(check: GatewayCheck.jwt.rawValue, factory: factory)  // (the same series)
         api = checks["api"] ?? CheckMetrics(check: "api", factory: factory)
         redisRoundTrips = Counter(label: "gateway_redis_round_trips_total", factory: factory)
         var redisErrors: [String: Counter] = [:]
@@ -97,7 +95,7 @@ public final class GatewayMetrics: Sendable {
 
     public func check(_ name: String?) -> CheckMetrics {
         guard let name else { return api }
-        return name == "jwt" ? jwt : checks[name] ?? api
+        return name == GatewayCheck.jwt.rawValue ? jwt : checks[name] ?? api
     }
 
     public func recordRedisError(_ error: RedisError) {

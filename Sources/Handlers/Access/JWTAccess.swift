@@ -5,13 +5,11 @@ import GatewayCore
 /// (docs/api.md, "/v1"; docs/clients.md: the token is sent as `Authorization: Bearer` or
 /// `x-api-key`).
 ///
-/// Allowed: `X-Accel-Redirect: @litellm` and the headers nginx applies there: the shared
+/// Allowed: a 200 with the headers nginx applies to the /v1 request (`auth_request_set`): the shared
 /// LiteLLM key, the caller's e-mail as end user, and the spend-log metadata. nginx replays
 /// the original request (method, query, body) to LiteLLM; the body is never parsed here.
 /// Denied: 401 (bad token, revoked, banned) or 503 (Redis down: fail closed), as OpenAI-style JSON.
 enum JWTAccess {
-    static let upstreamLocation = "@litellm"
-
     /// A /v1 path outside the route allow-list (`V1RouteList`, V1_ROUTES): 404 before any
     /// token work, whoever asks.
     static let routeNotAllowed = APIError.openAI(
@@ -108,11 +106,10 @@ enum JWTAccess {
 
     static func allowed(email: String, spendMetadata: String, context: Context) -> Response {
         var headers = [
-            ("X-Accel-Redirect", upstreamLocation),
-            ("X-Gateway-Email", email),
-            ("X-Gateway-Authorization", context.config.litellmAuthorization),
-            ("X-Gateway-Spend-Metadata", spendMetadata),
-            ("X-Gateway-Path", context.forwardPath),
+            (GatewayHeader.email.rawValue, email),
+            (GatewayHeader.authorization.rawValue, context.config.litellmAuthorization),
+            (GatewayHeader.spendMetadata.rawValue, spendMetadata),
+            (GatewayHeader.path.rawValue, context.forwardPath),
         ]
         // V1_DECISION_CACHE_MS: nginx may answer repeats of this check itself until then (an
         // allow only; a refusal is a thrown APIError and never carries the header).

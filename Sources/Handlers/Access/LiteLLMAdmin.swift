@@ -11,7 +11,7 @@ import GatewayCore
 /// to LiteLLM; the worker's answer headers never reach the client, so the master key stays
 /// between the worker, nginx and LiteLLM.
 enum LiteLLMAdmin {
-    static let upstreamLocation = "@litellm_admin"
+    static let upstreamLocation = NginxLocation.litellmAdmin.rawValue
 
     /// `GATEWAY_CHECK admin`: `/ui`, `/admin/`, `/key/*`, `/user/*`, `/team/*`,
     /// `/organization/*`, `/spend/*`, `/sso/*`, `/v1/mcp`, `/v1/internal`; admins only.
@@ -29,7 +29,7 @@ enum LiteLLMAdmin {
 
     // --- boundary-policy: POST /key/generate body allow-list (docs/security.md P3) -----------------
 
-    static let keyGenerateLocation = "@litellm_key_generate"
+    static let keyGenerateLocation = NginxLocation.litellmKeyGenerate.rawValue
     /// The body fields a user may set on their own key; everything else (user_id, user_role,
     /// team_id, organization_id, key, allowed_routes, budgets, limits, ...) is refused.
     static let keyGenerateFields = ["key_alias", "duration", "models", "metadata"]
@@ -60,9 +60,9 @@ enum LiteLLMAdmin {
             status: 200,
             headers: [
                 ("X-Accel-Redirect", keyGenerateLocation),
-                ("X-Gateway-Authorization", "Bearer \(context.config.litellmMasterKey)"),
-                ("X-Gateway-User", email),
-                ("X-Gateway-Body", forwarded),
+                (GatewayHeader.authorization.rawValue, "Bearer \(context.config.litellmMasterKey)"),
+                (GatewayHeader.user.rawValue, email),
+                (GatewayHeader.body.rawValue, forwarded),
             ])
     }
 
@@ -101,12 +101,12 @@ enum LiteLLMAdmin {
     static func forward(email: String, adminAction: Bool, context: Context) -> Response {
         var headers = [
             ("X-Accel-Redirect", upstreamLocation),
-            ("X-Gateway-Authorization", "Bearer \(context.config.litellmMasterKey)"),
-            ("X-Gateway-User", email),
-            ("X-Gateway-Path", context.forwardPath),
+            (GatewayHeader.authorization.rawValue, "Bearer \(context.config.litellmMasterKey)"),
+            (GatewayHeader.user.rawValue, email),
+            (GatewayHeader.path.rawValue, context.forwardPath),
         ]
         // Absent for key generation: nginx then sends no X-Admin-Action to LiteLLM.
-        if adminAction { headers.append(("X-Gateway-Admin-Action", "true")) }
+        if adminAction { headers.append((GatewayHeader.adminAction.rawValue, "true")) }
         return Response(status: 200, headers: headers)
     }
 

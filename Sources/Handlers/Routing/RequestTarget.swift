@@ -134,7 +134,7 @@ public enum RequestTarget {
     /// "upstream sent too big header" 502/503).
     static func tooLong(check: String) -> APIError {
         let message = "Request path too long"
-        return check == "jwt"
+        return check == GatewayCheck.jwt.rawValue
             ? .openAI(414, type: "invalid_request_error", code: .uriTooLong, message: message)
             : APIError(414, .uriTooLong, message)
     }
@@ -142,7 +142,7 @@ public enum RequestTarget {
     /// The refusal: 400 JSON, OpenAI-shaped on /v1 (`jwt`), the gateway's shape elsewhere.
     static func refusal(check: String) -> APIError {
         let message = "Ambiguous request path (dot segments, repeated slashes, backslashes or encoded separators are not accepted)"
-        return check == "jwt"
+        return check == GatewayCheck.jwt.rawValue
             ? .openAI(400, type: "invalid_request_error", code: ambiguousCode, message: message)
             : APIError(400, ambiguousCode, message)
     }

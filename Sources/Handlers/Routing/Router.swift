@@ -43,7 +43,7 @@ public final class Router: Responder {
         // Access checks guard what nginx forwards: an ambiguous raw target is refused before
         // anything else (RequestTarget), a clean one names the exact path to forward.
         var forwardPath = ""
-        if let check {
+        if let check, check != GatewayCheck.refusal.rawValue {
             guard let path = RequestTarget.forwardPath(raw: request.params["REQUEST_URI"] ?? "", normalised: request.path) else {
                 return refuse(RequestTarget.refusal(check: check), request, metrics)
             }
@@ -87,7 +87,7 @@ public final class Router: Responder {
     /// browser loads a UI page (`Pages.wantsHTML`; a program asking for the page gets JSON).
     /// The runtime's own refusals (413) come here too.
     public func respond(to error: APIError, for request: Request) -> Response {
-        if request.params["GATEWAY_CHECK"]?.hasPrefix("page-") == true, Pages.wantsHTML(request) {
+        if request.params["GATEWAY_CHECK"].flatMap(GatewayCheck.init(rawValue:))?.isPage == true, Pages.wantsHTML(request) {
             return Pages.errorPage(error, now: clock.unixSeconds())
         }
         if request.params[Router.subrequestParam] != nil { return Router.subrequestRefusal(error) }
@@ -103,7 +103,9 @@ public final class Router: Responder {
 
     static func route(for request: Request, check: String?) throws(APIError) -> Route {
         if let check {
-            guard let route = Routes.checks[check] else { throw APIError(500, .unknownCheck, "Unknown access check") }
+            guard let route = GatewayCheck(rawValue: check).flatMap({ Routes.checks[$0] }) else {
+                throw APIError(500, .unknownCheck, "Unknown access check")
+            }
             return route
         }
         let candidates = Routes.endpoints.filter { $0.matches(path: request.path) }
@@ -128,6 +130,6 @@ public final class Router: Responder {
     static func subrequestRefusal(_ error: APIError) -> Response {
         Response(
             status: error.status == 401 ? 401 : 403,
-            headers: [("X-Gateway-Status", String(error.status)), ("X-Gateway-Error", error.body.text)])
+            headers: [(GatewayHeader.status.rawValue, String(error.status)), (GatewayHeader.error.rawValue, error.body.text)])
     }
 }
