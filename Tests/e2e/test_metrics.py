@@ -187,15 +187,19 @@ def oversized(stack, target, headers=None):
 
 def test_path_confusion_and_oversized_bodies_are_counted(stack, email):
     """Refusals an attacker probing paths or sizes causes are visible in the metrics: ambiguous
-    paths (the /v1 check's `ambiguous_path`), bodies over nginx's limit (answered by a worker
-    for nginx: check `refusal`, code `request_too_large`) and over the workers' own
-    (`body_too_large`)."""
+    paths (the /v1 check's `ambiguous_path`, and targets nginx cannot take: check `refusal`, code
+    `bad_request`), bodies over nginx's limit (answered by a worker for nginx: check `refusal`,
+    code `request_too_large`) and over the workers' own (`body_too_large`)."""
     token = stack.mint(email)["token"]
     browser = stack.sign_in(email)
     before = scrape(stack)
     for target in ("/v1//chat/completions", "/v1/chat/completions/../../v1/files", "/v1/chat/%2e%2e/completions"):
         status, _, body = raw(stack, "POST", target, headers=bearer(token), body="{}")
         assert status == 400 and '"ambiguous_path"' in body, (target, status, body)
+    # Targets nginx refuses itself (a `..` above the root, a bad escape): a worker answers them for nginx.
+    for target in ("/v1/../../etc/passwd", "/api/%zz"):
+        status, _, body = raw(stack, "GET", target)
+        assert status == 400 and '"bad_request"' in body, (target, status, body)
     for target, extra in (("/v1/chat/completions", {"Authorization": f"Bearer {token}"}), ("/api/token/generate", {})):
         status, body = oversized(stack, target, extra)
         assert status == 413 and '"request_too_large"' in body, (target, status, body)
@@ -204,6 +208,7 @@ def test_path_confusion_and_oversized_bodies_are_counted(stack, email):
     after = scrape(stack)
     assert delta(before, after, "gateway_requests_total", check="jwt", code="ambiguous_path") == 3
     assert delta(before, after, "gateway_requests_total", check="refusal", code="request_too_large") == 2
+    assert delta(before, after, "gateway_requests_total", check="refusal", code="bad_request") == 2
     assert delta(before, after, "gateway_requests_total", check="api", code="body_too_large") == 1
     # Each is answered as before: the /v1 one OpenAI-shaped, with the request id.
     status, body = oversized(stack, "/v1/embeddings")
