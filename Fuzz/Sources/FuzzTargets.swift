@@ -92,8 +92,12 @@ enum FuzzTargets {
             let pair = entry.split(separator: UInt8(ascii: "="), maxSplits: 1, omittingEmptySubsequences: false)
             params[String(decoding: pair[0], as: UTF8.self)] = pair.count > 1 ? String(decoding: pair[1], as: UTF8.self) : ""
         }
-        // GATEWAY_CHECK is set by nginx only, from a fixed list; an unknown one is a configuration error (500).
-        if let check = params["GATEWAY_CHECK"], Routes.checks[check] == nil { params["GATEWAY_CHECK"] = nil }
+        // GATEWAY_CHECK (and GATEWAY_REFUSAL) are set by nginx only, from a fixed list; an unknown
+        // one is a configuration error (500).
+        if let check = params["GATEWAY_CHECK"], GatewayCheck(rawValue: check).flatMap({ Routes.checks[$0] }) == nil {
+            params["GATEWAY_CHECK"] = nil
+        }
+        if params["GATEWAY_CHECK"] == GatewayCheck.refusal.rawValue { params["GATEWAY_REFUSAL"] = ErrorCode.requestTooLarge.rawValue }
         let request = Request(params: params, body: split.count > 1 ? Array(split[1]) : [])
         for name in ["token_id", "limit", "cursor", "", "a b"] { _ = request.queryValue(name) }
         _ = request.header("Cookie")

@@ -151,6 +151,7 @@ public final class FCGIServer: Sendable {
         case .some(let body):
             response = responder.respond(to: Request(params: params, body: body))
         case .none:
+            metrics.check(params["GATEWAY_CHECK"]).refused(.bodyTooLarge)
             response = responder.respond(to: .bodyTooLarge(maxBytes: options.maxBodyBytes), for: Request(params: params, body: []))
         }
         request.write(response)

@@ -43,7 +43,7 @@ final class DevIdentity: Responder {
     }
 
     private func auth(_ request: Request) -> Response {
-        guard let email = sessionEmail(request) else { return APIError(401, "unauthenticated", "Unauthorized").response }
+        guard let email = sessionEmail(request) else { return APIError(401, .unauthenticated, "Unauthorized").response }
         if request.path == "/oauth2/userinfo" {
             return .json(200, (["email": .string(email), "user": .string(email)] as JSON).text)
         }
@@ -78,7 +78,7 @@ final class DevIdentity: Responder {
             _ = try redis.command("SET", session.id, session.storedValue, "EX", String(settings.cookieExpire))
         } catch {
             logger.error("dev session not stored", metadata: ["error": "\(error)"])
-            return APIError(503, "redis_unavailable", "Redis unavailable: session not created").response
+            return APIError(503, .redisUnavailable, "Redis unavailable: session not created").response
         }
         logger.info("dev sign-in", metadata: ["user.email": "\(email)"])
         return Response(

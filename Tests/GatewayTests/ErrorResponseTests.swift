@@ -17,9 +17,9 @@ struct ErrorResponseTests {
     }
 
     @Test func aBodyWithoutACodeGetsTheErrorsCode() {
-        let error = APIError(status: 403, code: "banned", body: ["error": "Access denied"])
+        let error = APIError(status: 403, code: .banned, body: ["error": "Access denied"])
         #expect(error.body["code"] == "banned")
-        let openAI = APIError.openAI(401, type: "authentication_error", code: "token_expired", message: "Token has expired")
+        let openAI = APIError.openAI(401, type: "authentication_error", code: .tokenExpired, message: "Token has expired")
         #expect(openAI.body["code"] == nil)
         #expect(openAI.body["error"]?["code"] == "token_expired")
     }

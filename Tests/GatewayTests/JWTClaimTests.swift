@@ -99,7 +99,7 @@ struct JWTClaimTests {
         #expect(throws: JWTError.unsupportedCritical) {
             try JWTClaimTests.codec.verify(JWTClaimTests.token(header: header), now: JWTClaimTests.now)
         }
-        #expect(JWTError.unsupportedCritical.code == "token_crit")
+        #expect(JWTError.unsupportedCritical.code.rawValue == "token_crit")
     }
 
     /// `user_email` outside ASCII keeps its bytes: never folded onto another person's address.

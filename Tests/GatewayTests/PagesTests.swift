@@ -21,7 +21,7 @@ struct PagesTests {
     }
 
     @Test func aBanSaysHowLongAndUntilWhenInBothLanguages() {
-        let error = APIError(status: 403, code: "banned", body: ["code": "banned", "banned_until_seconds": .int(6 * 86400 + 23 * 3600)])
+        let error = APIError(status: 403, code: .banned, body: ["code": "banned", "banned_until_seconds": .int(6 * 86400 + 23 * 3600)])
         let text = ErrorPageText(error, now: 1_796_400_000)
         #expect(text.blocked)
         #expect(text.message.contains("for 6 days 23 hours, until 2026-12-11 15:00 UTC"))

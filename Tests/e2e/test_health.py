@@ -139,6 +139,28 @@ def no_workers(gateway):
         assert b'"code":"gateway_unavailable"' in text and b"<html" not in text.lower(), path
     answer = browser.get(gateway.url("/api/token/list"), timeout=10)
     assert answer.status_code == 503 and answer.json()["code"] == "gateway_unavailable"
+    # Refusals nginx hands to a worker to be counted (GATEWAY_CHECK refusal) keep their answers.
+    refusals = [
+        ("POST", "/v1/chat/completions", {"Content-Length": "40000000"}, 413, b'"type":"invalid_request_error","code":"request_too_large"'),
+        (
+            "POST",
+            "/api/token/generate",
+            {"Content-Length": "40000000"},
+            413,
+            b'{"error":"Request body too large","code":"request_too_large"}',
+        ),
+        ("GET", "/v1/../../etc/passwd", {}, 400, b'{"error":"Bad request","code":"bad_request"}'),
+    ]
+    for method, path, headers, status, expected in refusals:
+        connection = http.client.HTTPConnection("127.0.0.1", int(gateway.env["GATEWAY_PORT"]), timeout=10)
+        connection.putrequest(method, path)
+        for name, value in headers.items():
+            connection.putheader(name, value)
+        connection.endheaders()
+        response = connection.getresponse()
+        text = response.read()
+        assert response.status == status and response.getheader("Content-Type") == "application/json", (path, text)
+        assert expected in text, (path, text)
 
 
 # --- OAuth2 Proxy keep-alive ------------------------------------------------------------------------

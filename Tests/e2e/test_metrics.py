@@ -3,12 +3,15 @@
 processes, and nothing of it on the public port."""
 
 import http.client
+import json
 import time
 
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from harness.checks import assert_json_error
+from harness.probes import bearer, raw
 from harness.stack import sibling_stack
 
 
@@ -165,3 +168,48 @@ def test_totals_cover_every_worker_process(stack, email):
             assert delta(before, after, "gateway_requests_total", check="jwt", code="ok") == 20
         assert value(scrapes[-1], "gateway_worker_threads", process="0") == 4
         assert value(scrapes[-1], "gateway_worker_threads", process="1") == 4
+
+
+def oversized(stack, target, headers=None):
+    """A request announcing a body over nginx's limit (MAX_V1_BODY), sent without the body:
+    nginx refuses it from the headers alone. Returns (status, body text)."""
+    connection = http.client.HTTPConnection("127.0.0.1", int(stack.env["GATEWAY_PORT"]), timeout=30)
+    try:
+        connection.putrequest("POST", target)
+        for name, value in {**(headers or {}), "Content-Type": "application/json", "Content-Length": "40000000"}.items():
+            connection.putheader(name, value)
+        connection.endheaders()
+        response = connection.getresponse()
+        return response.status, response.read().decode("utf-8", "replace")
+    finally:
+        connection.close()
+
+
+def test_path_confusion_and_oversized_bodies_are_counted(stack, email):
+    """Refusals an attacker probing paths or sizes causes are visible in the metrics: ambiguous
+    paths (the /v1 check's `ambiguous_path`, and targets nginx cannot take: check `refusal`, code
+    `bad_request`), bodies over nginx's limit (answered by a worker for nginx: check `refusal`,
+    code `request_too_large`) and over the workers' own (`body_too_large`)."""
+    token = stack.mint(email)["token"]
+    browser = stack.sign_in(email)
+    before = scrape(stack)
+    for target in ("/v1//chat/completions", "/v1/chat/completions/../../v1/files", "/v1/chat/%2e%2e/completions"):
+        status, _, body = raw(stack, "POST", target, headers=bearer(token), body="{}")
+        assert status == 400 and '"ambiguous_path"' in body, (target, status, body)
+    # Targets nginx refuses itself (a `..` above the root, a bad escape): a worker answers them for nginx.
+    for target in ("/v1/../../etc/passwd", "/api/%zz"):
+        status, _, body = raw(stack, "GET", target)
+        assert status == 400 and '"bad_request"' in body, (target, status, body)
+    for target, extra in (("/v1/chat/completions", {"Authorization": f"Bearer {token}"}), ("/api/token/generate", {})):
+        status, body = oversized(stack, target, extra)
+        assert status == 413 and '"request_too_large"' in body, (target, status, body)
+    large = browser.post(stack.url("/api/token/generate"), data="{" + " " * (2 * 1024 * 1024) + "}", timeout=60)
+    assert_json_error(large, 413, "body_too_large")
+    after = scrape(stack)
+    assert delta(before, after, "gateway_requests_total", check="jwt", code="ambiguous_path") == 3
+    assert delta(before, after, "gateway_requests_total", check="refusal", code="request_too_large") == 2
+    assert delta(before, after, "gateway_requests_total", check="refusal", code="bad_request") == 2
+    assert delta(before, after, "gateway_requests_total", check="api", code="body_too_large") == 1
+    # Each is answered as before: the /v1 one OpenAI-shaped, with the request id.
+    status, body = oversized(stack, "/v1/embeddings")
+    assert status == 413 and json.loads(body)["error"]["type"] == "invalid_request_error"

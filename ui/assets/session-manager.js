@@ -347,7 +347,7 @@ function details(value) {
 const auditActions = ["session.sign_in", "token.generate", "token.revoke", "token.revoke_user", "self.token.revoke",
   "session.delete", "session.revoke_user", "session.unban", "self.session.end", "self.session.end_others",
   "session.cleanup_expired", "admin.add", "admin.remove", "redis.cleanup", "redis.cleanup_start", "redis.cleanup_cancel",
-  "litellm.key_generate"];
+  "litellm.key_generate", "litellm.admin", "identity_refused"];
 const actionName = (action) => hasMessage("audit.action." + action) ? t("audit.action." + action) : action;
 
 /** What happened, as a sentence in the page's language ("Banned alice@… for 7 d"): the

@@ -124,17 +124,17 @@ public enum JWTError: Error, Equatable, Sendable {
     case missingEmail
     case invalidClaim(String)
 
-    public var code: String {
+    public var code: ErrorCode {
         switch self {
-        case .tooLarge: "token_too_large"
-        case .malformed: "token_malformed"
-        case .unsupportedAlgorithm: "token_algorithm"
-        case .unsupportedCritical: "token_crit"
-        case .badSignature: "token_signature"
-        case .expired: "token_expired"
-        case .notYetValid: "token_not_yet_valid"
-        case .missingEmail: "token_missing_email"
-        case .invalidClaim: "token_claim"
+        case .tooLarge: .tokenTooLarge
+        case .malformed: .tokenMalformed
+        case .unsupportedAlgorithm: .tokenAlgorithm
+        case .unsupportedCritical: .tokenCrit
+        case .badSignature: .tokenSignature
+        case .expired: .tokenExpired
+        case .notYetValid: .tokenNotYetValid
+        case .missingEmail: .tokenMissingEmail
+        case .invalidClaim: .tokenClaim
         }
     }
 

@@ -13,29 +13,12 @@ public final class GatewayMetrics: Sendable {
     /// many there are: the per-process gauges.
     public static let slotVariable = "WORKER_SLOT"
 
-    /// The access checks nginx names (GATEWAY_CHECK) and `api` for the /api endpoints.
-    public static let checkNames = [
-        "jwt", "admin", "litellm-user", "page-user", "page-admin", "page-super-admin", "page-litellm-ui", "metrics", "api",
-    ]
-
-    /// Outcome codes counted by name; any other code is counted as `other`.
-    public static let codes = [
-        "token_missing", "token_conflict", "token_too_large", "token_malformed", "token_algorithm", "token_signature",
-        "token_expired", "token_not_yet_valid", "token_missing_email", "token_claim", "token_revoked", "user_banned",
-        "oauth_signin_required", "route_not_allowed", "object_not_found", "redis_unavailable", "redis_not_replicated",
-        "unauthenticated", "banned", "not_admin", "not_super_admin", "forbidden", "csrf", "not_found", "method_not_allowed",
-        "bad_request", "invalid_json",
-        "invalid_field", "invalid_query", "body_too_large", "unsupported_media_type", "internal_error",
-    ]
-
-    /// Actions counted by `gateway_actions_total{action}` (the audit log's names, plus tokens).
-    public static let actions = [
-        "token.generate", "token.revoke", "admin.add", "admin.remove", "litellm.key_generate", "session.delete",
-        "session.revoke_user", "session.unban", "session.sign_in",
-    ]
+    /// The access checks nginx names (`GatewayCheck`) and `api` for the /api endpoints.
+    public static let checkNames = GatewayCheck.allCases.map(\.rawValue) + ["api"]
 
     public static let help: [String: String] = [
-        "gateway_requests_total": "Requests answered by the workers, by access check and outcome code (ok = allowed/answered).",
+        "gateway_requests_total":
+            "Requests answered by the workers, by access check and outcome code (ok = allowed/answered, else the error code).",
         "gateway_check_duration_seconds": "Time a worker spent on one request, by access check.",
         "gateway_redis_round_trips_total": "Round trips to Redis (one per pipeline or command).",
         "gateway_redis_errors_total": "Redis failures by kind (connect, connection, timeout, protocol, server, not_replicated).",
@@ -44,7 +27,7 @@ public final class GatewayMetrics: Sendable {
         "gateway_revocation_watch_hits_total": "/v1 checks answered from memory thanks to the revocation watch.",
         "gateway_worker_threads": "Accept threads of the worker process.",
         "gateway_worker_threads_busy": "Accept threads answering a request right now.",
-        "gateway_actions_total": "Token, ban, session and admin actions that succeeded.",
+        "gateway_actions_total": "Audited actions that succeeded (or were forwarded to LiteLLM), by the audit log's action name.",
         "gateway_index_building": "1 while the admin indexes are being built (their version marker is missing or older).",
         "gateway_index_pass_processed": "Keys the running (or last) index pass has looked at.",
         "gateway_index_pass_total": "Keys the running (or last) index pass will look at (DBSIZE at its start, an estimate).",
@@ -63,7 +46,7 @@ public final class GatewayMetrics: Sendable {
     public let watchHits: Counter
     public let threads: Meter
     public let threadsBusy: Meter
-    public let actions: [String: Counter]
+    public let actions: [AuditAction: Counter]
     public let indexBuilding: Meter
     public let indexProcessed: Meter
     public let indexTotal: Meter
@@ -76,7 +59,7 @@ public final class GatewayMetrics: Sendable {
         var checks: [String: CheckMetrics] = [:]
         for name in GatewayMetrics.checkNames { checks[name] = CheckMetrics(check: name, factory: factory) }
         self.checks = checks
-        jwt = checks["jwt"] ?? CheckMetrics(check: "jwt", factory: factory)  // (returns the same series)
+        jwt = checks[GatewayCheck.jwt.rawValue] ?? CheckMetrics(check: GatewayCheck.jwt.rawValue, factory: factory)  // (the same series)
         api = checks["api"] ?? CheckMetrics(check: "api", factory: factory)
         redisRoundTrips = Counter(label: "gateway_redis_round_trips_total", factory: factory)
         var redisErrors: [String: Counter] = [:]
@@ -86,9 +69,9 @@ public final class GatewayMetrics: Sendable {
         self.redisErrors = redisErrors
         redisConnects = Counter(label: "gateway_redis_connects_total", factory: factory)
         watchHits = Counter(label: "gateway_revocation_watch_hits_total", factory: factory)
-        var actions: [String: Counter] = [:]
-        for action in GatewayMetrics.actions {
-            actions[action] = Counter(label: "gateway_actions_total", dimensions: [("action", action)], factory: factory)
+        var actions: [AuditAction: Counter] = [:]
+        for action in AuditAction.allCases {
+            actions[action] = Counter(label: "gateway_actions_total", dimensions: [("action", action.rawValue)], factory: factory)
         }
         self.actions = actions
         indexBuilding = Meter(label: "gateway_index_building", factory: factory)
@@ -112,7 +95,7 @@ public final class GatewayMetrics: Sendable {
 
     public func check(_ name: String?) -> CheckMetrics {
         guard let name else { return api }
-        return name == "jwt" ? jwt : checks[name] ?? api
+        return name == GatewayCheck.jwt.rawValue ? jwt : checks[name] ?? api
     }
 
     public func recordRedisError(_ error: RedisError) {
@@ -128,7 +111,8 @@ public final class GatewayMetrics: Sendable {
         redisErrors[kind]?.increment()
     }
 
-    public func action(_ name: String) { actions[name]?.increment() }
+    /// One audited action done (every `AuditAction` has its series).
+    public func action(_ action: AuditAction) { actions[action]?.increment() }
 
     /// CLOCK_MONOTONIC in nanoseconds (a vDSO call, no system call).
     @inline(__always) public static func monotonicNanoseconds() -> Int64 {
@@ -141,25 +125,25 @@ public final class GatewayMetrics: Sendable {
     public func exposition() -> String { factory.exposition(help: GatewayMetrics.help) }
 }
 
-/// One access check's counters (by outcome code) and duration histogram.
+/// One access check's counters (by outcome code: one series for every `ErrorCode`) and duration
+/// histogram.
 public final class CheckMetrics: Sendable {
     public let ok: Counter
-    let codes: [String: Counter]
-    let other: Counter
+    let codes: [ErrorCode: Counter]
     public let duration: CoreMetrics.Timer
 
     init(check: String, factory: SharedMetricsFactory) {
         let label = "gateway_requests_total"
         ok = Counter(label: label, dimensions: [("check", check), ("code", "ok")], factory: factory)
-        var codes: [String: Counter] = [:]
-        for code in GatewayMetrics.codes {
-            codes[code] = Counter(label: label, dimensions: [("check", check), ("code", code)], factory: factory)
+        var codes: [ErrorCode: Counter] = [:]
+        for code in ErrorCode.allCases {
+            codes[code] = Counter(label: label, dimensions: [("check", check), ("code", code.rawValue)], factory: factory)
         }
         self.codes = codes
-        other = Counter(label: label, dimensions: [("check", check), ("code", "other")], factory: factory)
         duration = CoreMetrics.Timer(label: "gateway_check_duration_seconds", dimensions: [("check", check)], factory: factory)
     }
 
-    /// A refusal or error answer, by its code (not the hot path: one lookup in a fixed table).
-    public func refused(_ code: String) { (codes[code] ?? other).increment() }
+    /// A refusal or error answer, by its code (not the hot path: one lookup in a table that has
+    /// every code).
+    public func refused(_ code: ErrorCode) { codes[code]?.increment() }
 }

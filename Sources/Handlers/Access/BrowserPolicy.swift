@@ -44,14 +44,14 @@ enum BrowserPolicy {
             context.logger.notice("banned user refused")
             if access != .browser {
                 throw APIError(
-                    status: 403, code: "banned",
+                    status: 403, code: .banned,
                     body: [
                         "error": "Access denied", "code": "banned", "message": .string(Tracking.banMessage(remaining: remaining)),
                         "banned_until_seconds": .int(remaining), "user_email": .string(email),
                     ])
             }
             throw APIError(
-                status: 401, code: "banned",
+                status: 401, code: .banned,
                 body: [
                     "status": "blocked", "code": "banned", "reason": "session_deleted_recently",
                     "message": .string("Your session was ended by an administrator. \(Tracking.banMessage(remaining: remaining))."),
@@ -66,14 +66,14 @@ enum BrowserPolicy {
             guard try Admins.isAdmin(email, context: context) else {
                 context.logger.notice("non-admin refused")
                 throw APIError(
-                    status: 403, code: "not_admin",
+                    status: 403, code: .notAdmin,
                     body: ["error": "Insufficient privileges. Admin access only.", "code": "not_admin", "user": .string(email)])
             }
         case .superAdmin:
             guard Admins.isSuperAdmin(email, context: context) else {
                 context.logger.notice("non-super-admin refused")
                 throw APIError(
-                    status: 403, code: "not_super_admin",
+                    status: 403, code: .notSuperAdmin,
                     body: ["error": "Super admin only", "code": "not_super_admin", "user": .string(email)])
             }
         default:

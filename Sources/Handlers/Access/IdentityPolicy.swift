@@ -10,7 +10,7 @@ import GatewayCore
 /// `identity_not_allowed` and recorded in the audit log: it is never folded into, and so never
 /// merged with, another person's address.
 enum IdentityPolicy {
-    static let code = "identity_not_allowed"
+    static let code = ErrorCode.identityNotAllowed
     static let message = "This e-mail address is not accepted by the gateway: only ASCII addresses are"
 
     /// The browser APIs' and pages' refusal.
@@ -22,6 +22,6 @@ enum IdentityPolicy {
     /// Records the refused address (as it arrived) in the audit log, with where it came from.
     static func audit(_ address: String, source: String, context: Context) {
         context.logger.warning("identity refused: not ASCII", metadata: ["identity.source": "\(source)"])
-        Audit.record("identity_refused", target: address, result: "refused", details: ["source": .string(source)], context: context)
+        Audit.record(.identityRefused, target: address, result: "refused", details: ["source": .string(source)], context: context)
     }
 }

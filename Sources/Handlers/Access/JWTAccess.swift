@@ -5,17 +5,15 @@ import GatewayCore
 /// (docs/api.md, "/v1"; docs/clients.md: the token is sent as `Authorization: Bearer` or
 /// `x-api-key`).
 ///
-/// Allowed: `X-Accel-Redirect: @litellm` and the headers nginx applies there: the shared
+/// Allowed: a 200 with the headers nginx applies to the /v1 request (`auth_request_set`): the shared
 /// LiteLLM key, the caller's e-mail as end user, and the spend-log metadata. nginx replays
 /// the original request (method, query, body) to LiteLLM; the body is never parsed here.
 /// Denied: 401 (bad token, revoked, banned) or 503 (Redis down: fail closed), as OpenAI-style JSON.
 enum JWTAccess {
-    static let upstreamLocation = "@litellm"
-
     /// A /v1 path outside the route allow-list (`V1RouteList`, V1_ROUTES): 404 before any
     /// token work, whoever asks.
     static let routeNotAllowed = APIError.openAI(
-        404, type: "invalid_request_error", code: "route_not_allowed",
+        404, type: "invalid_request_error", code: .routeNotAllowed,
         message: "This API route is not available through the gateway")
 
     /// Who a token lets through, however the check found it (remembered or read from Redis):
@@ -47,14 +45,14 @@ enum JWTAccess {
         do {
             token = try context.config.jwt.verify(text, now: context.now)
         } catch {
-            context.logger.info("token refused", metadata: ["reason": "\(error.code)"])
+            context.logger.info("token refused", metadata: ["reason": "\(error.code.rawValue)"])
             throw denied("Invalid or expired token: \(error.message)", code: error.code)
         }
         guard Email.isASCII(token.email) else {
             IdentityPolicy.audit(token.email, source: "jwt", context: context)
             throw IdentityPolicy.v1Refusal
         }
-        guard Email.isValid(token.email) else { throw denied("Invalid token claim: user_email", code: "token_claim") }
+        guard Email.isValid(token.email) else { throw denied("Invalid token claim: user_email", code: .tokenClaim) }
 
         let outcome: Tracking.Outcome
         // Read before asking Redis: a change during the read leaves the remembered answer stale.
@@ -65,19 +63,19 @@ enum JWTAccess {
         } catch {
             context.logger.error("redis failure on access check", metadata: ["error": "\(error)"])
             throw APIError.openAI(
-                503, type: "service_unavailable", code: "redis_unavailable",
+                503, type: "service_unavailable", code: .redisUnavailable,
                 message: "Token checks are unavailable; try again shortly")
         }
         cache?.beforeRemember?()  // tests only: the window between Redis's answer and the remember
         switch outcome {
         case .revoked:
-            throw denied("Token has been revoked", code: "token_revoked")
+            throw denied("Token has been revoked", code: .tokenRevoked)
         case .banned(let remaining):
-            throw denied(Tracking.banMessage(remaining: remaining), code: "user_banned")
+            throw denied(Tracking.banMessage(remaining: remaining), code: .userBanned)
         case .oauthSignInRequired:
             throw denied(
                 "No recent browser sign-in: sign in through the gateway (at least every \(context.config.jwtRequireOAuthWithin) seconds) to keep using API tokens",
-                code: "oauth_signin_required")
+                code: .oauthSigninRequired)
         case .allowed:
             // token_id: LiteLLM's cut-off hook (deploy/litellm/gateway_cutoff.py) ends this call's
             // stream when the token is revoked; also attributes spend per token.
@@ -105,17 +103,17 @@ enum JWTAccess {
         let apiKey = request.params["HTTP_X_API_KEY"]
         guard let authorization = request.params["HTTP_AUTHORIZATION"], !authorization.isEmpty else {
             guard let apiKey, !apiKey.isEmpty else {
-                throw denied("Authorization header or x-api-key required", code: "token_missing")
+                throw denied("Authorization header or x-api-key required", code: .tokenMissing)
             }
             return apiKey.trimmingSpaces()
         }
         let parts = authorization.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
         guard parts.count == 2, parts[0].lowercased() == "bearer" else {
-            throw denied("Invalid Authorization header format", code: "token_missing")
+            throw denied("Invalid Authorization header format", code: .tokenMissing)
         }
         let text = String(parts[1]).trimmingSpaces()
         if let apiKey, !apiKey.isEmpty, apiKey.trimmingSpaces() != text {
-            throw denied("Authorization and x-api-key carry different tokens; send one", code: "token_conflict")
+            throw denied("Authorization and x-api-key carry different tokens; send one", code: .tokenConflict)
         }
         return text
     }
@@ -126,11 +124,10 @@ enum JWTAccess {
     private static func allowed(_ pass: Pass, request: Request, context: Context) throws -> Response {
         try ObjectOwners.check(request, email: pass.email, context: context)
         var headers = [
-            ("X-Accel-Redirect", upstreamLocation),
-            ("X-Gateway-Email", pass.email),
-            ("X-Gateway-Authorization", context.config.litellmAuthorization),
-            ("X-Gateway-Spend-Metadata", pass.spendMetadata),
-            ("X-Gateway-Path", context.forwardPath),
+            (GatewayHeader.email.rawValue, pass.email),
+            (GatewayHeader.authorization.rawValue, context.config.litellmAuthorization),
+            (GatewayHeader.spendMetadata.rawValue, pass.spendMetadata),
+            (GatewayHeader.path.rawValue, context.forwardPath),
         ]
         // V1_DECISION_CACHE_MS: nginx may answer repeats of this check itself until then (an
         // allow only; a refusal is a thrown APIError and never carries the header).
@@ -141,7 +138,7 @@ enum JWTAccess {
         return Response(status: 200, headers: headers)
     }
 
-    static func denied(_ message: String, code: String) -> APIError {
+    static func denied(_ message: String, code: ErrorCode) -> APIError {
         .openAI(401, type: "authentication_error", code: code, message: message)
     }
 }

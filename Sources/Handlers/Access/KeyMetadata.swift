@@ -48,7 +48,7 @@ enum KeyMetadata {
             let field = "metadata.\(name)"
             if isSetting(name) {
                 throw APIError(
-                    400, "field_not_allowed",
+                    400, .fieldNotAllowed,
                     "Field \"\(field)\" is not allowed: LiteLLM reads it as a key setting; metadata holds plain labels only",
                     [("field", .string(field))])
             }
@@ -80,6 +80,6 @@ enum KeyMetadata {
     }
 
     static func invalid(_ field: String, _ reason: String) -> APIError {
-        APIError(400, "invalid_field", "Field \"\(field)\" has an invalid value: \(reason)", [("field", .string(field))])
+        APIError(400, .invalidField, "Field \"\(field)\" has an invalid value: \(reason)", [("field", .string(field))])
     }
 }

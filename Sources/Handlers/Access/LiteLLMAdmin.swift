@@ -11,7 +11,7 @@ import GatewayCore
 /// to LiteLLM; the worker's answer headers never reach the client, so the master key stays
 /// between the worker, nginx and LiteLLM.
 enum LiteLLMAdmin {
-    static let upstreamLocation = "@litellm_admin"
+    static let upstreamLocation = NginxLocation.litellmAdmin.rawValue
 
     /// `GATEWAY_CHECK admin`: `/ui`, `/admin/`, `/key/*`, `/user/*`, `/team/*`,
     /// `/organization/*`, `/spend/*`, `/sso/*`, `/v1/mcp`, `/v1/internal`; admins only.
@@ -21,7 +21,7 @@ enum LiteLLMAdmin {
         try LiteLLMUI.requireSameOrigin(request, publicURL: context.config.publicURL)
         if changesState(request.method) {
             Audit.record(
-                "litellm.admin", target: request.path, result: "forwarded",
+                .litellmAdmin, target: request.path, result: "forwarded",
                 details: ["method": .string(request.method)], context: context)
         }
         return forward(email: email, adminAction: true, context: context)
@@ -29,7 +29,7 @@ enum LiteLLMAdmin {
 
     // --- boundary-policy: POST /key/generate body allow-list (docs/security.md P3) -----------------
 
-    static let keyGenerateLocation = "@litellm_key_generate"
+    static let keyGenerateLocation = NginxLocation.litellmKeyGenerate.rawValue
     /// The body fields a user may set on their own key; everything else (user_id, user_role,
     /// team_id, organization_id, key, allowed_routes, budgets, limits, ...) is refused.
     static let keyGenerateFields = ["key_alias", "duration", "models", "metadata"]
@@ -46,23 +46,23 @@ enum LiteLLMAdmin {
     static func keyGenerate(_ request: Request, _ context: Context) throws -> Response {
         let email = try context.requireIdentity()
         guard request.method == "POST" else {
-            throw APIError(405, "method_not_allowed", "Method \(request.method) not allowed", [("allowed", "POST")])
+            throw APIError(405, .methodNotAllowed, "Method \(request.method) not allowed", [("allowed", "POST")])
         }
         guard request.body.count <= keyGenerateMaxBody else {
-            throw APIError(413, "body_too_large", "Request body must be at most \(keyGenerateMaxBody) bytes")
+            throw APIError(413, .bodyTooLarge, "Request body must be at most \(keyGenerateMaxBody) bytes")
         }
         let forwarded = try keyGenerateBody(try request.jsonObject(allowEmpty: true), email: email)
         guard forwarded.utf8.count <= keyGenerateMaxForwarded else {
-            throw APIError(413, "body_too_large", "Request body is too large once encoded")
+            throw APIError(413, .bodyTooLarge, "Request body is too large once encoded")
         }
-        Audit.record("litellm.key_generate", target: email, result: "forwarded", context: context)
+        Audit.record(.litellmKeyGenerate, target: email, result: "forwarded", context: context)
         return Response(
             status: 200,
             headers: [
                 ("X-Accel-Redirect", keyGenerateLocation),
-                ("X-Gateway-Authorization", "Bearer \(context.config.litellmMasterKey)"),
-                ("X-Gateway-User", email),
-                ("X-Gateway-Body", forwarded),
+                (GatewayHeader.authorization.rawValue, "Bearer \(context.config.litellmMasterKey)"),
+                (GatewayHeader.user.rawValue, email),
+                (GatewayHeader.body.rawValue, forwarded),
             ])
     }
 
@@ -70,12 +70,12 @@ enum LiteLLMAdmin {
     /// fields, type-checked (`metadata`: plain labels, `KeyMetadata`), then `user_id`. 400 naming
     /// the first field that is not allowed.
     static func keyGenerateBody(_ body: JSON, email: String) throws(APIError) -> String {
-        guard case .object(let fields) = body else { throw .badRequest("Request body must be a JSON object", code: "invalid_json") }
+        guard case .object(let fields) = body else { throw .badRequest("Request body must be a JSON object", code: .invalidJSON) }
         var out: [(String, JSON)] = []
         for (name, value) in fields {
             guard keyGenerateFields.contains(name) else {
                 throw APIError(
-                    400, "field_not_allowed", "Field \"\(name)\" is not allowed; allowed: \(keyGenerateFields.joined(separator: ", "))",
+                    400, .fieldNotAllowed, "Field \"\(name)\" is not allowed; allowed: \(keyGenerateFields.joined(separator: ", "))",
                     [("field", .string(name))])
             }
             let valid: Bool =
@@ -89,7 +89,7 @@ enum LiteLLMAdmin {
                 default: false
                 }
             guard valid else {
-                throw APIError(400, "invalid_field", "Field \"\(name)\" has an invalid value", [("field", .string(name))])
+                throw APIError(400, .invalidField, "Field \"\(name)\" has an invalid value", [("field", .string(name))])
             }
             if name == "metadata" { _ = try KeyMetadata.check(value) }  // labels only, never key settings
             out.append((name, value))
@@ -101,12 +101,12 @@ enum LiteLLMAdmin {
     static func forward(email: String, adminAction: Bool, context: Context) -> Response {
         var headers = [
             ("X-Accel-Redirect", upstreamLocation),
-            ("X-Gateway-Authorization", "Bearer \(context.config.litellmMasterKey)"),
-            ("X-Gateway-User", email),
-            ("X-Gateway-Path", context.forwardPath),
+            (GatewayHeader.authorization.rawValue, "Bearer \(context.config.litellmMasterKey)"),
+            (GatewayHeader.user.rawValue, email),
+            (GatewayHeader.path.rawValue, context.forwardPath),
         ]
         // Absent for key generation: nginx then sends no X-Admin-Action to LiteLLM.
-        if adminAction { headers.append(("X-Gateway-Admin-Action", "true")) }
+        if adminAction { headers.append((GatewayHeader.adminAction.rawValue, "true")) }
         return Response(status: 200, headers: headers)
     }
 

@@ -13,7 +13,7 @@ import GatewayCore
 /// Every call the UI then makes goes through the admin check, where nginx replaces the
 /// placeholder with the master key. The cookie grants nothing by itself.
 enum LiteLLMUI {
-    static let location = "@litellm_admin_ui"
+    static let location = NginxLocation.litellmAdminUI.rawValue
     static let cookieName = "token"
     /// What the UI sends as `Authorization: Bearer …`; nginx replaces it before LiteLLM sees it.
     static let placeholderKey = "gateway-managed-session"
@@ -29,7 +29,8 @@ enum LiteLLMUI {
         let email = try context.requireIdentity()
         var response = LiteLLMAdmin.forward(email: email, adminAction: true, context: context)
         response.headers = response.headers.map { $0.name == "X-Accel-Redirect" ? ($0.name, location) : $0 }
-        response.headers.append(("X-Gateway-UI-Cookie", cookie(email: email, secure: isSecure(request, context), context: context)))
+        let uiCookie = cookie(email: email, secure: isSecure(request, context), context: context)
+        response.headers.append((GatewayHeader.uiCookie.rawValue, uiCookie))
         return response
     }
 
@@ -66,7 +67,7 @@ enum LiteLLMUI {
 
     // --- Cross-site requests to LiteLLM's admin surface ----------------------------------------
 
-    static let crossSite = APIError(403, "csrf", "Cross-site request refused")
+    static let crossSite = APIError(403, .csrf, "Cross-site request refused")
 
     /// Every request to LiteLLM's admin surface (any method: some of LiteLLM's GET routes change
     /// state) must come from the gateway's own origin: the OAuth2 cookie is SameSite=Lax, so a

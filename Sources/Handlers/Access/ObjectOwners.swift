@@ -31,7 +31,7 @@ enum ObjectOwners {
     static let listRoutes: [[UInt8]] = [Array("/v1/vector_store/list".utf8)]
 
     static let notFound = APIError.openAI(
-        404, type: "invalid_request_error", code: "object_not_found", message: "No such object")
+        404, type: "invalid_request_error", code: .objectNotFound, message: "No such object")
 
     enum Access: Equatable {
         /// Not an object route (the LLM calls), or a creation.
@@ -78,7 +78,7 @@ enum ObjectOwners {
             } catch {
                 context.logger.error("redis failure on object owner check", metadata: ["error": "\(error)"])
                 throw APIError.openAI(
-                    503, type: "service_unavailable", code: "redis_unavailable",
+                    503, type: "service_unavailable", code: .redisUnavailable,
                     message: "Token checks are unavailable; try again shortly")
             }
             guard owner == email else { throw notFound }

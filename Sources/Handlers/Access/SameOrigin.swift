@@ -13,7 +13,7 @@ import GatewayCore
 /// not cross-site browser requests and stay allowed: a forged cross-site request always
 /// carries at least one of them in the browsers OAuth2 Proxy's cookie works in.
 enum SameOrigin {
-    static let refused = APIError(403, "csrf", "Cross-site request refused")
+    static let refused = APIError(403, .csrf, "Cross-site request refused")
 
     static func check(_ request: Request, publicURL: String?) throws(APIError) {
         guard !["GET", "HEAD", "OPTIONS"].contains(request.method) else { return }

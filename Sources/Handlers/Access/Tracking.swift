@@ -82,7 +82,7 @@ enum Tracking {
             local details = {method = 'oauth2'}
             if ARG.address ~= '' then details.address = ARG.address end
             redis.call('XADD', KEY.audit, 'MINID', '~', ARG.audit_min_id, '*', 'ts', ARG.now, 'actor', ARG.email,
-              'action', 'session.sign_in', 'target', ARG.email, 'result', 'ok', 'details', cjson.encode(details))
+              'action', '\(AuditAction.sessionSignIn.rawValue)', 'target', ARG.email, 'result', 'ok', 'details', cjson.encode(details))
           end
           redis.call('HSET', KEY.session_owner, 'last_seen', now)
           if ARG.address ~= '' then redis.call('HSET', KEY.session_owner, 'address', ARG.address) end
@@ -227,8 +227,8 @@ enum Tracking {
         case "ok":
             // 2: the first request of a new OAuth2 Proxy session, recorded as a sign-in in the audit log.
             if parts.count > 1, parts[1].integer == 2 {
-                GatewayMetrics.shared.action("session.sign_in")
-                context.logger.notice("audit", metadata: ["audit.action": "session.sign_in", "audit.result": "ok"])
+                GatewayMetrics.shared.action(.sessionSignIn)
+                context.logger.notice("audit", metadata: ["audit.action": "\(AuditAction.sessionSignIn.rawValue)", "audit.result": "ok"])
             }
             return .allowed
         case "revoked": return .revoked

@@ -63,7 +63,7 @@ struct IndexCursor: Equatable {
 
     /// The `cursor` query parameter; nil when absent, 400 when not a value this API returned.
     static func parse(_ request: Request) throws(APIError) -> IndexCursor? {
-        let invalid = APIError.badRequest("cursor must be a value returned as next_cursor", code: "invalid_cursor")
+        let invalid = APIError.badRequest("cursor must be a value returned as next_cursor", code: .invalidCursor)
         guard let text = request.queryValue("cursor") else {
             // Present but not decodable (bad percent-encoding) is not "absent".
             if request.query.split(separator: "&").contains(where: { $0.hasPrefix("cursor=") }) { throw invalid }

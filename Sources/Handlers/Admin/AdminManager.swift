@@ -36,10 +36,10 @@ enum AdminManager {
         let actor = try context.requireIdentity()
         let email = try emailField(request)
         if let source = try Admins.source(of: email, context: context) {
-            throw APIError(409, "already_admin", "Already an admin", [("email", .string(email)), ("source", .string(source.rawValue))])
+            throw APIError(409, .alreadyAdmin, "Already an admin", [("email", .string(email)), ("source", .string(source.rawValue))])
         }
         _ = try context.redis.confirmedPipeline([["SADD", Keyspace.admins, email]])
-        Audit.record("admin.add", target: email, context: context)
+        Audit.record(.adminAdd, target: email, context: context)
         let body: JSON = ["message": "Admin added successfully", "email": .string(email), "added_by": .string(actor)]
         return .json(201, body.text)
     }
@@ -52,21 +52,21 @@ enum AdminManager {
         let email = try emailField(request)
         switch try Admins.source(of: email, context: context) {
         case .superAdmin:
-            Audit.record("admin.remove", target: email, result: "refused_super_admin", context: context)
-            throw APIError(403, "super_admin_not_removable", "Cannot remove super admin", [("email", .string(email))])
+            Audit.record(.adminRemove, target: email, result: "refused_super_admin", context: context)
+            throw APIError(403, .superAdminNotRemovable, "Cannot remove super admin", [("email", .string(email))])
         case .environment:
-            Audit.record("admin.remove", target: email, result: "refused_environment", context: context)
+            Audit.record(.adminRemove, target: email, result: "refused_environment", context: context)
             throw APIError(
-                403, "environment_admin_not_removable",
+                403, .environmentAdminNotRemovable,
                 "Cannot remove an admin named by ADMIN_EMAILS or ADMIN_DOMAINS; change the configuration instead",
                 [("email", .string(email))])
         case .redis, nil:
             break
         }
         guard try context.redis.confirmedPipeline([["SREM", Keyspace.admins, email]])[0].integer == 1 else {
-            throw APIError(404, "admin_not_found", "Admin not found", [("email", .string(email))])
+            throw APIError(404, .adminNotFound, "Admin not found", [("email", .string(email))])
         }
-        Audit.record("admin.remove", target: email, context: context)
+        Audit.record(.adminRemove, target: email, context: context)
         let body: JSON = ["message": "Admin removed successfully", "email": .string(email), "removed_by": .string(actor)]
         return .json(200, body.text)
     }
@@ -74,11 +74,11 @@ enum AdminManager {
     /// The body's `email`, normalised; 400 when missing, not a string, or not an address.
     static func emailField(_ request: Request) throws(APIError) -> String {
         let body = try request.jsonObject()
-        guard let raw = body["email"] else { throw .badRequest("Email required", code: "email_missing") }
-        guard let text = raw.stringValue else { throw .badRequest("email must be a string", code: "invalid_email") }
+        guard let raw = body["email"] else { throw .badRequest("Email required", code: .emailMissing) }
+        guard let text = raw.stringValue else { throw .badRequest("email must be a string", code: .invalidEmail) }
         let email = Email.normalize(text)
-        guard !email.isEmpty else { throw .badRequest("Email required", code: "email_missing") }
-        guard Email.isValid(email) else { throw .badRequest("Invalid email format", code: "invalid_email") }
+        guard !email.isEmpty else { throw .badRequest("Email required", code: .emailMissing) }
+        guard Email.isValid(email) else { throw .badRequest("Invalid email format", code: .invalidEmail) }
         return email
     }
 }

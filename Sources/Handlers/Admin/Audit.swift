@@ -7,19 +7,20 @@ public enum Audit {
     /// Records one admin action. A failure to record is logged, not hidden, and does not undo
     /// the action (which has already happened).
     public static func record(
-        _ action: String, target: String, result: String = "ok", details: JSON? = nil, context: Context
+        _ action: AuditAction, target: String, result: String = "ok", details: JSON? = nil, context: Context
     ) {
-        if result == "ok" { GatewayMetrics.shared.action(action) }
+        if action.counts(result) { GatewayMetrics.shared.action(action) }
         let actor = context.identity ?? "system"
         let minimumID = String(max(0, context.now - Int64(context.config.auditRetentionDays) * 86400) * 1000)
-        var fields = ["ts", String(context.now), "actor", actor, "action", action, "target", target, "result", result]
+        var fields = ["ts", String(context.now), "actor", actor, "action", action.rawValue, "target", target, "result", result]
         if let details { fields += ["details", details.text] }
         do {
             _ = try context.redis.command(["XADD", Keyspace.audit, "MINID", "~", minimumID, "*"] + fields)
         } catch {
-            context.logger.error("audit record failed", metadata: ["audit.action": "\(action)", "error": "\(error)"])
+            context.logger.error("audit record failed", metadata: ["audit.action": "\(action.rawValue)", "error": "\(error)"])
         }
-        context.logger.notice("audit", metadata: ["audit.action": "\(action)", "audit.target": "\(target)", "audit.result": "\(result)"])
+        context.logger.notice(
+            "audit", metadata: ["audit.action": "\(action.rawValue)", "audit.target": "\(target)", "audit.result": "\(result)"])
     }
 
     /// `GET /api/admin/audit?limit=&cursor=&actor=&action=&since=&until=&format=`: newest first;

@@ -22,7 +22,7 @@ struct AuditQuery {
     init(_ request: Request) throws(APIError) {
         if let text = request.queryValue("actor"), !text.isEmpty {
             guard text.count <= Self.maxActorLength, text.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) else {
-                throw .badRequest("actor must be an e-mail address or \"system\"", code: "invalid_actor")
+                throw .badRequest("actor must be an e-mail address or \"system\"", code: .invalidActor)
             }
             actor = text.lowercased()
         }
@@ -32,17 +32,17 @@ struct AuditQuery {
                     || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ".")
             }
             guard allowed, text.utf8.count <= 64 else {
-                throw .badRequest("action must be an action name such as token.generate", code: "invalid_action")
+                throw .badRequest("action must be an action name such as token.generate", code: .invalidAction)
             }
             action = text
         }
         since = try Self.time(request, "since")
         until = try Self.time(request, "until")
         if let since, let until, since > until {
-            throw .badRequest("since must not be after until", code: "invalid_time_range")
+            throw .badRequest("since must not be after until", code: .invalidTimeRange)
         }
         if let text = request.queryValue("format"), !text.isEmpty {
-            guard text == "json" || text == "csv" else { throw .badRequest("format must be json or csv", code: "invalid_format") }
+            guard text == "json" || text == "csv" else { throw .badRequest("format must be json or csv", code: .invalidFormat) }
             format = text
         }
     }
@@ -51,7 +51,7 @@ struct AuditQuery {
         guard let text = request.queryValue(name), !text.isEmpty else { return nil }
         guard text.utf8.count <= 12, text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
             let value = Int64(text), value <= latestTime
-        else { throw .badRequest("\(name) must be a unix time in seconds", code: "invalid_time") }
+        else { throw .badRequest("\(name) must be a unix time in seconds", code: .invalidTime) }
         return value
     }
 

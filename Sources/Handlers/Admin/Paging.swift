@@ -10,7 +10,7 @@ public enum Paging {
     public static func limit(_ request: Request, default fallback: Int? = nil) throws(APIError) -> Int? {
         guard let text = request.queryValue("limit"), !text.isEmpty else { return fallback }
         guard let value = Int(text), (1...maxLimit).contains(value) else {
-            throw .badRequest("limit must be a whole number from 1 to \(maxLimit)", code: "invalid_limit")
+            throw .badRequest("limit must be a whole number from 1 to \(maxLimit)", code: .invalidLimit)
         }
         return value
     }
@@ -29,7 +29,7 @@ extension Audit {
                 part.utf8.count <= 20 && part.utf8.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
                     && UInt64(part) != nil
             }
-        guard valid else { throw .badRequest("cursor must be a value returned as next_cursor", code: "invalid_cursor") }
+        guard valid else { throw .badRequest("cursor must be a value returned as next_cursor", code: .invalidCursor) }
         return text
     }
 }

@@ -308,7 +308,7 @@ final class CleanupRunner {
         _ = try redis.eval(CleanupJob.releaseScript, keys: ["lock": CleanupJob.lockKey], arguments: ["owner": id])
         let context = Context(config: config, redis: redis, logger: logger, now: now, identity: executedBy == "system" ? nil : executedBy)
         Audit.record(
-            "redis.cleanup", target: id,
+            .redisCleanup, target: id,
             details: ["manual": .bool(manual), "total_deleted": JSON(removed), "cancelled": .bool(cancelled)], context: context)
         return .object(record)
     }

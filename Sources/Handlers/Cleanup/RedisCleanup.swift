@@ -57,10 +57,10 @@ public enum RedisCleanup {
         let executor = try context.requireIdentity()
         guard let id = try CleanupJob.start(executedBy: executor, manual: true, redis: context.redis, now: context.now) else {
             throw APIError(
-                409, "cleanup_running", "A cleanup is already running", [("job", try CleanupJob.state(context.redis) ?? .null)])
+                409, .cleanupRunning, "A cleanup is already running", [("job", try CleanupJob.state(context.redis) ?? .null)])
         }
         CleanupJob.launch(id: id, executedBy: executor, manual: true, context: context)
-        Audit.record("redis.cleanup_start", target: id, context: context)
+        Audit.record(.redisCleanupStart, target: id, context: context)
         let body: JSON = ["cleanup_id": .string(id), "state": "running", "job": try CleanupJob.state(context.redis) ?? .null]
         return .json(202, body.text)
     }
@@ -89,10 +89,10 @@ public enum RedisCleanup {
         _ = try context.requireIdentity()
         let current = try CleanupJob.state(context.redis)
         guard let current, current["state"]?.stringValue == "running", let id = current["cleanup_id"]?.stringValue else {
-            throw APIError(409, "no_cleanup_running", "No cleanup is running", [])
+            throw APIError(409, .noCleanupRunning, "No cleanup is running", [])
         }
         _ = try context.redis.command("HSET", CleanupJob.stateKey, "cancel", "1")
-        Audit.record("redis.cleanup_cancel", target: id, context: context)
+        Audit.record(.redisCleanupCancel, target: id, context: context)
         let body: JSON = ["message": "Cancel requested", "cleanup_id": .string(id)]
         return .json(202, body.text)
     }

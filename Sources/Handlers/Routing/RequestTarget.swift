@@ -11,7 +11,7 @@ import GatewayCore
 /// the checked path itself, percent-encoded where a byte is not a plain path character, which
 /// LiteLLM decodes back to exactly the checked path.
 public enum RequestTarget {
-    public static let ambiguousCode = "ambiguous_path"
+    public static let ambiguousCode = ErrorCode.ambiguousPath
 
     /// The path to forward for `raw` (the request target as the client sent it, query
     /// included) when it means exactly `normalised` (nginx's `$uri`); nil when it is ambiguous:
@@ -126,15 +126,15 @@ public enum RequestTarget {
     /// "upstream sent too big header" 502/503).
     static func tooLong(check: String) -> APIError {
         let message = "Request path too long"
-        return check == "jwt"
-            ? .openAI(414, type: "invalid_request_error", code: "uri_too_long", message: message)
-            : APIError(414, "uri_too_long", message)
+        return check == GatewayCheck.jwt.rawValue
+            ? .openAI(414, type: "invalid_request_error", code: .uriTooLong, message: message)
+            : APIError(414, .uriTooLong, message)
     }
 
     /// The refusal: 400 JSON, OpenAI-shaped on /v1 (`jwt`), the gateway's shape elsewhere.
     static func refusal(check: String) -> APIError {
         let message = "Ambiguous request path (dot segments, repeated slashes, backslashes or encoded separators are not accepted)"
-        return check == "jwt"
+        return check == GatewayCheck.jwt.rawValue
             ? .openAI(400, type: "invalid_request_error", code: ambiguousCode, message: message)
             : APIError(400, ambiguousCode, message)
     }

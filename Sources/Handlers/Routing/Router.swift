@@ -43,12 +43,12 @@ public final class Router: Responder {
         // Access checks guard what nginx forwards: an ambiguous raw target is refused before
         // anything else (RequestTarget), a clean one names the exact path to forward.
         var forwardPath = ""
-        if let check {
+        if let check, check != GatewayCheck.refusal.rawValue {
             guard let path = RequestTarget.forwardPath(raw: request.params["REQUEST_URI"] ?? "", normalised: request.path) else {
-                return respond(to: RequestTarget.refusal(check: check), for: request)
+                return refuse(RequestTarget.refusal(check: check), request, metrics)
             }
             guard path.utf8.count <= RequestTarget.maxForwardBytes else {
-                return respond(to: RequestTarget.tooLong(check: check), for: request)
+                return refuse(RequestTarget.tooLong(check: check), request, metrics)
             }
             forwardPath = path
         }
@@ -67,25 +67,27 @@ public final class Router: Responder {
             metrics.ok.increment()
             return response
         } catch let error as APIError {
-            metrics.refused(error.code)
-            return respond(to: error, for: request)
+            return refuse(error, request, metrics)
         } catch let error as RedisError {
             context.logger.error("redis failure", metadata: ["error": "\(error)"])
-            let refusal = APIError.redis(error)
-            metrics.refused(refusal.code)
-            return respond(to: refusal, for: request)
+            return refuse(APIError.redis(error), request, metrics)
         } catch {
             context.logger.error("unhandled error", metadata: ["error": "\(error)"])
-            metrics.refused("internal_error")
-            return respond(to: APIError(500, "internal_error", "Internal server error"), for: request)
+            return refuse(APIError(500, .internalError, "Internal server error"), request, metrics)
         }
+    }
+
+    /// A refusal, counted under its code (every code has its own series).
+    private func refuse(_ error: APIError, _ request: Request, _ metrics: CheckMetrics) -> Response {
+        metrics.refused(error.errorCode)
+        return respond(to: error, for: request)
     }
 
     /// The one place an error becomes an answer: JSON for APIs, an HTML page when a person's
     /// browser loads a UI page (`Pages.wantsHTML`; a program asking for the page gets JSON).
     /// The runtime's own refusals (413) come here too.
     public func respond(to error: APIError, for request: Request) -> Response {
-        if request.params["GATEWAY_CHECK"]?.hasPrefix("page-") == true, Pages.wantsHTML(request) {
+        if request.params["GATEWAY_CHECK"].flatMap(GatewayCheck.init(rawValue:))?.isPage == true, Pages.wantsHTML(request) {
             return Pages.errorPage(error, now: clock.unixSeconds())
         }
         if request.params[Router.subrequestParam] != nil { return Router.subrequestRefusal(error) }
@@ -101,18 +103,20 @@ public final class Router: Responder {
 
     static func route(for request: Request, check: String?) throws(APIError) -> Route {
         if let check {
-            guard let route = Routes.checks[check] else { throw APIError(500, "unknown_check", "Unknown access check") }
+            guard let route = GatewayCheck(rawValue: check).flatMap({ Routes.checks[$0] }) else {
+                throw APIError(500, .unknownCheck, "Unknown access check")
+            }
             return route
         }
         let candidates = Routes.endpoints.filter { $0.matches(path: request.path) }
         guard !candidates.isEmpty else { throw .notFound("Not found") }
         // A malformed escape in any query parameter is 400, not "parameter absent".
         guard request.queryIsWellFormed else {
-            throw .badRequest("The query string is not validly percent-encoded UTF-8", code: "invalid_query")
+            throw .badRequest("The query string is not validly percent-encoded UTF-8", code: .invalidQuery)
         }
         guard let route = candidates.first(where: { $0.method == nil || $0.method == request.method }) else {
             let allowed = candidates.compactMap(\.method).joined(separator: ", ")
-            throw APIError(405, "method_not_allowed", "Method \(request.method) not allowed", [("allowed", .string(allowed))])
+            throw APIError(405, .methodNotAllowed, "Method \(request.method) not allowed", [("allowed", .string(allowed))])
         }
         return route
     }
@@ -126,6 +130,6 @@ public final class Router: Responder {
     static func subrequestRefusal(_ error: APIError) -> Response {
         Response(
             status: error.status == 401 ? 401 : 403,
-            headers: [("X-Gateway-Status", String(error.status)), ("X-Gateway-Error", error.body.text)])
+            headers: [(GatewayHeader.status.rawValue, String(error.status)), (GatewayHeader.error.rawValue, error.body.text)])
     }
 }

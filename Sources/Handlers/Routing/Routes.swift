@@ -4,28 +4,30 @@ import GatewayCore
 /// The whole route table: read this first. `openresty/gateway.conf` sends the same paths here.
 ///
 /// Two kinds of entries:
-/// - access checks, named by the `GATEWAY_CHECK` parameter nginx sets: the worker answers
+/// - access checks, named by the `GATEWAY_CHECK` parameter nginx sets (`GatewayCheck`): the worker answers
 ///   with a denial (JSON) or with `X-Accel-Redirect` to the named location that serves the
 ///   content (LiteLLM or a static page), plus headers nginx applies there;
 /// - API endpoints, matched by method and path, that the worker answers itself.
 ///
 /// What each endpoint takes and answers, with its error codes: docs/api.md.
 public enum Routes {
-    public static let checks: [String: Route] = [
+    public static let checks: [GatewayCheck: Route] = [
         // jwt_validator + auth_handler: every /v1 call
-        "jwt": Route(access: .public, JWTAccess.check),
+        .jwt: Route(access: .public, JWTAccess.check),
         // oauth_check in front of the browser UIs
-        "page-user": Route(access: .browserGuarded, Pages.serve),
-        "page-admin": Route(access: .admin, Pages.serve),
-        "page-super-admin": Route(access: .superAdmin, Pages.serve),
+        .pageUser: Route(access: .browserGuarded, Pages.serve),
+        .pageAdmin: Route(access: .admin, Pages.serve),
+        .pageSuperAdmin: Route(access: .superAdmin, Pages.serve),
         // admin_check: LiteLLM's own admin surface
-        "admin": Route(access: .admin, LiteLLMAdmin.check),
+        .admin: Route(access: .admin, LiteLLMAdmin.check),
         // LiteLLM's admin UI (/ui): as `admin`, HTML refusals, and LiteLLM's UI session cookie
-        "page-litellm-ui": Route(access: .admin, LiteLLMUI.check),
+        .pageLitellmUI: Route(access: .admin, LiteLLMUI.check),
         // key_generate_handler: POST /key/generate by any signed-in user
-        "litellm-user": Route(access: .browser, LiteLLMAdmin.keyGenerate),
+        .litellmUser: Route(access: .browser, LiteLLMAdmin.keyGenerate),
         // Prometheus metrics: only on nginx's internal metrics listener (docs/operations.md)
-        "metrics": Route(access: .public, MetricsEndpoint.serve),
+        .metrics: Route(access: .public, MetricsEndpoint.serve),
+        // a body nginx refused as too large, answered and counted here
+        .refusal: Route(access: .public, NginxRefusal.answer),
     ]
 
     public static let endpoints: [Route] = [

@@ -56,17 +56,17 @@ enum MyAccess {
         let id = String(request.path.dropFirst(sessionPrefix.count))
         let key = Keyspace.oauth2Session(cookieName: context.config.cookieName, hex: id)
         guard OAuth2Cookie.isSessionKey(key, cookieName: context.config.cookieName) else {
-            throw APIError.badRequest("session_id must be the 32 lowercase hex digits of a session", code: "invalid_session_id")
+            throw APIError.badRequest("session_id must be the 32 lowercase hex digits of a session", code: .invalidSessionID)
         }
         if key == currentSession(request, context) {
-            throw APIError.badRequest("This is the session you are using; sign out to end it", code: "current_session")
+            throw APIError.badRequest("This is the session you are using; sign out to end it", code: .currentSession)
         }
         guard let session = try sessions(of: email, context: context).first(where: { $0.key == key }) else {
             throw APIError.notFound("Session not found")
         }
         let ended = try delete([session.key], context: context)
         guard ended == 1 else { throw APIError.notFound("Session not found") }
-        Audit.record("self.session.end", target: session.key, details: describe(session), context: context)
+        Audit.record(.selfSessionEnd, target: session.key, details: describe(session), context: context)
         let body: JSON = ["message": "Session ended", "session_id": .string(id), "ended_count": 1]
         return .json(200, body.text)
     }
@@ -77,7 +77,7 @@ enum MyAccess {
         let current = currentSession(request, context)
         let others = try sessions(of: email, context: context).filter { $0.key != current }
         let ended = try delete(others.map(\.key), context: context)
-        Audit.record("self.session.end_others", target: email, details: ["ended_count": .int(ended)], context: context)
+        Audit.record(.selfSessionEndOthers, target: email, details: ["ended_count": .int(ended)], context: context)
         let body: JSON = ["message": "Other sessions ended", "ended_count": .int(ended)]
         return .json(200, body.text)
     }

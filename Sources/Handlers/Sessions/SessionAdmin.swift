@@ -175,16 +175,16 @@ enum SessionAdmin {
     static func revokeUser(_ request: Request, _ context: Context) throws -> Response {
         let admin = try context.requireIdentity()
         let email = try userEmail(try request.jsonObject())
-        guard email != admin else { throw APIError.badRequest("You cannot revoke your own sessions", code: "cannot_revoke_self") }
+        guard email != admin else { throw APIError.badRequest("You cannot revoke your own sessions", code: .cannotRevokeSelf) }
         guard !Admins.isSuperAdmin(email, context: context) else {
-            Audit.record("session.revoke_user", target: email, result: "refused_super_admin", context: context)
+            Audit.record(.sessionRevokeUser, target: email, result: "refused_super_admin", context: context)
             throw superAdminProtected(email)
         }
         let ttl = context.config.banTTL
         let deleted = try context.revocations.banAndEndSessions(
             email: email, now: context.now, seconds: ttl, sessionKeyPrefix: context.config.cookieName + "-")
         Audit.record(
-            "session.revoke_user", target: email, details: ["deleted_sessions": .int(deleted), "ban_ttl": .int(ttl)], context: context)
+            .sessionRevokeUser, target: email, details: ["deleted_sessions": .int(deleted), "ban_ttl": .int(ttl)], context: context)
         let body: JSON = [
             "message": "User sessions deleted successfully (banned)", "user_email": .string(email), "deleted_count": .int(deleted),
             "deleted_by": .string(admin), "deletion_flag_created": true, "deletion_flag_ttl": .int(ttl),
@@ -196,16 +196,16 @@ enum SessionAdmin {
     static func unban(_ request: Request, _ context: Context) throws -> Response {
         let admin = try context.requireIdentity()
         let email = Email.normalize(String(request.path.dropFirst(unbanPrefix.count)))
-        guard Email.isValid(email) else { throw APIError.badRequest("A valid e-mail is required", code: "invalid_email") }
+        guard Email.isValid(email) else { throw APIError.badRequest("A valid e-mail is required", code: .invalidEmail) }
         // With the Lua gateway's spellings of the e-mail (`active_user_deleted:Alice@Example.com`).
         let spellings = try LegacyEmailKeys.otherSpellings(prefix: Keyspace.banPrefix, email: email, complete: true, context: context).map {
             String($0.dropFirst(Keyspace.banPrefix.count))
         }
         guard try context.revocations.unban([email] + spellings, now: context.now) else {
-            Audit.record("session.unban", target: email, result: "not_banned", context: context)
-            throw APIError(404, "not_banned", "User is not currently banned", [("user_email", .string(email))])
+            Audit.record(.sessionUnban, target: email, result: "not_banned", context: context)
+            throw APIError(404, .notBanned, "User is not currently banned", [("user_email", .string(email))])
         }
-        Audit.record("session.unban", target: email, context: context)
+        Audit.record(.sessionUnban, target: email, context: context)
         let body: JSON = ["message": "Ban removed successfully", "user_email": .string(email), "unbanned_by": .string(admin)]
         return .json(200, body.text)
     }
@@ -258,17 +258,17 @@ enum SessionAdmin {
         let key = String(request.path.dropFirst(sessionsPrefix.count))
         guard isSessionKey(key, context) else {
             throw APIError.badRequest(
-                "Not an OAuth2 Proxy session key (\(context.config.cookieName)-<32 hex>)", code: "invalid_session_key")
+                "Not an OAuth2 Proxy session key (\(context.config.cookieName)-<32 hex>)", code: .invalidSessionKey)
         }
         // Another admin cannot end the super admin's session (the super admin may end their own).
         let protected = context.config.superAdmin.flatMap { $0 == admin ? nil : $0 } ?? ""
         let ended = try endSession(key, protectedEmail: protected, context: context)
         if ended == -1 {
-            Audit.record("session.delete", target: key, result: "refused_super_admin", context: context)
+            Audit.record(.sessionDelete, target: key, result: "refused_super_admin", context: context)
             throw superAdminProtected(protected)
         }
         guard ended == 1 else { throw APIError.notFound("Session not found") }
-        Audit.record("session.delete", target: key, context: context)
+        Audit.record(.sessionDelete, target: key, context: context)
         let body: JSON = ["message": "Session deleted successfully", "session_key": .string(key), "deleted_by": .string(admin)]
         return .json(200, body.text)
     }
@@ -289,7 +289,7 @@ enum SessionAdmin {
         }
         let pruned = Int64(runner.counts["stale_sessions"] ?? 0)
         Audit.record(
-            "session.cleanup_expired", target: "active_user_metadata",
+            .sessionCleanupExpired, target: "active_user_metadata",
             details: ["cleaned_count": JSON(cleaned.count), "pruned_index_entries": .int(pruned)], context: context)
         let body: JSON = [
             "message": "Cleanup completed", "cleaned_count": JSON(cleaned.count), "cleaned_users": JSON(cleaned),
@@ -306,7 +306,7 @@ enum SessionAdmin {
     /// Banning or force-logging-out the super admin: refused for everyone (docs/security.md P4).
     static func superAdminProtected(_ email: String) -> APIError {
         APIError(
-            403, "super_admin_protected", "The super admin cannot be banned or logged out by an admin",
+            403, .superAdminProtected, "The super admin cannot be banned or logged out by an admin",
             [("user_email", .string(email))])
     }
 
@@ -323,10 +323,10 @@ enum SessionAdmin {
 
     static func userEmail(_ body: JSON) throws(APIError) -> String {
         guard let raw = body["user_email"]?.stringValue else {
-            throw .badRequest("user_email is required", code: "invalid_email")
+            throw .badRequest("user_email is required", code: .invalidEmail)
         }
         let email = Email.normalize(raw)
-        guard Email.isValid(email) else { throw .badRequest("user_email must be a valid e-mail address", code: "invalid_email") }
+        guard Email.isValid(email) else { throw .badRequest("user_email must be a valid e-mail address", code: .invalidEmail) }
         return email
     }
 

@@ -50,9 +50,9 @@ enum TokenAdmin {
     static func user(_ request: Request, _ context: Context) throws -> Response {
         let rest = String(request.path.dropFirst(prefix.count))
         guard rest.contains("@") else {
-            throw APIError.badRequest("Expected a user e-mail: GET /api/admin/tokens/{email}", code: "invalid_user_email")
+            throw APIError.badRequest("Expected a user e-mail: GET /api/admin/tokens/{email}", code: .invalidUserEmail)
         }
-        let email = try TokenStore.email(rest, field: "user_email")
+        let email = try TokenStore.userEmail(rest)
         let limit = try Paging.limit(request)
         let cursor = try IndexCursor.parse(request)
         var ids = try context.redis.scanAll(["SSCAN", Keyspace.userTokens(email)])
@@ -81,14 +81,14 @@ enum TokenAdmin {
         let rest = String(request.path.dropFirst(prefix.count))
         guard !rest.contains("@") else {
             throw APIError.badRequest(
-                "Expected a token id; to revoke all of a user's tokens use POST /api/admin/tokens/revoke-user", code: "invalid_token_id")
+                "Expected a token id; to revoke all of a user's tokens use POST /api/admin/tokens/revoke-user", code: .invalidTokenID)
         }
         let id = try TokenStore.tokenID(rest)
         guard let record = try TokenStore.find(id, context: context) else {
-            Audit.record("token.revoke", target: id, result: "not_found", context: context)
+            Audit.record(.tokenRevoke, target: id, result: "not_found", context: context)
             throw TokenStore.notFound(id)
         }
-        try audited("token.revoke", target: id, context: context) {
+        try audited(.tokenRevoke, target: id, context: context) {
             try TokenStore.revoke([record], context: context)
             return ["user_email": .string(record.storedEmail)]
         }
@@ -104,13 +104,13 @@ enum TokenAdmin {
         let admin = try context.requireIdentity()
         let value = try request.jsonObject()["user_email"]
         if let value, !value.isNull, value.stringValue == nil {
-            throw APIError.badRequest("user_email must be a string", code: "invalid_user_email")
+            throw APIError.badRequest("user_email must be a string", code: .invalidUserEmail)
         }
-        let email = try TokenStore.email(value?.stringValue, field: "user_email")
+        let email = try TokenStore.userEmail(value?.stringValue)
         var ids = try context.redis.scanAll(["SSCAN", Keyspace.userTokens(email)])
         ids += try legacyTokenIDs(email, excluding: Set(ids), complete: true, context: context)
         let records = try TokenStore.load(ids, context: context).compactMap { $0 }
-        try audited("token.revoke_user", target: email, context: context) {
+        try audited(.tokenRevokeUser, target: email, context: context) {
             try TokenStore.revoke(records, context: context)
             return ["revoked_count": JSON(records.count)]
         }
@@ -138,7 +138,7 @@ enum TokenAdmin {
 
     /// Runs a revocation and writes its outcome to the audit log: the details it returns on
     /// success, "failed" with the cause when it throws (the error is rethrown).
-    static func audited(_ action: String, target: String, context: Context, _ work: () throws -> JSON) throws {
+    static func audited(_ action: AuditAction, target: String, context: Context, _ work: () throws -> JSON) throws {
         let details: JSON
         do {
             details = try work()

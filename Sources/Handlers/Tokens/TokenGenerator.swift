@@ -14,10 +14,10 @@ enum TokenGenerator {
 
         var name = "API Token"
         if let value = body["token_name"], !value.isNull {
-            guard let text = value.stringValue else { throw APIError.badRequest("token_name must be a string", code: "invalid_token_name") }
+            guard let text = value.stringValue else { throw APIError.badRequest("token_name must be a string", code: .invalidTokenName) }
             let trimmed = text.trimmingSpaces()
             guard trimmed.count <= maxNameLength else {
-                throw APIError.badRequest("token_name must be at most \(maxNameLength) characters", code: "invalid_token_name")
+                throw APIError.badRequest("token_name must be at most \(maxNameLength) characters", code: .invalidTokenName)
             }
             if !trimmed.isEmpty { name = trimmed }
         }
@@ -31,7 +31,7 @@ enum TokenGenerator {
                 default: nil
                 }
             guard let seconds, seconds > 0 else {
-                throw APIError.badRequest("expires_in must be a positive whole number of seconds", code: "invalid_expires_in")
+                throw APIError.badRequest("expires_in must be a positive whole number of seconds", code: .invalidExpiresIn)
             }
             expiresIn = min(seconds, config.tokenMaxTTL)
         }
@@ -39,11 +39,11 @@ enum TokenGenerator {
         var scopes = defaultScopes
         if let value = body["scopes"], !value.isNull {
             guard let list = value.arrayValue, !list.isEmpty, list.count <= 32 else {
-                throw APIError.badRequest("scopes must be a non-empty array of strings", code: "invalid_scopes")
+                throw APIError.badRequest("scopes must be a non-empty array of strings", code: .invalidScopes)
             }
             let strings = list.compactMap(\.stringValue)
             guard strings.count == list.count, strings.allSatisfy({ !$0.isEmpty && $0.count <= 64 }) else {
-                throw APIError.badRequest("scopes must be a non-empty array of strings", code: "invalid_scopes")
+                throw APIError.badRequest("scopes must be a non-empty array of strings", code: .invalidScopes)
             }
             scopes = strings
         }
@@ -70,12 +70,12 @@ enum TokenGenerator {
         } catch {
             context.logger.error("token not stored", metadata: ["error": "\(error)"])
             if case .notReplicated = error { throw APIError.notReplicated }
-            throw APIError(503, "redis_unavailable", "Token could not be stored; no token was issued")
+            throw APIError(503, .redisUnavailable, "Token could not be stored; no token was issued")
         }
         context.logger.info("token generated", metadata: ["token.id": "\(tokenID)"])
         // The audit entry names the token, never holds it.
         Audit.record(
-            "token.generate", target: email,
+            .tokenGenerate, target: email,
             details: ["token_id": .string(tokenID), "token_name": .string(name), "expires_at": .int(expiresAt)], context: context)
 
         let base = config.publicURL ?? request.params["GATEWAY_ORIGIN"] ?? "http://127.0.0.1:8080"

@@ -11,8 +11,7 @@ enum TokenRevoke {
         let record = try TokenStore.owned(id, by: email, context: context)
         try TokenStore.revoke([record], context: context)
         context.logger.info("token revoked by its owner", metadata: ["token.id": "\(id)"])
-        GatewayMetrics.shared.action("token.revoke")
-        Audit.record("self.token.revoke", target: id, details: ["token_name": record.field("token_name")], context: context)
+        Audit.record(.selfTokenRevoke, target: id, details: ["token_name": record.field("token_name")], context: context)
         let body: JSON = ["success": true, "message": "Token revoked successfully", "token_id": .string(id)]
         return .json(200, body.text)
     }

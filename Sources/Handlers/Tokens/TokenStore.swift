@@ -40,24 +40,24 @@ enum TokenStore {
     /// A token id sent by a client: a non-empty string of at most 128 bytes without spaces or
     /// control characters (ids are UUIDs; anything else cannot name a stored token).
     static func tokenID(_ value: JSON?) throws(APIError) -> String {
-        guard let value, !value.isNull else { throw .badRequest("token_id is required", code: "token_id_missing") }
-        guard let text = value.stringValue else { throw .badRequest("token_id must be a string", code: "invalid_token_id") }
+        guard let value, !value.isNull else { throw .badRequest("token_id is required", code: .tokenIDMissing) }
+        guard let text = value.stringValue else { throw .badRequest("token_id must be a string", code: .invalidTokenID) }
         return try tokenID(text)
     }
 
     static func tokenID(_ text: String) throws(APIError) -> String {
-        guard !text.isEmpty else { throw .badRequest("token_id is required", code: "token_id_missing") }
+        guard !text.isEmpty else { throw .badRequest("token_id is required", code: .tokenIDMissing) }
         guard text.utf8.count <= maxIDBytes, text.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value != 0x7F }) else {
-            throw .badRequest("token_id is not a valid token id", code: "invalid_token_id")
+            throw .badRequest("token_id is not a valid token id", code: .invalidTokenID)
         }
         return text
     }
 
-    /// An e-mail sent by a client, normalised; 400 unless it looks like an address.
-    static func email(_ text: String?, field: String) throws(APIError) -> String {
-        guard let text, !text.trimmingSpaces().isEmpty else { throw .badRequest("\(field) is required", code: "\(field)_missing") }
+    /// A `user_email` sent by a client, normalised; 400 unless it looks like an address.
+    static func userEmail(_ text: String?) throws(APIError) -> String {
+        guard let text, !text.trimmingSpaces().isEmpty else { throw .badRequest("user_email is required", code: .userEmailMissing) }
         let email = Email.normalize(text)
-        guard Email.isValid(email) else { throw .badRequest("\(field) is not a valid e-mail address", code: "invalid_\(field)") }
+        guard Email.isValid(email) else { throw .badRequest("user_email is not a valid e-mail address", code: .invalidUserEmail) }
         return email
     }
 
@@ -81,13 +81,13 @@ enum TokenStore {
         guard let record = try find(id, context: context) else { throw notFound(id) }
         guard record.email == email else {
             context.logger.notice("token of another user refused", metadata: ["token.id": "\(id)"])
-            throw APIError(403, "forbidden", "Access denied: this token belongs to another user", [("token_id", .string(id))])
+            throw APIError(403, .forbidden, "Access denied: this token belongs to another user", [("token_id", .string(id))])
         }
         return record
     }
 
     static func notFound(_ id: String) -> APIError {
-        APIError(404, "not_found", "Token not found", [("token_id", .string(id))])
+        APIError(404, .notFound, "Token not found", [("token_id", .string(id))])
     }
 
     /// Which of these ids have a `revoked:token` record, in one round trip.
