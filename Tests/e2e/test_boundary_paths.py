@@ -21,6 +21,7 @@ from urllib.parse import unquote_to_bytes
 import pytest
 
 from conftest import sibling_stack
+from harness.nginx_conf import expanded
 
 # (location kind, method, path): every location that forwards to LiteLLM, with a route there
 # that LiteLLM authenticates (so that LiteLLM records what it received). /v1 goes through
@@ -364,9 +365,7 @@ def test_litellm_cannot_steer_nginx_and_trusted_proxy_names_the_client(stack, cr
 def test_oauth2_proxy_gets_forwarding_headers_from_nginx_only():
     """Production identity (OAuth2 Proxy is not part of the dev stack): every location that
     proxies to it sets the forwarding headers itself."""
-    from conftest import ROOT
-
-    text = (ROOT / "openresty" / "identity-oauth2-proxy.conf").read_text()
+    text = expanded("identity-oauth2-proxy.conf")  # the locations with their snippets
     blocks = [block for block in text.split("location ")[1:] if "proxy_pass http://oauth2_proxy" in block]
     assert len(blocks) == 2
     for block in blocks:
