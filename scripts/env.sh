@@ -51,7 +51,7 @@ export WORKER_KEEPALIVE="${WORKER_KEEPALIVE:-4}"
 export DEV_IDENTITY_SOCKET="${DEV_IDENTITY_SOCKET:-$RUN_DIR/identity.sock}"
 export NGINX_WORKERS="${NGINX_WORKERS:-auto}"
 export MAX_V1_BODY="${MAX_V1_BODY:-32m}"
-# --- operability: nginx's internal metrics listener (docs/operations.md)
+# nginx's internal metrics listener (docs/operations.md)
 export METRICS_LISTEN="${METRICS_LISTEN:-127.0.0.1:$METRICS_PORT}"
 export SUPER_ADMIN_EMAIL="${SUPER_ADMIN_EMAIL:-admin@example.com}"
 export GATEWAY_IDENTITY="${GATEWAY_IDENTITY:-dev}"

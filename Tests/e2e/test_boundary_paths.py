@@ -19,9 +19,10 @@ from urllib.parse import unquote_to_bytes
 
 import pytest
 
+from harness.nginx_conf import expanded
 from harness.probes import cookie_header
 from harness.raw_http import request
-from harness.stack import ROOT, sibling_stack
+from harness.stack import sibling_stack
 
 # (location kind, method, path): every location that forwards to LiteLLM, with a route there
 # that LiteLLM authenticates (so that LiteLLM records what it received). /v1 goes through
@@ -318,7 +319,7 @@ def test_litellm_cannot_steer_nginx_and_trusted_proxy_names_the_client(stack, cr
 def test_oauth2_proxy_gets_forwarding_headers_from_nginx_only():
     """Production identity (OAuth2 Proxy is not part of the dev stack): every location that
     proxies to it sets the forwarding headers itself."""
-    text = (ROOT / "openresty" / "identity-oauth2-proxy.conf").read_text()
+    text = expanded("identity-oauth2-proxy.conf")  # the locations with their snippets
     blocks = [block for block in text.split("location ")[1:] if "proxy_pass http://oauth2_proxy" in block]
     assert len(blocks) == 2
     for block in blocks:

@@ -198,7 +198,8 @@ def test_nginx_configuration_passes_nginx_t_with_the_container_values(scratch):
     rendered = render_and_test(values)
     assert "server unix:/run/llm-gateway/worker.sock;" in rendered
     assert "listen 8080;" in rendered and "user nobody nogroup;" in rendered
-    assert "proxy_pass http://oauth2_proxy;" in (scratch / "conf" / "identity.conf").read_text()
+    assert f"include {scratch / 'conf'}/oauth2_proxy_request.conf;" in (scratch / "conf" / "identity.conf").read_text()
+    assert "proxy_pass http://oauth2_proxy;" in (scratch / "conf" / "oauth2_proxy_request.conf").read_text()
     forwarded = (scratch / "conf" / "litellm-forwarded.conf").read_text()
     assert 'proxy_set_header Host "gateway.example.org";' in forwarded and "X-Forwarded-Proto https;" in forwarded
     entrypoint = (ROOT / "openresty" / "docker-entrypoint.sh").read_text()

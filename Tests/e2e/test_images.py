@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from harness.nginx_conf import expanded
 from harness.stack import ROOT
 
 COMPOSE = yaml.safe_load((ROOT / "compose.yaml").read_text())
@@ -272,7 +273,7 @@ def test_oauth2_proxy_options_exist_in_the_pinned_release():
 
 
 def test_identity_subrequests_keep_their_connection_to_oauth2_proxy_alive():
-    conf = (ROOT / "openresty" / "identity-oauth2-proxy.conf").read_text()
+    conf = expanded("identity-oauth2-proxy.conf")
     locations = re.findall(r"location[^{]*\{([^}]*)\}", conf)
     assert len(locations) >= 2
     for body in locations:

@@ -34,6 +34,34 @@ def test_pages_are_served_with_a_strict_csp_and_no_inline_script(stack):
         assert "//cdn" not in text and "https://" not in text, page.name
 
 
+PAGES = {
+    "/token-manager": "token-manager.html",
+    "/token-session-manager": "token-session-manager.html",
+    "/admin-manager": "admin-manager.html",
+    "/my-access": "my-access.html",
+}
+PARTS = ("head.html", "nav.html")
+
+
+def test_every_page_takes_its_head_and_navigation_from_one_file(stack):
+    """ui/parts/ holds the head and the navigation once; each page names them with an SSI include
+    that nginx fills in (no build step): the served page, read as a browser without JavaScript
+    reads it, carries both parts verbatim, no include directive, and the same headers as before."""
+    session = stack.sign_in("root@example.com")
+    parts = {name: (ROOT / "ui" / "parts" / name).read_text() for name in PARTS}
+    assert "<nav>" in parts["nav.html"] and 'href="/oauth2/sign_out"' in parts["nav.html"]
+    for path, file in PAGES.items():
+        source = (ROOT / "ui" / file).read_text()
+        assert "<nav" not in source and "<meta" not in source, file
+        assert all(source.count(f'<!--# include file="parts/{name}" -->') == 1 for name in PARTS), file
+        response = session.get(stack.url(path))
+        assert response.status_code == 200
+        assert all(part in response.text for part in parts.values()), path
+        assert "<!--#" not in response.text and "an error occurred" not in response.text, path
+        assert response.headers["Cache-Control"] == "no-store" and "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+        assert response.text.index('<meta charset="utf-8">') < 200
+
+
 def test_not_signed_in_goes_to_sign_in_and_back(stack, browsers):
     browser = browsers()
     browser.open("/token-manager")
