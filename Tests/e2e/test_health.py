@@ -64,8 +64,12 @@ def test_health_and_the_probe_follow_redis(gateway, own_redis, tmp_path):
         client.shutdown(nosave=True)
     except Exception:
         pass
-    down = wait_until(lambda: (lambda r: r if r.status_code == 503 else None)(requests.get(gateway.url("/health"), timeout=10)))
-    assert down is not None and down.json() == {"status": "unhealthy", "code": "redis_unavailable"}
+    # (A requests.Response is falsy when its status is 4xx/5xx: the wait returns a tuple, else it
+    # would poll on to its timeout and then hand back the last answer.)
+    down = wait_until(lambda: (lambda r: (r,) if r.status_code == 503 else None)(requests.get(gateway.url("/health"), timeout=10)))
+    assert down is not None, "/health never answered 503"
+    down = down[0]
+    assert down.json() == {"status": "unhealthy", "code": "redis_unavailable"}
     assert down.headers["Content-Type"].startswith("application/json")
     failing = probe(gateway.run_dir / "worker.sock")
     assert failing.returncode == 1 and "redis_unavailable" in failing.stderr
@@ -205,13 +209,15 @@ def test_auth_subrequests_reuse_their_connections_to_oauth2_proxy(tmp_path):
     try:
 
         def answered():
+            """nginx answers (any status: a requests.Response of a 5xx is falsy)."""
             try:
-                return requests.get(f"http://127.0.0.1:{port}/api/token/list", timeout=5)
+                requests.get(f"http://127.0.0.1:{port}/api/token/list", timeout=5)
+                return True
             except requests.ConnectionError:
-                return None
+                return False
 
         # No worker listens: each request makes its auth subrequest, then fails at the socket.
-        assert wait_until(answered) is not None
+        assert wait_until(answered), "nginx never answered"
         before = CountingIdentity.connections
         for _ in range(40):
             assert requests.get(f"http://127.0.0.1:{port}/api/token/list", timeout=5).status_code >= 500
