@@ -18,14 +18,17 @@ from pathlib import Path
 import pytest
 import requests
 
-from harness.stack import children_of, running_stack
+from harness.stack import children_of, sibling_stack
 
 WINDOW_MS = 1000
 
 
 @pytest.fixture(scope="module")
-def cached():
-    with running_stack("gateway-e2e-cache", V1_DECISION_CACHE_MS=str(WINDOW_MS)) as started:
+def cached(stack):
+    """A second gateway instance (nginx, workers) with the cache on, on the session stack's Redis
+    and LiteLLM: what LiteLLM received is told apart by request id and token id, and the workers
+    stopped with SIGSTOP are this instance's own."""
+    with sibling_stack(stack, "cache", V1_DECISION_CACHE_MS=str(WINDOW_MS)) as started:
         yield started
 
 

@@ -80,6 +80,9 @@ def test_redis_stopped_and_restarted_under_load_fails_closed_and_recovers(stack,
         stopped = time.time()
         stack.script("stop-service", "redis")
         load.wait_for(12, since=stopped + 0.3, status=503)
+        # A call answered before the start command ran cannot have seen Redis back (the stop
+        # returns at once: its 503s may all come within a few tenths of a second of this).
+        restarting = time.time()
         stack.script("start-service", "redis")
         restarted = time.time()
         load.wait_for(12, since=restarted + 1.0)
@@ -88,8 +91,8 @@ def test_redis_stopped_and_restarted_under_load_fails_closed_and_recovers(stack,
     assert {r[2] for r in results} <= {200, 503}, summary(results)
     assert all(r[3] for r in results), [r for r in results if not r[3]][:3]
     assert all(r[1] < SLOWEST_ANSWER for r in results), max(r[1] for r in results)
-    during = [r for r in results if stopped + 0.3 < r[0] and r[0] + r[1] < restarted - 0.3]
-    assert during and all(r[2] == 503 for r in during)
+    during = [r for r in results if stopped + 0.3 < r[0] and r[0] + r[1] < restarting]
+    assert len(during) >= 12 and all(r[2] == 503 for r in during)
     assert all("unavailable" in json.loads(r[4])["error"]["message"].lower() for r in during if r[4].startswith("{"))
     # Recovery without restarting the workers: every call that started a second after Redis came back succeeded.
     after = [r for r in results if r[0] > restarted + 1.0]

@@ -46,7 +46,7 @@ WRITE_RECOVERY_BOUND = 25.0
 def ha(tmp_path_factory):
     topology = Topology(tmp_path_factory.mktemp("redis-ha"))
     try:
-        topology.start()
+        topology.start(wait=False)  # the sentinels converge while the stack (LiteLLM) starts
         sentinels = ",".join(f"127.0.0.1:{port}" for port in topology.sentinel_ports)
         with running_stack(
             "gateway-e2e-ha",
@@ -57,6 +57,7 @@ def ha(tmp_path_factory):
             REDIS_SENTINEL_POLL_MS="250",
             WORKER_THREADS="8",
         ) as stack:
+            topology.wait_healthy()
             stack.topology = topology
             yield stack
     finally:

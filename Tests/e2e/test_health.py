@@ -226,13 +226,15 @@ def test_auth_subrequests_reuse_their_connections_to_oauth2_proxy(tmp_path):
     try:
 
         def answered():
+            """nginx answers (any status: a requests.Response of a 5xx is falsy)."""
             try:
-                return requests.get(f"http://127.0.0.1:{port}/api/token/list", timeout=5)
+                requests.get(f"http://127.0.0.1:{port}/api/token/list", timeout=5)
+                return True
             except requests.ConnectionError:
-                return None
+                return False
 
         # No worker listens: each request makes its auth subrequest, then fails at the socket.
-        wait_until(lambda: answered() is not None, timeout=15, what="nginx to answer")
+        wait_until(answered, timeout=15, what="nginx to answer")
         before = CountingIdentity.connections
         for _ in range(40):
             assert requests.get(f"http://127.0.0.1:{port}/api/token/list", timeout=5).status_code >= 500

@@ -1,19 +1,20 @@
 """JWT_REQUIRE_OAUTH_WITHIN (optional, default off): a JWT is honoured only if its owner was
 seen through OAuth2 Proxy within the window, so removing a person from the identity provider
-stops their API tokens within the window. A second stack with a 3-second window."""
+stops their API tokens within the window. A second gateway instance with a 3-second window, on
+the session stack's Redis and LiteLLM (each test's user is its own)."""
 
 import time
 
 import pytest
 
-from harness.stack import running_stack
+from harness.stack import sibling_stack
 
 WINDOW = 3
 
 
 @pytest.fixture(scope="module")
-def windowed():
-    with running_stack("gateway-e2e-window", JWT_REQUIRE_OAUTH_WITHIN=f"{WINDOW}s") as started:
+def windowed(stack):
+    with sibling_stack(stack, "window", JWT_REQUIRE_OAUTH_WITHIN=f"{WINDOW}s") as started:
         yield started
 
 

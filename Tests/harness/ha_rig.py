@@ -67,13 +67,17 @@ class Topology:
         nodes.sentinel_config(config, "127.0.0.1", port, self.folder, log, ("127.0.0.1", self.first_master))
         self.sentinels[index] = nodes.start(["redis-sentinel", str(config)], self.client(port), f"redis-sentinel on {port}")
 
-    def start(self):
+    def start(self, wait=True):
+        """Starts the nodes and sentinels; `wait=False` returns before the sentinels have found
+        the replica and each other (`wait_healthy`, up to one INFO period of 10 s), so that a
+        gateway can start meanwhile (it needs only a sentinel that names the master)."""
         master, replica = list(self.nodes)
         self.start_node(master)
         self.start_node(replica, replica_of=master)
         for index in range(3):
             self.start_sentinel(index)
-        self.wait_healthy()
+        if wait:
+            self.wait_healthy()
 
     def stop(self):
         for process in list(self.nodes.values()) + list(self.sentinels.values()):
